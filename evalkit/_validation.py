@@ -1,0 +1,88 @@
+"""Input checks shared by every layer.
+
+One helper, :func:`check_option`, validates every ``typing.Literal`` option, so that all option errors look alike
+and name the allowed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, get_args
+
+import numpy as np
+import pandas as pd
+
+from evalkit.errors import ColumnNotFoundError, DataError, OptionError
+
+__all__ = ["as_list", "check_binary", "check_option", "require_columns", "to_float_array"]
+
+
+def check_option(name: str, value: Any, allowed: Any) -> Any:
+    """Return ``value`` if it is one of the values of the ``Literal`` type (or sequence) ``allowed``.
+
+    Raises
+    ------
+    OptionError
+        Naming the option, the value given and the values allowed.
+    """
+    choices = get_args(allowed) or tuple(allowed)
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise OptionError(f"{name}={value!r} is not a valid option; choose one of {shown}.")
+    return value
+
+
+def as_list(value: str | Iterable[str] | None) -> list[str]:
+    """Turn ``None``, one column name or an iterable of names into a list of names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def require_columns(data: pd.DataFrame, columns: Sequence[str], role: str = "column") -> None:
+    """Raise :class:`ColumnNotFoundError` naming every column of ``columns`` that ``data`` lacks."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        available = ", ".join(map(str, list(data.columns)[:20]))
+        more = ", ..." if data.shape[1] > 20 else ""
+        raise ColumnNotFoundError(
+            f"{role} {', '.join(repr(c) for c in missing)} not found in the data; available columns: {available}{more}."
+        )
+
+
+def to_float_array(data: pd.DataFrame, columns: Sequence[str], role: str) -> np.ndarray:
+    """Return ``data[columns]`` as a float64 array, with a clear error for non-numeric columns."""
+    out = np.empty((len(data), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        series = data[col]
+        if isinstance(series.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+        ):
+            raise DataError(
+                f"{role} {col!r} is not numeric (dtype {series.dtype}); convert it to numbers or to "
+                "indicator columns first."
+            )
+        out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def check_binary(values: np.ndarray, column: str) -> np.ndarray:
+    """Return a 0/1 float array; raise if ``values`` holds anything but 0/1 (or False/True) or has one value."""
+    uniques = np.unique(values[~np.isnan(values)])
+    if not np.all(np.isin(uniques, (0.0, 1.0))):
+        shown = ", ".join(f"{u:g}" for u in uniques[:6])
+        raise DataError(
+            f"treatment {column!r} must be binary (0/1 or False/True); found values {shown}. "
+            "Recode it, e.g. data[col] == 'treated'."
+        )
+    if uniques.size < 2:
+        which = "treated" if uniques.size and uniques[0] == 1 else "control"
+        raise DataError(
+            f"treatment {column!r} is constant: every unit is {which}. A comparison needs both treated "
+            "and control units."
+        )
+    return values

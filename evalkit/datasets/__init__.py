@@ -1,0 +1,28 @@
+"""Sample data sets shaped after the studies evalkit is built around.
+
+The data are simulated; each comes with metadata that labels every number used to make it as ``published``,
+``derived`` or ``assumed``. They work from an installed wheel as well as from a checkout.
+
+Functions
+---------
+load_casita
+    Casita pilot of parental coaching (60 children, 41 coached / 19 control).
+casita_metadata
+    Metadata of the Casita sample.
+load_sample, sample_metadata
+    Any sample by name; an unknown name raises :class:`evalkit.errors.DataError` listing the available ones.
+available_samples
+    Names of the available samples.
+"""
+
+from __future__ import annotations
+
+from evalkit.datasets._loader import (
+    available_samples,
+    casita_metadata,
+    load_casita,
+    load_sample,
+    sample_metadata,
+)
+
+__all__ = ["available_samples", "casita_metadata", "load_casita", "load_sample", "sample_metadata"]

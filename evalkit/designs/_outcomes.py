@@ -1,0 +1,233 @@
+"""The per-outcome loop every design shares: complete cases, fit, inference, one tidy row per outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from evalkit._validation import require_columns, to_float_array
+from evalkit.designs._roles import arms_in_every_group
+from evalkit.errors import DataError, OptionError
+from evalkit.estimators import EstimationSample, EstimatorName, fit_estimator
+from evalkit.estimators.effect_sizes import standardized_effects
+from evalkit.inference._base import InferenceContext
+from evalkit.inference.analytic import analytic_inference, resolve_inference
+from evalkit.inference.sandwich import Sandwich
+from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, Results
+
+__all__ = ["estimate_outcomes", "resolve_baseline"]
+
+
+def resolve_baseline(baseline: str | Mapping[str, str] | None, outcomes: Sequence[str]) -> dict[str, str]:
+    """Map each outcome to its baseline column from a template, a single name or a mapping."""
+    if baseline is None:
+        return {}
+    if isinstance(baseline, str):
+        if "{outcome}" in baseline:
+            return {o: baseline.format(outcome=o) for o in outcomes}
+        if len(outcomes) > 1:
+            raise OptionError(
+                f"baseline={baseline!r} names one column but there are {len(outcomes)} outcomes; pass a template "
+                "such as '{outcome}_bl' or a mapping {outcome: baseline column}."
+            )
+        return {outcomes[0]: baseline}
+    missing = [o for o in outcomes if o not in baseline]
+    if missing:
+        raise OptionError(f"baseline mapping has no entry for outcome(s) {', '.join(map(repr, missing))}.")
+    return {o: baseline[o] for o in outcomes}
+
+
+@dataclass(frozen=True)
+class _Cases:
+    mask: np.ndarray
+    dropped: list[dict[str, object]]
+
+
+def _complete_cases(data: pd.DataFrame, outcome: str, columns: Sequence[str]) -> _Cases:
+    missing = data[list(columns)].isna().to_numpy()
+    mask = ~missing.any(axis=1)
+    n_dropped = int((~mask).sum())
+    rows: list[dict[str, object]] = []
+    if n_dropped:
+        counts = missing.sum(axis=0)
+        reason = "missing values in " + ", ".join(
+            f"{c!r} ({int(k)})" for c, k in zip(columns, counts, strict=True) if k
+        )
+        for c, k in zip(columns, counts, strict=True):
+            if k:
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "column": c,
+                        "n_missing": int(k),
+                        "n_dropped": n_dropped,
+                        "reason": reason,
+                    }
+                )
+    return _Cases(mask=mask, dropped=rows)
+
+
+def estimate_outcomes(
+    data: pd.DataFrame,
+    outcomes: Sequence[str],
+    *,
+    treatment: np.ndarray,
+    treatment_name: str,
+    estimator: EstimatorName,
+    covariates: Sequence[str],
+    baseline: str | Mapping[str, str] | None,
+    domains: Mapping[str, str] | None,
+    inference: object | None,
+    alpha: float,
+    block_codes: np.ndarray | None,
+    block_labels: np.ndarray | None,
+    block_column: str | None,
+    cluster_codes: np.ndarray | None,
+    weights: np.ndarray | None,
+    draw: Callable[[np.random.Generator, int], np.ndarray] | None,
+    design: str,
+    notes: tuple[str, ...] = (),
+) -> Results:
+    """Estimate each outcome on its complete cases and collect one tidy row per outcome.
+
+    The design hands down arrays and callables only (treatment, block and cluster codes, its assignment's draw
+    function); nothing here knows which design it serves.
+    """
+    if not 0 < alpha < 1:
+        raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
+    spec = resolve_inference(inference, clustered=cluster_codes is not None)
+    baselines = resolve_baseline(baseline, outcomes)
+    if estimator == "change" and not baselines:
+        raise OptionError(
+            "estimator='change' needs baseline=: a template such as '{outcome}_bl', a column name, or a mapping "
+            "outcome -> baseline column."
+        )
+    require_columns(data, list(baselines.values()), "baseline column")
+    if domains is not None:
+        unknown = [o for o in outcomes if o not in domains]
+        if unknown:
+            raise OptionError(
+                f"domains has no entry for outcome(s) {', '.join(map(repr, unknown))}; give every outcome a domain."
+            )
+
+    rows: list[dict[str, object]] = []
+    dropped: list[dict[str, object]] = []
+    fits = {}
+    for outcome in outcomes:
+        base_col = baselines.get(outcome)
+        own_covariates = [c.format(outcome=outcome) if "{outcome}" in c else c for c in covariates]
+        require_columns(data, own_covariates, f"covariate (for outcome {outcome!r})")
+        columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates]))
+        cases = _complete_cases(data, outcome, columns)
+        dropped += cases.dropped
+        mask = cases.mask
+        if not mask.any():
+            raise DataError(
+                f"no complete rows for outcome {outcome!r}: every row misses one of {', '.join(map(repr, columns))}."
+            )
+        sub = data.loc[mask]
+        y = to_float_array(sub, [outcome], "outcome")[:, 0]
+        z = treatment[mask]
+        context = (
+            f"after dropping {int((~mask).sum())} row(s) with missing values for {outcome!r}, " if (~mask).any() else ""
+        )
+        if z.min() == z.max():
+            arm = "control" if z[0] == 1 else "treated"
+            raise DataError(f"{context}outcome {outcome!r} has no {arm} rows left; nothing to compare.")
+        if block_codes is not None:
+            arms_in_every_group(z, block_codes[mask], block_labels, block_column, context)
+        sample = EstimationSample(
+            y=y,
+            treatment=z,
+            covariates=to_float_array(sub, own_covariates, "covariate"),
+            covariate_names=tuple(own_covariates),
+            blocks=None if block_codes is None else block_codes[mask],
+            weights=None if weights is None else weights[mask],
+            baseline=None if base_col is None else to_float_array(sub, [base_col], "baseline")[:, 0],
+            treatment_name=treatment_name,
+        )
+        analysed = sample.y if sample.baseline is None or estimator != "change" else sample.y - sample.baseline
+        if np.ptp(analysed) == 0:
+            what = "change in " if estimator == "change" else ""
+            raise DataError(
+                f"the {what}outcome {outcome!r} has no variation (every value is {analysed[0]:g}); there is no "
+                "effect to estimate. Check the column."
+            )
+        fit = fit_estimator(estimator, sample)
+        ctx = InferenceContext(
+            alpha=alpha,
+            clusters=None if cluster_codes is None else cluster_codes[mask],
+            sample=sample,
+            refit=lambda s, _name=estimator: fit_estimator(_name, s),
+            draw=None if draw is None else (lambda rng, size, _m=mask: draw(rng, size)[:, _m]),
+        )
+        if isinstance(spec, Sandwich):
+            out = analytic_inference(fit, spec, ctx)
+        else:
+            out = spec.infer(fit, ctx)
+        eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
+        control = analysed[z == 0]
+        rows.append(
+            {
+                "outcome": outcome,
+                "domain": None if domains is None else domains[outcome],
+                "term": treatment_name,
+                "estimate": fit.estimate,
+                "std_error": out.std_error,
+                "statistic": out.statistic,
+                "p_value": out.p_value,
+                "conf_low": out.conf_low,
+                "conf_high": out.conf_high,
+                "df": out.df,
+                "n_obs": fit.n_obs,
+                "n_treated": int(z.sum()),
+                "n_control": int(z.size - z.sum()),
+                "n_clusters": out.n_clusters,
+                "estimator": estimator,
+                "inference": out.label,
+                "control_mean": float(control.mean()),
+                "control_sd": eff.sd_control,
+                "glass_delta": eff.glass_delta,
+                "cohens_d": eff.cohens_d,
+                "cohens_d_low": eff.cohens_d_low,
+                "cohens_d_high": eff.cohens_d_high,
+                "hedges_g": eff.hedges_g,
+                "hedges_g_low": eff.hedges_g_low,
+                "hedges_g_high": eff.hedges_g_high,
+            }
+        )
+        fits[outcome] = fit
+
+    table = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    table["n_clusters"] = table["n_clusters"].astype("Int64")
+    dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
+    all_notes = list(notes)
+    if inference is None:
+        all_notes.append(
+            "Inference defaulted to "
+            + (
+                "CR2 with Bell-McCaffrey degrees of freedom (clustered design)."
+                if cluster_codes is not None
+                else "HC2 with n - k degrees of freedom."
+            )
+        )
+    elif cluster_codes is not None and isinstance(spec, Sandwich) and not spec.cov_type.startswith("CR"):
+        all_notes.append(
+            f"{spec.cov_type} ignores the clusters of this design; cluster-robust errors (CR2) are usually needed."
+        )
+    if len(dropped_frame):
+        all_notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
+    label = table["inference"].iloc[0] if len(table["inference"].unique()) == 1 else "mixed"
+    return Results(
+        _table=table,
+        estimator=estimator,
+        inference=str(label),
+        design=design,
+        alpha=alpha,
+        _dropped=dropped_frame,
+        notes=tuple(all_notes),
+        fits=fits,
+    )

@@ -1,0 +1,88 @@
+"""Checks and encodings of the columns that play a role in a design (treatment, blocks, clusters, weights)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from evalkit._validation import check_binary, require_columns, to_float_array
+from evalkit.errors import DataError, DesignError
+
+__all__ = ["encode_labels", "no_missing", "read_treatment", "read_weights", "treatment_constant_within"]
+
+
+def no_missing(data: pd.DataFrame, column: str, role: str) -> None:
+    """Raise a DataError naming the rows where a role column is missing."""
+    missing = data[column].isna().to_numpy()
+    if missing.any():
+        rows = ", ".join(map(str, data.index[missing][:5]))
+        more = ", ..." if missing.sum() > 5 else ""
+        raise DataError(
+            f"{role} {column!r} has {int(missing.sum())} missing value(s) (index {rows}{more}); every row "
+            f"needs its {role}. Drop or fill those rows before building the design."
+        )
+
+
+def read_treatment(data: pd.DataFrame, column: str) -> np.ndarray:
+    """The treatment column as a 0/1 float array (checked binary, non-constant, complete)."""
+    require_columns(data, [column], "treatment column")
+    no_missing(data, column, "treatment")
+    return check_binary(to_float_array(data, [column], "treatment")[:, 0], column)
+
+
+def read_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    """Analytic weights, checked positive and complete."""
+    if column is None:
+        return None
+    require_columns(data, [column], "weights column")
+    no_missing(data, column, "weights")
+    w = to_float_array(data, [column], "weights")[:, 0]
+    if np.any(w <= 0) or not np.all(np.isfinite(w)):
+        raise DataError(f"weights {column!r} must be positive and finite; found min {np.min(w):g}.")
+    return w
+
+
+def encode_labels(data: pd.DataFrame, column: str, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes ``0..G-1`` and the labels of a blocks or clusters column (checked complete)."""
+    require_columns(data, [column], f"{role} column")
+    no_missing(data, column, role)
+    codes, labels = pd.factorize(data[column], sort=True)
+    return codes.astype(np.intp), np.asarray(labels, dtype=object)
+
+
+def treatment_constant_within(
+    treatment: np.ndarray, codes: np.ndarray, labels: Sequence[Hashable], column: str
+) -> None:
+    """Raise a DesignError if treatment varies within any cluster."""
+    lo = np.full(len(labels), np.inf)
+    hi = np.full(len(labels), -np.inf)
+    np.minimum.at(lo, codes, treatment)
+    np.maximum.at(hi, codes, treatment)
+    bad = np.flatnonzero(lo != hi)
+    if bad.size:
+        shown = ", ".join(repr(labels[b]) for b in bad[:5])
+        raise DesignError(
+            f"treatment varies within cluster(s) {shown} of {column!r}; in a cluster design every unit of a "
+            "cluster shares its assignment. Check the treatment column, or drop clusters= if assignment was "
+            "individual."
+        )
+
+
+def arms_in_every_group(
+    treatment: np.ndarray, codes: np.ndarray, labels: Sequence[Hashable], column: str, context: str = ""
+) -> None:
+    """Raise a DesignError if some block lacks treated or control units."""
+    n_groups = len(labels)
+    treated = np.bincount(codes, weights=treatment, minlength=n_groups)
+    total = np.bincount(codes, minlength=n_groups)
+    for g in range(n_groups):
+        if total[g] == 0:
+            continue
+        if treated[g] == 0 or treated[g] == total[g]:
+            missing = "treated" if treated[g] == 0 else "control"
+            raise DesignError(
+                f"{context}block {labels[g]!r} of {column!r} has no {missing} units; all blocks must contain "
+                "treated and control units. Merge it with a similar block, or drop it and say so."
+            )

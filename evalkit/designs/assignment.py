@@ -1,0 +1,1143 @@
+"""How treatment was assigned: random assignment mechanisms.
+
+An assignment is stated in two steps.
+
+1. A *spec* holds settings only and is written by the user: :class:`CompleteRandomization`,
+   :class:`BlockRandomization`, :class:`ClusterRandomization`, :class:`BlockClusterRandomization` or
+   :class:`NotRandomized`.
+2. :meth:`AssignmentSpec.bind` joins the spec to the units of a data set (observations, their blocks and
+   clusters, and optionally the observed treatment) and returns a :class:`BoundAssignment`, which can
+   :meth:`~BoundAssignment.count`, :meth:`~BoundAssignment.enumerate` and :meth:`~BoundAssignment.draw` the
+   possible assignments, give each observation's :meth:`~BoundAssignment.probabilities` of treatment and
+   :meth:`~BoundAssignment.check` an observed assignment.
+
+:func:`assign` draws the assignment of a new study from a DataFrame, and :func:`from_observed` builds the
+default assignment of a :class:`~evalkit.RandomizedTrial` (complete randomization within blocks, clusters as
+the units of assignment, the observed number treated).
+
+Notes
+-----
+All mechanisms are *complete* randomizations: within each block :math:`b` with :math:`M_b` units of assignment
+(observations, or clusters), exactly :math:`m_b` units are treated and every subset of size :math:`m_b` is
+equally likely, independently across blocks (Gerber & Green 2012, ch. 2-3;
+``randomizr::block_and_cluster_ra``). Hence
+
+.. math::
+
+    \\#\\{\\text{assignments}\\} = \\prod_b \\binom{M_b}{m_b}, \\qquad
+    \\Pr(Z_i = 1) = m_{b(i)} / M_{b(i)}.
+
+When the number treated is given as a ``share`` :math:`p` and :math:`M_b p` is not a whole number, generation
+follows ``randomizr::complete_ra``: the block treats :math:`\\lceil M_b p \\rceil` units with probability
+:math:`M_b p - \\lfloor M_b p \\rfloor` and :math:`\\lfloor M_b p \\rfloor` otherwise, so that every unit's
+probability of treatment is exactly :math:`p`. The number treated is then random and the possible assignments
+are not equally likely, so :meth:`BoundAssignment.count` and :meth:`BoundAssignment.enumerate` refuse such
+designs with a :class:`~evalkit.errors.DesignError`; :meth:`~BoundAssignment.draw`,
+:meth:`~BoundAssignment.generate`, :meth:`~BoundAssignment.probabilities` and :meth:`~BoundAssignment.check`
+work. :math:`M_b p` counts as a whole number when it is within ``1e-9`` of one.
+
+References
+----------
+Gerber, A. S. and Green, D. P. (2012). *Field Experiments: Design, Analysis, and Interpretation*. Norton.
+
+Coppock, A. (2023). randomizr: Easy-to-Use Tools for Common Forms of Random Assignment and Sampling. R
+package.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from evalkit._validation import require_columns
+from evalkit.errors import DataError, DesignError, OptionError
+
+__all__ = [
+    "AssignmentMethod",
+    "AssignmentRecord",
+    "AssignmentSpec",
+    "BlockClusterRandomization",
+    "BlockRandomization",
+    "BoundAssignment",
+    "ClusterRandomization",
+    "CompleteRandomization",
+    "GeneratedAssignment",
+    "NotRandomized",
+    "assign",
+    "from_observed",
+]
+
+AssignmentMethod = Literal["complete", "blocked", "cluster", "blocked-cluster", "not randomized"]
+
+_WHOLE_TOL = 1e-9
+
+_NOT_RANDOMIZED_HINT = (
+    "randomization inference and draw_assignment need a random assignment; state one with "
+    "assignment=ek.CompleteRandomization(...) if treatment was assigned completely at random (or "
+    "ek.BlockRandomization, ek.ClusterRandomization, ek.BlockClusterRandomization for blocked or clustered "
+    "assignment)."
+)
+
+
+# ----------------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _label(value: Hashable) -> str:
+    """Show a label in a message: strings quoted, numbers bare."""
+    return repr(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_count(value: Any, name: str) -> int:
+    if not _is_int(value):
+        raise DesignError(f"{name}={value!r} must be a whole number of units (an int), e.g. {name}=20.")
+    if value < 1:
+        raise DesignError(f"{name}={value!r} must be at least 1: every block needs treated units.")
+    return int(value)
+
+
+def _check_share(share: Any) -> float | None:
+    if share is None:
+        return None
+    if isinstance(share, (bool, np.bool_)) or not isinstance(share, (int, float, np.integer, np.floating)):
+        raise DesignError(f"share={share!r} must be a number strictly between 0 and 1, e.g. share=0.5.")
+    value = float(share)
+    if not (0.0 < value < 1.0):
+        raise DesignError(
+            f"share={share!r} must be strictly between 0 and 1: every block needs treated and control units."
+        )
+    return value
+
+
+def _to_1d(values: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(values, (pd.Series, pd.Index)):
+        arr = values.to_numpy()
+    elif isinstance(values, np.ndarray):
+        arr = values
+    else:
+        arr = np.asarray(values)
+        if arr.ndim == 1 and arr.dtype.kind in "US":  # keep mixed labels such as ["a", 2] as they are
+            arr = np.array(list(values), dtype=object)
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional (one value per observation); got shape {arr.shape}.")
+    return arr
+
+
+def _check_length(arr: np.ndarray, n_obs: int, name: str) -> None:
+    if arr.shape[0] != n_obs:
+        raise DataError(f"{name} has {arr.shape[0]} values but there are {n_obs} observations; give one per row.")
+
+
+def _factorize(values: np.ndarray, name: str) -> tuple[np.ndarray, list[Hashable]]:
+    """Integer codes (labels in sorted order when sortable) and the original labels; DataError on missing."""
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError:  # labels of mixed types cannot be sorted; keep order of appearance
+        codes, uniques = pd.factorize(values, sort=False)
+    missing = np.flatnonzero(codes < 0)
+    if missing.size:
+        raise DataError(
+            f"{name} has {missing.size} missing value(s) (first at position {int(missing[0])}); every "
+            f"observation needs a {name[:-1] if name.endswith('s') else name} label. Drop or fill those rows "
+            "first."
+        )
+    labels = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
+    return codes.astype(np.intp, copy=False), labels
+
+
+def _as_binary(values: ArrayLike, n_obs: int, name: str) -> np.ndarray:
+    """Return a bool array; DataError for missing values or a wrong length, DesignError if not binary."""
+    arr = _to_1d(values, name)
+    _check_length(arr, n_obs, name)
+    if arr.dtype == np.bool_:
+        return arr.astype(bool, copy=True)
+    missing = np.flatnonzero(pd.isna(arr))
+    if missing.size:
+        raise DataError(
+            f"{name} has {missing.size} missing value(s) (first at position {int(missing[0])}); an "
+            f"assignment "
+            "gives every observation a treatment of 0 or 1."
+        )
+    try:
+        num = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        shown = ", ".join(repr(v) for v in pd.unique(arr)[:6])
+        raise DesignError(
+            f"{name} must be binary (0/1 or False/True); found values {shown}. Recode it, e.g. data[col] == 'treated'."
+        ) from None
+    bad = ~np.isin(num, (0.0, 1.0))
+    if bad.any():
+        shown = ", ".join(f"{v:g}" for v in np.unique(num[bad])[:6])
+        raise DesignError(
+            f"{name} must be binary (0/1 or False/True); found values {shown}. Recode it, e.g. data[col] == 'treated'."
+        )
+    return num == 1.0
+
+
+def _seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if _is_int(seed) and seed >= 0:
+        return np.random.SeedSequence(int(seed))
+    raise OptionError(
+        f"seed={seed!r} is not valid; give a non-negative int or a numpy.random.SeedSequence, e.g. seed=20240101."
+    )
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
+
+
+# ----------------------------------------------------------------------------------------------------
+# specs
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """Base class of assignment specs: settings only; :meth:`bind` joins them to the data.
+
+    Subclasses are frozen dataclasses that validate their settings when created.
+    """
+
+    _uses_blocks: ClassVar[bool] = False
+    _uses_clusters: ClassVar[bool] = False
+    _randomized: ClassVar[bool] = True
+    _method: ClassVar[AssignmentMethod] = "complete"
+
+    @property
+    def method(self) -> AssignmentMethod:
+        """``"complete"``, ``"blocked"``, ``"cluster"``, ``"blocked-cluster"`` or ``"not randomized"``."""
+        return self._method
+
+    def _n_treated(self) -> int | Mapping[Hashable, int] | None:
+        return getattr(self, "n_treated", None)
+
+    def _share(self) -> float | None:
+        return getattr(self, "share", None)
+
+    def bind(
+        self,
+        n_obs: int | None = None,
+        *,
+        blocks: ArrayLike | None = None,
+        clusters: ArrayLike | None = None,
+        observed: ArrayLike | None = None,
+    ) -> BoundAssignment:
+        """Join the spec to the units of a data set.
+
+        Parameters
+        ----------
+        n_obs : int, optional
+            Number of observations. Taken from ``blocks``, ``clusters`` or ``observed`` when not given.
+        blocks : array-like, optional
+            Block label of each observation (any hashable labels). Required by blocked specs, ignored by
+            others.
+        clusters : array-like, optional
+            Cluster label of each observation; clusters are the units of assignment. Required by cluster
+            specs, ignored by others.
+        observed : array-like, optional
+            Observed 0/1 treatment of each observation. Required when the spec leaves the number treated to
+            the data (``n_treated=None`` and ``share=None``); otherwise it is checked against the spec.
+
+        Returns
+        -------
+        BoundAssignment
+
+        Raises
+        ------
+        DesignError
+            If a needed argument is missing, a cluster lies in two blocks, the observed treatment varies
+            within a cluster, a block lacks treated or control units, or the counts do not fit the blocks.
+        DataError
+            If labels or the treatment have missing values or lengths differ.
+        """
+        name = type(self).__name__
+        if self._uses_blocks and blocks is None:
+            raise DesignError(
+                f"{name} assigns treatment within blocks; pass blocks=... (one block label per observation)."
+            )
+        if self._uses_clusters and clusters is None:
+            raise DesignError(f"{name} assigns whole clusters; pass clusters=... (one cluster label per observation).")
+        arrays: dict[str, np.ndarray] = {}
+        for arg, values in (("blocks", blocks), ("clusters", clusters), ("observed", observed)):
+            if values is not None:
+                arrays[arg] = _to_1d(values, arg)
+        if n_obs is None:
+            if not arrays:
+                raise DesignError(
+                    f"{name}.bind needs the number of observations: pass n_obs=..., or blocks, clusters or observed."
+                )
+            n_obs = next(iter(arrays.values())).shape[0]
+        elif not _is_int(n_obs) or n_obs < 1:
+            raise DataError(f"n_obs={n_obs!r} must be a positive int.")
+        n_obs = int(n_obs)
+        for arg, arr in arrays.items():
+            _check_length(arr, n_obs, arg)
+        obs_treat = None if observed is None else _as_binary(arrays["observed"], n_obs, "observed")
+        return BoundAssignment._build(self, n_obs, arrays.get("blocks"), arrays.get("clusters"), obs_treat)
+
+
+def _validate_counts(spec: AssignmentSpec, allow_mapping: bool) -> None:
+    n_treated = spec._n_treated()
+    share = _check_share(spec._share())
+    object.__setattr__(spec, "share", share)
+    if n_treated is not None and share is not None:
+        raise DesignError(
+            f"{type(spec).__name__}(n_treated={n_treated!r}, share={share!r}): give n_treated or share, not both."
+        )
+    if n_treated is None:
+        return
+    if isinstance(n_treated, Mapping):
+        if not allow_mapping:
+            raise DesignError(
+                f"{type(spec).__name__} has no blocks; n_treated must be one int, not a mapping. Use "
+                "BlockRandomization or BlockClusterRandomization for counts per block."
+            )
+        if not n_treated:
+            raise DesignError("n_treated is an empty mapping; give a count for every block.")
+        checked = {key: _check_count(val, f"n_treated[{key!r}]") for key, val in n_treated.items()}
+        object.__setattr__(spec, "n_treated", MappingProxyType(checked))
+    else:
+        object.__setattr__(spec, "n_treated", _check_count(n_treated, "n_treated"))
+
+
+def _spec_hash(spec: AssignmentSpec) -> int:
+    n_treated = spec._n_treated()
+    key = frozenset(n_treated.items()) if isinstance(n_treated, Mapping) else n_treated
+    return hash((type(spec).__name__, key, spec._share()))
+
+
+@dataclass(frozen=True)
+class CompleteRandomization(AssignmentSpec):
+    """Complete randomization: exactly ``n_treated`` of all observations are treated.
+
+    Parameters
+    ----------
+    n_treated : int, optional
+        Number of observations treated, between 1 and ``n_obs - 1``.
+    share : float, optional
+        Share treated, strictly between 0 and 1. When ``n_obs * share`` is not whole, the number treated is
+        rounded at random (``randomizr::complete_ra``; see the module Notes) so that each probability is
+        ``share``.
+
+    Notes
+    -----
+    With neither ``n_treated`` nor ``share`` the observed number treated is used (``observed`` must then be
+    given to :meth:`bind`). Every set of :math:`m` treated among :math:`N` is equally likely, so there are
+    :math:`\\binom{N}{m}` possible assignments and :math:`\\Pr(Z_i = 1) = m / N` (Gerber & Green 2012, sec.
+    2.7).
+
+    Examples
+    --------
+    >>> from math import comb
+    >>> CompleteRandomization(n_treated=41).bind(60).count() == comb(60, 41)
+    True
+    """
+
+    n_treated: int | None = None
+    share: float | None = None
+
+    _method: ClassVar[AssignmentMethod] = "complete"
+
+    def __post_init__(self) -> None:
+        _validate_counts(self, allow_mapping=False)
+
+
+@dataclass(frozen=True)
+class BlockRandomization(AssignmentSpec):
+    """Block randomization: complete randomization of observations within each block.
+
+    Parameters
+    ----------
+    n_treated : int or mapping, optional
+        Number treated in each block: one int for every block, or a mapping from block label to count.
+    share : float, optional
+        Share treated in each block, strictly between 0 and 1 (random rounding per block as in
+        ``randomizr::block_ra``, see the module Notes).
+
+    Notes
+    -----
+    Blocks are randomized independently, so the number of possible assignments is
+    :math:`\\prod_b \\binom{M_b}{m_b}` and :math:`\\Pr(Z_i = 1) = m_b / M_b` for :math:`i` in block :math:`b`
+    (Gerber & Green 2012, sec. 3.6.1).
+    """
+
+    n_treated: int | Mapping[Hashable, int] | None = None
+    share: float | None = None
+
+    _uses_blocks: ClassVar[bool] = True
+    _method: ClassVar[AssignmentMethod] = "blocked"
+
+    def __post_init__(self) -> None:
+        _validate_counts(self, allow_mapping=True)
+
+    def __hash__(self) -> int:
+        return _spec_hash(self)
+
+
+@dataclass(frozen=True)
+class ClusterRandomization(AssignmentSpec):
+    """Cluster randomization: ``n_treated`` whole clusters are treated, completely at random.
+
+    Parameters
+    ----------
+    n_treated : int, optional
+        Number of clusters treated, between 1 and the number of clusters minus 1.
+    share : float, optional
+        Share of clusters treated, strictly between 0 and 1.
+
+    Notes
+    -----
+    Clusters are the units of assignment: with :math:`G` clusters and :math:`g` treated there are
+    :math:`\\binom{G}{g}` possible assignments and every observation has :math:`\\Pr(Z_i = 1) = g / G`
+    (Gerber & Green 2012, sec. 3.6.2; ``randomizr::cluster_ra``).
+    """
+
+    n_treated: int | None = None
+    share: float | None = None
+
+    _uses_clusters: ClassVar[bool] = True
+    _method: ClassVar[AssignmentMethod] = "cluster"
+
+    def __post_init__(self) -> None:
+        _validate_counts(self, allow_mapping=False)
+
+
+@dataclass(frozen=True)
+class BlockClusterRandomization(AssignmentSpec):
+    """Blocked cluster randomization: whole clusters assigned completely at random within each block.
+
+    Parameters
+    ----------
+    n_treated : int or mapping, optional
+        Number of clusters treated in each block: one int for every block, or a mapping block label -> count.
+    share : float, optional
+        Share of clusters treated in each block, strictly between 0 and 1.
+
+    Notes
+    -----
+    Clusters must be nested in blocks. With :math:`G_b` clusters in block :math:`b` and :math:`g_b` treated
+    there are :math:`\\prod_b \\binom{G_b}{g_b}` possible assignments and :math:`\\Pr(Z_i = 1) = g_b / G_b`
+    (``randomizr::block_and_cluster_ra``).
+    """
+
+    n_treated: int | Mapping[Hashable, int] | None = None
+    share: float | None = None
+
+    _uses_blocks: ClassVar[bool] = True
+    _uses_clusters: ClassVar[bool] = True
+    _method: ClassVar[AssignmentMethod] = "blocked-cluster"
+
+    def __post_init__(self) -> None:
+        _validate_counts(self, allow_mapping=True)
+
+    def __hash__(self) -> int:
+        return _spec_hash(self)
+
+
+@dataclass(frozen=True)
+class NotRandomized(AssignmentSpec):
+    """Treatment was not randomly assigned.
+
+    Binding works (the design can still estimate with model-based standard errors), but every method that
+    needs the assignment mechanism -- :meth:`BoundAssignment.draw`, :meth:`~BoundAssignment.enumerate`,
+    :meth:`~BoundAssignment.count`, :meth:`~BoundAssignment.probabilities`, :meth:`~BoundAssignment.generate`
+    -- raises :class:`~evalkit.errors.DesignError`.
+    """
+
+    _randomized: ClassVar[bool] = False
+    _method: ClassVar[AssignmentMethod] = "not randomized"
+
+
+# ----------------------------------------------------------------------------------------------------
+# records
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    """What is needed to reproduce and report a generated assignment.
+
+    No timestamp is stored: the same seed, data and evalkit version give an identical record.
+
+    Attributes
+    ----------
+    method : str
+        ``"complete"``, ``"blocked"``, ``"cluster"`` or ``"blocked-cluster"``.
+    spec : AssignmentSpec
+        The spec as stated.
+    seed : int or tuple of int
+        Entropy of the :class:`numpy.random.SeedSequence` that seeded the draw.
+    spawn_key : tuple of int
+        Spawn key of that seed sequence (empty unless a spawned sequence was passed).
+    n_obs, n_units : int
+        Observations and units of assignment (clusters, or observations).
+    block_labels : tuple
+        Block labels (``(None,)`` for an unblocked design).
+    treated_counts, unit_counts : tuple of int
+        Units treated and units in total in each block, in the order of ``block_labels``.
+    evalkit_version : str
+        ``evalkit.__version__`` at generation.
+    """
+
+    method: AssignmentMethod
+    spec: AssignmentSpec
+    seed: int | tuple[int, ...]
+    spawn_key: tuple[int, ...]
+    n_obs: int
+    n_units: int
+    block_labels: tuple[Hashable, ...]
+    treated_counts: tuple[int, ...]
+    unit_counts: tuple[int, ...]
+    evalkit_version: str
+
+    @property
+    def n_treated(self) -> int:
+        """Total number of units of assignment treated."""
+        return sum(self.treated_counts)
+
+    @property
+    def treated_per_block(self) -> dict[Hashable, int]:
+        """Block label -> units treated."""
+        return dict(zip(self.block_labels, self.treated_counts, strict=True))
+
+    @property
+    def units_per_block(self) -> dict[Hashable, int]:
+        """Block label -> units of assignment."""
+        return dict(zip(self.block_labels, self.unit_counts, strict=True))
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedAssignment:
+    """One generated assignment of a new study.
+
+    Attributes
+    ----------
+    treatment : numpy.ndarray of bool or pandas.Series of bool
+        Treatment of every observation (a read-only array from :meth:`BoundAssignment.generate`, a Series
+        aligned to the data's index from :func:`assign`).
+    record : AssignmentRecord
+        Method, seed, counts per block and evalkit version.
+    """
+
+    treatment: np.ndarray | pd.Series
+    record: AssignmentRecord
+
+
+# ----------------------------------------------------------------------------------------------------
+# bound assignment
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BoundAssignment:
+    """An assignment spec joined to the units of a data set. Create it with :meth:`AssignmentSpec.bind`.
+
+    Attributes
+    ----------
+    spec : AssignmentSpec
+        The spec.
+    n_obs : int
+        Number of observations.
+    n_units : int
+        Number of units of assignment (clusters for cluster designs, else observations).
+    block_labels : tuple
+        Block labels in sorted order (``(None,)`` when the design is not blocked).
+
+    Notes
+    -----
+    Internally observations map to units (``obs_unit``) and units to blocks (``unit_block``); block :math:`b`
+    treats
+    :math:`\\lfloor e_b \\rfloor` units plus one with probability :math:`e_b - \\lfloor e_b \\rfloor`, where
+    :math:`e_b` is the expected number treated (a whole number unless a ``share`` does not divide the block).
+    """
+
+    spec: AssignmentSpec
+    n_obs: int
+    n_units: int
+    block_labels: tuple[Hashable, ...]
+    unit_labels: tuple[Hashable, ...] | None = field(repr=False)
+    _obs_unit: np.ndarray = field(repr=False)
+    _unit_block: np.ndarray = field(repr=False)
+    _block_units: np.ndarray = field(repr=False)
+    _block_floor: np.ndarray = field(repr=False)
+    _block_frac: np.ndarray = field(repr=False)
+    _groups: tuple[tuple[int, np.ndarray, np.ndarray], ...] = field(repr=False)
+    _has_observed: bool = field(repr=False)
+
+    # ---- construction ----
+
+    @classmethod
+    def _build(
+        cls,
+        spec: AssignmentSpec,
+        n_obs: int,
+        blocks: np.ndarray | None,
+        clusters: np.ndarray | None,
+        observed: np.ndarray | None,
+    ) -> BoundAssignment:
+        use_blocks = spec._uses_blocks and blocks is not None
+        use_clusters = spec._uses_clusters and clusters is not None
+        unit_word = "clusters" if use_clusters else "units"
+
+        if use_blocks:
+            obs_block, block_labels = _factorize(blocks, "blocks")  # type: ignore[arg-type]
+        else:
+            obs_block, block_labels = np.zeros(n_obs, dtype=np.intp), [None]
+        n_blocks = len(block_labels)
+
+        if use_clusters:
+            obs_unit, unit_labels = _factorize(clusters, "clusters")  # type: ignore[arg-type]
+            n_units = len(unit_labels)
+            first = np.unique(obs_unit, return_index=True)[1]
+            unit_block = obs_block[first]
+            bad = np.flatnonzero(obs_block != unit_block[obs_unit])
+            if bad.size:
+                pos = int(bad[0])
+                raise DesignError(
+                    f"cluster {_label(unit_labels[obs_unit[pos]])} is in block "
+                    f"{_label(block_labels[unit_block[obs_unit[pos]]])} and in block "
+                    f"{_label(block_labels[obs_block[pos]])}; clusters must be nested in blocks (each "
+                    f"cluster "
+                    "in exactly one block). Check the blocks and clusters columns."
+                )
+            unit_obs = None
+            if observed is not None:
+                unit_obs = observed[first]
+                bad = np.flatnonzero(observed != unit_obs[obs_unit])
+                if bad.size:
+                    offending = pd.unique(obs_unit[bad])
+                    more = f" (and {offending.size - 1} more)" if offending.size > 1 else ""
+                    raise DesignError(
+                        f"the observed treatment varies within cluster "
+                        f"{_label(unit_labels[obs_unit[bad[0]]])}"
+                        f"{more}; with cluster assignment every observation of a cluster has the same "
+                        "treatment. Check the treatment and clusters columns, or state a non-cluster "
+                        "assignment."
+                    )
+        else:
+            obs_unit, unit_labels, n_units = np.arange(n_obs, dtype=np.intp), None, n_obs
+            unit_block = obs_block
+            unit_obs = observed
+
+        units_per_block = np.bincount(unit_block, minlength=n_blocks)
+        floor, frac = cls._targets(spec, block_labels, units_per_block, unit_block, unit_obs, unit_word)
+
+        block_units = np.argsort(unit_block, kind="stable").astype(np.intp)
+        starts = np.concatenate(([0], np.cumsum(units_per_block)[:-1])).astype(np.intp)
+        groups = []
+        for size in np.unique(units_per_block):
+            bcodes = np.flatnonzero(units_per_block == size).astype(np.intp)
+            umat = block_units[starts[bcodes][:, None] + np.arange(size)]
+            groups.append((int(size), _readonly(bcodes), _readonly(umat)))
+
+        bound = cls(
+            spec=spec,
+            n_obs=n_obs,
+            n_units=int(n_units),
+            block_labels=tuple(block_labels),
+            unit_labels=None if unit_labels is None else tuple(unit_labels),
+            _obs_unit=_readonly(obs_unit),
+            _unit_block=_readonly(np.asarray(unit_block, dtype=np.intp)),
+            _block_units=_readonly(units_per_block.astype(np.intp)),
+            _block_floor=_readonly(floor),
+            _block_frac=_readonly(frac),
+            _groups=tuple(groups),
+            _has_observed=observed is not None,
+        )
+        if observed is not None and spec._randomized and (spec._n_treated() is not None or spec._share() is not None):
+            bound.check(observed, name="observed")
+        return bound
+
+    @staticmethod
+    def _targets(
+        spec: AssignmentSpec,
+        block_labels: list[Hashable],
+        units_per_block: np.ndarray,
+        unit_block: np.ndarray,
+        unit_obs: np.ndarray | None,
+        unit_word: str,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whole part and fractional part of the expected number treated in each block."""
+        n_blocks = len(block_labels)
+        blocked = spec._uses_blocks
+        n_treated, share = spec._n_treated(), spec._share()
+        frac = np.zeros(n_blocks)
+        where = (lambda b: f"block {_label(block_labels[b])}") if blocked else (lambda b: "the design")
+
+        if not spec._randomized:
+            if unit_obs is None:
+                return np.zeros(n_blocks, dtype=np.int64), frac
+            treated = np.bincount(unit_block, weights=unit_obs, minlength=n_blocks)
+            return np.rint(treated).astype(np.int64), frac
+
+        if n_treated is None and share is None:
+            if unit_obs is None:
+                raise DesignError(
+                    f"{type(spec).__name__}() takes the number treated from the observed treatment, but "
+                    f"none was "
+                    "given; pass observed=... to bind, or state n_treated=... or share=... ."
+                )
+            floor = np.rint(np.bincount(unit_block, weights=unit_obs, minlength=n_blocks)).astype(np.int64)
+            for b in range(n_blocks):
+                lack = "treated" if floor[b] == 0 else "control" if floor[b] == units_per_block[b] else None
+                if lack is not None:
+                    subject = f"block {_label(block_labels[b])} has" if blocked else "the observed treatment has"
+                    raise DesignError(
+                        f"{subject} no {lack} {unit_word}; all blocks must contain treated and control "
+                        f"{unit_word} for randomization-based inference. Drop or merge that block, or state "
+                        f"the "
+                        "assignment explicitly."
+                    )
+            return floor, frac
+
+        if share is not None:
+            expected = units_per_block * share
+            floor = np.floor(expected + _WHOLE_TOL).astype(np.int64)
+            frac = expected - floor
+            frac[np.abs(frac) < _WHOLE_TOL] = 0.0
+            frac = np.clip(frac, 0.0, None)
+            ceil = floor + (frac > 0)
+            for b in range(n_blocks):
+                if floor[b] < 1 or ceil[b] > units_per_block[b] - 1:
+                    raise DesignError(
+                        f"share={share:g} of the {units_per_block[b]} {unit_word} in {where(b)} is "
+                        f"{expected[b]:g}, which can leave it without treated or control {unit_word}; every "
+                        f"block needs between 1 and {units_per_block[b] - 1} treated {unit_word}. Use a "
+                        "different share or state n_treated."
+                    )
+            return floor, frac
+
+        if isinstance(n_treated, Mapping):
+            missing = [b for b in block_labels if b not in n_treated]
+            if missing:
+                shown = ", ".join(_label(b) for b in missing[:5])
+                raise DesignError(
+                    f"n_treated has no count for block {shown}; give a count for every block ({n_blocks} blocks)."
+                )
+            extra = [k for k in n_treated if k not in set(block_labels)]
+            if extra:
+                shown = ", ".join(_label(k) for k in extra[:5])
+                raise DesignError(
+                    f"n_treated names block {shown}, which is not in the blocks; check the labels "
+                    f"(e.g. {_label(block_labels[0])})."
+                )
+            floor = np.array([n_treated[b] for b in block_labels], dtype=np.int64)
+        else:
+            floor = np.full(n_blocks, int(n_treated), dtype=np.int64)  # type: ignore[arg-type]
+        for b in range(n_blocks):
+            if floor[b] > units_per_block[b] - 1:
+                raise DesignError(
+                    f"n_treated={int(floor[b])} but {where(b)} has {units_per_block[b]} {unit_word}; "
+                    f"n_treated "
+                    f"must be between 1 and {units_per_block[b] - 1} so that there are treated and control "
+                    f"{unit_word}."
+                )
+        return floor, frac
+
+    # ---- descriptive properties ----
+
+    @property
+    def method(self) -> AssignmentMethod:
+        """``"complete"``, ``"blocked"``, ``"cluster"``, ``"blocked-cluster"`` or ``"not randomized"``."""
+        return self.spec.method
+
+    @property
+    def randomized(self) -> bool:
+        """False for :class:`NotRandomized`."""
+        return self.spec._randomized
+
+    @property
+    def has_fixed_counts(self) -> bool:
+        """True when every block treats a fixed number of units (no random rounding of a ``share``)."""
+        return not bool(np.any(self._block_frac > 0))
+
+    @property
+    def obs_unit(self) -> np.ndarray:
+        """Index of each observation's unit of assignment (0 .. n_units - 1), read-only."""
+        return self._obs_unit
+
+    @property
+    def unit_block(self) -> np.ndarray:
+        """Index (into :attr:`block_labels`) of each unit's block, read-only."""
+        return self._unit_block
+
+    @property
+    def units_per_block(self) -> dict[Hashable, int]:
+        """Block label -> number of units of assignment in the block."""
+        return {lab: int(n) for lab, n in zip(self.block_labels, self._block_units, strict=True)}
+
+    @property
+    def n_treated_per_block(self) -> dict[Hashable, int]:
+        """Block label -> number of units treated.
+
+        Raises
+        ------
+        DesignError
+            If the counts are random (a ``share`` that does not give whole numbers), or if the design is not
+            randomized and no observed treatment was bound.
+        """
+        if not self.spec._randomized and not self._has_observed:
+            raise DesignError(
+                "treatment was not randomized (assignment=NotRandomized()) and no observed treatment was "
+                "bound, "
+                "so the number treated per block is unknown; pass observed=... to bind."
+            )
+        if not self.has_fixed_counts:
+            raise DesignError(self._not_fixed_message("n_treated_per_block"))
+        return {lab: int(n) for lab, n in zip(self.block_labels, self._block_floor, strict=True)}
+
+    @property
+    def expected_treated_per_block(self) -> dict[Hashable, float]:
+        """Block label -> expected number of units treated (whole unless a share is rounded at random)."""
+        expected = self._block_floor + self._block_frac
+        return {lab: float(e) for lab, e in zip(self.block_labels, expected, strict=True)}
+
+    def _not_fixed_message(self, what: str) -> str:
+        b = int(np.flatnonzero(self._block_frac > 0)[0])
+        where = f"block {_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
+        expected = self._block_floor[b] + self._block_frac[b]
+        return (
+            f"{what} needs a fixed number treated in every block, but share={self.spec._share():g} gives "
+            f"{expected:g} of the {self._block_units[b]} units in {where}, rounded at random "
+            "(randomizr's complete_ra rule), so the possible assignments are not equally likely; state "
+            "n_treated (per block) instead."
+        )
+
+    def _require_random(self, what: str) -> None:
+        if not self.spec._randomized:
+            raise DesignError(
+                f"treatment was not randomized (assignment=NotRandomized()), so {what} is not "
+                f"available; {_NOT_RANDOMIZED_HINT}"
+            )
+
+    # ---- the assignment distribution ----
+
+    def count(self) -> int:
+        """Exact number of possible assignments.
+
+        Returns
+        -------
+        int
+            :math:`\\prod_b \\binom{M_b}{m_b}` as a Python int (no overflow).
+
+        Raises
+        ------
+        DesignError
+            If the design is not randomized or the number treated is random (share with random rounding).
+        """
+        self._require_random("count()")
+        if not self.has_fixed_counts:
+            raise DesignError(self._not_fixed_message("count()"))
+        return math.prod(
+            math.comb(int(m_units), int(m)) for m_units, m in zip(self._block_units, self._block_floor, strict=True)
+        )
+
+    def probabilities(self) -> np.ndarray:
+        """Each observation's probability of treatment, shape ``(n_obs,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`m_b / M_b` for an observation whose unit is in block :math:`b` (``share`` when the spec
+            states a share).
+        """
+        self._require_random("probabilities()")
+        share = self.spec._share()
+        if share is not None:
+            return np.full(self.n_obs, share)
+        unit_p = (self._block_floor / self._block_units)[self._unit_block]
+        return unit_p[self._obs_unit]
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draw ``size`` independent assignments.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of randomness; the result is bit-reproducible given its state.
+        size : int
+            Number of assignments (rows).
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool array of shape ``(size, n_obs)``, one assignment per row.
+
+        Notes
+        -----
+        Blocks of equal size :math:`M` are drawn together: a ``(size, n_blocks, M)`` matrix of uniforms is
+        argsorted along the last axis and the first :math:`m_b` positions of each block are treated, which
+        gives every subset of size :math:`m_b` the same probability. Units are then expanded to observations
+        by fancy indexing. With a fractional share the number treated per block and draw is
+        :math:`\\lfloor e_b \\rfloor + \\mathrm{Bernoulli}(e_b - \\lfloor e_b \\rfloor)`.
+        """
+        self._require_random("draw()")
+        if not isinstance(rng, np.random.Generator):
+            raise OptionError(
+                f"rng must be a numpy.random.Generator, got {type(rng).__name__}; create one with "
+                "np.random.default_rng(seed)."
+            )
+        if not _is_int(size) or size < 0:
+            raise OptionError(f"size={size!r} must be a non-negative int.")
+        size = int(size)
+        units = np.zeros((size, self.n_units), dtype=bool)
+        for m_size, bcodes, umat in self._groups:
+            keys = rng.random((size, bcodes.size, m_size))
+            order = np.argsort(keys, axis=-1)
+            m = np.broadcast_to(self._block_floor[bcodes], (size, bcodes.size))
+            frac = self._block_frac[bcodes]
+            if np.any(frac > 0):
+                m = m + (rng.random((size, bcodes.size)) < frac)
+            take = np.arange(m_size) < m[..., None]
+            chosen = np.empty_like(take)
+            np.put_along_axis(chosen, order, take, axis=-1)
+            units[:, umat] = chosen
+        return units[:, self._obs_unit]
+
+    def enumerate(self, max_count: int | None = None) -> np.ndarray:
+        """Every possible assignment exactly once.
+
+        Parameters
+        ----------
+        max_count : int, optional
+            Refuse when :meth:`count` exceeds it. ``None`` sets no limit (the result takes
+            ``count() * n_obs`` bytes).
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool array of shape ``(count(), n_obs)``; rows in lexicographic order of the per-block
+            combinations (``itertools.combinations`` within blocks, the last block varying fastest).
+
+        Raises
+        ------
+        DesignError
+            If ``count() > max_count``, or the count cannot be enumerated (see :meth:`count`).
+        """
+        self._require_random("enumerate()")
+        if not self.has_fixed_counts:
+            raise DesignError(self._not_fixed_message("enumerate()"))
+        total = self.count()
+        if max_count is not None and total > max_count:
+            raise DesignError(
+                f"the design has {total:,} possible assignments, more than max_count={max_count:,}; draw a "
+                "random sample of assignments instead (e.g. RandomizationInference(reps=...))."
+            )
+        if total > np.iinfo(np.intp).max:
+            raise DesignError(f"the design has {total:,} possible assignments, too many to enumerate.")
+        units = np.zeros((total, self.n_units), dtype=bool)
+        masks, shape = [], []
+        for b in range(len(self.block_labels)):
+            m_units, m = int(self._block_units[b]), int(self._block_floor[b])
+            n_comb = math.comb(m_units, m)
+            combos = np.fromiter(
+                itertools.chain.from_iterable(itertools.combinations(range(m_units), m)),
+                dtype=np.intp,
+                count=n_comb * m,
+            ).reshape(n_comb, m)
+            mask = np.zeros((n_comb, m_units), dtype=bool)
+            mask[np.arange(n_comb)[:, None], combos] = True
+            masks.append(mask)
+            shape.append(n_comb)
+        index = np.unravel_index(np.arange(total, dtype=np.intp), tuple(shape))
+        order = np.argsort(self._unit_block, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(self._block_units)[:-1]))
+        for b, mask in enumerate(masks):
+            members = order[starts[b] : starts[b] + self._block_units[b]]
+            units[:, members] = mask[index[b]]
+        return units[:, self._obs_unit]
+
+    def check(self, treatment: ArrayLike, *, name: str = "treatment") -> None:
+        """Raise if ``treatment`` could not have come from this assignment.
+
+        Parameters
+        ----------
+        treatment : array-like
+            0/1 or bool treatment of each observation.
+        name : str
+            How to call the treatment in messages.
+
+        Raises
+        ------
+        DesignError
+            If it is not binary, varies within a cluster, or the number treated in a block differs from the
+            spec (for a randomly rounded share: is neither the floor nor the ceiling of the expected number).
+        DataError
+            If it has missing values or the wrong length.
+        """
+        z = _as_binary(treatment, self.n_obs, name)
+        if not self.spec._randomized:
+            return
+        clustered = self.unit_labels is not None
+        word = "clusters" if clustered else "units"
+        first = np.unique(self._obs_unit, return_index=True)[1]
+        unit_z = z[first]
+        if clustered:
+            bad = np.flatnonzero(z != unit_z[self._obs_unit])
+            if bad.size:
+                raise DesignError(
+                    f"{name} varies within cluster {_label(self.unit_labels[self._obs_unit[bad[0]]])}; with "
+                    "cluster assignment every observation of a cluster has the same treatment."
+                )
+        treated = np.bincount(self._unit_block, weights=unit_z, minlength=len(self.block_labels))
+        treated = np.rint(treated).astype(np.int64)
+        low = self._block_floor
+        high = low + (self._block_frac > 0)
+        bad_blocks = np.flatnonzero((treated < low) | (treated > high))
+        if bad_blocks.size:
+            b = int(bad_blocks[0])
+            where = f"block {_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
+            wanted = f"{low[b]}" if high[b] == low[b] else f"{low[b]} or {high[b]}"
+            raise DesignError(
+                f"{name} treats {treated[b]} of the {self._block_units[b]} {word} in {where}, but the "
+                f"assignment ({type(self.spec).__name__}) treats {wanted}; state the assignment that was "
+                f"used, "
+                "or check the data."
+            )
+
+    def generate(self, seed: int | np.random.SeedSequence) -> GeneratedAssignment:
+        """Draw the assignment of a new study, with a record to reproduce it.
+
+        Parameters
+        ----------
+        seed : int or numpy.random.SeedSequence
+            Seed of ``numpy.random.default_rng``. The same seed gives a bit-identical treatment and record.
+
+        Returns
+        -------
+        GeneratedAssignment
+            Read-only bool treatment of shape ``(n_obs,)`` and its :class:`AssignmentRecord`.
+        """
+        self._require_random("generate()")
+        seq = _seed_sequence(seed)
+        z = self.draw(np.random.default_rng(seq), 1)[0]
+        first = np.unique(self._obs_unit, return_index=True)[1]
+        treated = np.bincount(self._unit_block, weights=z[first], minlength=len(self.block_labels))
+        entropy = seq.entropy
+        from evalkit import __version__
+
+        record = AssignmentRecord(
+            method=self.method,
+            spec=self.spec,
+            seed=int(entropy) if _is_int(entropy) else tuple(int(e) for e in entropy),  # type: ignore
+            spawn_key=tuple(int(k) for k in seq.spawn_key),
+            n_obs=self.n_obs,
+            n_units=self.n_units,
+            block_labels=self.block_labels,
+            treated_counts=tuple(round(float(t)) for t in treated),
+            unit_counts=tuple(int(n) for n in self._block_units),
+            evalkit_version=__version__,
+        )
+        return GeneratedAssignment(treatment=_readonly(z), record=record)
+
+
+# ----------------------------------------------------------------------------------------------------
+# convenience functions
+# ----------------------------------------------------------------------------------------------------
+
+
+def assign(
+    data: pd.DataFrame,
+    spec: AssignmentSpec,
+    *,
+    blocks: str | None = None,
+    clusters: str | None = None,
+    seed: int | np.random.SeedSequence,
+) -> GeneratedAssignment:
+    """Draw a random assignment for the rows of ``data`` (which is not changed).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per observation.
+    spec : AssignmentSpec
+        How to assign, e.g. ``CompleteRandomization(n_treated=41)`` or ``BlockRandomization(share=2/3)``. The
+        spec must state ``n_treated`` or ``share``: there is no observed treatment to take the number from.
+    blocks, clusters : str, optional
+        Columns holding the block and cluster labels.
+    seed : int or numpy.random.SeedSequence
+        Seed; the same seed gives an identical assignment and record.
+
+    Returns
+    -------
+    GeneratedAssignment
+        ``treatment`` is a bool :class:`pandas.Series` named ``"treatment"`` aligned to ``data.index``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> kids = pd.DataFrame({"child": range(60)})
+    >>> out = assign(kids, CompleteRandomization(n_treated=41), seed=1)
+    >>> int(out.treatment.sum())
+    41
+    """
+    if not isinstance(spec, AssignmentSpec):
+        raise OptionError(
+            f"spec must be an assignment spec such as ek.CompleteRandomization(n_treated=...), got {spec!r}."
+        )
+    columns = [c for c in (blocks, clusters) if c is not None]
+    require_columns(data, columns, role="column")
+    if spec._randomized and spec._n_treated() is None and spec._share() is None:
+        raise DesignError(
+            f"{type(spec).__name__}() does not say how many to treat; state n_treated=... or share=... "
+            "(there is no observed treatment to take it from when assigning a new study)."
+        )
+    bound = spec.bind(
+        len(data),
+        blocks=None if blocks is None else data[blocks].to_numpy(),
+        clusters=None if clusters is None else data[clusters].to_numpy(),
+    )
+    generated = bound.generate(seed)
+    series = pd.Series(np.array(generated.treatment), index=data.index, name="treatment", dtype=bool)
+    return GeneratedAssignment(treatment=series, record=generated.record)
+
+
+def from_observed(
+    treatment: ArrayLike,
+    blocks: ArrayLike | None = None,
+    clusters: ArrayLike | None = None,
+) -> BoundAssignment:
+    """The default assignment of a randomized trial, read from the observed treatment.
+
+    Complete randomization within each block (if ``blocks`` is given), with clusters as the units of
+    assignment (if ``clusters`` is given), and the observed number treated in each block.
+
+    Parameters
+    ----------
+    treatment : array-like
+        Observed 0/1 treatment of each observation.
+    blocks, clusters : array-like, optional
+        Block and cluster labels of each observation.
+
+    Returns
+    -------
+    BoundAssignment
+        Bound :class:`CompleteRandomization`, :class:`BlockRandomization`, :class:`ClusterRandomization` or
+        :class:`BlockClusterRandomization`.
+    """
+    spec: AssignmentSpec
+    if blocks is not None and clusters is not None:
+        spec = BlockClusterRandomization()
+    elif blocks is not None:
+        spec = BlockRandomization()
+    elif clusters is not None:
+        spec = ClusterRandomization()
+    else:
+        spec = CompleteRandomization()
+    return spec.bind(blocks=blocks, clusters=clusters, observed=treatment)

@@ -1,0 +1,259 @@
+"""Randomized trials: complete, blocked, cluster and blocked-cluster designs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from evalkit._validation import as_list, require_columns
+from evalkit.designs._outcomes import estimate_outcomes
+from evalkit.designs._roles import (
+    arms_in_every_group,
+    encode_labels,
+    read_treatment,
+    read_weights,
+    treatment_constant_within,
+)
+from evalkit.designs.assignment import NotRandomized, from_observed
+from evalkit.diagnostics.balance import BalanceTable, balance_table
+from evalkit.errors import DataError, DesignError
+from evalkit.estimators import EstimatorName
+from evalkit.results import Results
+
+__all__ = ["RandomizedTrial"]
+
+
+class RandomizedTrial:
+    """A randomized trial: data, the treatment column and how treatment was assigned.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per unit (child, household). Copied; the caller's frame is never changed.
+    treatment : str
+        Column with the 0/1 (or False/True) assignment.
+    blocks : str, optional
+        Column of blocks (strata) within which treatment was assigned.
+    clusters : str, optional
+        Column of clusters assigned as wholes (all units of a cluster share treatment).
+    assignment : assignment spec, optional
+        How treatment was assigned. Default: complete randomization within each block, clusters as units of
+        assignment, with the observed number treated. ``ek.NotRandomized()`` states that it was not random:
+        estimates are still computed but randomization-based inference refuses.
+    weights : str, optional
+        Column of analytic weights.
+
+    Examples
+    --------
+    >>> import evalkit as ek
+    >>> trial = ek.RandomizedTrial(ek.datasets.load_casita(), treatment="treated")
+    >>> res = trial.estimate("home_total", estimator="change", baseline="{outcome}_bl",
+    ...                      covariates=["home_total_bl", "age_months", "female"])
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        treatment: str,
+        *,
+        blocks: str | None = None,
+        clusters: str | None = None,
+        assignment: object | None = None,
+        weights: str | None = None,
+    ) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        if len(data) == 0:
+            raise DataError("data has no rows.")
+        self._data = data.copy(deep=True)
+        self.treatment = treatment
+        self.blocks = blocks
+        self.clusters = clusters
+        self.weights = weights
+        self._z = read_treatment(self._data, treatment)
+        self._w = read_weights(self._data, weights)
+        self._block_codes = self._block_labels = None
+        self._cluster_codes = self._cluster_labels = None
+        if clusters is not None:
+            self._cluster_codes, self._cluster_labels = encode_labels(self._data, clusters, "clusters")
+            if len(self._cluster_labels) < 2:
+                raise DesignError(
+                    f"clusters {clusters!r} has a single value ({self._cluster_labels[0]!r}); a cluster design "
+                    "needs at least two clusters, one treated and one control. Drop clusters= if assignment was "
+                    "individual."
+                )
+            treatment_constant_within(self._z, self._cluster_codes, self._cluster_labels, clusters)
+        if blocks is not None:
+            self._block_codes, self._block_labels = encode_labels(self._data, blocks, "blocks")
+            arms_in_every_group(self._z, self._block_codes, self._block_labels, blocks)
+        self._assignment = self._bind(assignment)
+
+    def _bind(self, spec: object | None):
+        blocks = None if self.blocks is None else self._data[self.blocks].to_numpy()
+        clusters = None if self.clusters is None else self._data[self.clusters].to_numpy()
+        observed = self._z.astype(bool)
+        if spec is None:
+            return from_observed(observed, blocks=blocks, clusters=clusters)
+        if not hasattr(spec, "bind"):
+            raise DesignError(
+                f"assignment={spec!r} is not an assignment; use ek.CompleteRandomization(), "
+                "ek.BlockRandomization(), ek.ClusterRandomization(), ek.BlockClusterRandomization() or "
+                "ek.NotRandomized()."
+            )
+        bound = spec.bind(len(self._data), blocks=blocks, clusters=clusters, observed=observed)
+        if not isinstance(spec, NotRandomized):
+            bound.check(observed)
+        return bound
+
+    # ------------------------------------------------------------------ description
+    @property
+    def data(self) -> pd.DataFrame:
+        """A copy of the design's data."""
+        return self._data.copy()
+
+    @property
+    def assignment(self):
+        """The assignment mechanism, bound to this trial's units."""
+        return self._assignment
+
+    @property
+    def is_randomized(self) -> bool:
+        """False when the assignment was declared ``NotRandomized``."""
+        return self._assignment.method != "not randomized"
+
+    @property
+    def n_treated(self) -> int:
+        """Number of treated rows."""
+        return int(self._z.sum())
+
+    @property
+    def n_control(self) -> int:
+        """Number of control rows."""
+        return int(len(self._z) - self._z.sum())
+
+    def describe(self) -> str:
+        """One line: the assignment, the units, blocks and clusters."""
+        parts = [
+            f"randomized trial ({self._assignment.method})"
+            if self.is_randomized
+            else "comparison of treated and control units (assignment declared not randomized)"
+        ]
+        parts.append(f"{self.n_treated} treated / {self.n_control} control rows")
+        if self.blocks is not None:
+            parts.append(f"{len(self._block_labels)} blocks ({self.blocks})")
+        if self.clusters is not None:
+            n_treated_clusters = int(np.unique(self._cluster_codes[self._z == 1]).size)
+            parts.append(f"{len(self._cluster_labels)} clusters ({self.clusters}; {n_treated_clusters} treated)")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"RandomizedTrial({self.describe()})"
+
+    # ------------------------------------------------------------------ analysis
+    def estimate(
+        self,
+        outcomes: str | Sequence[str],
+        *,
+        estimator: EstimatorName = "difference_in_means",
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        baseline: str | Mapping[str, str] | None = None,
+        domains: Mapping[str, str] | None = None,
+        alpha: float = 0.05,
+    ) -> Results:
+        """Estimate the average treatment effect on one or more outcomes.
+
+        Parameters
+        ----------
+        outcomes : str or list of str
+            Outcome columns; each is analysed on its own complete cases.
+        estimator : {"difference_in_means", "ols", "lin", "change"}
+            ``difference_in_means`` (block-size weighted within blocks), ``ols`` (ANCOVA, block fixed effects),
+            ``lin`` (Lin 2013, treatment interacted with centred covariates and blocks) or ``change`` (ANCOVA on the
+            change from baseline; needs ``baseline``).
+        covariates : str or list of str, optional
+            Numeric pre-treatment covariates. A name containing ``{outcome}`` is a template filled in per
+            outcome, e.g. ``"{outcome}_bl"`` adjusts each outcome for its own baseline value.
+        inference : str or inference object, optional
+            ``"classical"``, ``"HC0"``..``"HC3"``, ``"CR0"``..``"CR2"``, or an object from
+            :mod:`evalkit.inference`. Default HC2, or CR2 with Bell–McCaffrey degrees of freedom when clustered.
+        baseline : str or mapping, optional
+            For ``estimator="change"``: a template such as ``"{outcome}_bl"``, a column name (one outcome), or a
+            mapping outcome -> baseline column.
+        domains : mapping, optional
+            Outcome -> domain label, copied to the ``domain`` column of the results.
+        alpha : float
+            One minus the confidence level.
+
+        Returns
+        -------
+        Results
+        """
+        outcome_list = as_list(outcomes)
+        if not outcome_list:
+            raise DataError("no outcomes given; pass a column name or a list of column names.")
+        covariate_list = as_list(covariates)
+        require_columns(self._data, outcome_list, "outcome")
+        require_columns(self._data, [c for c in covariate_list if "{outcome}" not in c], "covariate")
+        for role_column in (self.treatment, self.blocks, self.clusters, self.weights):
+            if role_column is not None and role_column in outcome_list + covariate_list:
+                raise DataError(
+                    f"column {role_column!r} is a role of the design (treatment, blocks, clusters or weights) "
+                    "and cannot also be an outcome or covariate."
+                )
+        return estimate_outcomes(
+            self._data,
+            outcome_list,
+            treatment=self._z,
+            treatment_name=self.treatment,
+            estimator=estimator,
+            covariates=covariate_list,
+            baseline=baseline,
+            domains=domains,
+            inference=inference,
+            alpha=alpha,
+            block_codes=self._block_codes,
+            block_labels=self._block_labels,
+            block_column=self.blocks,
+            cluster_codes=self._cluster_codes,
+            weights=self._w,
+            draw=self._assignment.draw if self.is_randomized else None,
+            design=self.describe(),
+            notes=()
+            if self.is_randomized
+            else (
+                "Assignment declared not randomized: the estimates compare treated and control units and rest on "
+                "the assumption that they are comparable given the covariates; randomization inference is "
+                "unavailable.",
+            ),
+        )
+
+    def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:
+        """Baseline balance of covariates between arms: means, differences, standardized differences, tests.
+
+        See :func:`evalkit.diagnostics.balance.balance_table`.
+        """
+        covariate_list = as_list(covariates)
+        require_columns(self._data, covariate_list, "covariate")
+        return balance_table(
+            self._data,
+            covariate_list,
+            treatment=self._z,
+            block_codes=self._block_codes,
+            cluster_codes=self._cluster_codes,
+            alpha=alpha,
+        )
+
+    def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
+        """A new assignment drawn from the design's mechanism, as a 0/1 Series aligned with the data.
+
+        Raises
+        ------
+        DesignError
+            When the assignment was declared not randomized.
+        """
+        rng = np.random.default_rng(seed)
+        draw = self._assignment.draw(rng, 1)[0]
+        return pd.Series(draw.astype(np.int64), index=self._data.index, name=self.treatment)

@@ -1,0 +1,1 @@
+"""Design diagnostics: covariate balance (and, later, attrition)."""

@@ -1,0 +1,50 @@
+"""Exceptions raised by evalkit.
+
+Every exception derives from :class:`EvalkitError` and from the matching built-in exception, so that
+``except ValueError`` keeps working for callers who do not know evalkit. Messages name the column, the value and
+what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ColumnNotFoundError",
+    "DataError",
+    "DesignError",
+    "EstimationError",
+    "EvalkitError",
+    "InferenceError",
+    "OptionError",
+]
+
+
+class EvalkitError(Exception):
+    """Base class of every error evalkit raises on purpose."""
+
+
+class DataError(EvalkitError, ValueError):
+    """The data cannot be used as given (missing values everywhere, no variation, wrong type)."""
+
+
+class ColumnNotFoundError(DataError, KeyError):
+    """A column named in a call is not in the DataFrame."""
+
+    def __str__(self) -> str:  # KeyError would otherwise wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class DesignError(EvalkitError, ValueError):
+    """The design is not consistent: a block with no treated unit, a treatment that varies within a cluster, ..."""
+
+
+class OptionError(EvalkitError, ValueError):
+    """An option has a value outside the allowed set."""
+
+
+class EstimationError(EvalkitError, ValueError):
+    """The model cannot be estimated (collinear regressors, too few observations, ...)."""
+
+
+class InferenceError(EvalkitError, ValueError):
+    """The requested inference cannot be carried out for this design (e.g. randomization inference on a
+    non-randomized design, or cluster-robust errors with one cluster)."""

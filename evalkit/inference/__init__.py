@@ -1,0 +1,20 @@
+"""Standard errors, tests and intervals: each method a small settings object.
+
+``inference=`` in a design's ``estimate()`` accepts a covariance name (``"HC2"``, ``"CR2"``, ...) or one of these
+objects.
+"""
+
+from __future__ import annotations
+
+from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.sandwich import CovarianceEstimate, CovType, Sandwich, bell_mccaffrey_df, sandwich
+
+__all__ = [
+    "CovType",
+    "CovarianceEstimate",
+    "InferenceContext",
+    "InferenceOutcome",
+    "Sandwich",
+    "bell_mccaffrey_df",
+    "sandwich",
+]

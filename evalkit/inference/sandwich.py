@@ -1,0 +1,502 @@
+"""Heteroskedasticity- and cluster-robust (sandwich) covariance with small-sample degrees of freedom.
+
+Pure numpy functions that a fitted linear model (OLS or WLS) hands its design matrix and residuals to. The
+conventions follow R's ``estimatr::lm_robust`` (Blair, Cooper, Coppock, Humphreys and Sonnet), so that
+``inference="HC2"`` and ``inference="CR2"`` give the numbers users of ``estimatr`` know:
+
+============  ==============================================================  ==================
+``cov_type``  variance                                                        t-test df
+============  ==============================================================  ==================
+classical     :math:`\\hat\\sigma^2 (X'WX)^{-1}`, :math:`\\hat\\sigma^2 = e'We/(n-k)`  :math:`n-k`
+HC0 ... HC3   MacKinnon and White (1985)                                      :math:`n-k`
+CR0, CR1      Liang-Zeger; CR1 with Stata's :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}`  :math:`G-1`
+CR2           Bell and McCaffrey (2002) bias-reduced linearization            Bell-McCaffrey
+============  ==============================================================  ==================
+
+The public entry points are :func:`sandwich` (returns a :class:`CovarianceEstimate`),
+:func:`bell_mccaffrey_df` for the degrees of freedom of any linear contrast, and the settings object
+:class:`Sandwich` used by ``design.estimate(..., inference=Sandwich("CR2"))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from evalkit._validation import check_option
+from evalkit.errors import EstimationError, InferenceError
+
+__all__ = ["CovType", "CovarianceEstimate", "Sandwich", "bell_mccaffrey_df", "sandwich"]
+
+CovType = Literal["classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"]
+
+_CLUSTER_TYPES = ("CR0", "CR1", "CR2")
+
+# 1 - h_ii (or an eigenvalue of I - H_gg) below this counts as zero: a leverage of one.
+_LEVERAGE_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class CovarianceEstimate:
+    """A sandwich covariance matrix of regression coefficients and the df of their t tests.
+
+    Attributes
+    ----------
+    vcov : ndarray of shape (k, k)
+        Estimated covariance matrix of the coefficients.
+    df : ndarray of shape (k,)
+        Degrees of freedom of the t test of each coefficient (NaN where not computed, see ``df_for``).
+    cov_type : str
+        One of ``"classical"``, ``"HC0"`` ... ``"HC3"``, ``"CR0"`` ... ``"CR2"``.
+    n_obs : int
+        Number of observations.
+    n_clusters : int or None
+        Number of clusters for the ``CR`` types, ``None`` otherwise.
+    df_method : str
+        How ``df`` was obtained: ``"n - k"``, ``"G - 1"`` or ``"Bell-McCaffrey"``.
+    """
+
+    vcov: np.ndarray
+    df: np.ndarray
+    cov_type: str
+    n_obs: int
+    n_clusters: int | None
+    df_method: str
+
+    @property
+    def std_errors(self) -> np.ndarray:
+        """Standard errors, the square roots of the diagonal of ``vcov``."""
+        return np.sqrt(np.diag(self.vcov))
+
+
+@dataclass(frozen=True)
+class Sandwich:
+    """Settings for sandwich (robust) standard errors; ``inference="HC2"`` is short for ``Sandwich("HC2")``.
+
+    Parameters
+    ----------
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, default "HC2"
+        Which covariance estimator to use; see :func:`sandwich` for the formulas. The ``CR`` types need the
+        design to have clusters.
+    """
+
+    cov_type: CovType = "HC2"
+
+    def __post_init__(self) -> None:
+        check_option("cov_type", self.cov_type, CovType)
+
+    @property
+    def name(self) -> str:
+        """The label shown in results' ``inference`` column, e.g. ``"HC2"``."""
+        return self.cov_type
+
+    @property
+    def clustered(self) -> bool:
+        """Whether this estimator needs cluster labels."""
+        return self.cov_type in _CLUSTER_TYPES
+
+
+# ----------------------------------------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(values.shape[0], -1).any(axis=1))
+        shown = ", ".join(str(i) for i in rows[:5]) + (", ..." if rows.size > 5 else "")
+        raise InferenceError(
+            f"{name} contains missing or infinite values (rows {shown}); drop those observations before "
+            "computing standard errors."
+        )
+
+
+def _prepare(
+    X: Any, residuals: Any | None, weights: Any | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Check shapes and values; return sqrt(w) X, sqrt(w) e and sqrt(w)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise InferenceError(f"X must be a 2-d array (n, k); got an array with {X.ndim} dimensions.")
+    n, k = X.shape
+    if n == 0 or k == 0:
+        raise InferenceError(f"X must have at least one row and one column; got shape {X.shape}.")
+    _check_finite("X", X)
+    e = None
+    if residuals is not None:
+        e = np.asarray(residuals, dtype=np.float64).reshape(-1)
+        if e.shape[0] != n:
+            raise InferenceError(f"residuals has {e.shape[0]} values but X has {n} rows; they must match.")
+        _check_finite("residuals", e)
+    sw = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape[0] != n:
+            raise InferenceError(f"weights has {w.shape[0]} values but X has {n} rows; they must match.")
+        _check_finite("weights", w)
+        if (w <= 0).any():
+            i = int(np.flatnonzero(w <= 0)[0])
+            raise InferenceError(
+                f"weights must be positive; observation {i} has weight {w[i]:g}. Drop observations with "
+                "zero weight before estimating."
+            )
+        sw = np.sqrt(w)
+        X = X * sw[:, None]
+        if e is not None:
+            e = e * sw
+    return X, e, sw
+
+
+def _bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return B = (X'X)^{-1} and L with B = L L' (from the SVD of X); raise if X is rank deficient."""
+    _, s, vt = np.linalg.svd(Xt, full_matrices=False)
+    tol = s.max(initial=0.0) * max(Xt.shape) * np.finfo(np.float64).eps
+    if s.size < Xt.shape[1] or (s <= tol).any():
+        null = vt[-1] if s.size == Xt.shape[1] else np.linalg.svd(Xt)[2][-1]
+        cols = np.flatnonzero(np.abs(null) > 1e-8 * np.abs(null).max())
+        shown = ", ".join(str(c) for c in cols)
+        raise EstimationError(
+            f"the regressors are collinear (rank {int((s > tol).sum())} < {Xt.shape[1]} columns): columns "
+            f"{shown} of X are linearly dependent. Drop one of them, e.g. a duplicated covariate or a dummy "
+            "for every category of a factor."
+        )
+    L = vt.T / s
+    return L @ L.T, L
+
+
+def _factorize_clusters(clusters: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes 0..G-1 and the unique labels; raise on missing labels or fewer than 2 clusters."""
+    labels = np.asarray(clusters)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise InferenceError(
+            f"clusters must be a 1-d array with one label per observation ({n}); got shape {labels.shape}."
+        )
+    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    if (codes < 0).any():
+        i = int(np.flatnonzero(codes < 0)[0])
+        raise InferenceError(
+            f"clusters contains missing labels (first at observation {i}); give every observation a cluster "
+            "or drop those observations."
+        )
+    if len(uniques) < 2:
+        first = uniques[0].item() if isinstance(uniques[0], np.generic) else uniques[0]
+        shown = f" ({first!r})" if len(uniques) else ""
+        raise InferenceError(
+            f"cluster-robust standard errors need at least 2 clusters; found {len(uniques)}{shown}. "
+            "With one cluster there is no between-cluster variation to estimate; use a heteroskedasticity-"
+            "robust type such as 'HC2', or randomization inference."
+        )
+    return codes.astype(np.intp), np.asarray(uniques)
+
+
+def _group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` (shape (n, ...)) within groups given by ``codes``."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sums = np.add.reduceat(values[order], starts, axis=0)
+    out = np.zeros((n_groups, *values.shape[1:]), dtype=np.float64)
+    out[sorted_codes[starts]] = sums
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CR2: per-cluster adjustment matrices A_g = (I - H_gg)^{-1/2} in low-rank form
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _cr2_phi(cross: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Per-cluster k x k matrices Phi_g with A_g = (I - H_gg)^{+1/2} = I + X_g Phi_g X_g'.
+
+    ``cross`` holds C_g = X_g'X_g, shape (G, k, k). The non-zero eigenvalues of H_gg = X_g B X_g' are those
+    of M_g = L' C_g L (B = L L'): with M_g = W diag(lam) W', H_gg = U diag(lam) U' for
+    U = X_g L W diag(lam)^{-1/2}, so A_g = I + U diag(d - 1) U' = I + X_g L W diag(phi) W' L' X_g' with
+    phi = ((1 - lam)^{-1/2} - 1) / lam.
+    Directions with lam = 0 vanish from X_g L W, so any finite phi works there (we use the limit 1/2); where
+    1 - lam = 0 the generalized inverse square root has d = 0, i.e. phi = -1/lam (as in clubSandwich and
+    estimatr). Cost O(G k^3), independent of the cluster sizes.
+    """
+    M = np.einsum("ji,gjl,lm->gim", L, cross, L, optimize=True)
+    M = 0.5 * (M + np.swapaxes(M, 1, 2))
+    lam, W = np.linalg.eigh(M)
+    lam = np.clip(lam, 0.0, 1.0)
+    one_minus = 1.0 - lam
+    singular = one_minus < _LEVERAGE_TOL
+    small = lam < 1e-8
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = (1.0 / np.sqrt(one_minus) - 1.0) / lam
+    phi = np.where(small, 0.5 + 0.375 * lam, phi)
+    phi = np.where(singular, -1.0 / np.where(lam > 0, lam, 1.0), phi)
+    LW = np.einsum("ij,gjm->gim", L, W)
+    return np.einsum("gim,gm,gjm->gij", LW, phi, LW, optimize=True)
+
+
+def _bm_df_from_pieces(cross: np.ndarray, phi: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Bell-McCaffrey df for each column of the contrast matrix C (k, m).
+
+    With a_g = A_g X_g B c = X_g N_g c, N_g = (I + Phi_g C_g) B, and p_g = (I - H)' D_g a_g,
+    P'P = D'(I - H)D = diag(s) - Z'BZ where s_g = a_g'a_g and z_g = X_g'a_g = C_g N_g c. Then
+    tr(P'P) = sum s_g - tr(B T) and tr((P'P)^2) = sum s_g^2 - 2 sum s_g z_g'B z_g + tr((B T)^2), T = Z Z',
+    so neither the n x n matrix I - H nor the G x G matrix P'P is ever formed.
+    """
+    k = B.shape[0]
+    N = (np.eye(k)[None] + phi @ cross) @ (B @ C)  # (G, k, m)
+    Z = cross @ N  # (G, k, m): z_g for each contrast
+    s = np.einsum("gkm,gkm->gm", N, Z)  # a_g'a_g = c'N_g' C_g N_g c
+    q = np.einsum("gkm,kl,glm->gm", Z, B, Z, optimize=True)  # z_g'B z_g
+    T = np.einsum("gkm,glm->mkl", Z, Z)  # (m, k, k)
+    BT = B[None] @ T
+    tr1 = s.sum(axis=0) - np.trace(BT, axis1=1, axis2=2)
+    tr2 = (s**2).sum(axis=0) - 2.0 * (s * q).sum(axis=0) + np.einsum("mij,mji->m", BT, BT)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tr2 > 0, tr1**2 / tr2, np.nan)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public functions
+# ----------------------------------------------------------------------------------------------------------
+
+
+def sandwich(
+    X: np.ndarray,
+    residuals: np.ndarray,
+    cov_type: CovType,
+    *,
+    weights: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    df_for: Sequence[int] | None = None,
+) -> CovarianceEstimate:
+    """Sandwich covariance of OLS / WLS coefficients and the degrees of freedom of their t tests.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Design matrix of the fitted model (with the intercept column, if any). Must have full column rank.
+    residuals : ndarray of shape (n,)
+        Residuals ``y - X b`` of the fit (unweighted; the weights are applied here).
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}
+        Covariance estimator; see Notes.
+    weights : ndarray of shape (n,), optional
+        Positive WLS weights ``w`` (the model minimised ``sum w_i e_i^2``). ``None`` for OLS.
+    clusters : array-like of shape (n,), optional
+        Cluster labels (any hashable values) for the ``CR`` types; must be ``None`` for the others.
+    df_for : sequence of int, optional
+        For ``CR2``, the coefficient indices whose Bell-McCaffrey df are computed (others are NaN).
+        Default: all. Ignored by the other types, whose df do not depend on the coefficient.
+
+    Returns
+    -------
+    CovarianceEstimate
+
+    Raises
+    ------
+    OptionError
+        If ``cov_type`` is not one of the allowed values.
+    InferenceError
+        On missing values, non-positive weights, a leverage of one under HC2/HC3, fewer than 2 clusters,
+        or clusters given (or missing) where the type does not use (needs) them.
+    EstimationError
+        If X is rank deficient, or has no residual degrees of freedom (n <= k).
+
+    Notes
+    -----
+    With weights, everything below is computed for :math:`\\tilde X = W^{1/2} X` and
+    :math:`\\tilde e = W^{1/2} e` (``estimatr`` and ``statsmodels.WLS`` conventions). Let
+    :math:`B = (\\tilde X'\\tilde X)^{-1}`, :math:`H = \\tilde X B \\tilde X'` with diagonal
+    :math:`h_{ii}`, and
+    :math:`\\hat V = B\\,\\Big(\\sum_i \\omega_i \\tilde x_i \\tilde x_i'\\Big)\\,B`:
+
+    - classical: :math:`\\hat\\sigma^2 B`, :math:`\\hat\\sigma^2 = \\tilde e'\\tilde e/(n-k)`;
+    - HC0: :math:`\\omega_i = \\tilde e_i^2`; HC1: HC0 times :math:`n/(n-k)`;
+      HC2: :math:`\\omega_i = \\tilde e_i^2/(1-h_{ii})`; HC3: :math:`\\omega_i = \\tilde e_i^2/(1-h_{ii})^2`
+      (MacKinnon and White 1985). These and classical use :math:`n-k` df.
+
+    For clusters :math:`g = 1..G` with rows :math:`\\tilde X_g`, residuals :math:`\\tilde e_g`:
+
+    - CR0: :math:`B\\,\\sum_g \\tilde X_g'\\tilde e_g\\tilde e_g'\\tilde X_g\\,B`;
+    - CR1: CR0 times :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}` (Stata, ``estimatr`` ``"stata"``,
+      ``statsmodels`` ``cov_type="cluster"``); CR0 and CR1 use :math:`G-1` df;
+    - CR2 (Bell and McCaffrey 2002; Pustejovsky and Tipton 2018):
+      :math:`B\\,\\sum_g \\tilde X_g' A_g \\tilde e_g \\tilde e_g' A_g \\tilde X_g\\,B` with
+      :math:`A_g = (I - H_{gg})^{-1/2}`, the symmetric (generalized, for singular blocks) inverse square root.
+      The df of coefficient :math:`j` are the Bell-McCaffrey df (Imbens and Kolesar 2016) for the contrast
+      :math:`c = e_j` under the working model :math:`\\Omega = I`, see :func:`bell_mccaffrey_df`.
+
+    The CR2 computation never forms an :math:`n \\times n` or :math:`n_g \\times n_g` matrix:
+    :math:`A_g` is written as :math:`I + \\tilde X_g \\Phi_g \\tilde X_g'` with a :math:`k \\times k` matrix
+    :math:`\\Phi_g`, so the cost is :math:`O(nk^2 + Gk^3)`.
+
+    References
+    ----------
+    MacKinnon, J. G. and White, H. (1985). Some heteroskedasticity-consistent covariance matrix estimators
+    with improved finite sample properties. Journal of Econometrics 29(3), 305-325.
+
+    Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in standard errors for linear regression with
+    multi-stage samples. Survey Methodology 28(2), 169-181.
+
+    Imbens, G. W. and Kolesar, M. (2016). Robust standard errors in small samples: some practical advice.
+    Review of Economics and Statistics 98(4), 701-712.
+
+    Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and
+    hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
+    """
+    check_option("cov_type", cov_type, CovType)
+    if residuals is None:
+        raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
+    Xt, et, _ = _prepare(X, residuals, weights)
+    et = np.asarray(et)
+    n, k = Xt.shape
+    B, L = _bread(Xt)
+    if n <= k and cov_type in ("classical", "HC0", "HC1", "HC2", "HC3", "CR1"):
+        raise EstimationError(
+            f"the model has no residual degrees of freedom: {n} observations for {k} coefficients."
+        )
+
+    if cov_type not in _CLUSTER_TYPES:
+        if clusters is not None:
+            raise InferenceError(
+                f"clusters were given but cov_type={cov_type!r} ignores them; use a cluster-robust type "
+                "('CR0', 'CR1', 'CR2') or pass clusters=None."
+            )
+        df = np.full(k, float(n - k))
+        if cov_type == "classical":
+            vcov = (et @ et) / (n - k) * B
+        else:
+            omega = et**2
+            if cov_type in ("HC2", "HC3"):
+                h = np.einsum("ij,ij->i", Xt @ L, Xt @ L)
+                one_minus = 1.0 - h
+                bad = np.flatnonzero(one_minus < _LEVERAGE_TOL)
+                if bad.size:
+                    shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+                    raise InferenceError(
+                        f"{cov_type} is undefined: observation(s) {shown} have leverage h_ii = 1 (the model "
+                        "fits them exactly; usual cause: a block or treatment arm with a single unit, or a "
+                        "dummy equal to 1 for one observation only). Drop or merge that block/arm, or use "
+                        "'HC1'."
+                    )
+                omega = omega / (one_minus if cov_type == "HC2" else one_minus**2)
+            meat = (Xt * omega[:, None]).T @ Xt
+            vcov = B @ meat @ B
+            if cov_type == "HC1":
+                vcov = vcov * (n / (n - k))
+        return CovarianceEstimate(
+            vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method="n - k"
+        )
+
+    if clusters is None:
+        raise InferenceError(
+            f"cov_type={cov_type!r} is cluster-robust and needs cluster labels; pass clusters=..., or use a "
+            "heteroskedasticity-robust type such as 'HC2'."
+        )
+    codes, _ = _factorize_clusters(clusters, n)
+    G = int(codes.max()) + 1
+    scores = _group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
+    if cov_type == "CR2":
+        cross = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
+        phi = _cr2_phi(cross, L)
+        # X_g'A_g e_g = X_g'e_g + C_g Phi_g X_g'e_g
+        scores = scores + np.einsum("gij,gjl,gl->gi", cross, phi, scores, optimize=True)
+    vcov = B @ (scores.T @ scores) @ B
+    if cov_type == "CR1":
+        vcov = vcov * (G / (G - 1) * (n - 1) / (n - k))
+    if cov_type != "CR2":
+        return CovarianceEstimate(
+            vcov=_symmetrize(vcov),
+            df=np.full(k, float(G - 1)),
+            cov_type=cov_type,
+            n_obs=n,
+            n_clusters=G,
+            df_method="G - 1",
+        )
+    idx = _check_df_for(df_for, k)
+    df = np.full(k, np.nan)
+    if idx.size:
+        df[idx] = _bm_df_from_pieces(cross, phi, B, np.eye(k)[:, idx])
+    return CovarianceEstimate(
+        vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
+    )
+
+
+def bell_mccaffrey_df(
+    X: np.ndarray,
+    contrast: np.ndarray | Sequence[float],
+    *,
+    weights: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> float:
+    """Bell-McCaffrey degrees of freedom for the CR2 (or HC2) t test of the contrast ``c'beta``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Design matrix, full column rank.
+    contrast : array-like of shape (k,)
+        The contrast vector ``c`` (``e_j`` for coefficient ``j``).
+    weights : ndarray of shape (n,), optional
+        Positive WLS weights.
+    clusters : array-like of shape (n,), optional
+        Cluster labels; ``None`` means every observation is its own cluster, which gives the df of the HC2
+        t test (CR2 with singleton clusters is HC2).
+
+    Returns
+    -------
+    float
+        The degrees of freedom (a real number, not necessarily an integer).
+
+    Notes
+    -----
+    Under the working model :math:`\\tilde e = (I - H)\\varepsilon`,
+    :math:`\\varepsilon \\sim N(0, \\sigma^2 I)` (for WLS in the transformed space, as ``estimatr``),
+    :math:`c'\\hat V^{CR2}c = \\sum_g (p_g'\\varepsilon)^2` with
+    :math:`p_g = (I-H)'_{\\cdot g} A_g \\tilde X_g B c`. Matching the first two moments of this
+    quadratic form to a scaled :math:`\\chi^2` gives (Bell and McCaffrey 2002, Imbens and Kolesar 2016,
+    Pustejovsky and Tipton 2018)
+
+    .. math:: \\nu = \\frac{(\\operatorname{tr} P'P)^2}{\\operatorname{tr}((P'P)^2)},
+              \\qquad P = [p_1, \\dots, p_G].
+
+    :math:`P'P = \\operatorname{diag}(a_g'a_g) - Z'BZ` with :math:`a_g = A_g \\tilde X_g B c` and
+    :math:`z_g = \\tilde X_g' a_g`, so both traces reduce to :math:`k \\times k` products.
+    For ``y ~ 1 + z`` with binary ``z`` and no clusters the df of the coefficient of ``z`` is the
+    Welch-type :math:`(1/n_1 + 1/n_0)^2 / (1/(n_1^2(n_1-1)) + 1/(n_0^2(n_0-1)))`.
+
+    References
+    ----------
+    See :func:`sandwich`.
+    """
+    Xt, _, _ = _prepare(X, None, weights)
+    n, k = Xt.shape
+    c = np.asarray(contrast, dtype=np.float64).reshape(-1)
+    if c.shape[0] != k:
+        raise InferenceError(f"contrast has {c.shape[0]} entries but X has {k} columns; they must match.")
+    _check_finite("contrast", c[:, None])
+    B, L = _bread(Xt)
+    if clusters is None:
+        codes, G = np.arange(n, dtype=np.intp), n
+    else:
+        codes, uniques = _factorize_clusters(clusters, n)
+        G = len(uniques)
+    cross = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
+    phi = _cr2_phi(cross, L)
+    return float(_bm_df_from_pieces(cross, phi, B, c[:, None])[0])
+
+
+def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:
+    if df_for is None:
+        return np.arange(k)
+    idx = np.asarray(list(df_for), dtype=np.intp).reshape(-1)
+    if ((idx < 0) | (idx >= k)).any():
+        raise InferenceError(f"df_for={list(df_for)!r} must hold coefficient indices between 0 and {k - 1}.")
+    return np.unique(idx)
+
+
+def _symmetrize(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + a.T)

@@ -1,0 +1,178 @@
+"""Immutable, tidy results of a design's ``estimate()``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RESULT_COLUMNS", "Results"]
+
+#: Columns every ``Results.to_frame()`` carries, in this order (DESIGN.md contract plus evalkit extras).
+RESULT_COLUMNS: tuple[str, ...] = (
+    "outcome",
+    "domain",
+    "term",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "df",
+    "n_obs",
+    "n_treated",
+    "n_control",
+    "n_clusters",
+    "estimator",
+    "inference",
+    "control_mean",
+    "control_sd",
+    "glass_delta",
+    "cohens_d",
+    "cohens_d_low",
+    "cohens_d_high",
+    "hedges_g",
+    "hedges_g_low",
+    "hedges_g_high",
+)
+
+DROPPED_COLUMNS: tuple[str, ...] = ("outcome", "column", "n_missing", "n_dropped", "reason")
+
+
+def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out.flags.allows_duplicate_labels = False
+    return out
+
+
+@dataclass(frozen=True)
+class Results:
+    """Estimates for one or more outcomes from one design, estimator and inference method.
+
+    Do not build one by hand: designs return it from ``estimate()``. Every accessor returns a copy, so a
+    ``Results`` never changes after it is made; methods that change something (``adjust``) return a new one.
+
+    Attributes
+    ----------
+    estimator : str
+        The estimator's name.
+    inference : str
+        The inference method's name (e.g. ``"HC2"``).
+    design : str
+        A one-line description of the design (assignment, units, blocks, clusters).
+    alpha : float
+        One minus the confidence level of the intervals.
+    notes : tuple of str
+        Plain-language notes: defaults chosen, rows dropped, caveats.
+    """
+
+    _table: pd.DataFrame = field(repr=False)
+    estimator: str
+    inference: str
+    design: str
+    alpha: float = 0.05
+    _dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DROPPED_COLUMNS), repr=False)
+    notes: tuple[str, ...] = ()
+    fits: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_table", _frozen_frame(self._table))
+        object.__setattr__(self, "_dropped", _frozen_frame(self._dropped))
+        object.__setattr__(self, "fits", MappingProxyType(dict(self.fits)))
+
+    # ------------------------------------------------------------------ access
+    def to_frame(self) -> pd.DataFrame:
+        """One row per outcome (and term): a copy of the tidy results table."""
+        return self._table.copy()
+
+    @property
+    def dropped(self) -> pd.DataFrame:
+        """Rows left out for missing values: outcome, column, n_missing in that column, n_dropped, reason."""
+        return self._dropped.copy()
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes, in the order estimated."""
+        return tuple(self._table["outcome"])
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, outcome: str) -> pd.Series:
+        """The row of one outcome, as a Series."""
+        rows = self._table[self._table["outcome"] == outcome]
+        if rows.empty:
+            from evalkit.errors import DataError
+
+            raise DataError(f"no results for outcome {outcome!r}; outcomes are {', '.join(self.outcomes)}.")
+        return rows.iloc[0].copy()
+
+    # ------------------------------------------------------------------ display
+    def summary(self, digits: int = 3) -> str:
+        """A readable text table with the design, estimator, inference and notes."""
+        cols = ["outcome", "estimate", "std_error", "p_value", "conf_low", "conf_high", "n_obs", "cohens_d"]
+        if self._table["domain"].notna().any():
+            cols.insert(1, "domain")
+        if "p_adjusted" in self._table:
+            cols.insert(cols.index("p_value") + 1, "p_adjusted")
+        frame = self._table[cols].copy()
+        level = f"{100 * (1 - self.alpha):g}%"
+        head = [
+            f"Design:     {self.design}",
+            f"Estimator:  {self.estimator}",
+            f"Inference:  {self.inference} ({level} intervals)",
+            "",
+            frame.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"),
+        ]
+        if len(self._dropped):
+            head += ["", "Rows dropped for missing values:"]
+            head += [
+                f"  {r.outcome}: {r.n_dropped} row(s) ({r.reason})"
+                for r in self._dropped.drop_duplicates("outcome").itertuples()
+            ]
+        if self.notes:
+            head += ["", "Notes:", *(f"  - {n}" for n in self.notes)]
+        return "\n".join(head)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        cols = [
+            c
+            for c in (
+                "outcome",
+                "domain",
+                "estimate",
+                "std_error",
+                "p_value",
+                "conf_low",
+                "conf_high",
+                "n_obs",
+            )
+            if c in self._table and not (c == "domain" and self._table["domain"].isna().all())
+        ]
+        table = self._table[cols].to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
+        notes = "".join(f"<li>{_escape(n)}</li>" for n in self.notes)
+        return (
+            f"<div><p><b>Design:</b> {_escape(self.design)}<br><b>Estimator:</b> {_escape(self.estimator)}"
+            f"<br><b>Inference:</b> {_escape(self.inference)}</p>{table}"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + "</div>"
+        )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def empty_dropped() -> pd.DataFrame:
+    """An empty dropped-rows table with the right columns."""
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object if c in ("outcome", "column", "reason") else np.int64) for c in DROPPED_COLUMNS}
+    )
