@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RESULT_COLUMNS", "Results"]
+__all__ = ["RESULT_COLUMNS", "OutcomeFit", "Results"]
 
 #: Columns every ``Results.to_frame()`` carries, in this order (DESIGN.md contract plus evalkit extras).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -44,6 +44,28 @@ RESULT_COLUMNS: tuple[str, ...] = (
 DROPPED_COLUMNS: tuple[str, ...] = ("outcome", "column", "n_missing", "n_dropped", "reason")
 
 
+@dataclass(frozen=True)
+class OutcomeFit:
+    """What a ``Results`` keeps of one outcome's estimation, for later joint work (corrections, plots).
+
+    Attributes
+    ----------
+    fit : LinearFit
+        The estimator's fit.
+    rows : ndarray
+        Positions (0-based) of the estimation sample's rows in the design's data.
+    clusters : ndarray or None
+        Cluster codes of those rows.
+    inference : Mapping
+        What the inference method left for later use (e.g. ``"null_distribution"`` of a randomization test).
+    """
+
+    fit: Any = field(repr=False)
+    rows: np.ndarray = field(repr=False)
+    clusters: np.ndarray | None = field(default=None, repr=False)
+    inference: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.flags.allows_duplicate_labels = False
@@ -69,6 +91,8 @@ class Results:
         One minus the confidence level of the intervals.
     notes : tuple of str
         Plain-language notes: defaults chosen, rows dropped, caveats.
+    fits : Mapping[str, OutcomeFit]
+        Per outcome, the fit and what inference left for joint corrections.
     """
 
     _table: pd.DataFrame = field(repr=False)
@@ -78,7 +102,7 @@ class Results:
     alpha: float = 0.05
     _dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DROPPED_COLUMNS), repr=False)
     notes: tuple[str, ...] = ()
-    fits: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    fits: Mapping[str, OutcomeFit] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_table", _frozen_frame(self._table))

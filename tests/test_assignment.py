@@ -647,3 +647,17 @@ def test_labels_keep_their_type() -> None:
     assert all(type(k) is int for k in bound.n_treated_per_block)
     mixed = BlockRandomization(n_treated=1).bind(blocks=["a", "a", 2, 2])
     assert set(mixed.block_labels) == {"a", 2}
+
+
+def test_pairwise_ranking_and_argsort_give_the_same_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Short blocks are drawn by pairwise ranking, long ones by argsort; both must pick the same units.
+    import evalkit.designs.assignment as module
+
+    blocks = np.repeat(["p", "q", "r", "s"], [2, 5, 8, 9])
+    bound = BlockRandomization(n_treated={"p": 1, "q": 2, "r": 3, "s": 4}).bind(blocks=blocks)
+    fast = bound.draw(np.random.default_rng(8), 500)
+    monkeypatch.setattr(module, "_SMALL_BLOCK", 0)
+    slow = bound.draw(np.random.default_rng(8), 500)
+    np.testing.assert_array_equal(fast, slow)
+    counts = _unit_counts(fast, blocks, None)
+    assert [int(np.unique(counts[b])[0]) for b in "pqrs"] == [1, 2, 3, 4]

@@ -192,6 +192,19 @@ def test_metadata_calibration_agrees_with_data(casita, outcome):
         assert meta["achieved"][key] == pytest.approx(res[key], abs=1e-6)
 
 
+def test_domain_effects_are_the_assumed_ones(casita):
+    # assumed (not published) domain effects, from the metadata; the generator makes the change estimator
+    # return them up to the 4-decimal rounding of the z-scores (tolerance 1e-3)
+    params = {p["name"]: p for p in casita_metadata()["parameters"]}
+    effects = params["domain_effects"]["value"]
+    assert params["domain_effects"]["label"] == "assumed"
+    assert len(set(effects.values())) == len(effects)
+    for domain, effect in effects.items():
+        assert 0.3 <= effect <= 0.9
+        res = _change_analysis(casita, f"easq_{domain}")
+        assert res["estimate"] == pytest.approx(effect, abs=1e-3)
+
+
 # ---------------------------------------------------------------------------------------------- metadata
 def test_metadata_labels_every_parameter():
     meta = casita_metadata()
@@ -232,6 +245,14 @@ def test_generic_loader(casita):
     assert "casita" in available_samples()
     pd.testing.assert_frame_equal(load_sample("casita"), casita)
     assert sample_metadata("casita") == casita_metadata()
+
+
+def test_data_dir_falls_back_to_checkout():
+    from evalkit.datasets import _loader
+
+    folder = _loader._data_dir()
+    assert (folder / "casita.csv").is_file()
+    assert (folder / "casita.meta.json").is_file()
 
 
 @pytest.mark.parametrize("loader", [load_sample, sample_metadata])

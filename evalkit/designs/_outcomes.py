@@ -16,7 +16,7 @@ from evalkit.estimators.effect_sizes import standardized_effects
 from evalkit.inference._base import InferenceContext
 from evalkit.inference.analytic import analytic_inference, resolve_inference
 from evalkit.inference.sandwich import Sandwich
-from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, Results
+from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
 
@@ -89,6 +89,8 @@ def estimate_outcomes(
     weights: np.ndarray | None,
     draw: Callable[[np.random.Generator, int], np.ndarray] | None,
     design: str,
+    enumerate_all: Callable[[int | None], np.ndarray] | None = None,
+    count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
 ) -> Results:
     """Estimate each outcome on its complete cases and collect one tidy row per outcome.
@@ -163,6 +165,10 @@ def estimate_outcomes(
             sample=sample,
             refit=lambda s, _name=estimator: fit_estimator(_name, s),
             draw=None if draw is None else (lambda rng, size, _m=mask: draw(rng, size)[:, _m]),
+            enumerate=None if enumerate_all is None else (lambda limit, _m=mask: enumerate_all(limit)[:, _m]),
+            count=count,
+            estimator=estimator,
+            rows=np.flatnonzero(mask),
         )
         if isinstance(spec, Sandwich):
             out = analytic_inference(fit, spec, ctx)
@@ -197,11 +203,13 @@ def estimate_outcomes(
                 "hedges_g": eff.hedges_g,
                 "hedges_g_low": eff.hedges_g_low,
                 "hedges_g_high": eff.hedges_g_high,
+                **dict(out.columns),
             }
         )
-        fits[outcome] = fit
+        fits[outcome] = OutcomeFit(fit=fit, rows=ctx.rows, clusters=ctx.clusters, inference=out.extra)
 
-    table = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    extra_columns = [c for row in rows for c in row if c not in RESULT_COLUMNS]
+    table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_columns])))
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
     all_notes = list(notes)

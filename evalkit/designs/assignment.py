@@ -78,6 +78,7 @@ __all__ = [
 AssignmentMethod = Literal["complete", "blocked", "cluster", "blocked-cluster", "not randomized"]
 
 _WHOLE_TOL = 1e-9
+_SMALL_BLOCK = 8  # blocks up to this many units are drawn by pairwise ranking instead of argsort
 
 _NOT_RANDOMIZED_HINT = (
     "randomization inference and draw_assignment need a random assignment; state one with "
@@ -195,6 +196,26 @@ def _seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence
     raise OptionError(
         f"seed={seed!r} is not valid; give a non-negative int or a numpy.random.SeedSequence, e.g. seed=20240101."
     )
+
+
+def _smallest(keys: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Mark the ``m[..., None]`` smallest keys along the last axis of ``keys`` (bool, same shape).
+
+    Short blocks (at most ``_SMALL_BLOCK`` units) are ranked by ``M`` whole-array comparisons, since argsort's
+    per-row overhead dominates for many small blocks; longer blocks are argsorted. With distinct keys both pick
+    the same units, so the choice never changes a draw.
+    """
+    width = keys.shape[-1]
+    if width <= _SMALL_BLOCK:
+        rank = np.zeros(keys.shape, dtype=np.int8)
+        for k in range(width):
+            rank += keys[..., k, None] < keys
+        return rank < m[..., None]
+    order = np.argsort(keys, axis=-1)
+    take = np.arange(width) < m[..., None]
+    out = np.empty_like(take)
+    np.put_along_axis(out, order, take, axis=-1)
+    return out
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -881,9 +902,10 @@ class BoundAssignment:
 
         Notes
         -----
-        Blocks of equal size :math:`M` are drawn together: a ``(size, n_blocks, M)`` matrix of uniforms is
-        argsorted along the last axis and the first :math:`m_b` positions of each block are treated, which
-        gives every subset of size :math:`m_b` the same probability. Units are then expanded to observations
+        Blocks of equal size :math:`M` are drawn together: in a ``(size, n_blocks, M)`` matrix of uniforms, the
+        :math:`m_b` units with the smallest keys of each block are treated (argsort along the last axis, or
+        pairwise ranking for blocks of at most 8 units; both pick the same units), which gives every subset of
+        size :math:`m_b` the same probability. Units are then expanded to observations
         by fancy indexing. With a fractional share the number treated per block and draw is
         :math:`\\lfloor e_b \\rfloor + \\mathrm{Bernoulli}(e_b - \\lfloor e_b \\rfloor)`.
         """
@@ -899,15 +921,11 @@ class BoundAssignment:
         units = np.zeros((size, self.n_units), dtype=bool)
         for m_size, bcodes, umat in self._groups:
             keys = rng.random((size, bcodes.size, m_size))
-            order = np.argsort(keys, axis=-1)
             m = np.broadcast_to(self._block_floor[bcodes], (size, bcodes.size))
             frac = self._block_frac[bcodes]
             if np.any(frac > 0):
                 m = m + (rng.random((size, bcodes.size)) < frac)
-            take = np.arange(m_size) < m[..., None]
-            chosen = np.empty_like(take)
-            np.put_along_axis(chosen, order, take, axis=-1)
-            units[:, umat] = chosen
+            units[:, umat] = _smallest(keys, m)
         return units[:, self._obs_unit]
 
     def enumerate(self, max_count: int | None = None) -> np.ndarray:

@@ -220,6 +220,8 @@ class RandomizedTrial:
             cluster_codes=self._cluster_codes,
             weights=self._w,
             draw=self._assignment.draw if self.is_randomized else None,
+            enumerate_all=self._assignment.enumerate if self.is_randomized else None,
+            count=self._assignment.count if self.is_randomized else None,
             design=self.describe(),
             notes=()
             if self.is_randomized

@@ -30,6 +30,15 @@ class InferenceContext:
     draw : callable or None
         ``draw(rng, size) -> bool array (size, n)``: treatment re-drawn from the design's assignment, on the
         sample's rows; None when the design is not randomized.
+    enumerate : callable or None
+        ``enumerate(max_count) -> bool array (count, n)``: every possible assignment, on the sample's rows;
+        raises :class:`~evalkit.errors.DesignError` when there are more than ``max_count``.
+    count : callable or None
+        ``count() -> int``: the number of possible assignments.
+    estimator : str
+        The estimator's name (``"difference_in_means"``, ``"ols"``, ...).
+    rows : ndarray or None
+        Positions (0-based) of the sample's rows in the design's data.
     """
 
     alpha: float
@@ -37,11 +46,20 @@ class InferenceContext:
     sample: EstimationSample | None = field(default=None, repr=False)
     refit: Callable[[EstimationSample], LinearFit] | None = field(default=None, repr=False)
     draw: Callable[[np.random.Generator, int], np.ndarray] | None = field(default=None, repr=False)
+    enumerate: Callable[[int | None], np.ndarray] | None = field(default=None, repr=False)
+    count: Callable[[], int] | None = field(default=None, repr=False)
+    estimator: str = ""
+    rows: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class InferenceOutcome:
-    """Standard error, test and interval for the coefficient of interest."""
+    """Standard error, test and interval for the coefficient of interest.
+
+    ``extra`` holds arrays kept on the results for later joint work (e.g. ``"null_statistics"``, the statistic
+    under each re-drawn assignment); ``columns`` holds scalars added to the tidy results row (e.g.
+    ``"p_value_mc_se"``).
+    """
 
     std_error: float
     statistic: float
@@ -52,3 +70,4 @@ class InferenceOutcome:
     n_clusters: int | None
     label: str
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    columns: Mapping[str, Any] = field(default_factory=dict)
