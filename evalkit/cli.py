@@ -1,4 +1,5 @@
-"""Command line: ``evalkit demo`` runs the Casita analysis on the bundled sample data."""
+"""Command line: ``evalkit demo`` runs the Casita analysis on the bundled sample data; ``evalkit replicate``
+re-runs replication files and fails when a published number drifts."""
 
 from __future__ import annotations
 
@@ -45,15 +46,44 @@ def run_demo() -> str:
     return "\n".join(lines)
 
 
+def run_replicate(files: Sequence[str], out: str) -> int:
+    """Run replication files, print published vs reproduced, write reports; 0 when every number holds."""
+    from pathlib import Path
+
+    from evalkit.replication import console_table, run_replication, write_reports
+    from evalkit.replication.runner import ReplicationOutcome
+    from evalkit.replication.spec import ReplicationError
+
+    paths = [Path(f) for f in files] or sorted(Path("replications").glob("*.toml"))
+    if not paths:
+        print("no replication files given and none found in ./replications/", file=sys.stderr)
+        return 2
+    outcomes = []
+    for path in paths:
+        try:
+            outcomes.append(run_replication(path))
+        except ReplicationError as exc:
+            outcomes.append(ReplicationOutcome(path=str(path), name=path.stem, source="", checks=(), error=str(exc)))
+    print(console_table(outcomes))
+    json_path, md_path = write_reports(outcomes, out)
+    print(f"reports: {json_path}, {md_path}")
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evalkit`` command."""
     parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="analyse the bundled Casita sample data and print the tables")
+    rep = sub.add_parser("replicate", help="re-run replication files and compare with published numbers")
+    rep.add_argument("files", nargs="*", help="replication .toml files (default: replications/*.toml)")
+    rep.add_argument("--out", default="reports", help="folder for replication.json and replication.md")
     args = parser.parse_args(argv)
     if args.command == "demo":
         print(run_demo())
         return 0
+    if args.command == "replicate":
+        return run_replicate(args.files, args.out)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

