@@ -234,3 +234,18 @@ def test_options_are_checked(small_trial: pd.DataFrame) -> None:
         trial.estimate("y", covariates=["x1"])
     with pytest.raises(DataError, match="not numeric"):
         trial.estimate("block")
+
+
+def test_attrition_table(small_trial: pd.DataFrame) -> None:
+    d = small_trial.copy()
+    d.loc[d.index[:6], "y"] = np.nan  # rows 0-5
+    table = ek.RandomizedTrial(d, "treated").attrition("y", covariates=["x1"])
+    row = table.to_frame().iloc[0]
+    missing = d["y"].isna().astype(float)
+    t, c = d.treated == 1, d.treated == 0
+    assert row["missing_treated"] == int(missing[t].sum()) and row["missing_control"] == int(missing[c].sum())
+    # Differential attrition: statsmodels OLS of the missing indicator on treatment with HC2; tolerance 1e-8.
+    ref = smf.ols("m ~ treated", d.assign(m=missing)).fit(cov_type="HC2", use_t=True)
+    assert row["difference"] == pytest.approx(ref.params["treated"], rel=1e-10)
+    assert row["p_value"] == pytest.approx(ref.pvalues["treated"], rel=1e-8)
+    assert table.retained_balance["y"].joint_n_obs == 34

@@ -17,6 +17,7 @@ from evalkit.designs._roles import (
     treatment_constant_within,
 )
 from evalkit.designs.assignment import NotRandomized, from_observed
+from evalkit.diagnostics.attrition import AttritionTable, attrition_table
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
@@ -246,6 +247,25 @@ class RandomizedTrial:
             block_codes=self._block_codes,
             cluster_codes=self._cluster_codes,
             alpha=alpha,
+        )
+
+    def attrition(
+        self, outcomes: str | Sequence[str], *, covariates: str | Sequence[str] | None = None
+    ) -> AttritionTable:
+        """Missing outcomes by arm, a test of differential attrition and, with covariates, balance among retained.
+
+        See :func:`evalkit.diagnostics.attrition.attrition_table`.
+        """
+        outcome_list, covariate_list = as_list(outcomes), as_list(covariates)
+        require_columns(self._data, outcome_list, "outcome")
+        require_columns(self._data, covariate_list, "covariate")
+        return attrition_table(
+            self._data,
+            outcome_list,
+            treatment=self._z,
+            covariates=covariate_list or None,
+            block_codes=self._block_codes,
+            cluster_codes=self._cluster_codes,
         )
 
     def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
