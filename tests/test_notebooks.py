@@ -1,0 +1,54 @@
+"""Notebooks run top to bottom from a fresh clone, and their key numbers equal the replication files'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from evalkit.replication import read_replication
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Seconds a single cell may take before the run fails (the time budget of CI's notebook step).
+CELL_TIMEOUT = 600
+
+
+def run_notebook(path: Path) -> dict[str, float]:
+    """Execute a notebook in a fresh kernel and return its ``KEY_NUMBERS`` dictionary."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(KEY_NUMBERS))"))
+    NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    output = nb.cells[-1].outputs[0]["text"]
+    return json.loads(output)
+
+
+def published(file: str) -> dict[str, tuple[float, float]]:
+    """``outcome.column`` -> (published value, tolerance) from a replication file."""
+    spec = read_replication(ROOT / "replications" / file)
+    return {f"{e.outcome}.{e.column}": (e.value, e.tolerance) for est in spec.estimates for e in est.expect}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_matches_replication(path: Path) -> None:
+    numbers = run_notebook(path)
+    assert numbers, f"{path.name} defines an empty KEY_NUMBERS"
+    reference = published(f"{path.stem.split('_')[0]}.toml") if path.stem != "quickstart" else published("casita.toml")
+    shared = set(numbers) & set(reference)
+    assert shared, f"{path.name} prints none of the replication file's numbers"
+    for key in shared:
+        value, tolerance = reference[key]
+        # Published value and tolerance from the replication file (source written there).
+        assert abs(numbers[key] - value) <= tolerance, (key, numbers[key], value)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
