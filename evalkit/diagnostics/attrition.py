@@ -6,11 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from evalkit.diagnostics.balance import BalanceTable, balance_table
-from evalkit.estimators import EstimationSample, difference_in_means
-from evalkit.inference.sandwich import sandwich
+from evalkit.diagnostics.balance import BalanceTable, balance_table, difference_test
 
 __all__ = ["AttritionTable", "attrition_table"]
 
@@ -86,14 +83,9 @@ def attrition_table(
         t, c = treatment == 1, treatment == 0
         diff, se, p = float(missing[t].mean() - missing[c].mean()), 0.0, np.nan
         if np.ptp(missing) > 0:
-            sample = EstimationSample(
-                y=missing, treatment=treatment, covariates=np.empty((len(missing), 0)), blocks=block_codes
+            diff, se, p = difference_test(
+                missing, treatment, cov_type, block_codes=block_codes, cluster_codes=cluster_codes
             )
-            fit = difference_in_means(sample)
-            cov = sandwich(fit.X, fit.residuals, cov_type, clusters=cluster_codes, df_for=[fit.target])
-            diff = fit.estimate
-            se = float(np.sqrt(cov.vcov[fit.target, fit.target]))
-            p = float(2 * stats.t.sf(abs(diff / se), cov.df[fit.target])) if se > 0 else np.nan
             if covariates:
                 keep = missing == 0
                 retained[outcome] = balance_table(

@@ -78,6 +78,23 @@ class BalanceTable:
         )
 
 
+def difference_test(
+    y: np.ndarray,
+    treatment: np.ndarray,
+    cov_type: str,
+    *,
+    block_codes: np.ndarray | None = None,
+    cluster_codes: np.ndarray | None = None,
+) -> tuple[float, float, float]:
+    """Difference in means (block-size weighted), its robust standard error and two-sided t-test p-value."""
+    sample = EstimationSample(y=y, treatment=treatment, covariates=np.empty((y.size, 0)), blocks=block_codes)
+    fit = difference_in_means(sample)
+    cov = sandwich(fit.X, fit.residuals, cov_type, clusters=cluster_codes, df_for=[fit.target])
+    se = float(np.sqrt(cov.vcov[fit.target, fit.target]))
+    p = float(2 * stats.t.sf(abs(fit.estimate / se), cov.df[fit.target])) if se > 0 else np.nan
+    return fit.estimate, se, p
+
+
 def balance_table(
     data: pd.DataFrame,
     covariates: list[str],
@@ -132,23 +149,13 @@ def balance_table(
         if scale == 0:
             diff, se, p = float(x1.mean() - x0.mean()), 0.0, np.nan
         else:
-            sample = EstimationSample(
-                y=x[ok],
-                treatment=z,
-                covariates=np.empty((int(ok.sum()), 0)),
-                blocks=None if block_codes is None else block_codes[ok],
-            )
-            fit = difference_in_means(sample)
-            cov = sandwich(
-                fit.X,
-                fit.residuals,
+            diff, se, p = difference_test(
+                x[ok],
+                z,
                 cov_type,
-                clusters=None if cluster_codes is None else cluster_codes[ok],
-                df_for=[fit.target],
+                block_codes=None if block_codes is None else block_codes[ok],
+                cluster_codes=None if cluster_codes is None else cluster_codes[ok],
             )
-            diff = fit.estimate
-            se = float(np.sqrt(cov.vcov[1, 1]))
-            p = float(2 * stats.t.sf(abs(diff / se), cov.df[1])) if se > 0 else np.nan
         rows.append(
             {
                 "covariate": name,
