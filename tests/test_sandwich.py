@@ -35,11 +35,7 @@ def _design(seed: int = 0, n: int = 60, n_clusters: int = 12):
     rng = np.random.default_rng(seed)
     X = np.column_stack([np.ones(n), rng.normal(size=(n, 2)), rng.integers(0, 2, n)])
     cl = rng.integers(0, n_clusters, n)
-    y = (
-        X @ np.array([1.0, 2.0, -1.0, 0.5])
-        + rng.normal(size=n) * (1 + X[:, 3])
-        + rng.normal(size=n_clusters)[cl]
-    )
+    y = X @ np.array([1.0, 2.0, -1.0, 0.5]) + rng.normal(size=n) * (1 + X[:, 3]) + rng.normal(size=n_clusters)[cl]
     w = rng.uniform(0.5, 3.0, n)
     return X, y, cl, w
 
@@ -219,9 +215,7 @@ def test_cr1_with_absorbed_fixed_effects_pyfixest_conventions(pf):
     none = pf.feols("y ~ x1 + x2 | fe", data=df, vcov={"CRV1": "cl"}, ssc=pf.ssc(k_fixef="none"))
     k_full, k_slopes = X.shape[1], 2
     # k_fixef="none": ratio (n - k_full)/(n - k_slopes) exactly; tolerance 1e-8
-    np.testing.assert_allclose(
-        none.se().to_numpy(), np.sqrt(np.diag(ours) * (n - k_full) / (n - k_slopes)), rtol=1e-8
-    )
+    np.testing.assert_allclose(none.se().to_numpy(), np.sqrt(np.diag(ours) * (n - k_full) / (n - k_slopes)), rtol=1e-8)
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -290,9 +284,7 @@ def test_cr2_intercept_only_matches_clubsandwich_closed_forms():
     v_cr0 = np.sum(nj**2 * (ybar - y.mean()) ** 2) / N**2
     v_cr2 = np.sum(nj**2 * (ybar - y.mean()) ** 2 / (1 - nj / N)) / N**2
     df_cr2 = N**2 / (
-        N**2 * np.sum(nj**2 / (N - nj) ** 2)
-        - 2 * N * np.sum(nj**3 / (N - nj) ** 2)
-        + np.sum(nj**2 / (N - nj)) ** 2
+        N**2 * np.sum(nj**2 / (N - nj) ** 2) - 2 * N * np.sum(nj**3 / (N - nj) ** 2) + np.sum(nj**2 / (N - nj)) ** 2
     )
     # closed forms: tolerance 1e-10 relative
     np.testing.assert_allclose(sandwich(X, e, "CR0", clusters=group).vcov[0, 0], v_cr0, rtol=1e-10)

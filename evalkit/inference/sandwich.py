@@ -355,9 +355,7 @@ def sandwich(
     n, k = Xt.shape
     B, L = _bread(Xt)
     if n <= k and cov_type in ("classical", "HC0", "HC1", "HC2", "HC3", "CR1"):
-        raise EstimationError(
-            f"the model has no residual degrees of freedom: {n} observations for {k} coefficients."
-        )
+        raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
 
     if cov_type not in _CLUSTER_TYPES:
         if clusters is not None:
