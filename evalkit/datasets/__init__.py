@@ -9,6 +9,11 @@ load_casita
     Casita pilot of parental coaching (60 children, 41 coached / 19 control).
 casita_metadata
     Metadata of the Casita sample.
+load_vraem
+    VRAEM social-capital and family well-being programme: household panel (baseline/endline) in 31
+    communities of 6 districts, 17 intervention / 14 control.
+vraem_metadata
+    Metadata of the VRAEM sample.
 load_sample, sample_metadata
     Any sample by name; an unknown name raises :class:`evalkit.errors.DataError` listing the available ones.
 available_samples
@@ -22,7 +27,17 @@ from evalkit.datasets._loader import (
     casita_metadata,
     load_casita,
     load_sample,
+    load_vraem,
     sample_metadata,
+    vraem_metadata,
 )
 
-__all__ = ["available_samples", "casita_metadata", "load_casita", "load_sample", "sample_metadata"]
+__all__ = [
+    "available_samples",
+    "casita_metadata",
+    "load_casita",
+    "load_sample",
+    "load_vraem",
+    "sample_metadata",
+    "vraem_metadata",
+]

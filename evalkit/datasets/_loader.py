@@ -15,7 +15,37 @@ import pandas as pd
 
 from evalkit.errors import DataError
 
-__all__ = ["available_samples", "casita_metadata", "load_casita", "load_sample", "sample_metadata"]
+__all__ = [
+    "available_samples",
+    "casita_metadata",
+    "load_casita",
+    "load_sample",
+    "load_vraem",
+    "sample_metadata",
+    "vraem_metadata",
+]
+
+_VRAEM_BINARY = (
+    "hand_washing",
+    "safe_water",
+    "n_hygiene_practices",
+    "parenting_praise",
+    "parenting_play",
+    "parenting_stories",
+    "parenting_explain_rules",
+    "parenting_no_hitting",
+    "parenting_listen",
+    "n_parenting_practices",
+)
+_VRAEM_CHILD = (
+    "breastfeeding",
+    "iron_supplement",
+    "anaemia_screening",
+    "growth_monitoring",
+    "vaccination_up_to_date",
+    "iron_rich_foods",
+    "n_child_health_practices",
+)
 
 # name -> (csv file, metadata file, dtypes applied after reading)
 _SAMPLES: dict[str, dict[str, Any]] = {
@@ -30,6 +60,23 @@ _SAMPLES: dict[str, dict[str, Any]] = {
             "age_months": "float64",
             "home_total_bl": "int64",
             "home_total": "int64",
+        },
+    },
+    "vraem": {
+        "data": "vraem.csv",
+        "meta": "vraem.meta.json",
+        "dtypes": {
+            "household_id": "int64",
+            "community": "string",
+            "district": "string",
+            "treated": "int64",
+            "wave": "int64",
+            "treated_post": "int64",
+            "has_child_under3": "int64",
+            **dict.fromkeys(_VRAEM_BINARY, "int64"),
+            # missing (NaN) for households without a child under 3, hence float
+            **dict.fromkeys(_VRAEM_CHILD, "float64"),
+            "social_capital": "float64",
         },
     },
 }
@@ -82,7 +129,7 @@ def load_sample(name: str) -> pd.DataFrame:
     Parameters
     ----------
     name : str
-        Dataset name; see :func:`available_samples` (currently ``"casita"``).
+        Dataset name; see :func:`available_samples` (currently ``"casita"`` and ``"vraem"``).
 
     Returns
     -------
@@ -180,3 +227,68 @@ def casita_metadata() -> dict[str, Any]:
         give, and the generator's script and seed.
     """
     return sample_metadata("casita")
+
+
+def load_vraem() -> pd.DataFrame:
+    """Load the simulated VRAEM sample: a household panel in 31 communities (17 intervention / 14 control).
+
+    The data mirror MSH Peru's USAID-funded programme on social capital and family well-being in La Mar
+    province, Ayacucho (VRAEM): 775 households in 31 communities of 6 districts, treatment at community level,
+    districts as strata, a baseline and an endline wave. They are simulated; the three published shares within
+    intervention communities are reproduced exactly, the treatment-control effects are assumed. See
+    :func:`vraem_metadata` for the columns, the definitions of the shares and the label of every number used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        1,550 rows, one per household and wave (sorted by ``household_id`` then ``wave``), with the columns
+        ``household_id``, ``community`` and ``district`` (strings), ``treated`` (community status, constant over
+        waves), ``wave`` (0 baseline, 1 endline), ``treated_post`` (``treated * wave``), ``has_child_under3``;
+        six child-health practices and their count ``n_child_health_practices`` (float, NaN for households
+        without a child under 3); ``hand_washing``, ``safe_water`` and ``n_hygiene_practices``; six
+        ``parenting_*`` behaviours and ``n_parenting_practices`` (0/1 and counts, int); ``social_capital``
+        (0-100). A new DataFrame on every call.
+
+    Notes
+    -----
+    The 2x2 difference-in-differences of an outcome :math:`Y` is the coefficient :math:`\\delta` of
+
+    .. math::
+
+        Y_{it} = \\alpha + \\gamma\\,\\mathrm{treated}_i + \\lambda\\,\\mathrm{wave}_t
+        + \\delta\\,\\mathrm{treated}_i \\mathrm{wave}_t + \\varepsilon_{it},
+
+    or equivalently of ``treated_post`` with household and wave fixed effects in the balanced panel. With 31
+    communities the inference should respect the clustering and the blocked cluster assignment (assumed:
+    communities randomized within districts), e.g. CR2 standard errors with Bell-McCaffrey degrees of freedom
+    (Bell & McCaffrey 2002), a wild cluster bootstrap (Cameron, Gelbach & Miller 2008) or randomization
+    inference. The published shares are within-intervention before-after figures, not effects: 83% of the
+    230 intervention households with a child under 3 raised their number of child-health practices by 2 or
+    more, 47% of the 428 intervention households adopted at least one hygiene practice, 50% practised 5-6
+    positive-parenting behaviours at endline.
+
+    Examples
+    --------
+    >>> from evalkit.datasets import load_vraem
+    >>> df = load_vraem()
+    >>> df.shape, df["community"].nunique()
+    ((1550, 25), 31)
+    >>> df.groupby("community")["treated"].first().value_counts().sort_index().tolist()
+    [14, 17]
+    """
+    return load_sample("vraem")
+
+
+def vraem_metadata() -> dict[str, Any]:
+    """Metadata of the VRAEM sample (see :func:`sample_metadata`).
+
+    Returns
+    -------
+    dict
+        Description, source, design (the assumed allocation of the 17/14 communities to the 6 districts),
+        analysis, per-column descriptions and units, labelled ``parameters``, the calibration (published shares
+        with their exact definitions, numerators and denominators; assumed effects with the
+        difference-in-differences the data give; intra-cluster correlations), and the generator's script and
+        seed.
+    """
+    return sample_metadata("vraem")
