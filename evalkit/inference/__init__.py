@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.sandwich import CovarianceEstimate, CovType, Sandwich, bell_mccaffrey_df, sandwich
+from evalkit.inference.wild_bootstrap import WildClusterBootstrap, bootstrap_weights
 
 __all__ = [
     "CovType",
@@ -15,6 +16,8 @@ __all__ = [
     "InferenceContext",
     "InferenceOutcome",
     "Sandwich",
+    "WildClusterBootstrap",
     "bell_mccaffrey_df",
+    "bootstrap_weights",
     "sandwich",
 ]
