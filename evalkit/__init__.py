@@ -20,6 +20,8 @@ from evalkit.designs.assignment import (
     NotRandomized,
     assign,
 )
+from evalkit.designs.rerandomization import Rerandomization
+from evalkit.designs.staggered import StaggeredDiD
 from evalkit.designs.trial import RandomizedTrial
 from evalkit.diagnostics.balance import BalanceTable
 from evalkit.errors import EvalkitError
@@ -34,7 +36,9 @@ __all__ = [
     "EvalkitError",
     "NotRandomized",
     "RandomizedTrial",
+    "Rerandomization",
     "Results",
+    "StaggeredDiD",
     "__version__",
     "assign",
     "datasets",

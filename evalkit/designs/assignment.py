@@ -51,7 +51,7 @@ import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,9 @@ from numpy.typing import ArrayLike
 
 from evalkit._validation import require_columns
 from evalkit.errors import DataError, DesignError, OptionError
+
+if TYPE_CHECKING:
+    from evalkit.designs.rerandomization import RerandomizationRecord
 
 __all__ = [
     "AssignmentMethod",
@@ -258,6 +261,7 @@ class AssignmentSpec:
         blocks: ArrayLike | None = None,
         clusters: ArrayLike | None = None,
         observed: ArrayLike | None = None,
+        data: pd.DataFrame | None = None,
     ) -> BoundAssignment:
         """Join the spec to the units of a data set.
 
@@ -274,6 +278,9 @@ class AssignmentSpec:
         observed : array-like, optional
             Observed 0/1 treatment of each observation. Required when the spec leaves the number treated to
             the data (``n_treated=None`` and ``share=None``); otherwise it is checked against the spec.
+        data : pandas.DataFrame, optional
+            The design's data, one row per observation. Ignored by these specs; specs whose mechanism reads
+            covariates (:class:`~evalkit.designs.rerandomization.Rerandomization`) need it.
 
         Returns
         -------
@@ -552,12 +559,13 @@ class GeneratedAssignment:
     treatment : numpy.ndarray of bool or pandas.Series of bool
         Treatment of every observation (a read-only array from :meth:`BoundAssignment.generate`, a Series
         aligned to the data's index from :func:`assign`).
-    record : AssignmentRecord
-        Method, seed, counts per block and evalkit version.
+    record : AssignmentRecord or RerandomizationRecord
+        Method, seed, counts per block and evalkit version (for a rerandomized design also the criterion, the
+        assignment's distance and the number of draws needed).
     """
 
     treatment: np.ndarray | pd.Series
-    record: AssignmentRecord
+    record: AssignmentRecord | RerandomizationRecord
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -917,7 +925,10 @@ class BoundAssignment:
             )
         if not _is_int(size) or size < 0:
             raise OptionError(f"size={size!r} must be a non-negative int.")
-        size = int(size)
+        return self._draw_units(rng, int(size))[:, self._obs_unit]
+
+    def _draw_units(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """:meth:`draw` on the units of assignment: bool ``(size, n_units)``, same random stream as ``draw``."""
         units = np.zeros((size, self.n_units), dtype=bool)
         for m_size, bcodes, umat in self._groups:
             keys = rng.random((size, bcodes.size, m_size))
@@ -926,7 +937,7 @@ class BoundAssignment:
             if np.any(frac > 0):
                 m = m + (rng.random((size, bcodes.size)) < frac)
             units[:, umat] = _smallest(keys, m)
-        return units[:, self._obs_unit]
+        return units
 
     def enumerate(self, max_count: int | None = None) -> np.ndarray:
         """Every possible assignment exactly once.
@@ -948,6 +959,10 @@ class BoundAssignment:
         DesignError
             If ``count() > max_count``, or the count cannot be enumerated (see :meth:`count`).
         """
+        return self._enumerate_units(max_count)[:, self._obs_unit]
+
+    def _enumerate_units(self, max_count: int | None = None) -> np.ndarray:
+        """:meth:`enumerate` on the units of assignment: bool ``(count(), n_units)``, same row order."""
         self._require_random("enumerate()")
         if not self.has_fixed_counts:
             raise DesignError(self._not_fixed_message("enumerate()"))
@@ -979,7 +994,7 @@ class BoundAssignment:
         for b, mask in enumerate(masks):
             members = order[starts[b] : starts[b] + self._block_units[b]]
             units[:, members] = mask[index[b]]
-        return units[:, self._obs_unit]
+        return units
 
     def check(self, treatment: ArrayLike, *, name: str = "treatment") -> None:
         """Raise if ``treatment`` could not have come from this assignment.
@@ -1120,6 +1135,7 @@ def assign(
         len(data),
         blocks=None if blocks is None else data[blocks].to_numpy(),
         clusters=None if clusters is None else data[clusters].to_numpy(),
+        data=data,
     )
     generated = bound.generate(seed)
     series = pd.Series(np.array(generated.treatment), index=data.index, name="treatment", dtype=bool)

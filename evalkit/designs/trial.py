@@ -103,7 +103,7 @@ class RandomizedTrial:
                 "ek.BlockRandomization(), ek.ClusterRandomization(), ek.BlockClusterRandomization() or "
                 "ek.NotRandomized()."
             )
-        bound = spec.bind(len(self._data), blocks=blocks, clusters=clusters, observed=observed)
+        bound = spec.bind(len(self._data), blocks=blocks, clusters=clusters, observed=observed, data=self._data)
         if not isinstance(spec, NotRandomized):
             bound.check(observed)
         return bound

@@ -1,0 +1,640 @@
+"""Staggered adoption: units adopt treatment at different periods (cohorts) and stay treated.
+
+``StaggeredDiD`` holds a long panel (one row per unit and period) and the column giving each unit's first treated
+period (its cohort; 0 for never treated). ``estimate()`` offers Callaway and Sant'Anna (2021) group-time effects
+and their aggregations, Sun and Abraham (2021) interaction-weighted event studies, and the static two-way fixed
+effects regression; ``bacon()`` decomposes the latter (Goodman-Bacon 2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evalkit._validation import as_list, check_option, require_columns, to_float_array
+from evalkit.designs._roles import no_missing
+from evalkit.errors import DataError, DesignError, OptionError
+from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
+from evalkit.estimators.callaway_santanna import (
+    AggregateKind,
+    BaseKind,
+    ControlKind,
+    DidMethod,
+    GroupTimeFit,
+    MultiplierBootstrap,
+    aggregate,
+    analytic_se,
+    group_time_att,
+    multiplier_bootstrap,
+    pretest,
+)
+from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
+from evalkit.results import RESULT_COLUMNS, Results, empty_dropped
+
+__all__ = ["StaggeredDiD", "StaggeredEstimator"]
+
+StaggeredEstimator = Literal["callaway_santanna", "sun_abraham", "twfe"]
+_AGGREGATES = (None, "simple", "group", "dynamic", "calendar", "all")
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The balanced unit x period panel of one outcome, after the design's checks and drops."""
+
+    Y: np.ndarray  # (n, T)
+    X: np.ndarray | None  # (n, T, p)
+    cohort: np.ndarray  # (n,), inf = never treated
+    periods: np.ndarray  # (T,)
+    unit_labels: np.ndarray  # (n,)
+    clusters: np.ndarray | None  # (n,) codes 0..G-1
+    weights: np.ndarray | None  # (n,)
+    notes: tuple[str, ...]
+    dropped: list[dict[str, object]]
+
+
+class StaggeredDiD:
+    """A panel in which units adopt treatment at different periods and stay treated (staggered adoption).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per unit and period (long format). Copied; the caller's frame is never changed.
+    unit : str
+        Unit identifier.
+    time : str
+        Period (numeric; consecutive periods are consecutive values of the sorted unique periods).
+    cohort : str
+        First period in which the unit is treated; 0 for never-treated units. Must be constant within a unit.
+    clusters : str, optional
+        A coarser cluster (e.g. state) for standard errors; constant within a unit. Default: the unit.
+    weights : str, optional
+        Unit sampling weights (constant within a unit).
+
+    Notes
+    -----
+    As R's ``did`` (``panel=TRUE``): cohorts later than the last period count as never treated; units treated in
+    or before the first period (``g - anticipation <= min(time)``) have no pre-treatment period and are dropped;
+    units not observed (or with a missing outcome or covariate) in every period are dropped so that the panel is
+    balanced. Every drop is reported in ``Results.notes`` and ``Results.dropped``.
+
+    Examples
+    --------
+    >>> stag = StaggeredDiD(mpdta, unit="countyreal", time="year", cohort="first.treat")  # doctest: +SKIP
+    >>> stag.estimate("lemp", aggregate="group")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        unit: str,
+        time: str,
+        cohort: str,
+        *,
+        clusters: str | None = None,
+        weights: str | None = None,
+    ) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        if len(data) == 0:
+            raise DataError("data has no rows.")
+        roles = [unit, time, cohort, *as_list(clusters), *as_list(weights)]
+        require_columns(data, roles, "column")
+        for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
+            no_missing(data, col, role)
+        self._data = data.copy(deep=True)
+        self.unit, self.time, self.cohort = unit, time, cohort
+        self.clusters, self.weights = clusters, weights
+        dup = self._data.duplicated([unit, time])
+        if dup.any():
+            first = self._data.loc[dup, [unit, time]].iloc[0]
+            raise DataError(
+                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {first[unit]!r} in period "
+                f"{first[time]!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
+            )
+        self._unit_codes, self._unit_labels = pd.factorize(self._data[unit], sort=True)
+        self._t = to_float_array(self._data, [time], "time")[:, 0]
+        self._periods = np.unique(self._t)
+        self._time_codes = np.searchsorted(self._periods, self._t)
+        n_units = len(self._unit_labels)
+        g = to_float_array(self._data, [cohort], "cohort")[:, 0]
+        self._cohort = self._unit_constant(g, cohort, "cohort", n_units)
+        if np.any(self._cohort < 0):
+            raise DataError(f"cohort {cohort!r} has negative values; use 0 for never treated.")
+        self._cluster_codes: np.ndarray | None = None
+        if clusters is not None:
+            no_missing(self._data, clusters, "clusters")
+            codes, _ = pd.factorize(self._data[clusters], sort=True)
+            unit_cl = self._unit_constant(codes.astype(np.float64), clusters, "clusters", n_units)
+            self._cluster_codes = unit_cl.astype(np.intp)
+        self._w: np.ndarray | None = None
+        if weights is not None:
+            no_missing(self._data, weights, "weights")
+            w = to_float_array(self._data, [weights], "weights")[:, 0]
+            if np.any(w <= 0) or not np.all(np.isfinite(w)):
+                raise DataError(f"weights {weights!r} must be positive and finite; found min {np.min(w):g}.")
+            self._w = self._unit_constant(w, weights, "weights", n_units)
+
+    def _unit_constant(self, values: np.ndarray, column: str, role: str, n_units: int) -> np.ndarray:
+        first = np.full(n_units, np.nan)
+        first[self._unit_codes[::-1]] = values[::-1]
+        bad = values != first[self._unit_codes]
+        if bad.any():
+            label = self._unit_labels[self._unit_codes[np.flatnonzero(bad)[0]]]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise DesignError(
+                f"{role} {column!r} varies within unit {label!r} of {self.unit!r}; it must be constant within a "
+                "unit. Fix the column (e.g. take each unit's first value)."
+            )
+        return first
+
+    def __repr__(self) -> str:
+        return (
+            f"StaggeredDiD(units={len(self._unit_labels)}, periods={self._periods.size}, unit={self.unit!r}, "
+            f"time={self.time!r}, cohort={self.cohort!r}, clusters={self.clusters!r})"
+        )
+
+    # ------------------------------------------------------------------ panel assembly
+    def _panel(self, outcome: str, covariates: Sequence[str], control: str, anticipation: int) -> _Panel:
+        require_columns(self._data, [outcome], "outcome")
+        require_columns(self._data, covariates, "covariate")
+        notes: list[str] = []
+        dropped: list[dict[str, object]] = []
+        n_units, T = len(self._unit_labels), self._periods.size
+        y = to_float_array(self._data, [outcome], "outcome")[:, 0]
+        Y = np.full((n_units, T), np.nan)
+        Y[self._unit_codes, self._time_codes] = y
+        X = None
+        missing = np.isnan(Y)
+        if covariates:
+            xs = to_float_array(self._data, covariates, "covariate")
+            X = np.full((n_units, T, len(covariates)), np.nan)
+            X[self._unit_codes, self._time_codes, :] = xs
+            missing |= np.isnan(X).any(axis=2)
+        keep = ~missing.any(axis=1)
+        n_unbalanced = int((~keep).sum())
+        if n_unbalanced:
+            notes.append(
+                f"{n_unbalanced} unit(s) not observed with {outcome!r}"
+                + (" and covariates" if covariates else "")
+                + f" in all {T} periods were dropped to balance the panel (as did with panel=TRUE)."
+            )
+            dropped.append(
+                {
+                    "outcome": outcome,
+                    "column": outcome,
+                    "n_missing": int(missing.sum()),
+                    "n_dropped": int(np.isin(self._unit_codes, np.flatnonzero(~keep)).sum()),
+                    "reason": f"unbalanced panel: {n_unbalanced} unit(s) without all periods",
+                }
+            )
+        cohort = self._cohort.copy()
+        periods = self._periods.copy()
+        late = (cohort > periods[-1]) & (cohort > 0)
+        if late.any():
+            notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never treated.")
+        cohort[(cohort == 0) | late] = np.inf
+        early = np.isfinite(cohort) & (cohort - anticipation <= periods[0])
+        if (early & keep).any():
+            k = int((early & keep).sum())
+            notes.append(
+                f"{k} unit(s) treated in or before the first period {periods[0]:g} (cohort - anticipation <= "
+                f"{periods[0]:g}) have no pre-treatment period and were dropped (as did)."
+            )
+            dropped.append(
+                {
+                    "outcome": outcome,
+                    "column": self.cohort,
+                    "n_missing": 0,
+                    "n_dropped": int(np.isin(self._unit_codes, np.flatnonzero(early & keep)).sum()),
+                    "reason": f"{k} unit(s) already treated in the first period",
+                }
+            )
+        keep &= ~early
+        if not keep.any():
+            raise DataError(f"no unit of {self.unit!r} is left after balancing the panel for {outcome!r}.")
+        Y, cohort = Y[keep], cohort[keep]
+        X = None if X is None else X[keep]
+        if not np.isfinite(cohort).any():
+            raise DesignError(f"no unit of {self.unit!r} is ever treated (cohort {self.cohort!r}); nothing to do.")
+        if np.isfinite(cohort).all():
+            if control == "never_treated":
+                raise DesignError(
+                    f"no never-treated units (cohort {self.cohort!r} = 0) are left, so control='never_treated' "
+                    "has no comparison group; use control='not_yet_treated'."
+                )
+            g_last = cohort.max()
+            t_keep = periods < g_last - anticipation
+            notes.append(
+                f"No never-treated units: periods from {g_last - anticipation:g} on were dropped and cohort "
+                f"{g_last:g} serves as the not-yet-treated comparison (as did)."
+            )
+            periods, Y = periods[t_keep], Y[:, t_keep]
+            X = None if X is None else X[:, t_keep]
+            cohort = np.where(cohort == g_last, np.inf, cohort)
+        return _Panel(
+            Y=Y,
+            X=X,
+            cohort=cohort,
+            periods=periods,
+            unit_labels=np.asarray(self._unit_labels)[keep],
+            clusters=None if self._cluster_codes is None else _recode(self._cluster_codes[keep]),
+            weights=None if self._w is None else self._w[keep],
+            notes=tuple(notes),
+            dropped=dropped,
+        )
+
+    # ------------------------------------------------------------------ estimation
+    def estimate(
+        self,
+        outcome: str,
+        estimator: StaggeredEstimator = "callaway_santanna",
+        *,
+        control: ControlKind = "never_treated",
+        covariates: str | Sequence[str] | None = None,
+        method: DidMethod = "dr",
+        aggregate: AggregateKind | Literal["all"] | None = None,
+        base_period: BaseKind = "varying",
+        anticipation: int = 0,
+        inference: Literal["analytic"] | MultiplierBootstrap = "analytic",
+        alpha: float = 0.05,
+    ) -> Results:
+        """Estimate the effects of staggered adoption on one outcome.
+
+        Parameters
+        ----------
+        outcome : str
+            Outcome column.
+        estimator : {"callaway_santanna", "sun_abraham", "twfe"}
+            Group-time effects (Callaway and Sant'Anna 2021), the interaction-weighted event study (Sun and
+            Abraham 2021), or the static two-way fixed effects regression of the outcome on the treated-and-
+            adopted indicator.
+        control : {"never_treated", "not_yet_treated"}
+            Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
+            "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
+        covariates : str or list of str, optional
+            Covariates (Callaway and Sant'Anna only), at each cell's base period.
+        method : {"dr", "ipw", "reg"}
+            Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
+            outcome regression.
+        aggregate : {None, "simple", "group", "dynamic", "calendar", "all"}
+            None: every ATT(g,t). Otherwise the aggregated terms and an "overall" row (as ``did::aggte``);
+            "all": the ATT(g,t) and every aggregation in one table (column ``type`` tells them apart).
+            Sun and Abraham always report event times (None or "dynamic").
+        base_period : {"varying", "universal"}
+            Base period of pre-treatment cells (Callaway and Sant'Anna).
+        anticipation : int
+            Periods before adoption in which units may respond.
+        inference : "analytic" or MultiplierBootstrap
+            Analytic influence-function (Callaway and Sant'Anna) or CR1 (Sun and Abraham, TWFE) standard errors
+            clustered by unit or by ``clusters``; or a multiplier bootstrap with a simultaneous band (Callaway and
+            Sant'Anna only).
+        alpha : float
+            One minus the confidence level.
+
+        Returns
+        -------
+        Results
+            One row per ATT(g,t) or aggregated term with the usual columns plus ``type``, ``group``, ``time``,
+            ``event_time``, ``base_time``, ``crit_uniform``, ``conf_low_uniform``, ``conf_high_uniform`` and the
+            parallel-trends pre-test ``pretest_statistic``, ``pretest_df``, ``pretest_p_value`` (repeated on every
+            row; NaN where not applicable).
+        """
+        check_option("estimator", estimator, StaggeredEstimator)
+        check_option("control", control, ControlKind)
+        check_option("method", method, DidMethod)
+        check_option("aggregate", aggregate, _AGGREGATES)
+        check_option("base_period", base_period, BaseKind)
+        if not 0 < alpha < 1:
+            raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
+        if not isinstance(anticipation, int | np.integer) or anticipation < 0:
+            raise OptionError(f"anticipation={anticipation!r} must be a non-negative integer number of periods.")
+        if not (inference == "analytic" or isinstance(inference, MultiplierBootstrap)):
+            raise OptionError(
+                f"inference={inference!r} is not understood; use 'analytic' or "
+                "MultiplierBootstrap(reps=999, weights='mammen', seed=1)."
+            )
+        covs = as_list(covariates)
+        panel = self._panel(outcome, covs, control, anticipation)
+        if estimator == "callaway_santanna":
+            return self._callaway_santanna(
+                outcome, panel, covs, control, method, aggregate, base_period, anticipation, inference, alpha
+            )
+        if isinstance(inference, MultiplierBootstrap):
+            raise OptionError(
+                f"inference=MultiplierBootstrap(...) is only available with estimator='callaway_santanna'; "
+                f"use inference='analytic' (CR1) with estimator={estimator!r}."
+            )
+        if covs:
+            raise OptionError(
+                f"covariates are only supported with estimator='callaway_santanna', not {estimator!r}; drop them."
+            )
+        if estimator == "sun_abraham":
+            if aggregate not in (None, "dynamic"):
+                raise OptionError(
+                    f"aggregate={aggregate!r} is not available for estimator='sun_abraham', which reports event "
+                    "times; use aggregate=None or 'dynamic'."
+                )
+            return self._sun_abraham(outcome, panel, control, alpha)
+        if aggregate is not None:
+            raise OptionError(f"aggregate={aggregate!r} does not apply to estimator='twfe'; use aggregate=None.")
+        return self._twfe(outcome, panel, alpha)
+
+    def bacon(self, outcome: str) -> BaconDecomposition:
+        """Goodman-Bacon (2021) decomposition of the static TWFE estimate into 2x2 comparisons.
+
+        Uses the balanced panel of ``outcome`` (cohorts as in ``estimate``; units treated before the first
+        period enter as an always-treated group). See :func:`evalkit.estimators.bacon.bacon_decomposition`.
+        """
+        require_columns(self._data, [outcome], "outcome")
+        n_units, T = len(self._unit_labels), self._periods.size
+        Y = np.full((n_units, T), np.nan)
+        Y[self._unit_codes, self._time_codes] = to_float_array(self._data, [outcome], "outcome")[:, 0]
+        keep = ~np.isnan(Y).any(axis=1)
+        if not keep.all():
+            raise DataError(
+                f"the Goodman-Bacon decomposition needs a balanced panel; {int((~keep).sum())} unit(s) miss "
+                f"{outcome!r} in some period. Drop them first."
+            )
+        cohort = self._cohort.copy()
+        cohort[(cohort == 0) | (cohort > self._periods[-1])] = np.inf
+        return bacon_decomposition(Y, cohort, self._periods, weights=self._w)
+
+    # ------------------------------------------------------------------ estimator back ends
+    def _design_label(self, panel: _Panel) -> str:
+        cl = f", clusters {self.clusters!r}" if self.clusters else ""
+        return (
+            f"staggered adoption panel: {panel.Y.shape[0]} units ({self.unit!r}) x {panel.periods.size} periods "
+            f"({self.time!r}), cohorts {self.cohort!r}{cl}"
+        )
+
+    def _callaway_santanna(
+        self,
+        outcome: str,
+        panel: _Panel,
+        covs: list[str],
+        control: str,
+        method: str,
+        agg: str | None,
+        base_period: str,
+        anticipation: int,
+        inference: object,
+        alpha: float,
+    ) -> Results:
+        fit = group_time_att(
+            panel.Y,
+            panel.cohort,
+            panel.periods,
+            covariates=panel.X,
+            weights=panel.weights,
+            control=control,  # type: ignore[arg-type]
+            method=method,  # type: ignore[arg-type]
+            base_period=base_period,  # type: ignore[arg-type]
+            anticipation=anticipation,
+        )
+        clusters = panel.clusters
+        test = pretest(fit, clusters)
+        kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
+        rng = np.random.default_rng(inference.seed) if isinstance(inference, MultiplierBootstrap) else None
+        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
+        block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
+        est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
+        if isinstance(inference, MultiplierBootstrap):
+            label = f"multiplier bootstrap ({inference.weights}, {inference.reps} draws, normal)"
+        else:
+            label = "influence function (normal)"
+        label += ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
+        z = stats.norm.ppf(1 - alpha / 2)
+        statistic = est / se
+        table = _build_table(
+            {
+                "outcome": outcome,
+                "term": block["term"],
+                "estimate": est,
+                "std_error": se,
+                "statistic": statistic,
+                "p_value": 2 * stats.norm.sf(np.abs(statistic)),
+                "conf_low": est - z * se,
+                "conf_high": est + z * se,
+                "df": np.inf,
+                "n_obs": block["n_obs"],
+                "n_treated": block["n_treated"],
+                "n_control": block["n_control"],
+                "n_clusters": len(np.unique(clusters)) if clusters is not None else fit.n_units,
+                "estimator": f"callaway_santanna ({method})",
+                "inference": label,
+                "type": block["type"],
+                **{key: block[key] for key in ("group", "time", "event_time", "base_time")},
+                "crit_uniform": crit_u,
+                "conf_low_uniform": est - crit_u * se,
+                "conf_high_uniform": est + crit_u * se,
+                "pretest_statistic": test.statistic,
+                "pretest_df": test.df,
+                "pretest_p_value": test.p_value,
+            },
+            est.size,
+        )
+        notes = list(panel.notes)
+        notes.append(
+            f"Comparison group: {control.replace('_', '-')} units; {base_period} base period; anticipation "
+            f"{anticipation}; 2x2 estimator {method!r}" + (f" with covariates {', '.join(covs)}." if covs else ".")
+        )
+        if np.isfinite(test.p_value):
+            notes.append(
+                f"Pre-test of parallel trends (Wald, all {test.df} pre-treatment ATT(g,t) = 0): "
+                f"W = {test.statistic:.4f}, p = {test.p_value:.5f}."
+            )
+        if isinstance(inference, MultiplierBootstrap):
+            notes.append(
+                f"Simultaneous {100 * (1 - alpha):g}% bands (conf_low_uniform, conf_high_uniform) use the sup-t "
+                "critical value crit_uniform, computed separately for the ATT(g,t) and for each aggregation's terms."
+            )
+        return Results(
+            _table=table,
+            estimator=f"callaway_santanna ({method})",
+            inference=label,
+            design=self._design_label(panel),
+            alpha=alpha,
+            _dropped=_dropped_frame(panel),
+            notes=tuple(notes),
+        )
+
+    def _long(self, panel: _Panel) -> tuple[np.ndarray, ...]:
+        n, T = panel.Y.shape
+        unit = np.repeat(np.arange(n), T)
+        tcode = np.tile(np.arange(T), n)
+        clusters = unit if panel.clusters is None else panel.clusters[unit]
+        return panel.Y.ravel(), unit, tcode, panel.cohort[unit], clusters
+
+    def _sun_abraham(self, outcome: str, panel: _Panel, control: str, alpha: float) -> Results:
+        if panel.weights is not None:
+            raise OptionError("weights are not supported with estimator='sun_abraham'; drop weights=.")
+        y, unit, tcode, cohort, clusters = self._long(panel)
+        fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
+        crit = stats.t.ppf(1 - alpha / 2, fit.df)
+        stat = fit.estimates / fit.std_errors
+        table = _build_table(
+            {
+                "outcome": outcome,
+                "term": [f"event {e:g}" for e in fit.event_times],
+                "estimate": fit.estimates,
+                "std_error": fit.std_errors,
+                "statistic": stat,
+                "p_value": 2 * stats.t.sf(np.abs(stat), fit.df),
+                "conf_low": fit.estimates - crit * fit.std_errors,
+                "conf_high": fit.estimates + crit * fit.std_errors,
+                "df": float(fit.df),
+                "n_obs": fit.n_obs,
+                "n_treated": fit.n_treated,
+                "n_control": fit.n_control,
+                "n_clusters": fit.n_clusters,
+                "estimator": "sun_abraham",
+                "inference": "CR1 (G - 1 df)",
+                "type": "dynamic",
+                "event_time": fit.event_times,
+            },
+            fit.event_times.size,
+        )
+        notes = [
+            *panel.notes,
+            f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
+            "reference period -1; weights are cohort shares at each event time.",
+        ]
+        return Results(
+            _table=table,
+            estimator="sun_abraham",
+            inference="CR1 (G - 1 df)",
+            design=self._design_label(panel),
+            alpha=alpha,
+            _dropped=_dropped_frame(panel),
+            notes=tuple(notes),
+        )
+
+    def _twfe(self, outcome: str, panel: _Panel, alpha: float) -> Results:
+        y, unit, tcode, cohort, clusters = self._long(panel)
+        w = None if panel.weights is None else panel.weights[unit]
+        fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
+        crit = stats.t.ppf(1 - alpha / 2, fit.df)
+        stat = fit.estimate / fit.std_error
+        table = _build_table(
+            {
+                "outcome": [outcome],
+                "term": ["treated"],
+                "estimate": [fit.estimate],
+                "std_error": [fit.std_error],
+                "statistic": [stat],
+                "p_value": [2 * stats.t.sf(abs(stat), fit.df)],
+                "conf_low": [fit.estimate - crit * fit.std_error],
+                "conf_high": [fit.estimate + crit * fit.std_error],
+                "df": [float(fit.df)],
+                "n_obs": [fit.n_obs],
+                "n_treated": [int(np.isfinite(panel.cohort).sum())],
+                "n_control": [int((~np.isfinite(panel.cohort)).sum())],
+                "n_clusters": [fit.n_clusters],
+                "estimator": ["twfe"],
+                "inference": ["CR1 (G - 1 df)"],
+            },
+            1,
+        )
+        return Results(
+            _table=table,
+            estimator="twfe",
+            inference="CR1 (G - 1 df)",
+            design=self._design_label(panel),
+            alpha=alpha,
+            _dropped=_dropped_frame(panel),
+            notes=(
+                *panel.notes,
+                "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
+                "a weighted average with possibly negative weights (see bacon()).",
+            ),
+        )
+
+
+def _cs_block(
+    fit: GroupTimeFit,
+    kind: str | None,
+    clusters: np.ndarray | None,
+    inference: object,
+    alpha: float,
+    rng: np.random.Generator | None,
+) -> dict[str, object]:
+    """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation."""
+    n = fit.n_units
+    if kind is None:
+        est, infl, identified = fit.att, fit.influence, fit.identified
+        cols: dict[str, object] = {
+            "type": ["att_gt"] * est.size,
+            "term": [f"ATT({g:g},{t:g})" for g, t in zip(fit.groups, fit.times, strict=True)],
+            "group": fit.groups,
+            "time": fit.times,
+            "event_time": fit.times - fit.groups,
+            "base_time": fit.base_times,
+            "n_treated": fit.n_treated,
+            "n_control": fit.n_control,
+            "n_obs": fit.n_treated + fit.n_control,
+        }
+    else:
+        ag = aggregate(fit, kind)  # type: ignore[arg-type]
+        if kind == "simple":
+            est, infl, keys = ag.estimates, ag.influence, [np.nan]
+        else:
+            est = np.append(ag.estimates, ag.overall)
+            infl = np.column_stack([ag.influence, ag.overall_influence])
+            keys = [*ag.keys.tolist(), np.nan]
+        identified = np.ones(est.size, dtype=bool)
+        word = {"group": "group", "dynamic": "event", "calendar": "period"}.get(kind, "")
+        key_vals = np.asarray(keys, dtype=np.float64)
+        nan = np.full(est.size, np.nan)
+        is_overall = np.isnan(key_vals)
+        cols = {
+            "type": [f"{kind} overall" if o else kind for o in is_overall],
+            "term": ["overall" if o else f"{word} {k:g}" for o, k in zip(is_overall, key_vals, strict=True)],
+            "group": key_vals if kind == "group" else nan,
+            "time": key_vals if kind == "calendar" else nan,
+            "event_time": key_vals if kind == "dynamic" else nan,
+            "base_time": nan,
+            "n_treated": np.full(est.size, int(np.isfinite(fit.cohort).sum())),
+            "n_control": np.full(est.size, int((~np.isfinite(fit.cohort)).sum())),
+            "n_obs": np.full(est.size, n),
+        }
+    se = np.full(est.size, np.nan)
+    crit = np.nan
+    if isinstance(inference, MultiplierBootstrap):
+        boot = multiplier_bootstrap(infl[:, identified], inference, alpha=alpha, clusters=clusters, rng=rng)
+        se[identified] = boot.std_errors
+        crit = boot.critical_value
+    else:
+        se[identified] = analytic_se(infl[:, identified], clusters)
+    se[se <= 0] = np.nan
+    return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+
+
+def _recode(codes: np.ndarray) -> np.ndarray:
+    return np.unique(codes, return_inverse=True)[1].astype(np.intp)
+
+
+def _build_table(columns: dict[str, object], size: int) -> pd.DataFrame:
+    """One DataFrame with every Results column (NaN, or None for text, where not given) then the extras."""
+    full: dict[str, object] = {}
+    for col in RESULT_COLUMNS:
+        if col in columns:
+            full[col] = columns[col]
+        else:
+            full[col] = [None] * size if col == "domain" else np.full(size, np.nan)
+    full.update({k: v for k, v in columns.items() if k not in RESULT_COLUMNS})
+    full["n_clusters"] = pd.array(np.broadcast_to(np.asarray(full["n_clusters"]), (size,)), dtype="Int64")
+    return pd.DataFrame(full, index=pd.RangeIndex(size))
+
+
+_EMPTY_DROPPED = empty_dropped()  # never mutated: Results copies it
+
+
+def _dropped_frame(panel: _Panel) -> pd.DataFrame:
+    if not panel.dropped:
+        return _EMPTY_DROPPED
+    return pd.DataFrame(panel.dropped, columns=list(empty_dropped().columns))

@@ -1,0 +1,557 @@
+"""Callaway and Sant'Anna (2021) group-time average treatment effects for staggered adoption (panel data).
+
+Pure numpy: the design hands down a wide outcome matrix (units x periods), each unit's cohort (first treated
+period, ``inf`` for never treated), covariates and weights; this module returns ATT(g,t), their influence
+functions, aggregations, analytic and multiplier-bootstrap standard errors, and the pre-test of parallel trends.
+The conventions (cells, base periods, control groups, aggregation weights, bootstrap) are those of the R package
+``did`` (Callaway and Sant'Anna), whose numbers the tests reproduce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from evalkit._validation import check_option
+from evalkit.errors import EstimationError, OptionError
+
+__all__ = [
+    "AggregateKind",
+    "Aggregation",
+    "BaseKind",
+    "ControlKind",
+    "DidMethod",
+    "GroupTimeFit",
+    "MultiplierBootstrap",
+    "aggregate",
+    "analytic_se",
+    "did_2x2_panel",
+    "group_time_att",
+    "multiplier_bootstrap",
+    "pretest",
+]
+
+ControlKind = Literal["never_treated", "not_yet_treated"]
+DidMethod = Literal["dr", "ipw", "reg"]
+AggregateKind = Literal["simple", "group", "dynamic", "calendar"]
+BaseKind = Literal["varying", "universal"]
+BootWeights = Literal["mammen", "rademacher"]
+
+_PS_MAX = 1 - 1e-6  # propensity scores are capped here, as DRDID
+_TRIM_CONTROL = 0.995  # control units with a propensity score above this get weight zero, as DRDID
+
+
+@dataclass(frozen=True)
+class MultiplierBootstrap:
+    """Settings for the multiplier bootstrap of influence functions (``did``'s ``bstrap=TRUE``).
+
+    Parameters
+    ----------
+    reps : int
+        Number of bootstrap draws (``did``'s ``biters``; default 999).
+    weights : {"mammen", "rademacher"}
+        Distribution of the multipliers: Mammen's two-point weights (``did``'s default) or Rademacher (+1/-1).
+    seed : int or numpy.random.Generator, optional
+        Source of randomness; the same seed gives bit-identical output.
+    batch_size : int
+        Draws per batch; each batch is one (batch x clusters) @ (clusters x estimates) product.
+
+    Notes
+    -----
+    Draw :math:`b` perturbs the cluster sums of the influence functions with i.i.d. multipliers :math:`V_{cb}`
+    (mean 0, variance 1): :math:`\\hat\\theta^*_b - \\hat\\theta = \\frac1n\\sum_c V_{cb}\\,\\psi_c`. The standard
+    error is the bootstrap interquartile range divided by :math:`z_{.75} - z_{.25}` and the simultaneous band uses
+    the :math:`1-\\alpha` quantile of :math:`\\max_j |\\hat\\theta^*_{bj} - \\hat\\theta_j| / \\widehat{se}_j` (sup-t),
+    as Callaway and Sant'Anna (2021, Sec. 4) and ``did::mboot``. Mammen (1993), Ann. Statist. 21(1):255-285.
+    """
+
+    reps: int = 999
+    weights: BootWeights = "mammen"
+    seed: int | np.random.Generator | None = None
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        check_option("weights", self.weights, BootWeights)
+        if not isinstance(self.reps, int | np.integer) or self.reps < 2:
+            raise OptionError(f"reps={self.reps!r} must be an integer of at least 2 (e.g. 999).")
+        if self.batch_size < 1:
+            raise OptionError(f"batch_size={self.batch_size!r} must be a positive integer.")
+
+
+# --------------------------------------------------------------------------------------------- 2x2 building block
+def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares; returns coefficients and ``(X'WX)^{-1}``."""
+    xtwx = (X * w[:, None]).T @ X
+    try:
+        inv = np.linalg.inv(xtwx)
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError(
+            "the covariates are collinear among the comparison units of a group-time cell; drop some covariates."
+        ) from exc
+    return inv @ ((X * w[:, None]).T @ y), inv
+
+
+def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, tol: float = 1e-12, max_iter: int = 50) -> tuple:
+    """Weighted logit by Newton-Raphson; returns fitted probabilities and ``(X' W p(1-p) X)^{-1}``."""
+    if X.shape[1] == 1:  # intercept only: closed form
+        p = float(w @ d / w.sum())
+        ps = np.full(d.shape, p)
+        return ps, np.array([[1.0 / (w.sum() * p * (1 - p))]])
+    beta = np.zeros(X.shape[1])
+    p0 = float(w @ d / w.sum())
+    beta[0] = np.log(p0 / (1 - p0))
+    for _ in range(max_iter):
+        eta = X @ beta
+        ps = 1.0 / (1.0 + np.exp(-eta))
+        W = w * ps * (1 - ps)
+        hess = (X * W[:, None]).T @ X
+        step = np.linalg.solve(hess, X.T @ (w * (d - ps)))
+        beta = beta + step
+        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
+            break
+    ps = 1.0 / (1.0 + np.exp(-(X @ beta)))
+    W = w * ps * (1 - ps)
+    return ps, np.linalg.inv((X * W[:, None]).T @ X)
+
+
+def did_2x2_panel(
+    dy: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, method: DidMethod
+) -> tuple[float, np.ndarray]:
+    """ATT of a two-period, two-group panel DiD and its influence function.
+
+    Parameters
+    ----------
+    dy : ndarray (n,)
+        Change in the outcome between the base and the current period.
+    d : ndarray (n,)
+        1 for treated units, 0 for comparison units.
+    X : ndarray (n, k)
+        Covariates at the base period, first column the intercept.
+    w : ndarray (n,)
+        Unit weights (normalized here to mean one).
+    method : {"dr", "ipw", "reg"}
+        Doubly robust (Sant'Anna and Zhao 2020, eq. 3.1, logit propensity score and linear outcome regression of
+        the comparison units' change, as ``DRDID::drdid_panel``), normalized IPW (Abadie 2005;
+        ``DRDID::std_ipw_did_panel``) or outcome regression (Heckman, Ichimura and Todd 1997;
+        ``DRDID::reg_did_panel``).
+
+    Returns
+    -------
+    att : float
+    influence : ndarray (n,)
+        Influence function, such that :math:`\\sqrt n(\\hat\\tau - \\tau) = n^{-1/2}\\sum_i \\psi_i + o_p(1)`.
+
+    Notes
+    -----
+    With :math:`\\hat p(X)` the propensity score, :math:`\\hat\\mu_0(X)` the comparison units' regression of
+    :math:`\\Delta Y`, :math:`w_1 = D`, :math:`w_0 = \\hat p(X)(1-D)/(1-\\hat p(X))`:
+    :math:`\\hat\\tau^{dr} = E_n[w_1(\\Delta Y - \\hat\\mu_0)]/E_n[w_1] - E_n[w_0(\\Delta Y - \\hat\\mu_0)]/E_n[w_0]`.
+    The influence functions add the estimation effect of :math:`\\hat p` and :math:`\\hat\\mu_0` (Sant'Anna and
+    Zhao 2020, J. Econometrics 219(1):101-122, Appendix).
+    """
+    n = dy.size
+    w = w / w.mean()
+    treat = w * d
+    if method in ("dr", "reg"):
+        ctrl_w = w * (1 - d)
+        beta, xtwx_inv = _wls(X, dy, ctrl_w)
+        mu0 = X @ beta
+        lin_ols = (ctrl_w * (dy - mu0))[:, None] * X @ (xtwx_inv * n)  # (n, k) asymptotic linear rep. of beta
+    if method in ("dr", "ipw"):
+        ps, vcov_ps = _logit(X, d, w)
+        ps = np.minimum(ps, _PS_MAX)
+        keep = np.where(d == 1, ps < 1.01, ps < _TRIM_CONTROL)
+        treat = treat * keep
+        cont = keep * w * ps * (1 - d) / (1 - ps)
+        lin_ps = (w * (d - ps))[:, None] * X @ (vcov_ps * n)  # (n, k) asymptotic linear rep. of the logit
+    mt = treat.mean()
+    if method == "reg":
+        cont = treat
+        eta_t = (treat * dy).mean() / mt
+        eta_c = (cont * mu0).mean() / mt
+        inf_t = (treat * dy - treat * eta_t) / mt
+        inf_c = (cont * mu0 - cont * eta_c + lin_ols @ (cont[:, None] * X).mean(axis=0)) / mt
+        return float(eta_t - eta_c), inf_t - inf_c
+    mc = cont.mean()
+    if method == "ipw":
+        eta_t = (treat * dy).mean() / mt
+        eta_c = (cont * dy).mean() / mc
+        inf_t = (treat * dy - treat * eta_t) / mt
+        m2 = ((cont * (dy - eta_c))[:, None] * X).mean(axis=0)
+        inf_c = (cont * dy - cont * eta_c + lin_ps @ m2) / mc
+        return float(eta_t - eta_c), inf_t - inf_c
+    resid = dy - mu0
+    eta_t = (treat * resid).mean() / mt
+    eta_c = (cont * resid).mean() / mc
+    inf_t = (treat * resid - treat * eta_t - lin_ols @ (treat[:, None] * X).mean(axis=0)) / mt
+    m2 = ((cont * (resid - eta_c))[:, None] * X).mean(axis=0)
+    m3 = (cont[:, None] * X).mean(axis=0)
+    inf_c = (cont * resid - cont * eta_c + lin_ps @ m2 - lin_ols @ m3) / mc
+    return float(eta_t - eta_c), inf_t - inf_c
+
+
+# --------------------------------------------------------------------------------------------- group-time effects
+@dataclass(frozen=True)
+class GroupTimeFit:
+    """ATT(g,t) for every cohort g and period t, with influence functions on the units.
+
+    Attributes
+    ----------
+    groups, times, base_times : ndarray (m,)
+        Cohort, period and base (comparison) period of each cell.
+    att : ndarray (m,)
+        Estimates.
+    influence : ndarray (n, m)
+        Influence functions of the estimates on the n units (zero for units outside a cell's comparison).
+    n_treated, n_control : ndarray (m,)
+        Units in each cell's treated cohort and comparison group.
+    pre : ndarray of bool (m,)
+        Pre-treatment cells (``t < g - anticipation``), used by the pre-test.
+    identified : ndarray of bool (m,)
+        False for the base cells of a universal base period (zero by construction, no standard error).
+    cohort : ndarray (n,)
+        Each unit's cohort (``inf`` for never treated).
+    unit_weights : ndarray (n,)
+        Unit weights, normalized to mean one.
+    """
+
+    groups: np.ndarray
+    times: np.ndarray
+    base_times: np.ndarray
+    att: np.ndarray
+    influence: np.ndarray = field(repr=False)
+    n_treated: np.ndarray = field(repr=False)
+    n_control: np.ndarray = field(repr=False)
+    pre: np.ndarray = field(repr=False)
+    identified: np.ndarray = field(repr=False)
+    cohort: np.ndarray = field(repr=False)
+    unit_weights: np.ndarray = field(repr=False)
+
+    @property
+    def n_units(self) -> int:
+        """Number of units."""
+        return int(self.cohort.size)
+
+
+def group_time_att(
+    Y: np.ndarray,
+    cohort: np.ndarray,
+    periods: np.ndarray,
+    *,
+    covariates: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    control: ControlKind = "never_treated",
+    method: DidMethod = "dr",
+    base_period: BaseKind = "varying",
+    anticipation: int = 0,
+) -> GroupTimeFit:
+    """Estimate every ATT(g,t) of a balanced panel.
+
+    Parameters
+    ----------
+    Y : ndarray (n, T)
+        Outcome of each unit (row) in each period (column, sorted as ``periods``).
+    cohort : ndarray (n,)
+        First treated period of each unit, ``inf`` for never treated. Every cohort must have a period before
+        ``g - anticipation`` in ``periods`` (the design drops those that do not).
+    periods : ndarray (T,)
+        Sorted periods.
+    covariates : ndarray (n, T, p), optional
+        Covariates in each period; each cell uses their values at its base period.
+    weights : ndarray (n,), optional
+        Unit weights (normalized to mean one).
+    control : {"never_treated", "not_yet_treated"}
+        Comparison units: never treated, or never treated plus those not yet treated by ``max(t, base) +
+        anticipation``.
+    method : {"dr", "ipw", "reg"}
+        2x2 estimator (see :func:`did_2x2_panel`).
+    base_period : {"varying", "universal"}
+        Pre-treatment cells compare period t with t-1 ("varying") or every cell compares with ``g - 1 -
+        anticipation`` ("universal").
+    anticipation : int
+        Number of periods before ``g`` in which units may already respond.
+
+    Returns
+    -------
+    GroupTimeFit
+
+    Notes
+    -----
+    :math:`ATT(g,t) = E[Y_t - Y_{b} \\mid G=g] - E[Y_t - Y_{b} \\mid C]` (with covariates: the doubly robust,
+    IPW or regression version), :math:`b` the base period; the cell's influence function is scaled by
+    :math:`n / n_{gt}` to live on all n units. Callaway and Sant'Anna (2021), J. Econometrics 225(2):200-230,
+    Theorems 1 and 2.
+    """
+    check_option("control", control, ControlKind)
+    check_option("method", method, DidMethod)
+    check_option("base_period", base_period, BaseKind)
+    n, T = Y.shape
+    w_all = np.ones(n) if weights is None else weights / weights.mean()
+    glist = np.unique(cohort[np.isfinite(cohort)])
+    rows: list[tuple] = []
+    infl: list[np.ndarray] = []
+    ones = np.ones((n, 1))
+    for g in glist:
+        pre_idx = np.flatnonzero(periods + anticipation < g)
+        if pre_idx.size == 0:
+            raise EstimationError(
+                f"cohort {g:g} has no period before {g - anticipation:g} to compare with; drop it first."
+            )
+        g_base = int(pre_idx[-1])
+        is_g = cohort == g
+        t_range = range(1, T) if base_period == "varying" else range(T)
+        for ti in t_range:
+            t = periods[ti]
+            is_pre = t + anticipation < g
+            if base_period == "varying" and is_pre:
+                bi = ti - 1
+            else:
+                bi = g_base
+            if base_period == "universal" and ti == bi:
+                rows.append((g, t, periods[bi], 0.0, int(is_g.sum()), 0, is_pre, False))
+                infl.append(np.zeros(n))
+                continue
+            if control == "never_treated":
+                is_c = ~np.isfinite(cohort)
+            else:
+                horizon = max(t, periods[bi]) + anticipation
+                is_c = (~np.isfinite(cohort) | (cohort > horizon)) & ~is_g
+            use = is_g | is_c
+            n_t, n_c = int(is_g.sum()), int(is_c.sum())
+            if n_c == 0:
+                raise EstimationError(
+                    f"cohort {g:g} in period {t:g} has no comparison units under control={control!r}; "
+                    "use control='not_yet_treated' or drop the late periods."
+                )
+            dy = Y[use, ti] - Y[use, bi]
+            d = is_g[use].astype(np.float64)
+            X = ones[use] if covariates is None else np.column_stack([ones[use], covariates[use, bi, :]])
+            att, inf = did_2x2_panel(dy, d, X, w_all[use], method)
+            full = np.zeros(n)
+            full[use] = inf * (n / use.sum())
+            rows.append((g, t, periods[bi], att, n_t, n_c, is_pre, True))
+            infl.append(full)
+    cols = list(zip(*rows, strict=True))
+    return GroupTimeFit(
+        groups=np.asarray(cols[0], dtype=np.float64),
+        times=np.asarray(cols[1], dtype=np.float64),
+        base_times=np.asarray(cols[2], dtype=np.float64),
+        att=np.asarray(cols[3], dtype=np.float64),
+        influence=np.column_stack(infl),
+        n_treated=np.asarray(cols[4]),
+        n_control=np.asarray(cols[5]),
+        pre=np.asarray(cols[6], dtype=bool),
+        identified=np.asarray(cols[7], dtype=bool),
+        cohort=cohort,
+        unit_weights=w_all,
+    )
+
+
+# --------------------------------------------------------------------------------------------- aggregation
+@dataclass(frozen=True)
+class Aggregation:
+    """Aggregated effects and their influence functions.
+
+    Attributes
+    ----------
+    kind : str
+        ``"simple"``, ``"group"``, ``"dynamic"`` or ``"calendar"``.
+    keys : ndarray (q,)
+        Cohort, event time or calendar period of each term (empty for ``"simple"``).
+    estimates : ndarray (q,)
+    influence : ndarray (n, q)
+    overall : float
+        The overall summary (for ``"simple"``, the one estimate).
+    overall_influence : ndarray (n,)
+    """
+
+    kind: str
+    keys: np.ndarray
+    estimates: np.ndarray
+    influence: np.ndarray = field(repr=False)
+    overall: float = np.nan
+    overall_influence: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+
+def _weight_influence(in_group: np.ndarray, w: np.ndarray, pg: np.ndarray) -> np.ndarray:
+    """Influence function of the normalized cohort-share weights ``pg / sum(pg)`` (``did``'s ``wif``).
+
+    ``in_group`` is (n, q): unit i belongs to the cohort of term j.
+    """
+    s = pg.sum()
+    dev = w[:, None] * in_group - pg[None, :]
+    return dev / s - dev.sum(axis=1, keepdims=True) * (pg / s**2)[None, :]
+
+
+def _weighted_term(fit: GroupTimeFit, cells: np.ndarray, pg_cell: np.ndarray) -> tuple[float, np.ndarray]:
+    pg = pg_cell[cells]
+    wts = pg / pg.sum()
+    est = float(fit.att[cells] @ wts)
+    in_group = fit.cohort[:, None] == fit.groups[cells][None, :]
+    inf = fit.influence[:, cells] @ wts + _weight_influence(in_group, fit.unit_weights, pg) @ fit.att[cells]
+    return est, inf
+
+
+def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
+    """Aggregate ATT(g,t) into an overall, per-cohort, per-event-time or per-period effect.
+
+    Notes
+    -----
+    Weights are cohort shares :math:`P(G=g)` (Callaway and Sant'Anna 2021, Sec. 3.1.1, and ``did::aggte``):
+    simple :math:`\\theta = \\sum_{t \\ge g} ATT(g,t) P(G=g) / \\sum_{t\\ge g} P(G=g)`; group
+    :math:`\\theta(g) = \\frac{1}{T-g+1}\\sum_{t\\ge g} ATT(g,t)` and overall :math:`\\sum_g \\theta(g) P(G=g \\mid
+    G \\le T)`; dynamic :math:`\\theta(e) = \\sum_g 1\\{g+e \\le T\\} ATT(g,g+e) P(G=g \\mid G+e \\le T)` and overall
+    the mean of :math:`\\theta(e)` over :math:`e \\ge 0`; calendar :math:`\\theta(t) = \\sum_{g \\le t} ATT(g,t)
+    P(G=g \\mid G \\le t)` and overall their mean. Influence functions include the estimation of the weights.
+    """
+    check_option("aggregate", kind, AggregateKind)
+    ok = np.isfinite(fit.att)
+    w = fit.unit_weights
+    n = fit.n_units
+    glist = np.unique(fit.groups)
+    pg_group = np.array([(w * (fit.cohort == g)).mean() for g in glist])
+    pg_cell = pg_group[np.searchsorted(glist, fit.groups)]
+    post = ok & (fit.groups <= fit.times)
+    if kind == "simple":
+        cells = np.flatnonzero(post)
+        est, inf = _weighted_term(fit, cells, pg_cell)
+        return Aggregation(kind, np.zeros(0), np.array([est]), inf[:, None], est, inf)
+    if kind == "group":
+        est = np.empty(glist.size)
+        inf = np.empty((n, glist.size))
+        for j, g in enumerate(glist):
+            cells = np.flatnonzero(post & (fit.groups == g))
+            est[j] = fit.att[cells].mean()
+            inf[:, j] = fit.influence[:, cells].mean(axis=1)
+        wts = pg_group / pg_group.sum()
+        in_group = fit.cohort[:, None] == glist[None, :]
+        overall_inf = inf @ wts + _weight_influence(in_group, w, pg_group) @ est
+        return Aggregation(kind, glist, est, inf, float(est @ wts), overall_inf)
+    if kind == "dynamic":
+        event = fit.times - fit.groups
+        keys = np.unique(event[ok])
+        masks = [ok & (event == e) for e in keys]
+    else:
+        keys = fit.times[ok & (fit.times >= glist.min())]
+        keys = np.unique(keys)
+        masks = [post & (fit.times == t) for t in keys]
+    est = np.empty(keys.size)
+    inf = np.empty((n, keys.size))
+    for j, m in enumerate(masks):
+        est[j], inf[:, j] = _weighted_term(fit, np.flatnonzero(m), pg_cell)
+    summary = keys >= 0 if kind == "dynamic" else np.ones(keys.size, dtype=bool)
+    return Aggregation(kind, keys, est, inf, float(est[summary].mean()), inf[:, summary].mean(axis=1))
+
+
+# --------------------------------------------------------------------------------------------- inference
+def _cluster_sums(influence: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    if clusters is None:
+        return influence
+    n_c = int(clusters.max()) + 1
+    out = np.zeros((n_c, influence.shape[1]))
+    np.add.at(out, clusters, influence)
+    return out
+
+
+def analytic_se(influence: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
+    """Standard errors from influence functions: :math:`\\sqrt{\\sum_c (\\sum_{i \\in c}\\psi_i)^2}/n`.
+
+    ``clusters`` holds integer codes ``0..G-1`` of each unit's cluster (None: each unit its own cluster, the
+    ``did`` default). No small-sample factor is applied, as ``did`` and ``csdid``.
+    """
+    n = influence.shape[0]
+    sums = _cluster_sums(influence, clusters)
+    return np.sqrt((sums**2).sum(axis=0)) / n
+
+
+@dataclass(frozen=True)
+class BootstrapOutcome:
+    """Bootstrap standard errors and the simultaneous-band critical value."""
+
+    std_errors: np.ndarray
+    critical_value: float
+    reps: int
+
+
+def multiplier_bootstrap(
+    influence: np.ndarray,
+    settings: MultiplierBootstrap,
+    *,
+    alpha: float = 0.05,
+    clusters: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> BootstrapOutcome:
+    """Multiplier bootstrap of influence functions (see :class:`MultiplierBootstrap` for the formulas).
+
+    Units (or clusters, when ``clusters`` codes are given) receive i.i.d. multipliers; draws are processed in
+    batches of ``settings.batch_size``, one matrix product per batch. ``rng`` (default: a generator from
+    ``settings.seed``) lets a caller draw several bootstraps from one stream.
+    """
+    n = influence.shape[0]
+    sums = _cluster_sums(influence, clusters)
+    if clusters is not None:  # did: cluster means of the IF, scaled by sqrt(G)
+        sizes = np.bincount(clusters).astype(np.float64)
+        sums = sums / sizes[:, None]
+        scale = 1.0 / np.sqrt(sums.shape[0])
+    else:
+        scale = 1.0 / np.sqrt(n)
+    rng = np.random.default_rng(settings.seed) if rng is None else rng
+    G = sums.shape[0]
+    draws = np.empty((settings.reps, influence.shape[1]))
+    if settings.weights == "mammen":
+        root5 = np.sqrt(5.0)
+        lo, hi = (1 - root5) / 2, (1 + root5) / 2
+        p_lo = (root5 + 1) / (2 * root5)
+    for start in range(0, settings.reps, settings.batch_size):
+        b = min(settings.batch_size, settings.reps - start)
+        u = rng.random((b, G))
+        V = np.where(u < p_lo, lo, hi) if settings.weights == "mammen" else np.where(u < 0.5, -1.0, 1.0)
+        draws[start : start + b] = (V @ sums) * scale  # sqrt(n) (theta* - theta)
+    q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
+    sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+    sigma[sigma <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
+    denom = np.sqrt(G) if clusters is not None else np.sqrt(n)
+    se = sigma / denom
+    usable = np.isfinite(sigma)
+    if usable.any():
+        sup_t = np.max(np.abs(draws[:, usable]) / sigma[usable], axis=1)
+        crit = float(np.quantile(sup_t, 1 - alpha))
+    else:
+        crit = np.nan
+    return BootstrapOutcome(std_errors=se, critical_value=crit, reps=settings.reps)
+
+
+@dataclass(frozen=True)
+class PreTest:
+    """Wald pre-test that every pre-treatment ATT(g,t) is zero."""
+
+    statistic: float
+    df: int
+    p_value: float
+
+
+def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
+    """Wald test of :math:`H_0: ATT(g,t) = 0` for all pre-treatment cells (``did``'s summary pre-test).
+
+    Notes
+    -----
+    :math:`W = n\\,\\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre}`, :math:`\\hat V = \\frac1n\\Psi'\\Psi`
+    from the (cluster-summed) influence functions, compared with :math:`\\chi^2_q`, q the number of pre-treatment
+    cells (Callaway and Sant'Anna 2021, Sec. 4.1). Returns NaN when there are no pre-treatment cells or their
+    covariance is singular.
+    """
+    keep = fit.pre & fit.identified & np.isfinite(fit.att)
+    q = int(keep.sum())
+    if q == 0:
+        return PreTest(np.nan, 0, np.nan)
+    n = fit.n_units
+    sums = _cluster_sums(fit.influence[:, keep], clusters)
+    V = sums.T @ sums / n
+    if np.linalg.cond(V) > 1 / np.finfo(float).eps:
+        return PreTest(np.nan, q, np.nan)
+    theta = fit.att[keep]
+    W = float(n * theta @ np.linalg.solve(V, theta))
+    return PreTest(W, q, float(stats.chi2.sf(W, q)))

@@ -1,0 +1,347 @@
+"""Staggered adoption: Callaway-Sant'Anna, Sun-Abraham, TWFE and the Goodman-Bacon decomposition.
+
+References: the R ``did`` README (bcallaway11/did, README.md, devel 2.5.0, att_gt on mpdta), and the Python peers
+``csdid`` (a port of R did), ``diff-diff`` and ``pyfixest`` run in the same test on the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evalkit.designs.staggered import StaggeredDiD
+from evalkit.errors import DataError, DesignError, OptionError
+from evalkit.estimators.callaway_santanna import MultiplierBootstrap
+
+moderndid = pytest.importorskip("moderndid")
+
+
+@pytest.fixture(scope="module")
+def mpdta() -> pd.DataFrame:
+    return moderndid.load_mpdta().to_pandas()
+
+
+@pytest.fixture(scope="module")
+def stag(mpdta: pd.DataFrame) -> StaggeredDiD:
+    return StaggeredDiD(mpdta, unit="countyreal", time="year", cohort="first.treat")
+
+
+def _csdid(data: pd.DataFrame, aggregations: tuple[str, ...] = (), **kwargs):
+    csdid = pytest.importorskip("csdid.att_gt")
+    fit_kw = {k: kwargs.pop(k) for k in ("est_method", "base_period") if k in kwargs}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        model = csdid.ATTgt(
+            yname="lemp", gname="first.treat", idname="countyreal", tname="year", data=data, **kwargs
+        ).fit(bstrap=False, **fit_kw)
+        aggs = {a: model.aggte(typec=a, bstrap=False).atte for a in aggregations}
+    return model.results, aggs
+
+
+def _diff_diff(data: pd.DataFrame, **kwargs):
+    dd = pytest.importorskip("diff_diff")
+    covariates = kwargs.pop("covariates", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dd.CallawaySantAnna(**kwargs).fit(
+            data,
+            outcome="lemp",
+            unit="countyreal",
+            time="year",
+            first_treat="first.treat",
+            covariates=covariates,
+            aggregate="all",
+        )
+
+
+# ------------------------------------------------------------------------------------------- published numbers
+# SOURCE: R did README (bcallaway11/did README.md, summary(att_gt(yname="lemp", tname="year", idname="countyreal",
+# gname="first.treat", xformla=~1, data=mpdta))), printed to 4 decimals. The SEs there come from the multiplier
+# bootstrap (1000 draws, R's RNG), so they are compared loosely below.
+README_ATT_GT = [
+    # group, time, ATT(g,t), bootstrap SE
+    (2004, 2004, -0.0105, 0.0241),
+    (2004, 2005, -0.0704, 0.0313),
+    (2004, 2006, -0.1373, 0.0380),
+    (2004, 2007, -0.1008, 0.0337),
+    (2006, 2004, 0.0065, 0.0223),
+    (2006, 2005, -0.0028, 0.0196),
+    (2006, 2006, -0.0046, 0.0188),
+    (2006, 2007, -0.0412, 0.0202),
+    (2007, 2004, 0.0305, 0.0154),
+    (2007, 2005, -0.0027, 0.0168),
+    (2007, 2006, -0.0311, 0.0190),
+    (2007, 2007, -0.0261, 0.0182),
+]
+
+
+def test_att_gt_matches_did_readme(stag: StaggeredDiD) -> None:
+    res = stag.estimate("lemp").to_frame()
+    assert list(zip(res["group"], res["time"], strict=True)) == [(g, t) for g, t, _, _ in README_ATT_GT]
+    published = np.array([a for _, _, a, _ in README_ATT_GT])
+    # SOURCE: did README table; TOLERANCE 5e-5 (rounding to 4 decimals)
+    np.testing.assert_allclose(res["estimate"], published, atol=5e-5 + 1e-12)
+    # SOURCE: did README, "P-value for pre-test of parallel trends assumption: 0.16812"; TOLERANCE 5e-6 (5 decimals)
+    assert res["pretest_p_value"].iloc[0] == pytest.approx(0.16812, abs=5e-6)
+    assert res["pretest_df"].iloc[0] == 5  # five pre-treatment cells (t < g) in the table above
+
+
+def test_aggregations_match_did_readme(stag: StaggeredDiD) -> None:
+    group = stag.estimate("lemp", aggregate="group").to_frame().set_index("term")
+    # SOURCE: did README aggte(type="group"): overall -0.031 (printed "-0.031"), groups -0.0797, -0.0229, -0.0261;
+    # TOLERANCE 5e-4 for the 3-decimal overall, 5e-5 for the rest
+    assert group.loc["overall", "estimate"] == pytest.approx(-0.0310, abs=5e-4)
+    np.testing.assert_allclose(
+        group.loc[["group 2004", "group 2006", "group 2007"], "estimate"], [-0.0797, -0.0229, -0.0261], atol=5e-5
+    )
+    dyn = stag.estimate("lemp", aggregate="dynamic").to_frame().set_index("term")
+    # SOURCE: did README aggte(type="dynamic"): overall -0.0772; event times -3..3; TOLERANCE 5e-5
+    assert dyn.loc["overall", "estimate"] == pytest.approx(-0.0772, abs=5e-5)
+    np.testing.assert_allclose(
+        dyn["estimate"].iloc[:-1], [0.0305, -0.0006, -0.0245, -0.0199, -0.0510, -0.1373, -0.1008], atol=5e-5
+    )
+    # SOURCE: did README, analytic-equivalent overall SE of the dynamic aggregation 0.0196 (bootstrap);
+    # TOLERANCE 10% relative (bootstrap noise in the published value)
+    assert dyn.loc["overall", "std_error"] == pytest.approx(0.0196, rel=0.1)
+
+
+def test_bootstrap_se_close_to_published_and_reproducible(stag: StaggeredDiD) -> None:
+    boot = MultiplierBootstrap(reps=999, seed=20260101)
+    res = stag.estimate("lemp", inference=boot).to_frame()
+    published = np.array([s for _, _, _, s in README_ATT_GT])
+    # SOURCE: did README bootstrap SEs; TOLERANCE 15% relative (two independent 1000-draw bootstraps)
+    np.testing.assert_allclose(res["std_error"], published, rtol=0.15)
+    # SOURCE: did README simultaneous band, (0.0539 - (-0.0749)) / 2 / 0.0241 = 2.67; TOLERANCE 0.3
+    assert res["crit_uniform"].iloc[0] == pytest.approx(2.67, abs=0.3)
+    again = stag.estimate("lemp", inference=boot).to_frame()
+    pd.testing.assert_frame_equal(res, again)  # same seed, bit-identical
+    rad = stag.estimate("lemp", inference=MultiplierBootstrap(reps=499, weights="rademacher", seed=1)).to_frame()
+    assert np.all(rad["conf_high_uniform"] - rad["conf_low_uniform"] > rad["conf_high"] - rad["conf_low"])
+
+
+# ------------------------------------------------------------------------------------------- Python peers
+def test_att_gt_and_aggregations_match_csdid_and_diff_diff(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    aggs = ("simple", "group", "dynamic", "calendar")
+    ref, ref_aggs = _csdid(mpdta, aggs)
+    res = stag.estimate("lemp", aggregate="all").to_frame()
+    gt = res[res["type"] == "att_gt"]
+    # SOURCE: csdid ATTgt(...).fit(est_method="dr", bstrap=False) run here; TOLERANCE 1e-10 (same formulas)
+    np.testing.assert_allclose(gt["estimate"], ref["att"], atol=1e-10)
+    np.testing.assert_allclose(gt["std_error"], ref["se"], atol=1e-10)
+    for kind in aggs:
+        a = ref_aggs[kind]
+        overall = res[res["type"] == f"{kind} overall"]
+        # SOURCE: csdid aggte(typec=kind, bstrap=False); TOLERANCE 1e-10
+        assert overall["estimate"].iloc[0] == pytest.approx(a["overall_att"], abs=1e-10)
+        assert overall["std_error"].iloc[0] == pytest.approx(a["overall_se"], abs=1e-10)
+        if kind != "simple":
+            terms = res[res["type"] == kind]
+            np.testing.assert_allclose(terms["estimate"], np.asarray(a["att_egt"], dtype=float), atol=1e-10)
+            np.testing.assert_allclose(terms["std_error"], np.asarray(a["se_egt"], dtype=float), atol=1e-10)
+    dd = _diff_diff(mpdta)
+    effects = sorted(dd.group_time_effects.items())
+    # SOURCE: diff_diff.CallawaySantAnna().fit(..., aggregate="all"); TOLERANCE 1e-6
+    np.testing.assert_allclose(gt["estimate"], [v["effect"] for _, v in effects], atol=1e-6)
+    np.testing.assert_allclose(gt["std_error"], [v["se"] for _, v in effects], atol=1e-6)
+    simple = res[res["type"] == "simple overall"].iloc[0]
+    assert simple["estimate"] == pytest.approx(dd.overall_att, abs=1e-6)
+    assert simple["std_error"] == pytest.approx(dd.overall_se, abs=1e-6)
+    events = res[res["type"] == "dynamic"]
+    np.testing.assert_allclose(
+        events["std_error"], [v["se"] for _, v in sorted(dd.event_study_effects.items())], atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("control", ["never_treated", "not_yet_treated"])
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_covariates_match_csdid_and_diff_diff(
+    mpdta: pd.DataFrame, stag: StaggeredDiD, method: str, control: str
+) -> None:
+    res = stag.estimate("lemp", covariates="lpop", method=method, control=control).to_frame()
+    ref, _ = _csdid(mpdta, xformla="lemp ~ lpop", control_group=control.replace("_", ""), est_method=method)
+    # SOURCE: csdid with xformla="lemp ~ lpop" (R did's drdid_panel / std_ipw_did_panel / reg_did_panel);
+    # TOLERANCE 1e-9 (logit converged to 1e-12 here, IRLS in csdid)
+    np.testing.assert_allclose(res["estimate"], ref["att"], atol=1e-9)
+    np.testing.assert_allclose(res["std_error"], ref["se"], atol=1e-9)
+    dd = _diff_diff(mpdta, covariates=["lpop"], estimation_method=method, control_group=control)
+    effects = sorted(dd.group_time_effects.items())
+    # SOURCE: diff_diff.CallawaySantAnna(estimation_method=method); TOLERANCE 1e-6 for ipw/reg; 2e-5 for dr,
+    # where diff-diff's doubly robust estimate differs from R did / csdid by up to 7e-6 on mpdta
+    tol = 2e-5 if method == "dr" else 1e-6
+    np.testing.assert_allclose(res["estimate"], [v["effect"] for _, v in effects], atol=tol)
+    np.testing.assert_allclose(res["std_error"], [v["se"] for _, v in effects], atol=tol)
+
+
+def test_universal_base_period_and_anticipation_match_csdid(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    res = stag.estimate("lemp", base_period="universal").to_frame()
+    ref, _ = _csdid(mpdta, base_period="universal")
+    # SOURCE: csdid fit(base_period="universal"); TOLERANCE 1e-10; base cells are 0 with no SE in both
+    np.testing.assert_allclose(res["estimate"], ref["att"], atol=1e-10)
+    np.testing.assert_allclose(res["std_error"], np.asarray(ref["se"], dtype=float), atol=1e-10)
+    assert res["std_error"].isna().sum() == 3
+    ant = stag.estimate("lemp", anticipation=1, control="not_yet_treated").to_frame()
+    ref, _ = _csdid(mpdta, anticipation=1, control_group="notyettreated")
+    # SOURCE: csdid ATTgt(anticipation=1, control_group="notyettreated"); TOLERANCE 1e-10
+    np.testing.assert_allclose(ant["estimate"], ref["att"], atol=1e-10)
+    np.testing.assert_allclose(ant["std_error"], ref["se"], atol=1e-10)
+
+
+def test_clustered_se_matches_csdid(mpdta: pd.DataFrame) -> None:
+    data = mpdta.assign(state=mpdta["countyreal"] // 1000)
+    res = StaggeredDiD(data, unit="countyreal", time="year", cohort="first.treat", clusters="state").estimate("lemp")
+    ref, _ = _csdid(data, clustervar="state")
+    # SOURCE: csdid analytic cluster-robust SE (clustervar="state", bstrap=False); TOLERANCE 1e-10
+    np.testing.assert_allclose(res.to_frame()["std_error"], ref["se"], atol=1e-10)
+    assert res.to_frame()["n_clusters"].iloc[0] == data["state"].nunique()
+
+
+# ------------------------------------------------------------------------------------------- SA, TWFE, Bacon
+def test_sun_abraham_matches_diff_diff_and_pyfixest(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    dd = pytest.importorskip("diff_diff")
+    pf = pytest.importorskip("pyfixest")
+    res = stag.estimate("lemp", estimator="sun_abraham").to_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.SunAbraham().fit(mpdta, outcome="lemp", unit="countyreal", time="year", first_treat="first.treat")
+    effects = sorted(ref.event_study_effects.items())
+    assert list(res["event_time"]) == [float(e) for e, _ in effects]
+    # SOURCE: diff_diff.SunAbraham() (never-treated control, cluster by unit); TOLERANCE 1e-8 (estimates), 1e-6 (SE)
+    np.testing.assert_allclose(res["estimate"], [v["effect"] for _, v in effects], atol=1e-8)
+    np.testing.assert_allclose(res["std_error"], [v["se"] for _, v in effects], atol=1e-6)
+    # the saturated regression by hand in pyfixest: cohort x relative-period dummies (ref -1) | unit + year
+    d = mpdta.copy()
+    treated = d["first.treat"] > 0
+    rel = (d["year"] - d["first.treat"]).where(treated)
+    names = []
+    for g in (2004, 2006, 2007):
+        for e in sorted(rel[d["first.treat"] == g].unique()):
+            if e != -1:
+                name = f"c{g}_e{int(e) + 10}"
+                d[name] = ((d["first.treat"] == g) & (rel == e)).astype(float)
+                names.append((name, g, e))
+    fit = pf.feols(f"lemp ~ {' + '.join(n for n, _, _ in names)} | countyreal + year", d, vcov={"CRV1": "countyreal"})
+    coef, vcov = fit.coef(), fit._vcov
+    # IW weights: cohort shares among the cohorts observed at each relative period (balanced panel: unit counts)
+    sizes = d.groupby("first.treat")["countyreal"].nunique()
+    for e, row in zip(res["event_time"], res.itertuples(), strict=True):
+        sel = [i for i, (_, _, ee) in enumerate(names) if ee == e]
+        w = np.zeros(len(names))
+        w[sel] = [sizes[names[i][1]] for i in sel]
+        w /= w.sum()
+        # SOURCE: pyfixest feols saturated regression, IW = w'beta, se = sqrt(w'Vw); TOLERANCE 1e-8
+        assert row.estimate == pytest.approx(float(w @ coef.to_numpy()), abs=1e-8)
+        assert row.std_error == pytest.approx(float(np.sqrt(w @ vcov @ w)), abs=1e-8)
+
+
+def test_twfe_and_bacon_decomposition(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    pf = pytest.importorskip("pyfixest")
+    d = mpdta.assign(D=((mpdta["year"] >= mpdta["first.treat"]) & (mpdta["first.treat"] > 0)).astype(float))
+    ref = pf.feols("lemp ~ D | countyreal + year", d, vcov={"CRV1": "countyreal"})
+    res = stag.estimate("lemp", estimator="twfe").to_frame().iloc[0]
+    # SOURCE: pyfixest feols(lemp ~ D | countyreal + year, CRV1 by county); TOLERANCE 1e-10
+    assert res["estimate"] == pytest.approx(float(ref.coef()["D"]), abs=1e-10)
+    assert res["std_error"] == pytest.approx(float(ref.se()["D"]), abs=1e-10)
+    bacon = stag.bacon("lemp")
+    c = bacon.comparisons
+    # closed form (Goodman-Bacon 2021, Theorem 1): weights sum to one; TOLERANCE 1e-10
+    assert c["weight"].sum() == pytest.approx(1.0, abs=1e-10)
+    # weighted sum of the 2x2 DiDs equals the TWFE coefficient (pyfixest); TOLERANCE 1e-8
+    assert float(c["weight"] @ c["estimate"]) == pytest.approx(float(ref.coef()["D"]), abs=1e-8)
+    assert bacon.twfe == pytest.approx(float(ref.coef()["D"]), abs=1e-10)
+    dd = pytest.importorskip("diff_diff")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_b = dd.BaconDecomposition().fit(
+            mpdta, outcome="lemp", unit="countyreal", time="year", first_treat="first.treat"
+        )
+    # SOURCE: diff_diff.BaconDecomposition total weight of treated-vs-never comparisons; TOLERANCE 1e-8
+    never = c.loc[c["type"] == "treated vs never treated", "weight"].sum()
+    assert never == pytest.approx(ref_b.total_weight_treated_vs_never, abs=1e-8)
+
+
+def test_bacon_identity_with_always_treated_and_weights() -> None:
+    rng = np.random.default_rng(3)
+    n, T = 60, 6
+    cohort = rng.choice([0, 1, 3, 4, 6], size=n)  # 1 = treated in the first period (always treated)
+    w = rng.uniform(0.5, 2, size=n)
+    rows = []
+    for i in range(n):
+        for t in range(1, T + 1):
+            treated = cohort[i] > 0 and t >= cohort[i]
+            y = rng.normal() + 0.1 * t + i % 7 + treated * (1 + 0.3 * (t - cohort[i]))
+            rows.append((i, t, cohort[i], y, w[i]))
+    data = pd.DataFrame(rows, columns=["id", "t", "g", "y", "w"])
+    for weights in (None, "w"):
+        design = StaggeredDiD(data, unit="id", time="t", cohort="g", weights=weights)
+        bacon = design.bacon("y")
+        c = bacon.comparisons
+        # closed form: weights sum to one and reproduce the (weighted) TWFE coefficient; TOLERANCE 1e-10
+        assert c["weight"].sum() == pytest.approx(1.0, abs=1e-10)
+        assert float(c["weight"] @ c["estimate"]) == pytest.approx(bacon.twfe, abs=1e-10)
+        assert "later vs always treated" in set(c["type"])
+        d = data.assign(D=((data["t"] >= data["g"]) & (data["g"] > 0)).astype(float))
+        pf = pytest.importorskip("pyfixest")
+        ref = pf.feols("y ~ D | id + t", d, weights=weights)
+        # SOURCE: pyfixest feols (weighted) TWFE; TOLERANCE 1e-10
+        assert bacon.twfe == pytest.approx(float(ref.coef()["D"]), abs=1e-10)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def test_no_never_treated(mpdta: pd.DataFrame) -> None:
+    data = mpdta[mpdta["first.treat"] > 0]
+    design = StaggeredDiD(data, unit="countyreal", time="year", cohort="first.treat")
+    with pytest.raises(DesignError, match="not_yet_treated"):
+        design.estimate("lemp")
+    res = design.estimate("lemp", control="not_yet_treated")
+    assert any("No never-treated units" in n for n in res.notes)
+    assert set(res.to_frame()["group"]) == {2004.0, 2006.0}  # 2007 became the comparison cohort
+    ref, _ = _csdid(data, control_group="notyettreated")
+    # SOURCE: csdid notyettreated without never-treated units (drops periods >= 2007); TOLERANCE 1e-10
+    np.testing.assert_allclose(res.to_frame()["estimate"], ref["att"], atol=1e-10)
+
+
+def test_units_treated_in_first_period_are_dropped_and_reported(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    data = mpdta.copy()
+    data.loc[data["countyreal"].isin([8001, 8019]), "first.treat"] = 2003
+    before = data.copy()
+    res = StaggeredDiD(data, unit="countyreal", time="year", cohort="first.treat").estimate("lemp")
+    pd.testing.assert_frame_equal(data, before)  # caller's data untouched
+    assert any("treated in or before the first period" in n for n in res.notes)
+    assert res.dropped["n_dropped"].sum() == 10
+    # property: the same as estimating without those units
+    kept = mpdta[~mpdta["countyreal"].isin([8001, 8019])]
+    ref = StaggeredDiD(kept, unit="countyreal", time="year", cohort="first.treat").estimate("lemp")
+    np.testing.assert_allclose(res.to_frame()["estimate"], ref.to_frame()["estimate"], atol=1e-12)
+
+
+def test_unbalanced_panel_units_dropped(mpdta: pd.DataFrame) -> None:
+    data = mpdta.drop(index=mpdta.index[(mpdta["countyreal"] == 8001) & (mpdta["year"] == 2005)])
+    data = data.assign(lemp=data["lemp"].mask(data["countyreal"].eq(8019) & data["year"].eq(2004)))
+    res = StaggeredDiD(data, unit="countyreal", time="year", cohort="first.treat").estimate("lemp")
+    assert any("2 unit(s) not observed" in n for n in res.notes)
+    kept = mpdta[~mpdta["countyreal"].isin([8001, 8019])]
+    ref = StaggeredDiD(kept, unit="countyreal", time="year", cohort="first.treat").estimate("lemp")
+    np.testing.assert_allclose(res.to_frame()["estimate"], ref.to_frame()["estimate"], atol=1e-12)
+    np.testing.assert_allclose(res.to_frame()["std_error"], ref.to_frame()["std_error"], atol=1e-12)
+
+
+def test_input_errors(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
+    with pytest.raises(DataError, match="duplicated"):
+        StaggeredDiD(pd.concat([mpdta, mpdta.iloc[:1]]), unit="countyreal", time="year", cohort="first.treat")
+    bad = mpdta.copy()
+    bad.loc[bad.index[0], "first.treat"] = 2004
+    with pytest.raises(DesignError, match="varies within unit 8001"):
+        StaggeredDiD(bad, unit="countyreal", time="year", cohort="first.treat")
+    with pytest.raises(OptionError, match="control"):
+        stag.estimate("lemp", control="later")
+    with pytest.raises(OptionError, match="aggregate"):
+        stag.estimate("lemp", estimator="sun_abraham", aggregate="group")
+    with pytest.raises(OptionError, match="callaway_santanna"):
+        stag.estimate("lemp", estimator="twfe", inference=MultiplierBootstrap(seed=1))
+    with pytest.raises(OptionError, match="reps"):
+        MultiplierBootstrap(reps=1)
