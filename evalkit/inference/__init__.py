@@ -7,6 +7,7 @@ objects.
 from __future__ import annotations
 
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import CovarianceEstimate, CovType, Sandwich, bell_mccaffrey_df, sandwich
 from evalkit.inference.wild_bootstrap import WildClusterBootstrap, bootstrap_weights
 
@@ -15,6 +16,7 @@ __all__ = [
     "CovarianceEstimate",
     "InferenceContext",
     "InferenceOutcome",
+    "RandomizationInference",
     "Sandwich",
     "WildClusterBootstrap",
     "bell_mccaffrey_df",

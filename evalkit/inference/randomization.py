@@ -1,0 +1,430 @@
+"""Randomization (Fisher) inference: re-draw the design's assignment, re-run the same estimator.
+
+``trial.estimate(..., inference=RandomizationInference(reps=10_000, seed=1))`` tests the sharp null of a constant
+effect by comparing the observed statistic with its distribution over assignments the design could have produced,
+and inverts that test for a confidence interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from evalkit._validation import check_option
+from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
+from evalkit.estimators import LinearFit
+from evalkit.estimators.batch import BatchFit, batch_least_squares, fit_treatment_design, treatment_design
+from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.sandwich import CovType, sandwich
+
+__all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
+
+RandomizationStatistic = Literal["t", "estimate"]
+Alternative = Literal["two-sided", "greater", "less"]
+EnumerateOption = Literal["auto", "always", "never"]
+
+_MAX_ENUMERATE = 5_000_000  # enumerate="always" refuses designs with more possible assignments than this
+_TIE_TOL = 1e-10  # relative: statistics within this of the observed one count as ties (as extreme)
+_PROGRESS_MIN_ROWS = 20_000_000  # draws x observations above which an interactive run shows a progress bar
+
+
+@dataclass(frozen=True)
+class RandomizationInference:
+    """Randomization inference for the sharp null of a constant treatment effect.
+
+    Parameters
+    ----------
+    reps : int, default 10_000
+        Number of re-drawn assignments (Monte Carlo), or the largest number of possible assignments that is still
+        enumerated in full when ``enumerate="auto"``.
+    seed : int, optional
+        Seed of the random draws. ``None`` draws fresh entropy **once, when the object is created**
+        (``numpy.random.SeedSequence()``); every outcome and every ``estimate()`` call that uses this object then
+        uses that entropy, so that all outcomes share the same draws. The seed used is recorded in the results
+        (``extra["seed"]``); pass it back as ``seed=`` to repeat the run bit for bit.
+    statistic : {"t", "estimate"}, default "t"
+        ``"t"``: the coefficient divided by the design's standard error, recomputed under every draw (the
+        studentized test of Wu and Ding 2021, which stays valid for the weak null of a zero *average* effect when
+        effects vary); ``"estimate"``: the raw coefficient.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Two-sided compares absolute values; ``"greater"`` tests against effects above ``null``.
+    null : float, default 0.0
+        The constant effect of the sharp null :math:`H_0: Y_i(1) - Y_i(0) = \\tau_0` for every unit.
+    enumerate : {"auto", "always", "never"}, default "auto"
+        ``"auto"`` enumerates every possible assignment (exact p-value) when there are at most ``reps`` of them,
+        and otherwise draws ``reps`` at random; ``"always"`` enumerates (refusing beyond 5,000,000 assignments);
+        ``"never"`` always draws.
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, optional
+        Standard error used for the studentized statistic and reported as ``std_error``. Default: HC2, or CR2 when
+        the design is clustered.
+    confidence_interval : bool, default True
+        Invert the test for an interval of constant effects (``conf_low``, ``conf_high``); NaN when False.
+    batch_size : int, default 2_000
+        Assignments drawn and estimated per batch. It fixes the random stream (draws are made in batches of this
+        size), so the same seed with a different ``batch_size`` gives different draws.
+    progress : bool, optional
+        Show a tqdm progress bar. ``None``: only when standard error is a terminal and the run is long; skipped
+        silently when tqdm is not installed.
+
+    Notes
+    -----
+    **Statistic.** Under the sharp null :math:`\\tau_0` the control outcomes are known,
+    :math:`y_i(0) = y_i - \\tau_0 Z_i`, and under an assignment :math:`Z^*` the data would have been
+    :math:`y(0) + \\tau_0 Z^*`. The estimator (the same one, with the same covariates) is re-run for every
+    :math:`Z^*`; for a least-squares estimator whose regressors include :math:`Z^*` this gives
+    :math:`T^* = \\hat\\tau(y(0), Z^*)/\\widehat{se}(y(0), Z^*)` (``"t"``) or :math:`\\hat\\tau(y(0), Z^*)`
+    (``"estimate"``), and the observed statistic is :math:`T = (\\hat\\tau - \\tau_0)/\\widehat{se}` or
+    :math:`\\hat\\tau - \\tau_0`.
+
+    **p-values.** With "extreme" meaning :math:`|T^*| \\ge |T|` (two-sided), :math:`T^* \\ge T` (greater) or
+    :math:`T^* \\le T` (less), ties within a relative :math:`10^{-10}` counting as extreme:
+
+    * enumeration (exact): :math:`p = \\#\\{\\text{extreme}\\}/K` over all :math:`K` possible assignments, the
+      observed one included (as R's ``ri2`` with complete enumeration);
+    * Monte Carlo: :math:`p = (1 + \\#\\{\\text{extreme}\\})/(1 + R)` over :math:`R` independent draws, which counts
+      the observed assignment once and keeps the test valid at every :math:`R` (Phipson and Smyth 2010); the
+      column ``p_value_mc_se`` is :math:`\\sqrt{p(1-p)/R}`.
+
+    Draws whose statistic is undefined (collinear regressors, a leverage of one) count as extreme (conservative);
+    their number is kept in ``extra["n_undefined"]``.
+
+    **Interval.** The :math:`1-\\alpha` interval is the set of :math:`\\tau_0` whose sharp-null test is not
+    rejected at level :math:`\\alpha` (two-sided test; for one-sided alternatives the matching one-sided
+    bound), found by bracketing outwards from :math:`\\hat\\tau` in steps of the standard error and bisecting, with
+    the **same** assignments for every :math:`\\tau_0` (Imbens and Rubin 2015, ch. 5). The statistic is an exact
+    function of :math:`\\tau_0` given two fits per assignment (outcome and treatment as responses), so no
+    estimator is re-run during the search. An end is infinite when no :math:`\\tau_0` on that side is rejected
+    (e.g. when the smallest attainable p-value exceeds :math:`\\alpha`).
+
+    **Reported values.** ``std_error`` is the analytic (design) standard error of the observed fit (``cov_type``),
+    not a randomization quantity; ``statistic`` is the observed :math:`T`; ``df`` is NaN. ``extra`` keeps
+    ``null_statistics`` (:math:`T^*` for every draw, in draw order), ``observed_statistic``, ``exact``, ``seed``,
+    ``n_undefined``; ``columns`` adds ``p_value_mc_se``, ``n_draws`` and ``exact`` to the results table.
+
+    **Computation.** For the trial estimators (difference in means, ``ols``, ``lin``, ``change``) the design
+    matrices of a batch of draws are stacked and solved with batched BLAS
+    (:mod:`evalkit.estimators.batch`); other estimators are re-run draw by draw through the design's ``refit``,
+    which assumes, as for every least-squares estimator, that the fit is affine in the outcome.
+
+    References
+    ----------
+    Fisher, R. A. (1935). *The Design of Experiments*. Oliver and Boyd, ch. 2.
+
+    Imbens, G. W. and Rubin, D. B. (2015). *Causal Inference for Statistics, Social, and Biomedical Sciences*.
+    Cambridge University Press, ch. 5.
+
+    Wu, J. and Ding, P. (2021). Randomization tests for weak null hypotheses in randomized experiments. *Journal of
+    the American Statistical Association* 116(536), 1898-1913.
+
+    Phipson, B. and Smyth, G. K. (2010). Permutation p-values should never be zero. *Statistical Applications in
+    Genetics and Molecular Biology* 9(1), article 39.
+    """
+
+    reps: int = 10_000
+    seed: int | None = None
+    statistic: RandomizationStatistic = "t"
+    alternative: Alternative = "two-sided"
+    null: float = 0.0
+    enumerate: EnumerateOption = "auto"
+    cov_type: CovType | None = None
+    confidence_interval: bool = True
+    batch_size: int = 2_000
+    progress: bool | None = None
+    _entropy: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_option("statistic", self.statistic, RandomizationStatistic)
+        check_option("alternative", self.alternative, Alternative)
+        check_option("enumerate", self.enumerate, EnumerateOption)
+        if self.cov_type is not None:
+            check_option("cov_type", self.cov_type, CovType)
+        for name in ("reps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise OptionError(f"{name}={value!r} must be a positive int (e.g. {name}=10_000).")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
+            raise OptionError(f"seed={self.seed!r} must be an int or None.")
+        if self.seed is not None and self.seed < 0:
+            raise OptionError(f"seed={self.seed!r} must be a non-negative int.")
+        if not np.isfinite(self.null):
+            raise OptionError(f"null={self.null!r} must be a finite number (the constant effect under the null).")
+        entropy = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy)
+        object.__setattr__(self, "_entropy", entropy)
+
+    @property
+    def name(self) -> str:
+        """Short label for results."""
+        return f"randomization-{self.statistic}"
+
+    @property
+    def seed_used(self) -> int:
+        """The seed of the draws: ``seed``, or the entropy drawn when the object was created."""
+        return self._entropy
+
+    # ------------------------------------------------------------------------------------------------------
+    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
+        """Randomization p-value and interval for the fit's coefficient of interest.
+
+        Parameters
+        ----------
+        fit : LinearFit
+            The estimator's fit on the observed assignment.
+        ctx : InferenceContext
+            What the design hands down: the sample, the estimator (``refit``), and the assignment's ``draw``,
+            ``enumerate`` and ``count``.
+
+        Returns
+        -------
+        InferenceOutcome
+
+        Raises
+        ------
+        InferenceError
+            If the design was declared not randomized, or the requested covariance or enumeration is not possible.
+        """
+        if ctx.draw is None:
+            raise InferenceError(
+                "randomization inference needs a randomized design, but this design's treatment was declared not "
+                "randomized (assignment=ek.NotRandomized()), so there is no assignment distribution to re-draw "
+                "from. State how treatment was assigned (e.g. assignment=ek.CompleteRandomization()) if it was "
+                "random, or use analytic inference such as inference='HC2'."
+            )
+        if ctx.sample is None:
+            raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
+        cov_type = self.cov_type or ("CR2" if ctx.clusters is not None else "HC2")
+        clusters = ctx.clusters if cov_type.startswith("CR") else None
+        if cov_type.startswith("CR") and clusters is None:
+            raise InferenceError(
+                f"cov_type={cov_type!r} needs clusters, and this design has none; declare clusters= in the design "
+                "or use cov_type='HC2'."
+            )
+        cov = sandwich(fit.X, fit.residuals, cov_type, weights=fit.weights, clusters=clusters, df_for=[fit.target])
+        std_error = float(np.sqrt(cov.vcov[fit.target, fit.target]))
+
+        engine = _engine(fit, ctx, cov_type, clusters)
+        observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
+        exact, assignments, total = self._assignments(ctx)
+        coefs, grams = [], []
+        for Z in _progress(assignments, total, self._show_progress(total, ctx.sample.n_obs)):
+            b = engine(Z.astype(np.float64))
+            coefs.append(b.coef)
+            grams.append(b.gram)
+        null_fits = BatchFit(coef=np.concatenate(coefs), gram=np.concatenate(grams), cov_type=cov_type)
+
+        pvalue = _PValue(observed, null_fits, self.statistic, self.alternative, exact)
+        p = pvalue(self.null)
+        n_draws = null_fits.coef.shape[0]
+        t_obs = float(_statistic(observed, self.statistic, self.null)[0])
+        t_null = _statistic(null_fits, self.statistic, self.null)
+        low, high = (np.nan, np.nan)
+        if self.confidence_interval:
+            low, high = _invert(pvalue, fit.estimate, std_error, ctx.alpha, self.alternative)
+        mc_se = 0.0 if exact else float(np.sqrt(p * (1 - p) / n_draws))
+        how = f"exact, {n_draws:,} assignments" if exact else f"{n_draws:,} draws"
+        return InferenceOutcome(
+            std_error=std_error,
+            statistic=t_obs,
+            p_value=p,
+            conf_low=low,
+            conf_high=high,
+            df=np.nan,
+            n_clusters=cov.n_clusters,
+            label=f"{self.name} ({cov_type}, {how})",
+            extra={
+                "null_statistics": t_null,
+                "observed_statistic": t_obs,
+                "exact": exact,
+                "seed": None if exact else self.seed_used,
+                "statistic": self.statistic,
+                "alternative": self.alternative,
+                "null": float(self.null),
+                "cov_type": cov_type,
+                "n_undefined": int((~np.isfinite(t_null)).sum()),
+            },
+            columns={"p_value_mc_se": mc_se, "n_draws": n_draws, "exact": exact},
+        )
+
+    # ------------------------------------------------------------------------------------------------------
+    def _assignments(self, ctx: InferenceContext) -> tuple[bool, Iterator[np.ndarray], int]:
+        """(exact?, iterator over batches of assignments, total number)."""
+        count: int | None = None
+        if self.enumerate != "never" and ctx.count is not None and ctx.enumerate is not None:
+            try:
+                count = int(ctx.count())
+            except DesignError:
+                if self.enumerate == "always":
+                    raise
+                count = None
+        if self.enumerate == "always":
+            if count is None:
+                raise InferenceError(
+                    "enumerate='always' needs a design whose possible assignments can be listed; this one cannot. "
+                    "Use enumerate='auto' or 'never'."
+                )
+            if count > _MAX_ENUMERATE:
+                raise InferenceError(
+                    f"enumerate='always': the design has {count:,} possible assignments, more than "
+                    f"{_MAX_ENUMERATE:,}; use enumerate='auto' with reps=... for a Monte Carlo test."
+                )
+        if count is not None and (self.enumerate == "always" or count <= self.reps):
+            everything = ctx.enumerate(count)  # type: ignore[misc]  # checked above
+            step = self.batch_size
+            return True, (everything[i : i + step] for i in range(0, count, step)), count
+
+        draw = ctx.draw
+        if draw is None:  # infer() refuses earlier; kept for direct callers
+            raise InferenceError("randomization inference needs the design's draw function.")
+        rng = np.random.default_rng(self.seed_used)
+        sizes = [self.batch_size] * (self.reps // self.batch_size)
+        if self.reps % self.batch_size:
+            sizes.append(self.reps % self.batch_size)
+        return False, (draw(rng, size) for size in sizes), self.reps
+
+    def _show_progress(self, total: int, n: int) -> bool:
+        if self.progress is not None:
+            return bool(self.progress)
+        return bool(getattr(sys.stderr, "isatty", lambda: False)()) and total * n >= _PROGRESS_MIN_ROWS
+
+
+def _progress(batches: Iterator[np.ndarray], total: int, show: bool) -> Iterator[np.ndarray]:
+    if not show:
+        yield from batches
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional
+        yield from batches
+        return
+    with tqdm(total=total, desc="randomization inference", unit="draw") as bar:
+        for Z in batches:
+            yield Z
+            bar.update(Z.shape[0])
+
+
+def _engine(
+    fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None
+) -> Callable[[np.ndarray], BatchFit]:
+    """A function mapping treatment vectors (B, n) to fits of [outcome, observed treatment] as responses.
+
+    The second response column is what the sharp null subtracts: the statistic at ``tau0`` uses the combination
+    ``[1, -tau0]`` of the two columns.
+    """
+    sample = ctx.sample
+    if sample is None:
+        raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
+    design = treatment_design(ctx.estimator, sample, fit)
+    if design is not None:
+        Y = np.column_stack([fit.y, sample.treatment])
+
+        def batched(Z: np.ndarray) -> BatchFit:
+            return fit_treatment_design(design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters)
+
+        return batched
+
+    if ctx.refit is None:
+        raise InferenceError(
+            f"randomization inference cannot re-run estimator={ctx.estimator!r}: the design handed down no refit "
+            "function."
+        )
+    refit = ctx.refit
+    shifted = dataclasses.replace(sample, y=sample.y - sample.treatment)
+
+    def looped(Z: np.ndarray) -> BatchFit:
+        coef = np.full((Z.shape[0], 2), np.nan)
+        gram = np.full((Z.shape[0], 2, 2), np.nan)
+        for b, z in enumerate(Z):
+            try:
+                fa = refit(dataclasses.replace(sample, treatment=z))
+                fb = refit(dataclasses.replace(shifted, treatment=z))
+            except EstimationError:
+                continue
+            Y = np.column_stack([fa.y, fa.y - fb.y])  # fit-space outcome and observed treatment (affine fits)
+            one = batch_least_squares(
+                fa.X[None], Y, target=fa.target, cov_type=cov_type, weights=fa.weights, clusters=clusters
+            )
+            coef[b], gram[b] = one.coef[0], one.gram[0]
+        return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+    return looped
+
+
+def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
+    """Statistic of the fits of ``y - tau0 * z_obs`` (the control outcomes under the sharp null tau0)."""
+    est = fits.coef[:, 0] - tau0 * fits.coef[:, 1]
+    if statistic == "estimate":
+        return est
+    g = fits.gram
+    var = g[:, 0, 0] - 2.0 * tau0 * g[:, 0, 1] + tau0 * tau0 * g[:, 1, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return est / np.sqrt(np.where(var > 0, var, np.nan))
+
+
+@dataclass(frozen=True)
+class _PValue:
+    """The randomization p-value as a function of the null effect tau0, on fixed draws."""
+
+    observed: BatchFit
+    null_fits: BatchFit
+    statistic: str
+    alternative: str
+    exact: bool
+
+    def __call__(self, tau0: float) -> float:
+        alternative = self.alternative
+        t = float(_statistic(self.observed, self.statistic, tau0)[0])
+        t_null = _statistic(self.null_fits, self.statistic, tau0)
+        if not np.isfinite(t):
+            return 1.0
+        tol = _TIE_TOL * max(1.0, abs(t))
+        with np.errstate(invalid="ignore"):
+            if alternative == "two-sided":
+                extreme = np.abs(t_null) >= abs(t) - tol
+            elif alternative == "greater":
+                extreme = t_null >= t - tol
+            else:
+                extreme = t_null <= t + tol
+        extreme |= ~np.isfinite(t_null)
+        count = int(extreme.sum())
+        n = t_null.size
+        return count / n if self.exact else (1 + count) / (1 + n)
+
+
+def _invert(pvalue: _PValue, estimate: float, se: float, alpha: float, alternative: str) -> tuple[float, float]:
+    """Ends of {tau0 : p(tau0) > alpha} by bracketing from the estimate and bisection."""
+    scale = se if np.isfinite(se) and se > 0 else max(1.0, abs(estimate))
+
+    def accepted(tau0: float) -> bool:
+        # two-sided: both ends; "greater" rejects small tau0 (a lower bound), "less" large tau0 (an upper bound)
+        return pvalue(tau0) > alpha
+
+    def end(direction: float) -> float:
+        inside = estimate
+        step = scale
+        outside = None
+        for _ in range(60):
+            trial = estimate + direction * step
+            if not accepted(trial):
+                outside = trial
+                break
+            inside = trial
+            step *= 2.0
+        if outside is None:
+            return direction * np.inf
+        for _ in range(100):
+            mid = 0.5 * (inside + outside)
+            if abs(outside - inside) <= 1e-8 * scale or mid in (inside, outside):
+                break
+            if accepted(mid):
+                inside = mid
+            else:
+                outside = mid
+        return 0.5 * (inside + outside)
+
+    low = -np.inf if alternative == "less" else end(-1.0)
+    high = np.inf if alternative == "greater" else end(1.0)
+    return float(low), float(high)
