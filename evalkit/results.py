@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalkit.inference.multiple_testing import AdjustMethod, Within
 
 import numpy as np
 import pandas as pd
@@ -135,6 +138,75 @@ class Results:
 
             raise DataError(f"no results for outcome {outcome!r}; outcomes are {', '.join(self.outcomes)}.")
         return rows.iloc[0].copy()
+
+    # ------------------------------------------------------------------ corrections
+    def adjust(
+        self,
+        method: AdjustMethod,
+        within: Within | None = None,
+        *,
+        reps: int = 9_999,
+        seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+        alpha: float | None = None,
+    ) -> Results:
+        """Correct the p-values for testing several outcomes; returns a new ``Results`` (this one is unchanged).
+
+        Parameters
+        ----------
+        method : {"bonferroni", "holm", "bh", "by", "sharpened_q", "romano_wolf", "westfall_young"}
+            Family-wise error control (``bonferroni``, ``holm``, ``romano_wolf``, ``westfall_young``) or false
+            discovery rate control (``bh``, ``by``, ``sharpened_q``; the latter gives Anderson's (2008) sharpened
+            q-values).
+        within : {"domain"} or None
+            ``"domain"`` forms one family per value of the ``domain`` column (``estimate(..., domains=...)``);
+            None (default) treats all rows as one family.
+        reps : int, default 9_999
+            Bootstrap draws for ``romano_wolf`` / ``westfall_young`` after sandwich inference. After randomization
+            inference the draws of that inference are reused and ``reps`` / ``seed`` are ignored.
+        seed : int, SeedSequence or Generator, optional
+            Randomness of the bootstrap; the same seed gives bit-identical adjusted p-values.
+        alpha : float, optional
+            Level for the ``rejected`` column (``p_adjusted <= alpha``); default the results' ``alpha``.
+
+        Returns
+        -------
+        Results
+            A copy with columns ``p_adjusted`` (q-values for ``sharpened_q``), ``family``, ``adjustment`` and
+            ``rejected``, and a note saying how they were computed.
+
+        Notes
+        -----
+        The p-value methods are ``statsmodels.stats.multitest.multipletests`` (Bonferroni, Holm 1979,
+        Benjamini–Hochberg 1995, Benjamini–Yekutieli 2001) and Anderson (2008, JASA 103(484):1481)'s grid search for
+        the Benjamini–Krieger–Yekutieli (2006) two-stage procedure. The resampling methods — Romano & Wolf (2005)
+        step-down max-|t| and Westfall & Young (1993) free step-down min-p — use one set of draws for all outcomes:
+        the randomization inference's re-drawn assignments when there are any, otherwise a wild (cluster) bootstrap
+        with the null imposed and Rademacher weights shared across outcomes by design row (or cluster); see
+        :func:`evalkit.inference.multiple_testing.wild_bootstrap_null`.
+        """
+        from evalkit.errors import OptionError
+        from evalkit.inference.multiple_testing import adjust_table
+
+        level = self.alpha if alpha is None else alpha
+        if not isinstance(level, int | float) or not 0 < level < 1:
+            raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05).")
+        done = adjust_table(self._table, self.fits, method, within, reps=reps, seed=seed)
+        table = self._table.copy()
+        table["p_adjusted"] = done.p_adjusted
+        table["family"] = done.family
+        table["adjustment"] = done.method
+        table["rejected"] = done.p_adjusted <= level
+        notes = (*(n for n in self.notes if not n.startswith("p_adjusted:")), done.note)
+        return Results(
+            _table=table,
+            estimator=self.estimator,
+            inference=self.inference,
+            design=self.design,
+            alpha=self.alpha,
+            _dropped=self._dropped,
+            notes=notes,
+            fits=dict(self.fits),
+        )
 
     # ------------------------------------------------------------------ display
     def summary(self, digits: int = 3) -> str:
