@@ -6,9 +6,19 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from evalkit.replication.runner import ReplicationOutcome
 
 __all__ = ["console_table", "markdown_report", "write_reports"]
+
+
+def _reproduced(value: float, tolerance: float) -> str:
+    """The reproduced number with one more decimal than the tolerance resolves."""
+    if not np.isfinite(value):
+        return "—"
+    decimals = max(0, int(np.ceil(-np.log10(tolerance))) + 1) if tolerance > 0 else 6
+    return f"{value:.{decimals}f}"
 
 
 def _rows(outcome: ReplicationOutcome) -> list[tuple[str, ...]]:
@@ -17,7 +27,7 @@ def _rows(outcome: ReplicationOutcome) -> list[tuple[str, ...]]:
             c.estimate_id,
             c.label,
             f"{c.published:g}",
-            f"{c.reproduced:.6g}",
+            _reproduced(c.reproduced, c.tolerance),
             f"{c.tolerance:g}",
             c.status,
             c.source,

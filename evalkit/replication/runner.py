@@ -122,6 +122,16 @@ def _derive(frame: pd.DataFrame, columns: Mapping[str, Mapping[str, Any]], spec:
             out[name] = (out[op["column"]] >= op["value"]).astype("int64")
         elif kind == "and":
             out[name] = np.logical_and.reduce([out[c].astype(bool) for c in used]).astype("int64")
+        elif kind == "or":
+            out[name] = np.logical_or.reduce([out[c].astype(bool) for c in used]).astype("int64")
+        elif kind == "unit_change":
+            for key in ("unit", "time"):
+                if op.get(key) not in out.columns:
+                    raise ReplicationError(f"{where}: unit_change needs {key} = <an existing column>.")
+            ordered = out.sort_values(op["time"], kind="stable")
+            by_unit = ordered.groupby(op["unit"], sort=False)[op["column"]]
+            change = by_unit.transform("last") - by_unit.transform("first")
+            out[name] = change.reindex(out.index)
     return out
 
 
@@ -184,14 +194,18 @@ def _value(frame: pd.DataFrame, exp: Expectation, spec: ReplicationSpec, estimat
     if exp.term is not None:
         rows = rows[rows["term"].astype(str) == exp.term]
     where = f"{spec.path}:{exp.line}" if exp.line else str(spec.path)
+    for key, wanted in exp.where.items():
+        if key not in frame.columns:
+            raise ReplicationError(f"{where}: where = {{{key} = ...}} names no column of estimate {estimate_id!r}.")
+        rows = rows[rows[key] == wanted]
     if exp.column not in frame.columns:
         raise ReplicationError(
             f"{where}: estimate {estimate_id!r} has no column {exp.column!r}; columns are {', '.join(frame.columns)}."
         )
     if len(rows) != 1:
         raise ReplicationError(
-            f"{where}: outcome={exp.outcome!r}, term={exp.term!r} selects {len(rows)} rows of estimate "
-            f"{estimate_id!r}; name outcome and term so that exactly one row is selected."
+            f"{where}: outcome={exp.outcome!r}, term={exp.term!r}, where={dict(exp.where)!r} selects {len(rows)} rows "
+            f"of estimate {estimate_id!r}; name outcome, term (and where) so that exactly one row is selected."
         )
     return float(rows[exp.column].iloc[0])
 
@@ -225,12 +239,52 @@ def run_replication(path: str | Path) -> ReplicationOutcome:
             checks.append(
                 Check(
                     estimate_id=est.id,
-                    label=exp.label or f"{exp.outcome or ''} {exp.term or ''} {exp.column}".strip(),
+                    label=exp.label
+                    or " ".join(
+                        str(p) for p in (exp.outcome, exp.term, *exp.where.values(), exp.column) if p is not None
+                    ),
                     column=exp.column,
                     outcome=exp.outcome,
                     term=exp.term,
                     published=exp.value,
                     reproduced=_value(frame, exp, spec, est.id),
+                    tolerance=exp.tolerance,
+                    source=exp.source,
+                    where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
+                )
+            )
+    for summ in spec.summaries:
+        rows = data
+        for key, wanted in summ.where.items():
+            if key not in data.columns:
+                raise ReplicationError(
+                    f"{spec.path}:{summ.line}: summary {summ.id!r} filters on unknown column {key!r}."
+                )
+            rows = rows[rows[key] == wanted]
+        if summ.column not in data.columns:
+            raise ReplicationError(
+                f"{spec.path}:{summ.line}: summary {summ.id!r} names unknown column {summ.column!r}."
+            )
+        values = rows[summ.column].dropna().astype("float64")
+        frame = pd.DataFrame(
+            {
+                "outcome": [summ.column],
+                "term": [summ.id],
+                "mean": [values.mean()],
+                "sum": [values.sum()],
+                "n": [len(values)],
+            }
+        )
+        for exp in summ.expect:
+            checks.append(
+                Check(
+                    estimate_id=summ.id,
+                    label=exp.label or f"{summ.column} {exp.column}",
+                    column=exp.column,
+                    outcome=exp.outcome,
+                    term=exp.term,
+                    published=exp.value,
+                    reproduced=_value(frame, exp, spec, summ.id),
                     tolerance=exp.tolerance,
                     source=exp.source,
                     where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),

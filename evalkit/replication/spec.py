@@ -22,6 +22,7 @@ __all__ = [
     "Expectation",
     "ReplicationError",
     "ReplicationSpec",
+    "SummarySpec",
     "read_replication",
 ]
 
@@ -30,7 +31,16 @@ DESIGNS: tuple[str, ...] = ("RandomizedTrial", "DiffInDiff", "StaggeredDiD")
 #: Inference objects a replication file may build (``inference = {type = ...}``).
 INFERENCE_TYPES: tuple[str, ...] = ("Sandwich", "RandomizationInference", "WildClusterBootstrap")
 #: Operations for derived columns (``[data.columns] name = {op = ..., ...}``).
-COLUMN_OPERATIONS: tuple[str, ...] = ("power", "product", "equals", "greater_equal", "and", "difference")
+COLUMN_OPERATIONS: tuple[str, ...] = (
+    "power",
+    "product",
+    "equals",
+    "greater_equal",
+    "and",
+    "or",
+    "difference",
+    "unit_change",
+)
 
 
 class ReplicationError(EvalkitError, ValueError):
@@ -57,6 +67,7 @@ class Expectation:
     term: str | None = None
     label: str = ""
     line: int | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,21 @@ class EstimateSpec:
 
     id: str
     arguments: Mapping[str, Any]
+    expect: tuple[Expectation, ...]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class SummarySpec:
+    """A descriptive number computed from the data (a share or mean over a subset), e.g. a published share.
+
+    The results of a summary are one row with columns ``mean``, ``sum`` and ``n`` of ``column`` over the rows that
+    match every ``where`` equality.
+    """
+
+    id: str
+    column: str
+    where: Mapping[str, Any]
     expect: tuple[Expectation, ...]
     line: int | None = None
 
@@ -80,6 +106,7 @@ class ReplicationSpec:
     columns: Mapping[str, Mapping[str, Any]]
     design: Mapping[str, Any]
     estimates: tuple[EstimateSpec, ...]
+    summaries: tuple[SummarySpec, ...] = ()
     text: str = field(repr=False, default="")
 
     def where(self, *needles: str) -> str:
@@ -117,7 +144,7 @@ def _expectation(raw: Mapping[str, Any], path: Path, text: str, line: int | None
             f"{path}: expected value {raw['value']!r} of {raw['column']!r} needs a tolerance (absolute) or digits "
             "(the printed precision)."
         )
-    unknown = set(raw) - {"column", "value", "tolerance", "digits", "source", "outcome", "term", "label"}
+    unknown = set(raw) - {"column", "value", "tolerance", "digits", "source", "outcome", "term", "label", "where"}
     if unknown:
         raise ReplicationError(f"{path}: unknown key(s) {sorted(unknown)} in an [[estimate.expect]] entry.")
     return Expectation(
@@ -129,6 +156,7 @@ def _expectation(raw: Mapping[str, Any], path: Path, text: str, line: int | None
         term=raw.get("term"),
         label=str(raw.get("label", "")),
         line=line,
+        where=dict(raw.get("where", {})),
     )
 
 
@@ -201,8 +229,26 @@ def read_replication(path: str | Path) -> ReplicationSpec:
                 line=_line_of(text, est_id),
             )
         )
-    if not estimates:
-        raise ReplicationError(f"{path}: no [[estimate]] sections; nothing to replicate.")
+    summaries = []
+    for i, summ in enumerate(raw.get("summary", [])):
+        summ = dict(summ)
+        summ_id = str(summ.get("id", f"summary {i + 1}"))
+        if "column" not in summ:
+            raise ReplicationError(f"{path}:{_line_of(text, summ_id)}: summary {summ_id!r} needs column = ....")
+        unknown = set(summ) - {"id", "column", "where", "expect"}
+        if unknown:
+            raise ReplicationError(f"{path}:{_line_of(text, summ_id)}: unknown key(s) {sorted(unknown)} in summary.")
+        summaries.append(
+            SummarySpec(
+                id=summ_id,
+                column=str(summ["column"]),
+                where=dict(summ.get("where", {})),
+                expect=tuple(_expectation(e, path, text, next(value_lines, None)) for e in summ.get("expect", [])),
+                line=_line_of(text, summ_id),
+            )
+        )
+    if not estimates and not summaries:
+        raise ReplicationError(f"{path}: no [[estimate]] or [[summary]] sections; nothing to replicate.")
     return ReplicationSpec(
         path=path,
         name=str(study.get("name", path.stem)),
@@ -211,5 +257,6 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         columns=columns,
         design=design,
         estimates=tuple(estimates),
+        summaries=tuple(summaries),
         text=text,
     )
