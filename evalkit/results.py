@@ -96,6 +96,9 @@ class Results:
         Plain-language notes: defaults chosen, rows dropped, caveats.
     fits : Mapping[str, OutcomeFit]
         Per outcome, the fit and what inference left for joint corrections.
+    provenance : Mapping
+        What produced these results: evalkit, numpy and pandas versions, a hash of the design's data, the design
+        and its assignment, the ``estimate()`` settings, the inference and its seed.
     """
 
     _table: pd.DataFrame = field(repr=False)
@@ -106,11 +109,13 @@ class Results:
     _dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DROPPED_COLUMNS), repr=False)
     notes: tuple[str, ...] = ()
     fits: Mapping[str, OutcomeFit] = field(default_factory=dict, repr=False, compare=False)
+    provenance: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_table", _frozen_frame(self._table))
         object.__setattr__(self, "_dropped", _frozen_frame(self._dropped))
         object.__setattr__(self, "fits", MappingProxyType(dict(self.fits)))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     # ------------------------------------------------------------------ access
     def to_frame(self) -> pd.DataFrame:
@@ -206,17 +211,65 @@ class Results:
             _dropped=self._dropped,
             notes=notes,
             fits=dict(self.fits),
+            provenance={
+                **self.provenance,
+                "adjustment": {
+                    "method": method,
+                    "within": within,
+                    "reps": reps,
+                    "seed": None if seed is None else repr(seed),
+                },
+            },
         )
+
+    # ------------------------------------------------------------------ tables and figures
+    def to_markdown(self, **options: Any) -> str:
+        """A Markdown table; see :func:`evalkit.reporting.tables.to_markdown` for the options."""
+        from evalkit.reporting.tables import to_markdown
+
+        return to_markdown(self, **options)
+
+    def to_latex(self, **options: Any) -> str:
+        """A LaTeX (booktabs) table; see :func:`evalkit.reporting.tables.to_latex` for the options."""
+        from evalkit.reporting.tables import to_latex
+
+        return to_latex(self, **options)
+
+    def to_html(self, **options: Any) -> str:
+        """An HTML table; see :func:`evalkit.reporting.tables.to_html` for the options."""
+        from evalkit.reporting.tables import to_html
+
+        return to_html(self, **options)
+
+    def plot(self, kind: str = "coefficients", **options: Any) -> Any:
+        """Draw the results with matplotlib and return ``(fig, ax)``.
+
+        ``kind="coefficients"`` (a forest plot across outcomes, :func:`evalkit.reporting.figures.coefficient_plot`),
+        ``"event_study"`` (:func:`~evalkit.reporting.figures.event_study_plot`) or ``"null_distribution"``
+        (:func:`~evalkit.reporting.figures.null_distribution_plot`, after randomization inference).
+        """
+        from evalkit._validation import check_option
+        from evalkit.reporting import figures
+
+        check_option("kind", kind, ("coefficients", "event_study", "null_distribution"))
+        draw = {
+            "coefficients": figures.coefficient_plot,
+            "event_study": figures.event_study_plot,
+            "null_distribution": figures.null_distribution_plot,
+        }[kind]
+        return draw(self, **options)
 
     # ------------------------------------------------------------------ display
     def summary(self, digits: int = 3) -> str:
         """A readable text table with the design, estimator, inference and notes."""
         cols = ["outcome", "estimate", "std_error", "p_value", "conf_low", "conf_high", "n_obs", "cohens_d"]
+        if self._table["outcome"].duplicated().any():
+            cols.insert(1, "term")
         if self._table["domain"].notna().any():
             cols.insert(1, "domain")
         if "p_adjusted" in self._table:
             cols.insert(cols.index("p_value") + 1, "p_adjusted")
-        frame = self._table[cols].copy()
+        frame = self._table[[c for c in cols if c in self._table]].copy()
         level = f"{100 * (1 - self.alpha):g}%"
         head = [
             f"Design:     {self.design}",

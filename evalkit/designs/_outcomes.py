@@ -117,6 +117,7 @@ def estimate_outcomes(
 
     rows: list[dict[str, object]] = []
     dropped: list[dict[str, object]] = []
+    inference_notes: list[str] = []
     fits = {}
     for outcome in outcomes:
         base_col = baselines.get(outcome)
@@ -206,13 +207,14 @@ def estimate_outcomes(
                 **dict(out.columns),
             }
         )
+        inference_notes.extend(n for n in out.notes if n not in inference_notes)
         fits[outcome] = OutcomeFit(fit=fit, rows=ctx.rows, clusters=ctx.clusters, inference=out.extra)
 
     extra_columns = [c for row in rows for c in row if c not in RESULT_COLUMNS]
     table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_columns])))
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
-    all_notes = list(notes)
+    all_notes = [*notes, *inference_notes]
     if inference is None:
         all_notes.append(
             "Inference defaulted to "

@@ -21,6 +21,7 @@ from evalkit.estimators.event_study import event_study, event_times
 from evalkit.estimators.twfe import did_2x2, n_absorbed, twfe
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.sandwich import Sandwich, sandwich
+from evalkit.provenance import records_provenance
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
 __all__ = ["DiDEstimator", "DiffInDiff", "FixedEffectDof", "PretrendTest"]
@@ -432,6 +433,7 @@ class DiffInDiff:
         )
 
     # ------------------------------------------------------------------ analysis
+    @records_provenance
     def estimate(
         self,
         outcomes: str | Sequence[str],

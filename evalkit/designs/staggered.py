@@ -34,6 +34,7 @@ from evalkit.estimators.callaway_santanna import (
     pretest,
 )
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
+from evalkit.provenance import records_provenance
 from evalkit.results import RESULT_COLUMNS, Results, empty_dropped
 
 __all__ = ["StaggeredDiD", "StaggeredEstimator"]
@@ -249,6 +250,7 @@ class StaggeredDiD:
         )
 
     # ------------------------------------------------------------------ estimation
+    @records_provenance
     def estimate(
         self,
         outcome: str,

@@ -21,6 +21,7 @@ from evalkit.diagnostics.attrition import AttritionTable, attrition_table
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
+from evalkit.provenance import records_provenance
 from evalkit.results import Results
 
 __all__ = ["RandomizedTrial"]
@@ -153,6 +154,7 @@ class RandomizedTrial:
         return f"RandomizedTrial({self.describe()})"
 
     # ------------------------------------------------------------------ analysis
+    @records_provenance
     def estimate(
         self,
         outcomes: str | Sequence[str],

@@ -58,7 +58,7 @@ class InferenceOutcome:
 
     ``extra`` holds arrays kept on the results for later joint work (e.g. ``"null_statistics"``, the statistic
     under each re-drawn assignment); ``columns`` holds scalars added to the tidy results row (e.g.
-    ``"p_value_mc_se"``).
+    ``"p_value_mc_se"``); ``notes`` holds plain-language caveats copied to ``Results.notes`` (once each).
     """
 
     std_error: float
@@ -71,3 +71,4 @@ class InferenceOutcome:
     label: str
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     columns: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()

@@ -499,6 +499,7 @@ class WildClusterBootstrap:
         if self.confidence_interval:
             low, high = _invert(problem, moments, ctx.alpha, self.alternative)
         t_boot.setflags(write=False)
+        note = self._note(G, codes, ctx)
         return InferenceOutcome(
             std_error=se,
             statistic=float(t_obs),
@@ -518,8 +519,9 @@ class WildClusterBootstrap:
                 "n_boot": int(V.shape[0]),
                 "boot_weights": self.weights,
                 "exact": bool(enumerate_all),
-                "bootstrap_note": self._note(G, codes, ctx),
+                "bootstrap_note": note,
             },
+            notes=() if note is None else (note,),
         )
 
     def _enumerates(self, G: int) -> bool:

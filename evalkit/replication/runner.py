@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.errors import EvalkitError
+from evalkit.provenance import data_hash
 from evalkit.replication.spec import Expectation, ReplicationError, ReplicationSpec, read_replication
 
 __all__ = ["Check", "ReplicationOutcome", "data_hash", "load_data", "run_replication"]
@@ -62,14 +62,6 @@ class ReplicationOutcome:
     @property
     def passed(self) -> bool:
         return self.error is None and all(c.status == "ok" for c in self.checks)
-
-
-def data_hash(data: pd.DataFrame) -> str:
-    """SHA-256 of a DataFrame's values, index and column names (first 16 hex digits)."""
-    digest = hashlib.sha256()
-    digest.update("\x1f".join(map(str, data.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _load_package(spec: ReplicationSpec, loader: str) -> pd.DataFrame:
@@ -227,7 +219,6 @@ def run_replication(path: str | Path) -> ReplicationOutcome:
         outcomes = arguments.pop("outcomes", None) or arguments.pop("outcome")
         if "inference" in arguments:
             arguments["inference"] = _build_inference(arguments["inference"])
-        settings[est.id] = {k: repr(v) for k, v in arguments.items()}
         try:
             results = design.estimate(outcomes, **arguments)
         except TypeError as exc:
@@ -235,6 +226,7 @@ def run_replication(path: str | Path) -> ReplicationOutcome:
         except EvalkitError as exc:
             raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} failed: {exc}") from exc
         frame = results.to_frame()
+        settings[est.id] = {k: results.provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
         for exp in est.expect:
             checks.append(
                 Check(
