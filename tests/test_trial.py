@@ -249,3 +249,19 @@ def test_attrition_table(small_trial: pd.DataFrame) -> None:
     assert row["difference"] == pytest.approx(ref.params["treated"], rel=1e-10)
     assert row["p_value"] == pytest.approx(ref.pvalues["treated"], rel=1e-8)
     assert table.retained_balance["y"].joint_n_obs == 34
+
+
+def test_with_index_adds_an_outcome_without_touching_the_trial(small_trial: pd.DataFrame) -> None:
+    trial = ek.RandomizedTrial(small_trial, "treated", blocks="block")
+    indexed = trial.with_index("idx", ["y", "y2"], method="klk")
+    assert "idx" not in trial.data.columns and "idx" in indexed.data.columns
+    # KLK (Kling, Liebman & Katz 2007): mean of control-standardized outcomes, re-standardized by the control
+    # group; computed here directly with pandas; tolerance 1e-12.
+    control = small_trial[small_trial.treated == 0]
+    z = (small_trial[["y", "y2"]] - control[["y", "y2"]].mean()) / control[["y", "y2"]].std()
+    raw = z.mean(axis=1)
+    expected = (raw - raw[small_trial.treated == 0].mean()) / raw[small_trial.treated == 0].std()
+    np.testing.assert_allclose(indexed.data["idx"], expected, atol=1e-12)
+    assert indexed.estimate("idx").to_frame()["n_obs"].iloc[0] == 40
+    with pytest.raises(DataError, match="already exists"):
+        indexed.with_index("idx", ["y"])

@@ -21,6 +21,7 @@ from evalkit.diagnostics.attrition import AttritionTable, attrition_table
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
+from evalkit.estimators.indices import IndexMethod, IndexReference, summary_index
 from evalkit.provenance import records_provenance
 from evalkit.results import Results
 
@@ -90,6 +91,7 @@ class RandomizedTrial:
         if blocks is not None:
             self._block_codes, self._block_labels = encode_labels(self._data, blocks, "blocks")
             arms_in_every_group(self._z, self._block_codes, self._block_labels, blocks)
+        self._assignment_spec = assignment
         self._assignment = self._bind(assignment)
 
     def _bind(self, spec: object | None):
@@ -268,6 +270,47 @@ class RandomizedTrial:
             covariates=covariate_list or None,
             block_codes=self._block_codes,
             cluster_codes=self._cluster_codes,
+        )
+
+    def with_index(
+        self,
+        name: str,
+        outcomes: Sequence[str],
+        *,
+        method: IndexMethod = "anderson",
+        higher_is_better: bool | Mapping[str, bool] = True,
+        reference: IndexReference = "control",
+    ) -> RandomizedTrial:
+        """A new trial whose data carry a summary index of ``outcomes`` as column ``name``.
+
+        The index is an outcome like any other: ``trial.with_index("easq_index", domains).estimate("easq_index")``.
+        This trial is unchanged. See :func:`evalkit.estimators.indices.summary_index` (Anderson 2008 inverse-
+        covariance weights, or the Kling, Liebman & Katz 2007 mean of standardized outcomes).
+
+        Raises
+        ------
+        DataError
+            If ``name`` is already a column.
+        """
+        if name in self._data.columns:
+            raise DataError(f"column {name!r} already exists; choose another name for the index.")
+        require_columns(self._data, list(outcomes), "index component")
+        index = summary_index(
+            self._data,
+            list(outcomes),
+            treatment=self.treatment,
+            method=method,
+            higher_is_better=higher_is_better,
+            reference=reference,
+            name=name,
+        )
+        return RandomizedTrial(
+            self._data.assign(**{name: index.to_numpy()}),
+            self.treatment,
+            blocks=self.blocks,
+            clusters=self.clusters,
+            assignment=self._assignment_spec,
+            weights=self.weights,
         )
 
     def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
