@@ -31,7 +31,9 @@ def run_notebook(path: Path) -> dict[str, float]:
 def published(file: str) -> dict[str, tuple[float, float]]:
     """``outcome.column`` -> (published value, tolerance) from a replication file."""
     spec = read_replication(ROOT / "replications" / file)
-    return {f"{e.outcome}.{e.column}": (e.value, e.tolerance) for est in spec.estimates for e in est.expect}
+    numbers = {f"{e.outcome}.{e.column}": (e.value, e.tolerance) for est in spec.estimates for e in est.expect}
+    numbers.update({f"{s.column}.{e.column}": (e.value, e.tolerance) for s in spec.summaries for e in s.expect})
+    return numbers
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
