@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -441,6 +441,7 @@ class DiffInDiff:
         estimator: DiDEstimator | None = None,
         covariates: str | Sequence[str] | None = None,
         inference: object | None = None,
+        domains: Mapping[str, str] | None = None,
         reference_period: int = -1,
         leads: int | None = None,
         lags: int | None = None,
@@ -465,6 +466,8 @@ class DiffInDiff:
             object with ``infer(fit, ctx)`` (wild cluster bootstrap, randomization inference), which receives the
             within-transformed (FWL) fit. Default: CR2 with Bell-McCaffrey df below 50 clusters, CR1 from 50 on;
             HC2 in a 2x2 without clusters.
+        domains : mapping, optional
+            Outcome -> domain label, copied to the ``domain`` column of the results.
         reference_period : int
             Event time omitted (normalised to zero) in an event study.
         leads, lags : int, optional
@@ -518,6 +521,10 @@ class DiffInDiff:
         if not 0 < alpha < 1:
             raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
         check_option("fe_dof", fe_dof, FixedEffectDof)
+        if domains is not None and (unknown := [o for o in names if o not in domains]):
+            raise OptionError(
+                f"domains has no entry for outcome(s) {', '.join(map(repr, unknown))}; give every outcome a domain."
+            )
         est = estimator or ("twfe" if self.is_panel else "did")
         check_option("estimator", est, DiDEstimator)
         if self.is_panel and est == "did":
@@ -608,6 +615,8 @@ class DiffInDiff:
         dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
         if len(dropped_frame):
             notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
+        if domains is not None:
+            table["domain"] = table["outcome"].map(dict(domains))
         label = table["inference"].iloc[0] if table["inference"].nunique() == 1 else "mixed"
         return Results(
             _table=table,
