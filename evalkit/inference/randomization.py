@@ -106,10 +106,12 @@ class RandomizationInference:
     ``null_statistics`` (:math:`T^*` for every draw, in draw order), ``observed_statistic``, ``exact``, ``seed``,
     ``n_undefined``; ``columns`` adds ``p_value_mc_se``, ``n_draws`` and ``exact`` to the results table.
 
-    **Computation.** For the trial estimators (difference in means, ``ols``, ``lin``, ``change``) the design
-    matrices of a batch of draws are stacked and solved with batched BLAS
-    (:mod:`evalkit.estimators.batch`); other estimators are re-run draw by draw through the design's ``refit``,
-    which assumes, as for every least-squares estimator, that the fit is affine in the outcome.
+    **Computation.** For the trial estimators (difference in means, ``ols``, ``lin``, ``change``) and the
+    difference-in-differences estimators (``did``, ``twfe``, ``event_study``) the design matrices of a batch of
+    draws are stacked, or projected by Frisch–Waugh–Lovell, and solved with batched BLAS
+    (:mod:`evalkit.estimators.batch`); any other estimator is re-run draw by draw through the design's ``refit``,
+    which assumes, as for every least-squares estimator, that the fit is affine in the outcome. An interval end
+    that is not reached within :math:`10^8` standard errors is reported as infinite.
 
     References
     ----------
@@ -394,6 +396,10 @@ class _PValue:
         return count / n if self.exact else (1 + count) / (1 + n)
 
 
+#: Beyond this many standard errors from the estimate an interval end is reported as infinite.
+_UNBOUNDED = 1e8
+
+
 def _invert(pvalue: _PValue, estimate: float, se: float, alpha: float, alternative: str) -> tuple[float, float]:
     """Ends of {tau0 : p(tau0) > alpha} by bracketing from the estimate and bisection."""
     scale = se if np.isfinite(se) and se > 0 else max(1.0, abs(estimate))
@@ -413,7 +419,10 @@ def _invert(pvalue: _PValue, estimate: float, se: float, alpha: float, alternati
                 break
             inside = trial
             step *= 2.0
-        if outside is None:
+        if outside is None or abs(outside - estimate) > _UNBOUNDED * scale:
+            # Not rejected within 10^8 standard errors: the statistic does not respond to the constant effect
+            # (e.g. an event-study lead, whose coefficient is unchanged by subtracting tau0 * D), or rejection far
+            # out is round-off. The interval is unbounded on this side.
             return direction * np.inf
         for _ in range(100):
             mid = 0.5 * (inside + outside)
