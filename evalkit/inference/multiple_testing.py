@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evalkit._linear_algebra import bread, cr2_phi, group_sum
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
-from evalkit.inference.sandwich import CovType, _bread, _cr2_phi, _group_sum
+from evalkit.inference.sandwich import CovType
 
 __all__ = [
     "AdjustMethod",
@@ -443,7 +444,7 @@ def _studentizer(
     sw = None if fit.weights is None else np.sqrt(np.asarray(fit.weights, dtype=np.float64))
     Xt = X if sw is None else X * sw[:, None]
     et = np.asarray(fit.residuals, dtype=np.float64) * (1.0 if sw is None else sw)
-    B, L = _bread(Xt)
+    B, L = bread(Xt)
     Q, _ = np.linalg.qr(Xt)
     c = Xt @ B[:, t]
     btt = float(B[t, t])
@@ -469,9 +470,9 @@ def _studentizer(
         if cov_type == "CR1":
             scale = n_groups / (n_groups - 1) * (n - 1) / (n - k)
         elif cov_type == "CR2":
-            cross = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
-            phi = _cr2_phi(cross, L)
-            s = _group_sum(Xt * c[:, None], groups, n_groups)
+            cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
+            phi = cr2_phi(cross, L)
+            s = group_sum(Xt * c[:, None], groups, n_groups)
             d = c + np.einsum("ni,nij,nj->n", Xt, phi[groups], s[groups])
     codes = np.arange(n) if unit_codes is None else np.asarray(unit_codes, dtype=np.intp)
     units, position = np.unique(codes, return_inverse=True)

@@ -22,11 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-import pandas as pd
 
+from evalkit._linear_algebra import (
+    LEVERAGE_TOL,
+    bread,
+    check_finite,
+    cr2_phi,
+    factorize_clusters,
+    group_sum,
+    weighted_design,
+)
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
 
@@ -35,9 +43,6 @@ __all__ = ["CovType", "CovarianceEstimate", "Sandwich", "bell_mccaffrey_df", "sa
 CovType = Literal["classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"]
 
 _CLUSTER_TYPES = ("CR0", "CR1", "CR2")
-
-# 1 - h_ii (or an eigenvalue of I - H_gg) below this counts as zero: a leverage of one.
-_LEVERAGE_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -101,141 +106,8 @@ class Sandwich:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# input checks
+# CR2 degrees of freedom (the adjustment matrices Phi_g come from evalkit._linear_algebra.cr2_phi)
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _check_finite(name: str, values: np.ndarray) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(values.shape[0], -1).any(axis=1))
-        shown = ", ".join(str(i) for i in rows[:5]) + (", ..." if rows.size > 5 else "")
-        raise InferenceError(
-            f"{name} contains missing or infinite values (rows {shown}); drop those observations before "
-            "computing standard errors."
-        )
-
-
-def _prepare(
-    X: Any, residuals: Any | None, weights: Any | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Check shapes and values; return sqrt(w) X, sqrt(w) e and sqrt(w)."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise InferenceError(f"X must be a 2-d array (n, k); got an array with {X.ndim} dimensions.")
-    n, k = X.shape
-    if n == 0 or k == 0:
-        raise InferenceError(f"X must have at least one row and one column; got shape {X.shape}.")
-    _check_finite("X", X)
-    e = None
-    if residuals is not None:
-        e = np.asarray(residuals, dtype=np.float64).reshape(-1)
-        if e.shape[0] != n:
-            raise InferenceError(f"residuals has {e.shape[0]} values but X has {n} rows; they must match.")
-        _check_finite("residuals", e)
-    sw = None
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if w.shape[0] != n:
-            raise InferenceError(f"weights has {w.shape[0]} values but X has {n} rows; they must match.")
-        _check_finite("weights", w)
-        if (w <= 0).any():
-            i = int(np.flatnonzero(w <= 0)[0])
-            raise InferenceError(
-                f"weights must be positive; observation {i} has weight {w[i]:g}. Drop observations with "
-                "zero weight before estimating."
-            )
-        sw = np.sqrt(w)
-        X = X * sw[:, None]
-        if e is not None:
-            e = e * sw
-    return X, e, sw
-
-
-def _bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return B = (X'X)^{-1} and L with B = L L' (from the SVD of X); raise if X is rank deficient."""
-    _, s, vt = np.linalg.svd(Xt, full_matrices=False)
-    tol = s.max(initial=0.0) * max(Xt.shape) * np.finfo(np.float64).eps
-    if s.size < Xt.shape[1] or (s <= tol).any():
-        null = vt[-1] if s.size == Xt.shape[1] else np.linalg.svd(Xt)[2][-1]
-        cols = np.flatnonzero(np.abs(null) > 1e-8 * np.abs(null).max())
-        shown = ", ".join(str(c) for c in cols)
-        raise EstimationError(
-            f"the regressors are collinear (rank {int((s > tol).sum())} < {Xt.shape[1]} columns): columns "
-            f"{shown} of X are linearly dependent. Drop one of them, e.g. a duplicated covariate or a dummy "
-            "for every category of a factor."
-        )
-    L = vt.T / s
-    return L @ L.T, L
-
-
-def _factorize_clusters(clusters: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes 0..G-1 and the unique labels; raise on missing labels or fewer than 2 clusters."""
-    labels = np.asarray(clusters)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise InferenceError(
-            f"clusters must be a 1-d array with one label per observation ({n}); got shape {labels.shape}."
-        )
-    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    if (codes < 0).any():
-        i = int(np.flatnonzero(codes < 0)[0])
-        raise InferenceError(
-            f"clusters contains missing labels (first at observation {i}); give every observation a cluster "
-            "or drop those observations."
-        )
-    if len(uniques) < 2:
-        first = uniques[0].item() if isinstance(uniques[0], np.generic) else uniques[0]
-        shown = f" ({first!r})" if len(uniques) else ""
-        raise InferenceError(
-            f"cluster-robust standard errors need at least 2 clusters; found {len(uniques)}{shown}. "
-            "With one cluster there is no between-cluster variation to estimate; use a heteroskedasticity-"
-            "robust type such as 'HC2', or randomization inference."
-        )
-    return codes.astype(np.intp), np.asarray(uniques)
-
-
-def _group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of ``values`` (shape (n, ...)) within groups given by ``codes``."""
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    sums = np.add.reduceat(values[order], starts, axis=0)
-    out = np.zeros((n_groups, *values.shape[1:]), dtype=np.float64)
-    out[sorted_codes[starts]] = sums
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------
-# CR2: per-cluster adjustment matrices A_g = (I - H_gg)^{-1/2} in low-rank form
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _cr2_phi(cross: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Per-cluster k x k matrices Phi_g with A_g = (I - H_gg)^{+1/2} = I + X_g Phi_g X_g'.
-
-    ``cross`` holds C_g = X_g'X_g, shape (G, k, k). The non-zero eigenvalues of H_gg = X_g B X_g' are those
-    of M_g = L' C_g L (B = L L'): with M_g = W diag(lam) W', H_gg = U diag(lam) U' for
-    U = X_g L W diag(lam)^{-1/2}, so A_g = I + U diag(d - 1) U' = I + X_g L W diag(phi) W' L' X_g' with
-    phi = ((1 - lam)^{-1/2} - 1) / lam.
-    Directions with lam = 0 vanish from X_g L W, so any finite phi works there (we use the limit 1/2); where
-    1 - lam = 0 the generalized inverse square root has d = 0, i.e. phi = -1/lam (as in clubSandwich and
-    estimatr). Cost O(G k^3), independent of the cluster sizes.
-    """
-    M = np.einsum("ji,gjl,lm->gim", L, cross, L, optimize=True)
-    M = 0.5 * (M + np.swapaxes(M, 1, 2))
-    lam, W = np.linalg.eigh(M)
-    lam = np.clip(lam, 0.0, 1.0)
-    one_minus = 1.0 - lam
-    singular = one_minus < _LEVERAGE_TOL
-    small = lam < 1e-8
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phi = (1.0 / np.sqrt(one_minus) - 1.0) / lam
-    phi = np.where(small, 0.5 + 0.375 * lam, phi)
-    phi = np.where(singular, -1.0 / np.where(lam > 0, lam, 1.0), phi)
-    LW = np.einsum("ij,gjm->gim", L, W)
-    return np.einsum("gim,gm,gjm->gij", LW, phi, LW, optimize=True)
 
 
 def _bm_df_from_pieces(cross: np.ndarray, phi: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -350,10 +222,10 @@ def sandwich(
     check_option("cov_type", cov_type, CovType)
     if residuals is None:
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
-    Xt, et, _ = _prepare(X, residuals, weights)
+    Xt, et, _ = weighted_design(X, residuals, weights)
     et = np.asarray(et)
     n, k = Xt.shape
-    B, L = _bread(Xt)
+    B, L = bread(Xt)
     if n <= k and cov_type in ("classical", "HC0", "HC1", "HC2", "HC3", "CR1"):
         raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
 
@@ -371,7 +243,7 @@ def sandwich(
             if cov_type in ("HC2", "HC3"):
                 h = np.einsum("ij,ij->i", Xt @ L, Xt @ L)
                 one_minus = 1.0 - h
-                bad = np.flatnonzero(one_minus < _LEVERAGE_TOL)
+                bad = np.flatnonzero(one_minus < LEVERAGE_TOL)
                 if bad.size:
                     shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
                     raise InferenceError(
@@ -394,12 +266,12 @@ def sandwich(
             f"cov_type={cov_type!r} is cluster-robust and needs cluster labels; pass clusters=..., or use a "
             "heteroskedasticity-robust type such as 'HC2'."
         )
-    codes, _ = _factorize_clusters(clusters, n)
+    codes, _ = factorize_clusters(clusters, n)
     G = int(codes.max()) + 1
-    scores = _group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
+    scores = group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
     if cov_type == "CR2":
-        cross = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
-        phi = _cr2_phi(cross, L)
+        cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
+        phi = cr2_phi(cross, L)
         # X_g'A_g e_g = X_g'e_g + C_g Phi_g X_g'e_g
         scores = scores + np.einsum("gij,gjl,gl->gi", cross, phi, scores, optimize=True)
     vcov = B @ (scores.T @ scores) @ B
@@ -470,20 +342,20 @@ def bell_mccaffrey_df(
     ----------
     See :func:`sandwich`.
     """
-    Xt, _, _ = _prepare(X, None, weights)
+    Xt, _, _ = weighted_design(X, None, weights)
     n, k = Xt.shape
     c = np.asarray(contrast, dtype=np.float64).reshape(-1)
     if c.shape[0] != k:
         raise InferenceError(f"contrast has {c.shape[0]} entries but X has {k} columns; they must match.")
-    _check_finite("contrast", c[:, None])
-    B, L = _bread(Xt)
+    check_finite("contrast", c[:, None])
+    B, L = bread(Xt)
     if clusters is None:
         codes, G = np.arange(n, dtype=np.intp), n
     else:
-        codes, uniques = _factorize_clusters(clusters, n)
+        codes, uniques = factorize_clusters(clusters, n)
         G = len(uniques)
-    cross = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
-    phi = _cr2_phi(cross, L)
+    cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
+    phi = cr2_phi(cross, L)
     return float(_bm_df_from_pieces(cross, phi, B, c[:, None])[0])
 
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
+from evalkit._linear_algebra import bread, factorize_clusters, group_sum, weighted_design
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
-from evalkit.inference.sandwich import _bread, _group_sum, _prepare
 
 __all__ = [
     "Alternative",
@@ -158,12 +157,12 @@ def _build_problem(
         raise InferenceError(
             f"the wild cluster bootstrap needs residual degrees of freedom: {n} observations for {k} coefficients."
         )
-    B, _ = _bread(Xt)
+    B, _ = bread(Xt)
     b = B[:, target]
     q = float(b[target])
     ssc = G / (G - 1) * (n - 1) / (n - k)
-    D = _group_sum(Xt * (Xt @ b)[:, None], codes, G)  # X_g'X_g b
-    score_hat = _group_sum(Xt * et[:, None], codes, G)  # X_g'e_g
+    D = group_sum(Xt * (Xt @ b)[:, None], codes, G)  # X_g'X_g b
+    score_hat = group_sum(Xt * et[:, None], codes, G)  # X_g'e_g
     cvec = score_hat @ b
     std_error = float(np.sqrt(ssc * (cvec @ cvec)))
     if bootstrap_type == "11":
@@ -199,10 +198,10 @@ def _jackknife_scores(
     leave-one-out cross products use the Moore-Penrose inverse (as ``wildboottest`` / ``fwildclusterboot``).
     """
     k = Xt.shape[1]
-    XX_g = _group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k)
+    XX_g = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k)
     XX = XX_g.sum(axis=0)
     if not impose_null:
-        Xy_g = _group_sum(Xt * yt[:, None], codes, G)
+        Xy_g = group_sum(Xt * yt[:, None], codes, G)
         beta_g = np.einsum("gij,gj->gi", np.linalg.pinv(XX[None] - XX_g), Xy_g.sum(axis=0)[None] - Xy_g)
         S0 = Xy_g - np.einsum("gij,gj->gi", XX_g, beta_g)
         return S0, np.zeros_like(S0)
@@ -210,12 +209,12 @@ def _jackknife_scores(
     x = Xt[:, target]
     y0 = yt - null * x
     inv = np.linalg.pinv(XX[keep][:, keep][None] - XX_g[:, keep][:, :, keep])  # (G, k-1, k-1)
-    X1y_g = _group_sum(Xt[:, keep] * y0[:, None], codes, G)
-    X1x_g = _group_sum(Xt[:, keep] * x[:, None], codes, G)
+    X1y_g = group_sum(Xt[:, keep] * y0[:, None], codes, G)
+    X1x_g = group_sum(Xt[:, keep] * x[:, None], codes, G)
     beta0 = np.einsum("gij,gj->gi", inv, X1y_g.sum(axis=0)[None] - X1y_g)  # at r = null
     beta1 = -np.einsum("gij,gj->gi", inv, X1x_g.sum(axis=0)[None] - X1x_g)  # d beta / d r
     XX1_g = XX_g[:, :, keep]  # X_g'X_1g
-    Xy0_g = _group_sum(Xt * y0[:, None], codes, G)
+    Xy0_g = group_sum(Xt * y0[:, None], codes, G)
     Xx_g = XX_g[:, :, target]  # X_g'x_g
     S0 = Xy0_g - np.einsum("gij,gj->gi", XX1_g, beta0)
     S1 = -Xx_g - np.einsum("gij,gj->gi", XX1_g, beta1)
@@ -473,7 +472,7 @@ class WildClusterBootstrap:
                 "the wild cluster bootstrap needs clusters, and this design has none; declare them in the design, "
                 "e.g. ek.RandomizedTrial(data, 'treated', clusters='community'), or use inference='HC2'."
             )
-        Xt, e, sw = _prepare(fit.X, fit.residuals, fit.weights)
+        Xt, e, sw = weighted_design(fit.X, fit.residuals, fit.weights)
         et = np.asarray(e)
         yt = np.asarray(fit.y, dtype=np.float64) * (1.0 if sw is None else sw)
         codes, G = _cluster_codes(ctx.clusters, Xt.shape[0])
@@ -566,24 +565,10 @@ class WildClusterBootstrap:
 
 
 def _cluster_codes(clusters: Any, n: int) -> tuple[np.ndarray, int]:
-    labels = np.asarray(clusters)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise InferenceError(
-            f"clusters must hold one label per observation ({n}); got an array of shape {labels.shape}."
-        )
-    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    if (codes < 0).any():
-        raise InferenceError(
-            f"clusters contains missing labels (first at observation {int(np.flatnonzero(codes < 0)[0])}); give "
-            "every observation a cluster or drop those observations."
-        )
-    if len(uniques) < 2:
-        raise InferenceError(
-            f"the wild cluster bootstrap needs at least 2 clusters; found {len(uniques)}. With one cluster there "
-            "is nothing to resample; use a heteroskedasticity-robust type such as 'HC2', or randomization "
-            "inference."
-        )
-    return codes.astype(np.intp), len(uniques)
+    codes, uniques = factorize_clusters(
+        clusters, n, needs="the wild cluster bootstrap needs", because="there is nothing to resample"
+    )
+    return codes, len(uniques)
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
