@@ -14,7 +14,7 @@ import pandas as pd
 
 from evalkit.errors import ColumnNotFoundError, DataError, OptionError
 
-__all__ = ["as_list", "check_binary", "check_option", "require_columns", "to_float_array"]
+__all__ = ["as_list", "check_alpha", "check_binary", "check_option", "require_columns", "to_float_array"]
 
 
 def check_option(name: str, value: Any, allowed: Any) -> Any:
@@ -38,7 +38,16 @@ def as_list(value: str | Iterable[str] | None) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
+    if not isinstance(value, Iterable) or isinstance(value, bytes | dict):
+        raise OptionError(f"expected a column name or a list of column names, got {value!r}.")
     return list(value)
+
+
+def check_alpha(alpha: Any) -> float:
+    """Return ``alpha`` if it is a number strictly between 0 and 1; raise :class:`OptionError` otherwise."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.floating) or not 0 < alpha < 1:
+        raise OptionError(f"alpha={alpha!r} must be a number between 0 and 1 (e.g. 0.05 for 95% intervals).")
+    return float(alpha)
 
 
 def require_columns(data: pd.DataFrame, columns: Sequence[str], role: str = "column") -> None:
@@ -67,6 +76,14 @@ def to_float_array(data: pd.DataFrame, columns: Sequence[str], role: str) -> np.
                 "indicator columns first."
             )
         out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        infinite = np.isinf(out[:, j])
+        if infinite.any():
+            rows = ", ".join(map(str, data.index[infinite][:5]))
+            more = ", ..." if infinite.sum() > 5 else ""
+            raise DataError(
+                f"{role} {col!r} has {int(infinite.sum())} infinite value(s) (index {rows}{more}); replace them with "
+                "finite values or with NaN (missing values are dropped and reported)."
+            )
     return out
 
 

@@ -65,7 +65,11 @@ def run_replicate(files: Sequence[str], out: str) -> int:
         except ReplicationError as exc:
             outcomes.append(ReplicationOutcome(path=str(path), name=path.stem, source="", checks=(), error=str(exc)))
     print(console_table(outcomes))
-    json_path, md_path = write_reports(outcomes, out)
+    try:
+        json_path, md_path = write_reports(outcomes, out)
+    except OSError as exc:
+        print(f"cannot write the reports to {out!r}: {exc}", file=sys.stderr)
+        return 2
     print(f"reports: {json_path}, {md_path}")
     return 0 if all(o.passed for o in outcomes) else 1
 

@@ -140,3 +140,22 @@ def test_weights_match_statsmodels_wls(small_trial: pd.DataFrame) -> None:
     # statsmodels WLS with HC2; tolerance 1e-8 relative.
     assert res.to_frame()["estimate"].iloc[0] == pytest.approx(ref.params["treated"], rel=1e-8)
     assert res.to_frame()["std_error"].iloc[0] == pytest.approx(ref.bse["treated"], rel=1e-8)
+
+
+def test_matched_pairs_use_imai_variance() -> None:
+    rng = np.random.default_rng(5)
+    pairs = pd.DataFrame({"pair": np.repeat(np.arange(8), 2), "z": np.tile([1, 0], 8), "y": rng.normal(size=16)})
+    pairs["y"] += 0.5 * pairs["z"] + np.repeat(rng.normal(size=8), 2)
+    row = ek.RandomizedTrial(pairs, "z", blocks="pair").estimate("y").to_frame().iloc[0]
+    d = pairs.loc[pairs.z == 1, "y"].to_numpy() - pairs.loc[pairs.z == 0, "y"].to_numpy()
+    # Closed form (Imai 2008, Stat. Med. 27:4857; estimatr's matched-pairs variance): mean of pair differences,
+    # variance sum((d - mean d)^2) / (B (B - 1)), B - 1 df; tolerance 1e-12.
+    assert row["estimate"] == pytest.approx(d.mean(), abs=1e-12)
+    assert row["std_error"] ** 2 == pytest.approx(((d - d.mean()) ** 2).sum() / (8 * 7), rel=1e-10)
+    assert row["df"] == 7
+
+
+def test_blocks_with_a_singleton_arm_are_refused() -> None:
+    d = pd.DataFrame({"b": list("aaabbbb"), "z": [1, 0, 0, 1, 1, 0, 0], "y": np.arange(7.0) ** 1.5})
+    with pytest.raises(ek.errors.DesignError, match="single treated or a single control"):
+        ek.RandomizedTrial(d, "z", blocks="b").estimate("y")

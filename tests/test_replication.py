@@ -76,3 +76,27 @@ def test_missing_keys_and_code_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ReplicationError, match="not valid TOML"):
         (tmp_path / "broken.toml").write_text("[study\n")
         read_replication(tmp_path / "broken.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('inference = "HC2"', 'inference = { type = "Sandwich", cov = "HC2" }', "TypeError"),
+        ("value = 6.33", 'value = "abc"', "must be a number"),
+        ("  digits = 2\n", '  digits = "two"\n', "whole number"),
+        ("  digits = 2\n", "  tolerance = -1\n", "finite number >= 0"),
+        ('type = "RandomizedTrial"', 'type = "RandomizedTrial"\nassignment = {}', "KeyError"),
+    ],
+)
+def test_malformed_files_raise_replication_errors(tmp_path: Path, old: str, new: str, message: str) -> None:
+    with pytest.raises(ReplicationError, match=message):
+        run_replication(_edited(tmp_path, old, new))
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _edited(tmp_path, "value = 6.33", 'value = "abc"')
+    good = REPLICATIONS[0].parent / "casita.toml"
+    assert main(["replicate", str(bad), str(good), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  bad" in out and "PASS  Casita" in out
+    assert (tmp_path / "out" / "replication.json").is_file()

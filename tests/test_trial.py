@@ -265,3 +265,72 @@ def test_with_index_adds_an_outcome_without_touching_the_trial(small_trial: pd.D
     assert indexed.estimate("idx").to_frame()["n_obs"].iloc[0] == 40
     with pytest.raises(DataError, match="already exists"):
         indexed.with_index("idx", ["y"])
+
+
+# ---------------------------------------------------------------------------------------------- review findings
+def test_baseline_only_with_change(small_trial: pd.DataFrame) -> None:
+    d = small_trial.assign(y_bl=small_trial.x1)
+    with pytest.raises(OptionError, match="only by estimator='change'"):
+        ek.RandomizedTrial(d, "treated").estimate("y", baseline="{outcome}_bl")
+
+
+def test_outcome_as_its_own_covariate_is_refused(small_trial: pd.DataFrame) -> None:
+    trial = ek.RandomizedTrial(small_trial.assign(yy=small_trial.y), "treated")
+    with pytest.raises(DataError, match="among its own covariates"):
+        trial.estimate("y", estimator="ols", covariates="{outcome}")
+    with pytest.raises(DataError, match="fit outcome 'y' perfectly"):
+        trial.estimate("y", estimator="ols", covariates="yy")
+
+
+def test_role_columns_after_templates_and_in_balance(small_trial: pd.DataFrame) -> None:
+    trial = ek.RandomizedTrial(small_trial, "treated")
+    with pytest.raises(DataError, match="'treated' is a role"):
+        trial.estimate("y", estimator="change", baseline="treated")
+    with pytest.raises(DataError, match="'treated'.*roles of the design"):
+        trial.balance(["treated", "x1"])
+
+
+def test_duplicate_outcomes_and_bad_types(small_trial: pd.DataFrame) -> None:
+    trial = ek.RandomizedTrial(small_trial, "treated")
+    with pytest.raises(DataError, match="listed twice"):
+        trial.estimate(["y", "y"])
+    with pytest.raises(OptionError, match="alpha"):
+        trial.estimate("y", alpha="0.05")  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="column name"):
+        trial.estimate(3)  # type: ignore[arg-type]
+
+
+def test_infinite_values_are_named(small_trial: pd.DataFrame) -> None:
+    d = small_trial.copy()
+    d.loc[7, "x1"] = np.inf
+    with pytest.raises(DataError, match=r"covariate 'x1' has 1 infinite value\(s\) \(index 7\)"):
+        ek.RandomizedTrial(d, "treated").estimate("y", estimator="ols", covariates="x1")
+
+
+def test_templates_keep_other_braces(small_trial: pd.DataFrame) -> None:
+    d = small_trial.assign(**{"y_{bl}": small_trial.x1})
+    res = ek.RandomizedTrial(d, "treated").estimate("y", estimator="ols", covariates="{outcome}_{bl}")
+    ref = smf.ols("y ~ treated + x1", small_trial).fit(cov_type="HC2")
+    # statsmodels ANCOVA with the same covariate; tolerance 1e-10.
+    assert res.to_frame()["estimate"].iloc[0] == pytest.approx(ref.params["treated"], rel=1e-10)
+
+
+def test_weights_are_scale_free(small_trial: pd.DataFrame) -> None:
+    tiny = ek.RandomizedTrial(small_trial.assign(w=1e-300), "treated", weights="w").estimate("y")
+    plain = ek.RandomizedTrial(small_trial, "treated").estimate("y")
+    # Equal weights of any size give the unweighted answer (Neyman variance); tolerance 1e-10.
+    assert tiny.to_frame()["std_error"].iloc[0] == pytest.approx(plain.to_frame()["std_error"].iloc[0], rel=1e-10)
+
+
+def test_balance_and_attrition_edge_cases(small_trial: pd.DataFrame) -> None:
+    constant = ek.RandomizedTrial(small_trial.assign(c=1.0), "treated").balance("c")
+    assert np.isnan(constant.joint_p_value) and "not computed" in constant.summary()
+    d = small_trial.copy()
+    d.loc[(d.block == "b2") & (d.treated == 1), "x1"] = np.nan
+    trial = ek.RandomizedTrial(d, "treated", blocks="block")
+    with pytest.raises(DesignError, match="covariate 'x1'.*block 'b2' has no treated"):
+        trial.balance("x1")
+    d.loc[(d.block == "b2") & (d.treated == 1), "y"] = np.nan
+    table = ek.RandomizedTrial(d, "treated", blocks="block").attrition("y", covariates="x1")
+    assert table.to_frame()["missing_treated"].iloc[0] == 4
+    assert "y" not in table.retained_balance and "block 'b2'" in table.notes[0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evalkit._validation import require_columns, to_float_array
+from evalkit._validation import check_alpha, require_columns, to_float_array
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, fit_estimator
@@ -21,13 +21,32 @@ from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 __all__ = ["estimate_outcomes", "resolve_baseline"]
 
 
+def fill_template(name: str, outcome: str) -> str:
+    """``name`` with every ``{outcome}`` replaced by the outcome's name (other braces are kept as they are)."""
+    return name.replace("{outcome}", outcome)
+
+
+def check_outcome_list(outcomes: Sequence[str], roles: Sequence[str | None]) -> None:
+    """Refuse an outcome listed twice or an outcome that is a role column of the design."""
+    seen: set[str] = set()
+    for outcome in outcomes:
+        if outcome in seen:
+            raise DataError(f"outcome {outcome!r} is listed twice; list each outcome once.")
+        seen.add(outcome)
+        if outcome in roles:
+            raise DataError(
+                f"column {outcome!r} is a role of the design (treatment, blocks, clusters or weights) and cannot also "
+                "be an outcome."
+            )
+
+
 def resolve_baseline(baseline: str | Mapping[str, str] | None, outcomes: Sequence[str]) -> dict[str, str]:
     """Map each outcome to its baseline column from a template, a single name or a mapping."""
     if baseline is None:
         return {}
     if isinstance(baseline, str):
         if "{outcome}" in baseline:
-            return {o: baseline.format(outcome=o) for o in outcomes}
+            return {o: fill_template(baseline, o) for o in outcomes}
         if len(outcomes) > 1:
             raise OptionError(
                 f"baseline={baseline!r} names one column but there are {len(outcomes)} outcomes; pass a template "
@@ -89,6 +108,7 @@ def estimate_outcomes(
     weights: np.ndarray | None,
     draw: Callable[[np.random.Generator, int], np.ndarray] | None,
     design: str,
+    roles: Sequence[str | None] = (),
     enumerate_all: Callable[[int | None], np.ndarray] | None = None,
     count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
@@ -98,10 +118,16 @@ def estimate_outcomes(
     The design hands down arrays and callables only (treatment, block and cluster codes, its assignment's draw
     function); nothing here knows which design it serves.
     """
-    if not 0 < alpha < 1:
-        raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
+    check_alpha(alpha)
+    check_outcome_list(outcomes, roles)
     spec = resolve_inference(inference, clustered=cluster_codes is not None)
     baselines = resolve_baseline(baseline, outcomes)
+    if baselines and estimator != "change":
+        raise OptionError(
+            "baseline= is used only by estimator='change' (the difference in change from baseline); with "
+            f"estimator={estimator!r} adjust for the baseline as a covariate instead, "
+            "e.g. covariates=['{outcome}_bl']."
+        )
     if estimator == "change" and not baselines:
         raise OptionError(
             "estimator='change' needs baseline=: a template such as '{outcome}_bl', a column name, or a mapping "
@@ -121,8 +147,19 @@ def estimate_outcomes(
     fits = {}
     for outcome in outcomes:
         base_col = baselines.get(outcome)
-        own_covariates = [c.format(outcome=outcome) if "{outcome}" in c else c for c in covariates]
+        own_covariates = [fill_template(c, outcome) for c in covariates]
         require_columns(data, own_covariates, f"covariate (for outcome {outcome!r})")
+        if outcome in own_covariates or (base_col is not None and base_col == outcome):
+            raise DataError(
+                f"outcome {outcome!r} is also among its own covariates or its baseline; a regression of a variable on "
+                "itself fits perfectly and says nothing about the effect. Remove it from covariates / baseline."
+            )
+        for column in (*own_covariates, *([base_col] if base_col else [])):
+            if column in roles:
+                raise DataError(
+                    f"column {column!r} is a role of the design (treatment, blocks, clusters or weights) and cannot "
+                    f"also be a covariate or baseline (outcome {outcome!r})."
+                )
         columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates]))
         cases = _complete_cases(data, outcome, columns)
         dropped += cases.dropped
@@ -160,6 +197,12 @@ def estimate_outcomes(
                 "effect to estimate. Check the column."
             )
         fit = fit_estimator(estimator, sample)
+        if own_covariates and np.linalg.norm(fit.residuals) <= 1e-12 * np.linalg.norm(fit.y):
+            raise DataError(
+                f"the covariates ({', '.join(own_covariates)}) fit outcome {outcome!r} perfectly: every residual is "
+                "zero, so standard errors would be zero. Usually a covariate is a copy or a transformation of the "
+                "outcome; remove it."
+            )
         ctx = InferenceContext(
             alpha=alpha,
             clusters=None if cluster_codes is None else cluster_codes[mask],

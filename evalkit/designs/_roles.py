@@ -41,7 +41,7 @@ def read_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
     w = to_float_array(data, [column], "weights")[:, 0]
     if np.any(w <= 0) or not np.all(np.isfinite(w)):
         raise DataError(f"weights {column!r} must be positive and finite; found min {np.min(w):g}.")
-    return w
+    return w / w.mean()  # analytic weights: only relative sizes matter; mean 1 keeps the arithmetic well scaled
 
 
 def encode_labels(data: pd.DataFrame, column: str, role: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evalkit._validation import as_list, check_option, require_columns, to_float_array
-from evalkit.designs._outcomes import _complete_cases
+from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
+from evalkit.designs._outcomes import _complete_cases, check_outcome_list
 from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missing, read_weights
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
@@ -518,8 +518,8 @@ class DiffInDiff:
         names = as_list(outcomes)
         if not names:
             raise DataError("no outcomes given; pass a column name or a list of column names.")
-        if not 0 < alpha < 1:
-            raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
+        check_alpha(alpha)
+        check_outcome_list(names, ())
         check_option("fe_dof", fe_dof, FixedEffectDof)
         if domains is not None and (unknown := [o for o in names if o not in domains]):
             raise OptionError(
@@ -537,6 +537,11 @@ class DiffInDiff:
         require_columns(self._data, names, "outcome")
         require_columns(self._data, cov_list, "covariate")
         roles = {self.treatment, self.post, self.unit, self.time, self.clusters, self.blocks, self.weights} - {None}
+        if same := [o for o in names if o in cov_list]:
+            raise DataError(
+                f"outcome {same[0]!r} is also among the covariates; a regression of a variable on itself fits "
+                "perfectly and says nothing about the effect. Remove it from covariates."
+            )
         clash = [c for c in names + cov_list if c in roles]
         if clash:
             raise DataError(

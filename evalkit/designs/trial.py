@@ -94,6 +94,10 @@ class RandomizedTrial:
         self._assignment_spec = assignment
         self._assignment = self._bind(assignment)
 
+    @property
+    def _roles(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.treatment, self.blocks, self.clusters, self.weights) if c is not None)
+
     def _bind(self, spec: object | None):
         blocks = None if self.blocks is None else self._data[self.blocks].to_numpy()
         clusters = None if self.clusters is None else self._data[self.clusters].to_numpy()
@@ -202,12 +206,6 @@ class RandomizedTrial:
         covariate_list = as_list(covariates)
         require_columns(self._data, outcome_list, "outcome")
         require_columns(self._data, [c for c in covariate_list if "{outcome}" not in c], "covariate")
-        for role_column in (self.treatment, self.blocks, self.clusters, self.weights):
-            if role_column is not None and role_column in outcome_list + covariate_list:
-                raise DataError(
-                    f"column {role_column!r} is a role of the design (treatment, blocks, clusters or weights) "
-                    "and cannot also be an outcome or covariate."
-                )
         return estimate_outcomes(
             self._data,
             outcome_list,
@@ -228,6 +226,7 @@ class RandomizedTrial:
             enumerate_all=self._assignment.enumerate if self.is_randomized else None,
             count=self._assignment.count if self.is_randomized else None,
             design=self.describe(),
+            roles=self._roles,
             notes=()
             if self.is_randomized
             else (
@@ -244,6 +243,11 @@ class RandomizedTrial:
         """
         covariate_list = as_list(covariates)
         require_columns(self._data, covariate_list, "covariate")
+        if roles := [c for c in covariate_list if c in self._roles]:
+            raise DataError(
+                f"column(s) {', '.join(map(repr, roles))} are roles of the design (treatment, blocks, clusters or "
+                "weights), not covariates to balance."
+            )
         return balance_table(
             self._data,
             covariate_list,
@@ -251,6 +255,7 @@ class RandomizedTrial:
             block_codes=self._block_codes,
             cluster_codes=self._cluster_codes,
             alpha=alpha,
+            block_labels=self._block_labels,
         )
 
     def attrition(
@@ -270,6 +275,7 @@ class RandomizedTrial:
             covariates=covariate_list or None,
             block_codes=self._block_codes,
             cluster_codes=self._cluster_codes,
+            block_labels=self._block_labels,
         )
 
     def with_index(
@@ -294,7 +300,8 @@ class RandomizedTrial:
         """
         if name in self._data.columns:
             raise DataError(f"column {name!r} already exists; choose another name for the index.")
-        require_columns(self._data, list(outcomes), "index component")
+        outcomes = as_list(outcomes)
+        require_columns(self._data, outcomes, "index component")
         index = summary_index(
             self._data,
             list(outcomes),

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.diagnostics.balance import BalanceTable, balance_table, difference_test
+from evalkit.errors import EvalkitError
 
 __all__ = ["AttritionTable", "attrition_table"]
 
@@ -40,6 +41,7 @@ class AttritionTable:
     _table: pd.DataFrame = field(repr=False)
     inference: str
     retained_balance: dict[str, BalanceTable] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """One row per outcome (a copy)."""
@@ -47,7 +49,8 @@ class AttritionTable:
 
     def summary(self, digits: int = 3) -> str:
         """Readable text."""
-        return self._table.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
+        text = self._table.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
+        return "\n".join([text, *(f"Note: {n}" for n in self.notes)])
 
     def __str__(self) -> str:
         return self.summary()
@@ -64,6 +67,7 @@ def attrition_table(
     covariates: list[str] | None = None,
     block_codes: np.ndarray | None = None,
     cluster_codes: np.ndarray | None = None,
+    block_labels: np.ndarray | None = None,
 ) -> AttritionTable:
     """Attrition rates by arm and the difference between them, per outcome.
 
@@ -78,6 +82,7 @@ def attrition_table(
     cov_type = "CR2" if cluster_codes is not None else "HC2"
     rows = []
     retained: dict[str, BalanceTable] = {}
+    notes: list[str] = []
     for outcome in outcomes:
         missing = data[outcome].isna().to_numpy().astype(np.float64)
         t, c = treatment == 1, treatment == 0
@@ -88,13 +93,17 @@ def attrition_table(
             )
             if covariates:
                 keep = missing == 0
-                retained[outcome] = balance_table(
-                    data.loc[keep],
-                    covariates,
-                    treatment=treatment[keep],
-                    block_codes=None if block_codes is None else block_codes[keep],
-                    cluster_codes=None if cluster_codes is None else cluster_codes[keep],
-                )
+                try:
+                    retained[outcome] = balance_table(
+                        data.loc[keep],
+                        covariates,
+                        treatment=treatment[keep],
+                        block_codes=None if block_codes is None else block_codes[keep],
+                        cluster_codes=None if cluster_codes is None else cluster_codes[keep],
+                        block_labels=block_labels,
+                    )
+                except EvalkitError as error:
+                    notes.append(f"Balance among units retained for {outcome!r} not computed: {error}")
         rows.append(
             {
                 "outcome": outcome,
@@ -110,5 +119,8 @@ def attrition_table(
             }
         )
     return AttritionTable(
-        _table=pd.DataFrame(rows, columns=list(ATTRITION_COLUMNS)), inference=cov_type, retained_balance=retained
+        _table=pd.DataFrame(rows, columns=list(ATTRITION_COLUMNS)),
+        inference=cov_type,
+        retained_balance=retained,
+        notes=tuple(notes),
     )

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from evalkit._validation import to_float_array
-from evalkit.errors import DataError
+from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimationSample, difference_in_means, fit_least_squares
 from evalkit.estimators._sample import block_dummies
 from evalkit.inference.sandwich import sandwich
@@ -67,6 +67,8 @@ class BalanceTable:
         return (
             f"{body}\n\nJoint test ({self.inference}): F({self.joint_df[0]:g}, {self.joint_df[1]:g}) = "
             f"{self.joint_statistic:.{digits}f}, p = {self.joint_p_value:.{digits}f}, n = {self.joint_n_obs}"
+            if self.joint_df[0] > 0
+            else f"{body}\n\nJoint test: not computed (no covariate varies among the complete rows)."
         )
 
     def __str__(self) -> str:
@@ -76,6 +78,21 @@ class BalanceTable:
         return self._table.to_html(index=False, float_format=lambda v: f"{v:.3f}") + (
             f"<p>Joint test ({self.inference}): F = {self.joint_statistic:.3f}, p = {self.joint_p_value:.3f}</p>"
         )
+
+
+def _arms_in_blocks(
+    block_codes: np.ndarray, treatment: np.ndarray, what: str, labels: np.ndarray | None = None
+) -> None:
+    """Raise a DesignError naming the first block code left without treated or control rows."""
+    treated = np.bincount(block_codes, weights=treatment)
+    total = np.bincount(block_codes)
+    for b in np.flatnonzero(total):
+        if treated[b] in (0, total[b]):
+            arm = "treated" if treated[b] == 0 else "control"
+            raise DesignError(
+                f"{what}: block {labels[b] if labels is not None else b!r} has no {arm} rows, so a within-block "
+                "comparison is impossible; drop or impute the missing values, or merge the block."
+            )
 
 
 def difference_test(
@@ -103,6 +120,7 @@ def balance_table(
     block_codes: np.ndarray | None = None,
     cluster_codes: np.ndarray | None = None,
     alpha: float = 0.05,
+    block_labels: np.ndarray | None = None,
 ) -> BalanceTable:
     """Compare covariate means between arms and test them one by one and jointly.
 
@@ -144,6 +162,8 @@ def balance_table(
         x1, x0 = x[ok][z == 1], x[ok][z == 0]
         if x1.size < 2 or x0.size < 2:
             raise DataError(f"covariate {name!r} has fewer than two non-missing values in an arm.")
+        if block_codes is not None:
+            _arms_in_blocks(block_codes[ok], z, f"covariate {name!r} (non-missing rows)", block_labels)
         s1, s0 = float(np.std(x1, ddof=1)), float(np.std(x0, ddof=1))
         scale = np.sqrt((s1**2 + s0**2) / 2)
         if scale == 0:
@@ -176,23 +196,26 @@ def balance_table(
 
     ok = ~np.isnan(X_all).any(axis=1)
     varying = [j for j in range(len(covariates)) if np.ptp(X_all[ok, j]) > 0]
-    Xc = X_all[ok][:, varying]
-    parts = [np.ones((int(ok.sum()), 1)), Xc]
-    names = ["(Intercept)", *(covariates[j] for j in varying)]
-    if block_codes is not None and np.unique(block_codes[ok]).size > 1:
-        D, dnames = block_dummies(block_codes[ok])
-        parts.append(D)
-        names += list(dnames)
-    X = np.column_stack(parts)
-    fit = fit_least_squares(treatment[ok], X, tuple(names), 1)
-    cov = sandwich(X, fit.residuals, cov_type, clusters=None if cluster_codes is None else cluster_codes[ok], df_for=[])
-    idx = np.arange(1, 1 + len(varying))
-    b = fit.coef[idx]
-    V = cov.vcov[np.ix_(idx, idx)]
-    q = len(idx)
-    wald = float(b @ np.linalg.solve(V, b)) / q
-    df2 = float(cov.n_clusters - 1) if cluster_codes is not None else float(fit.df_resid)
-    p_joint = float(stats.f.sf(wald, q, df2))
+    wald, q, df2, p_joint = np.nan, 0, np.nan, np.nan
+    if varying:
+        Xc = X_all[ok][:, varying]
+        parts = [np.ones((int(ok.sum()), 1)), Xc]
+        names = ["(Intercept)", *(covariates[j] for j in varying)]
+        if block_codes is not None and np.unique(block_codes[ok]).size > 1:
+            D, dnames = block_dummies(block_codes[ok])
+            parts.append(D)
+            names += list(dnames)
+        X = np.column_stack(parts)
+        fit = fit_least_squares(treatment[ok], X, tuple(names), 1)
+        clusters = None if cluster_codes is None else cluster_codes[ok]
+        cov = sandwich(X, fit.residuals, cov_type, clusters=clusters, df_for=[])
+        idx = np.arange(1, 1 + len(varying))
+        b = fit.coef[idx]
+        V = cov.vcov[np.ix_(idx, idx)]
+        q = len(idx)
+        wald = float(b @ np.linalg.solve(V, b)) / q
+        df2 = float(cov.n_clusters - 1) if cluster_codes is not None else float(fit.df_resid)
+        p_joint = float(stats.f.sf(wald, q, df2))
     return BalanceTable(
         _table=table,
         joint_statistic=wald,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalkit.errors import EstimationError
+from evalkit.errors import DesignError, EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
 
@@ -32,7 +32,11 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
     :math:`\\hat\\tau = \\sum_b (n_b/N)(\\bar y_{1b} - \\bar y_{0b})` (Gerber & Green 2012, eq. 4.10), which is the
     coefficient on :math:`Z` in a regression fully interacted with centred block indicators (Lin 2013); its HC2
     variance is :math:`\\sum_b (n_b/N)^2 (s_{1b}^2/n_{1b} + s_{0b}^2/n_{0b})`, the blocked variance of R's
-    ``estimatr::difference_in_means``. With clusters the same fit is used with CR2 standard errors.
+    ``estimatr::difference_in_means``. When every block is a matched pair (one treated, one control) the estimate
+    is the mean of the :math:`B` pair differences :math:`d_b`, fitted as a regression on pair fixed effects, whose
+    HC2 variance is Imai's (2008, Stat. Med. 27:4857) :math:`\\sum_b (d_b - \\bar d)^2 / (B(B-1))` with
+    :math:`B - 1` degrees of freedom, as estimatr's matched-pairs variance. Blocks with a single unit in an arm
+    that are not all pairs are refused. With clusters the same fits are used with CR2 standard errors.
     """
     if sample.covariates.shape[1]:
         raise EstimationError(
@@ -44,7 +48,24 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
     if sample.blocks is None or np.unique(sample.blocks).size == 1:
         X = np.column_stack([np.ones(n), z])
         return fit_least_squares(sample.y, X, ("(Intercept)", sample.treatment_name), 1, weights=sample.weights)
+    treated_per_block = np.bincount(sample.blocks, weights=z)
+    size_per_block = np.bincount(sample.blocks)
+    present = size_per_block > 0
+    treated_per_block, size_per_block = treated_per_block[present], size_per_block[present]
     D, names = block_dummies(sample.blocks)
+    if np.all(treated_per_block == 1) and np.all(size_per_block == 2):
+        # Matched pairs: the pair fixed-effects regression gives the mean of the pair differences, and its HC2
+        # variance is Imai's (2008) sum((d_b - mean d)^2) / (B (B - 1)) with B - 1 residual df.
+        X = np.column_stack([np.ones(n), z, D])
+        return fit_least_squares(sample.y, X, ("(Intercept)", sample.treatment_name, *names), 1, weights=sample.weights)
+    singletons = (treated_per_block == 1) | (size_per_block - treated_per_block == 1)
+    if singletons.any():
+        raise DesignError(
+            f"{int(singletons.sum())} block(s) have a single treated or a single control unit, so the within-block "
+            "variances of the blocked difference in means are not defined. If every block is a matched pair the "
+            "pair variance is used automatically; otherwise merge small blocks, or use estimator='ols' (block fixed "
+            "effects)."
+        )
     Dc = D - weighted_mean(D, sample.weights)
     X = np.column_stack([np.ones(n), z, Dc, z[:, None] * Dc])
     terms = ("(Intercept)", sample.treatment_name, *names, *(f"{sample.treatment_name}:{b}" for b in names))

@@ -97,6 +97,8 @@ def _derive(frame: pd.DataFrame, columns: Mapping[str, Mapping[str, Any]], spec:
     out = frame.copy()
     for name, op in columns.items():
         where = spec.where(name, "op")
+        if name in out.columns:
+            raise ReplicationError(f"{where}: derived column {name!r} would overwrite a column of the data; rename it.")
         used = [op["column"]] if "column" in op else list(op.get("columns", []))
         missing = [c for c in used if c not in out.columns]
         if missing:
@@ -205,8 +207,20 @@ def _value(frame: pd.DataFrame, exp: Expectation, spec: ReplicationSpec, estimat
 def run_replication(path: str | Path) -> ReplicationOutcome:
     """Run one replication file and compare every published number with the reproduced one.
 
-    Errors in the file (unknown columns, datasets, keys) raise :class:`ReplicationError` naming file and line.
+    Errors in the file (unknown columns, datasets, keys, wrong types) raise :class:`ReplicationError` naming the
+    file (and the line where it can be found).
     """
+    try:
+        return _run(path)
+    except ReplicationError:
+        raise
+    except EvalkitError as exc:
+        raise ReplicationError(f"{path}: {exc}") from exc
+    except (TypeError, KeyError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        raise ReplicationError(f"{path}: {type(exc).__name__}: {exc} (check the file's keys and values)") from exc
+
+
+def _run(path: str | Path) -> ReplicationOutcome:
     import evalkit
 
     spec = read_replication(path)

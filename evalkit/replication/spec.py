@@ -133,6 +133,19 @@ def _expectation(raw: Mapping[str, Any], path: Path, text: str, line: int | None
         if key not in raw:
             where = f"{path}:{line}" if line else str(path)
             raise ReplicationError(f"{where}: an [[estimate.expect]] entry needs '{key}' (has {sorted(raw)}).")
+    where = f"{path}:{line}" if line else str(path)
+    if not isinstance(raw["value"], int | float) or isinstance(raw["value"], bool):
+        raise ReplicationError(f"{where}: value = {raw['value']!r} must be a number.")
+    if "digits" in raw and (not isinstance(raw["digits"], int) or isinstance(raw["digits"], bool) or raw["digits"] < 0):
+        raise ReplicationError(f"{where}: digits = {raw['digits']!r} must be a whole number >= 0.")
+    if "tolerance" in raw and (
+        not isinstance(raw["tolerance"], int | float)
+        or isinstance(raw["tolerance"], bool)
+        or not 0 <= raw["tolerance"] < float("inf")
+    ):
+        raise ReplicationError(f"{where}: tolerance = {raw['tolerance']!r} must be a finite number >= 0.")
+    if "where" in raw and not isinstance(raw["where"], Mapping):
+        raise ReplicationError(f'{where}: where = {raw["where"]!r} must be a table, e.g. where = {{ type = "x" }}.')
     if "tolerance" in raw and "digits" in raw:
         raise ReplicationError(f"{path}: give either tolerance or digits for {raw['column']!r}, not both.")
     if "digits" in raw:
@@ -187,6 +200,9 @@ def read_replication(path: str | Path) -> ReplicationSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ReplicationError(f"{path}: not valid TOML ({exc}).") from exc
     study = _require(raw, "study", "study", path, text)
+    for section in ("study", "data", "design"):
+        if section in raw and not isinstance(raw[section], Mapping):
+            raise ReplicationError(f"{path}:{_line_of(text, section)}: '{section}' must be a [{section}] table.")
     data = dict(_require(raw, "data", "data", path, text))
     columns = dict(data.pop("columns", {}))
     for name, op in columns.items():
