@@ -201,6 +201,11 @@ def sandwich(
       The df of coefficient :math:`j` are the Bell-McCaffrey df (Imbens and Kolesar 2016) for the contrast
       :math:`c = e_j` under the working model :math:`\\Omega = I`, see :func:`bell_mccaffrey_df`.
 
+    Weighted CR2: computing on :math:`\\tilde X = W^{1/2}X` makes the working model :math:`W^{-1}` (weights as
+    inverse variances; clubSandwich's ``vcovCR(..., inverse_var = TRUE)``). ``estimatr::lm_robust`` with weights
+    uses the identity working model instead (clubSandwich's ``inverse_var = FALSE``), so weighted CR2 standard
+    errors and df differ from estimatr's; unweighted CR2, and all HC and CR0/CR1 types, agree.
+
     The CR2 computation never forms an :math:`n \\times n` or :math:`n_g \\times n_g` matrix:
     :math:`A_g` is written as :math:`I + \\tilde X_g \\Phi_g \\tilde X_g'` with a :math:`k \\times k` matrix
     :math:`\\Phi_g`, so the cost is :math:`O(nk^2 + Gk^3)`.
