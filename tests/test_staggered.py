@@ -345,3 +345,177 @@ def test_input_errors(mpdta: pd.DataFrame, stag: StaggeredDiD) -> None:
         stag.estimate("lemp", estimator="twfe", inference=MultiplierBootstrap(seed=1))
     with pytest.raises(OptionError, match="reps"):
         MultiplierBootstrap(reps=1)
+
+
+# ------------------------------------------------------------------------------------------- review fixes
+def _toy(seed: int = 0) -> pd.DataFrame:
+    """60 units x 5 years (2001-2005): 20 never treated, 20 adopting in 2003, 20 in 2004."""
+    rng = np.random.default_rng(seed)
+    U, T = 60, 5
+    s = pd.DataFrame({"u": np.repeat(np.arange(U), T), "t": np.tile(np.arange(2001, 2006), U)})
+    s["g"] = np.where(np.arange(U) < 20, 0, np.where(np.arange(U) < 40, 2003, 2004))[s["u"]]
+    s["y"] = rng.normal(size=len(s)) + (s["g"] > 0) * (s["t"] >= s["g"])
+    s["x"] = rng.normal(size=len(s))
+    s["w"] = rng.uniform(0.5, 2.0, size=U)[s["u"]]
+    return s
+
+
+@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "bacon"])
+def test_infinite_outcome_is_refused_naming_unit_and_period(estimator: str) -> None:
+    data = _toy()
+    data.loc[3, "y"] = np.inf  # unit 0, period 2004
+    design = StaggeredDiD(data, unit="u", time="t", cohort="g")
+    with pytest.raises(DataError, match=r"outcome 'y' is inf for unit 0 of 'u' in period 2004 of 't'"):
+        design.bacon("y") if estimator == "bacon" else design.estimate("y", estimator=estimator)
+
+
+def test_infinite_covariate_weight_and_time_are_refused() -> None:
+    data = _toy()
+    data.loc[7, "x"] = -np.inf  # unit 1, period 2003
+    with pytest.raises(DataError, match=r"covariate 'x' is -inf for unit 1 of 'u' in period 2003"):
+        StaggeredDiD(data, unit="u", time="t", cohort="g").estimate("y", covariates="x")
+    data = _toy()
+    data.loc[data["u"] == 4, "w"] = np.inf
+    with pytest.raises(DataError, match=r"weights 'w' is inf for unit 4 of 'u' in period 2001"):
+        StaggeredDiD(data, unit="u", time="t", cohort="g", weights="w")
+    data = _toy().astype({"t": float})
+    data.loc[0, "t"] = np.inf
+    with pytest.raises(DataError, match=r"time 't' is inf for unit 0 of 'u'"):
+        StaggeredDiD(data, unit="u", time="t", cohort="g")
+
+
+def test_estimator_functions_refuse_non_finite_input() -> None:
+    from evalkit.estimators.bacon import bacon_decomposition
+    from evalkit.estimators.callaway_santanna import group_time_att
+    from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
+
+    periods = np.arange(1.0, 5.0)
+    Y = np.ones((6, 4))
+    Y[0, 2] = np.inf
+    cohort = np.array([np.inf, np.inf, 3, 3, 4, 4])
+    with pytest.raises(DataError, match="Y holds 1 NaN or infinite"):
+        group_time_att(Y, cohort, periods)
+    with pytest.raises(DataError, match="Y holds 1 NaN or infinite"):
+        bacon_decomposition(Y, cohort, periods)
+    unit, tcode = np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6)
+    for fn in (twfe_static, sun_abraham):
+        with pytest.raises(DataError, match="y holds 1 NaN or infinite"):
+            fn(Y.ravel(), unit, tcode, cohort[unit], periods, unit)
+
+
+def test_nan_group_time_cell_makes_every_aggregate_using_it_nan(mpdta: pd.DataFrame) -> None:
+    import dataclasses
+
+    from evalkit.estimators.callaway_santanna import aggregate, group_time_att, pretest
+
+    wide = mpdta.pivot(index="countyreal", columns="year", values="lemp")
+    cohort = mpdta.groupby("countyreal")["first.treat"].first().reindex(wide.index).to_numpy(dtype=float)
+    cohort[cohort == 0] = np.inf
+    fit = group_time_att(wide.to_numpy(), cohort, wide.columns.to_numpy(dtype=float))
+    cell = int(np.flatnonzero((fit.groups == 2004) & (fit.times == 2005))[0])
+    bad = dataclasses.replace(fit, att=np.where(np.arange(fit.att.size) == cell, np.nan, fit.att))
+    simple = aggregate(bad, "simple")
+    assert np.isnan(simple.overall) and np.isnan(simple.overall_influence).all()
+    group = aggregate(bad, "group")
+    assert np.isnan(group.estimates[0]) and np.isnan(group.overall) and np.isnan(group.influence[:, 0]).all()
+    # SOURCE: did README aggte(type="group") on mpdta, groups 2006 and 2007 (they do not use ATT(2004,2005));
+    # TOLERANCE 5e-5 (4 decimals)
+    np.testing.assert_allclose(group.estimates[1:], [-0.0229, -0.0261], atol=5e-5)
+    dyn = aggregate(bad, "dynamic")
+    assert list(dyn.keys) == [-3, -2, -1, 0, 1, 2, 3]  # event 1 is kept (as NaN), not dropped
+    assert np.isnan(dyn.estimates[4]) and np.isnan(dyn.overall)
+    # SOURCE: did README aggte(type="dynamic") event times -3..0, 2, 3 (none uses ATT(2004,2005)); TOLERANCE 5e-5
+    np.testing.assert_allclose(
+        dyn.estimates[[0, 1, 2, 3, 5, 6]], [0.0305, -0.0006, -0.0245, -0.0199, -0.1373, -0.1008], atol=5e-5
+    )
+    cal = aggregate(bad, "calendar")
+    assert np.isnan(cal.estimates[cal.keys == 2005]).all() and np.isnan(cal.overall)
+    assert np.isfinite(cal.estimates[cal.keys != 2005]).all()
+    # a NaN pre-treatment cell makes the pre-test NaN instead of testing the other four cells
+    pre_cell = int(np.flatnonzero((fit.groups == 2007) & (fit.times == 2005))[0])
+    bad_pre = dataclasses.replace(fit, att=np.where(np.arange(fit.att.size) == pre_cell, np.nan, fit.att))
+    test = pretest(bad_pre)
+    assert np.isnan(test.p_value) and test.df == 5
+
+
+def test_nan_cell_is_reported_by_the_design(stag: StaggeredDiD, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import evalkit.designs.staggered as staggered
+
+    real = staggered.group_time_att
+
+    def with_nan_cell(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        hit = (fit.groups == 2004) & (fit.times == 2005)
+        return dataclasses.replace(fit, att=np.where(hit, np.nan, fit.att))
+
+    monkeypatch.setattr(staggered, "group_time_att", with_nan_cell)
+    for inference in ("analytic", MultiplierBootstrap(reps=199, seed=1)):
+        res = stag.estimate("lemp", aggregate="group", inference=inference)
+        assert any("could not be estimated (NaN): ATT(2004,2005)" in n for n in res.notes)
+        tab = res.to_frame().set_index("term")
+        assert np.isnan(tab.loc["overall", "estimate"]) and np.isnan(tab.loc["overall", "std_error"])
+        assert np.isnan(tab.loc["group 2004", "std_error"])
+        # SOURCE: did README aggte(type="group"), group 2006 = -0.0229; TOLERANCE 5e-5 (4 decimals)
+        assert tab.loc["group 2006", "estimate"] == pytest.approx(-0.0229, abs=5e-5)
+        assert np.isfinite(tab.loc["group 2006", "std_error"])
+
+
+def test_cohort_values_must_be_periods() -> None:
+    data = _toy()
+    data["g"] = data["g"].replace(2003, 2003.5)
+    with pytest.raises(DataError, match=r"cohort 'g' has value\(s\) 2003.5 .*not periods of 't'"):
+        StaggeredDiD(data, unit="u", time="t", cohort="g")
+    # cohorts after the last period (never treated) and before the first one (always treated, dropped as did)
+    # remain valid; property: the same estimates as leaving those units out / marking them never treated
+    data = _toy()
+    late = data.assign(g=data["g"].replace(2004, 2010))
+    res = StaggeredDiD(late, unit="u", time="t", cohort="g").estimate("y", aggregate="simple")
+    ref = StaggeredDiD(data.assign(g=data["g"].replace(2004, 0)), unit="u", time="t", cohort="g")
+    np.testing.assert_allclose(  # TOLERANCE 1e-12 (same arithmetic)
+        res.to_frame()["estimate"], ref.estimate("y", aggregate="simple").to_frame()["estimate"], atol=1e-12
+    )
+    early = data.assign(g=data["g"].replace(2003, 1990))
+    res = StaggeredDiD(early, unit="u", time="t", cohort="g").estimate("y")
+    kept = data[data["g"] != 2003]
+    ref_res = StaggeredDiD(kept, unit="u", time="t", cohort="g").estimate("y")
+    np.testing.assert_allclose(res.to_frame()["estimate"], ref_res.to_frame()["estimate"], atol=1e-12)
+
+
+def test_role_columns_cannot_be_outcome_or_covariate() -> None:
+    data = _toy()
+    design = StaggeredDiD(data, unit="u", time="t", cohort="g", weights="w")
+    for col in ("g", "t", "u", "w"):
+        with pytest.raises(DataError, match=rf"column '{col}' is a role of the design .* cannot be the outcome"):
+            design.estimate(col)
+    with pytest.raises(DataError, match=r"column 'g' is a role of the design"):
+        design.estimate("y", covariates=["x", "g"])
+    with pytest.raises(DataError, match=r"column 't' is a role of the design"):
+        design.bacon("t")
+
+
+def test_roles_must_be_distinct_and_duplicates_are_named() -> None:
+    data = _toy()
+    with pytest.raises(DesignError, match="unit and time are both 't'"):
+        StaggeredDiD(data, unit="t", time="t", cohort="g")
+    with pytest.raises(DesignError, match="cohort and time are both 't'"):
+        StaggeredDiD(data, unit="u", time="t", cohort="t")
+    with pytest.raises(DesignError, match="cohort and unit are both 'u'"):
+        StaggeredDiD(data, unit="u", time="t", cohort="u")
+    with pytest.raises(DataError, match=r"1 duplicated \('u', 't'\) row\(s\), e.g. unit 0 in period 2001;"):
+        StaggeredDiD(pd.concat([data, data.iloc[:1]]), unit="u", time="t", cohort="g")
+
+
+def test_typed_arguments() -> None:
+    design = StaggeredDiD(_toy(), unit="u", time="t", cohort="g")
+    with pytest.raises(OptionError, match=r"outcome=\['y'\]: StaggeredDiD.estimate takes one outcome column"):
+        design.estimate(["y"])
+    with pytest.raises(OptionError, match="takes one outcome column"):
+        design.bacon(("y",))
+    for alpha in ("0.05", True, 0, 1.5, float("nan")):
+        with pytest.raises(OptionError, match=r"alpha=.* must be a number between 0 and 1"):
+            design.estimate("y", alpha=alpha)
+    for anticipation in (True, -1, 1.0, "1"):
+        with pytest.raises(OptionError, match=r"anticipation=.* must be a non-negative integer"):
+            design.estimate("y", anticipation=anticipation)

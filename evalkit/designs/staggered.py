@@ -8,7 +8,8 @@ effects regression; ``bacon()`` decomposes the latter (Goodman-Bacon 2021).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,9 +69,11 @@ class StaggeredDiD:
     unit : str
         Unit identifier.
     time : str
-        Period (numeric; consecutive periods are consecutive values of the sorted unique periods).
+        Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods).
     cohort : str
-        First period in which the unit is treated; 0 for never-treated units. Must be constant within a unit.
+        First period in which the unit is treated; 0 for never-treated units. Must be constant within a unit and,
+        when it falls inside the observed range of ``time``, be one of the observed periods (a cohort of 2003.5 in
+        a yearly panel raises a DataError). The three columns must be different.
     clusters : str, optional
         A coarser cluster (e.g. state) for standard errors; constant within a unit. Default: the unit.
     weights : str, optional
@@ -81,7 +84,11 @@ class StaggeredDiD:
     As R's ``did`` (``panel=TRUE``): cohorts later than the last period count as never treated; units treated in
     or before the first period (``g - anticipation <= min(time)``) have no pre-treatment period and are dropped;
     units not observed (or with a missing outcome or covariate) in every period are dropped so that the panel is
-    balanced. Every drop is reported in ``Results.notes`` and ``Results.dropped``.
+    balanced. Every drop is reported in ``Results.notes`` and ``Results.dropped``. Infinite values of the
+    outcome, the covariates, the weights or the time column are refused with a DataError naming the unit and
+    period (replace them by NaN to have the unit dropped instead). If a group-time effect cannot be estimated
+    (NaN), every aggregate that would use it is NaN as well (with a note) rather than an average of the remaining
+    cells.
 
     Examples
     --------
@@ -105,6 +112,17 @@ class StaggeredDiD:
             raise DataError("data has no rows.")
         roles = [unit, time, cohort, *as_list(clusters), *as_list(weights)]
         require_columns(data, roles, "column")
+        if unit == time:
+            raise DesignError(
+                f"unit and time are both {unit!r}; a panel needs two different columns, one identifying the unit "
+                "and one the period. Pass e.g. unit='county', time='year'."
+            )
+        for other, role in ((unit, "unit"), (time, "time")):
+            if cohort == other:
+                raise DesignError(
+                    f"cohort and {role} are both {cohort!r}; the cohort (first treated period, 0 = never treated) "
+                    f"must be its own column, different from the {role} column."
+                )
         for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
             no_missing(data, col, role)
         self._data = data.copy(deep=True)
@@ -112,13 +130,14 @@ class StaggeredDiD:
         self.clusters, self.weights = clusters, weights
         dup = self._data.duplicated([unit, time])
         if dup.any():
-            first = self._data.loc[dup, [unit, time]].iloc[0]
+            at = int(np.flatnonzero(dup.to_numpy())[0])
+            u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
             raise DataError(
-                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {first[unit]!r} in period "
-                f"{first[time]!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
+                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
+                f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
             )
         self._unit_codes, self._unit_labels = pd.factorize(self._data[unit], sort=True)
-        self._t = to_float_array(self._data, [time], "time")[:, 0]
+        self._t = self._floats([time], "time")[:, 0]
         self._periods = np.unique(self._t)
         self._time_codes = np.searchsorted(self._periods, self._t)
         n_units = len(self._unit_labels)
@@ -126,6 +145,7 @@ class StaggeredDiD:
         self._cohort = self._unit_constant(g, cohort, "cohort", n_units)
         if np.any(self._cohort < 0):
             raise DataError(f"cohort {cohort!r} has negative values; use 0 for never treated.")
+        self._check_cohort_periods()
         self._cluster_codes: np.ndarray | None = None
         if clusters is not None:
             no_missing(self._data, clusters, "clusters")
@@ -135,10 +155,64 @@ class StaggeredDiD:
         self._w: np.ndarray | None = None
         if weights is not None:
             no_missing(self._data, weights, "weights")
-            w = to_float_array(self._data, [weights], "weights")[:, 0]
-            if np.any(w <= 0) or not np.all(np.isfinite(w)):
+            w = self._floats([weights], "weights")[:, 0]
+            if np.any(w <= 0):
                 raise DataError(f"weights {weights!r} must be positive and finite; found min {np.min(w):g}.")
             self._w = self._unit_constant(w, weights, "weights", n_units)
+
+    def _floats(self, columns: Sequence[Hashable], role: str) -> np.ndarray:
+        """``to_float_array`` of ``columns``, refusing +-inf first with the unit and period that hold it."""
+        for col in columns:
+            series = self._data[col]
+            if pd.api.types.is_float_dtype(series) or pd.api.types.is_integer_dtype(series):
+                self._refuse_infinite(series.to_numpy(dtype=np.float64, na_value=np.nan), col, role)
+        return to_float_array(self._data, columns, role)  # type: ignore[arg-type]
+
+    def _refuse_infinite(self, values: np.ndarray, column: Hashable, role: str) -> None:
+        """Raise a DataError naming the first unit and period where ``values`` (one per row) is +-inf."""
+        bad = np.isinf(values)
+        if not bad.any():
+            return
+        at = int(np.flatnonzero(bad)[0])
+        label = _plain(self._unit_labels[self._unit_codes[at]])
+        where = f"unit {label!r} of {self.unit!r}"
+        if role != "time":
+            where += f" in period {_plain(self._data[self.time].iloc[at])!r} of {self.time!r}"
+        fix = "Fix them (e.g. a log of zero)"
+        if role in ("outcome", "covariate"):
+            fix += " or set them to NaN, which drops the unit from the balanced panel with a note"
+        raise DataError(
+            f"{role} {column!r} is {values[at]:g} for {where} (row index {_plain(self._data.index[at])!r}; "
+            f"{int(bad.sum())} infinite value(s) in all); infinite values cannot enter an estimate. {fix}."
+        )
+
+    def _check_cohort_periods(self) -> None:
+        """Refuse nonzero cohorts inside the observed time range that are not observed periods."""
+        g, periods = self._cohort, self._periods
+        inside = (g > 0) & (g >= periods[0]) & (g <= periods[-1])
+        off = inside & ~np.isin(g, periods)
+        if off.any():
+            values = np.unique(g[off])
+            shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
+            first_unit = _plain(self._unit_labels[np.flatnonzero(off)[0]])
+            observed = ", ".join(f"{p:g}" for p in periods[:8]) + (", ..." if periods.size > 8 else "")
+            raise DataError(
+                f"cohort {self.cohort!r} has value(s) {shown} (e.g. unit {first_unit!r} of {self.unit!r}) that are "
+                f"not periods of {self.time!r} (observed: {observed}); a cohort is the first treated period, i.e. "
+                "one of the observed periods, a value after the last period or 0 (never treated). Recode those "
+                "units' cohorts to their first treated period."
+            )
+
+    def _check_not_role(self, columns: Sequence[Hashable]) -> None:
+        """Refuse an outcome or covariate that is one of the design's role columns."""
+        roles = {self.unit, self.time, self.cohort, *as_list(self.clusters), *as_list(self.weights)}
+        for col in columns:
+            if col in roles:
+                raise DataError(
+                    f"column {col!r} is a role of the design (unit, time, cohort, clusters or weights) and cannot "
+                    "be the outcome or a covariate; choose another column (copy it under a new name if you really "
+                    "mean to use it)."
+                )
 
     def _unit_constant(self, values: np.ndarray, column: str, role: str, n_units: int) -> np.ndarray:
         first = np.full(n_units, np.nan)
@@ -163,16 +237,17 @@ class StaggeredDiD:
     def _panel(self, outcome: str, covariates: Sequence[str], control: str, anticipation: int) -> _Panel:
         require_columns(self._data, [outcome], "outcome")
         require_columns(self._data, covariates, "covariate")
+        self._check_not_role([outcome, *covariates])
         notes: list[str] = []
         dropped: list[dict[str, object]] = []
         n_units, T = len(self._unit_labels), self._periods.size
-        y = to_float_array(self._data, [outcome], "outcome")[:, 0]
+        y = self._floats([outcome], "outcome")[:, 0]
         Y = np.full((n_units, T), np.nan)
         Y[self._unit_codes, self._time_codes] = y
         X = None
         missing = np.isnan(Y)
         if covariates:
-            xs = to_float_array(self._data, covariates, "covariate")
+            xs = self._floats(covariates, "covariate")
             X = np.full((n_units, T, len(covariates)), np.nan)
             X[self._unit_codes, self._time_codes, :] = xs
             missing |= np.isnan(X).any(axis=2)
@@ -270,7 +345,8 @@ class StaggeredDiD:
         Parameters
         ----------
         outcome : str
-            Outcome column.
+            One outcome column (a list raises an OptionError: call ``estimate`` once per outcome). It may not be
+            a role column (unit, time, cohort, clusters, weights), nor hold infinite values.
         estimator : {"callaway_santanna", "sun_abraham", "twfe"}
             Group-time effects (Callaway and Sant'Anna 2021), the interaction-weighted event study (Sun and
             Abraham 2021), or the static two-way fixed effects regression of the outcome on the treated-and-
@@ -290,7 +366,7 @@ class StaggeredDiD:
         base_period : {"varying", "universal"}
             Base period of pre-treatment cells (Callaway and Sant'Anna).
         anticipation : int
-            Periods before adoption in which units may respond.
+            Periods before adoption in which units may respond (an int >= 0; booleans are refused).
         inference : "analytic" or MultiplierBootstrap
             Analytic influence-function (Callaway and Sant'Anna) or CR1 (Sun and Abraham, TWFE) standard errors
             clustered by unit or by ``clusters``; or a multiplier bootstrap with a simultaneous band (Callaway and
@@ -311,10 +387,19 @@ class StaggeredDiD:
         check_option("method", method, DidMethod)
         check_option("aggregate", aggregate, _AGGREGATES)
         check_option("base_period", base_period, BaseKind)
-        if not 0 < alpha < 1:
-            raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05 for 95% intervals).")
-        if not isinstance(anticipation, int | np.integer) or anticipation < 0:
-            raise OptionError(f"anticipation={anticipation!r} must be a non-negative integer number of periods.")
+        outcome = _one_outcome(outcome)
+        if isinstance(alpha, bool | np.bool_) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+            raise OptionError(f"alpha={alpha!r} must be a number between 0 and 1 (e.g. 0.05 for 95% intervals).")
+        alpha = float(alpha)
+        if (
+            isinstance(anticipation, bool | np.bool_)
+            or not isinstance(anticipation, int | np.integer)
+            or anticipation < 0
+        ):
+            raise OptionError(
+                f"anticipation={anticipation!r} must be a non-negative integer number of periods (e.g. 0 or 1)."
+            )
+        anticipation = int(anticipation)
         if not (inference == "analytic" or isinstance(inference, MultiplierBootstrap)):
             raise OptionError(
                 f"inference={inference!r} is not understood; use 'analytic' or "
@@ -352,10 +437,13 @@ class StaggeredDiD:
         Uses the balanced panel of ``outcome`` (cohorts as in ``estimate``; units treated before the first
         period enter as an always-treated group). See :func:`evalkit.estimators.bacon.bacon_decomposition`.
         """
+        outcome = _one_outcome(outcome)
         require_columns(self._data, [outcome], "outcome")
+        self._check_not_role([outcome])
         n_units, T = len(self._unit_labels), self._periods.size
+        y = self._floats([outcome], "outcome")[:, 0]
         Y = np.full((n_units, T), np.nan)
-        Y[self._unit_codes, self._time_codes] = to_float_array(self._data, [outcome], "outcome")[:, 0]
+        Y[self._unit_codes, self._time_codes] = y
         keep = ~np.isnan(Y).any(axis=1)
         if not keep.all():
             raise DataError(
@@ -445,6 +533,13 @@ class StaggeredDiD:
             f"Comparison group: {control.replace('_', '-')} units; {base_period} base period; anticipation "
             f"{anticipation}; 2x2 estimator {method!r}" + (f" with covariates {', '.join(covs)}." if covs else ".")
         )
+        missing = ~np.isfinite(fit.att)
+        if missing.any():
+            cells = ", ".join(f"ATT({g:g},{t:g})" for g, t in zip(fit.groups[missing], fit.times[missing], strict=True))
+            notes.append(
+                f"{int(missing.sum())} group-time effect(s) could not be estimated (NaN): {cells}. Every aggregate "
+                "and pre-test that uses them is NaN too; none is computed from the remaining cells only."
+            )
         if np.isfinite(test.p_value):
             notes.append(
                 f"Pre-test of parallel trends (Wald, all {test.df} pre-treatment ATT(g,t) = 0): "
@@ -604,6 +699,7 @@ def _cs_block(
             "n_control": np.full(est.size, int((~np.isfinite(fit.cohort)).sum())),
             "n_obs": np.full(est.size, n),
         }
+    identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
     se = np.full(est.size, np.nan)
     crit = np.nan
     if isinstance(inference, MultiplierBootstrap):
@@ -614,6 +710,26 @@ def _cs_block(
         se[identified] = analytic_se(infl[:, identified], clusters)
     se[se <= 0] = np.nan
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the matching Python scalar (for readable messages); anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _one_outcome(outcome: object) -> Hashable:
+    """Return ``outcome`` if it names one column; a list (or other collection) raises an OptionError."""
+    if isinstance(outcome, str):
+        return outcome
+    if isinstance(outcome, list | tuple | set | frozenset | dict | np.ndarray | pd.Index | pd.Series):
+        names = list(outcome)
+        raise OptionError(
+            f"outcome={names!r}: StaggeredDiD.estimate takes one outcome column (a string), not a list; call it "
+            f"once per outcome, e.g. [design.estimate(y) for y in {names!r}]."
+        )
+    if not isinstance(outcome, Hashable):
+        raise OptionError(f"outcome={outcome!r} is not a column name; pass the outcome column as a string.")
+    return outcome
 
 
 def _recode(codes: np.ndarray) -> np.ndarray:

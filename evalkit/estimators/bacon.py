@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evalkit.errors import DesignError
+from evalkit.errors import DataError, DesignError
 
 __all__ = ["BaconDecomposition", "bacon_decomposition"]
 
@@ -77,6 +77,12 @@ def bacon_decomposition(
     :math:`\\hat\\beta^{DD} = \\sum s\\,\\hat\\beta^{2x2}`. Units treated before the sample form a group with
     :math:`\\bar D = 1` (only "later vs always treated" comparisons carry weight).
     """
+    for name, arr in (("Y", Y), ("weights", weights)):
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise DataError(
+                f"{name} holds {int((~np.isfinite(arr)).sum())} NaN or infinite value(s); the decomposition needs "
+                "a balanced panel of finite values. Drop or fix those units first."
+            )
     n, T = Y.shape
     w = np.ones(n) if weights is None else weights / weights.mean()
     first = periods[0]

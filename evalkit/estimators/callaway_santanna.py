@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 
 from evalkit._validation import check_option
-from evalkit.errors import EstimationError, OptionError
+from evalkit.errors import DataError, EstimationError, OptionError
 
 __all__ = [
     "AggregateKind",
@@ -288,6 +288,12 @@ def group_time_att(
     check_option("control", control, ControlKind)
     check_option("method", method, DidMethod)
     check_option("base_period", base_period, BaseKind)
+    for name, arr in (("Y", Y), ("covariates", covariates), ("weights", weights)):
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise DataError(
+                f"{name} holds {int((~np.isfinite(arr)).sum())} NaN or infinite value(s); group_time_att needs a "
+                "balanced panel of finite values. Drop or fix those units first (StaggeredDiD does this for you)."
+            )
     n, T = Y.shape
     w_all = np.ones(n) if weights is None else weights / weights.mean()
     glist = np.unique(cohort[np.isfinite(cohort)])
@@ -406,18 +412,21 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
     G \\le T)`; dynamic :math:`\\theta(e) = \\sum_g 1\\{g+e \\le T\\} ATT(g,g+e) P(G=g \\mid G+e \\le T)` and overall
     the mean of :math:`\\theta(e)` over :math:`e \\ge 0`; calendar :math:`\\theta(t) = \\sum_{g \\le t} ATT(g,t)
     P(G=g \\mid G \\le t)` and overall their mean. Influence functions include the estimation of the weights.
+
+    NaN cells are never skipped: a term (and an overall summary) that averages a NaN ATT(g,t) is NaN, with a NaN
+    influence function, so that no aggregate is silently computed from a subset of its cells.
     """
     check_option("aggregate", kind, AggregateKind)
-    ok = np.isfinite(fit.att)
     w = fit.unit_weights
     n = fit.n_units
     glist = np.unique(fit.groups)
     pg_group = np.array([(w * (fit.cohort == g)).mean() for g in glist])
     pg_cell = pg_group[np.searchsorted(glist, fit.groups)]
-    post = ok & (fit.groups <= fit.times)
+    post = fit.groups <= fit.times
     if kind == "simple":
         cells = np.flatnonzero(post)
         est, inf = _weighted_term(fit, cells, pg_cell)
+        inf = _nan_if(inf, est)
         return Aggregation(kind, np.zeros(0), np.array([est]), inf[:, None], est, inf)
     if kind == "group":
         est = np.empty(glist.size)
@@ -425,25 +434,32 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
         for j, g in enumerate(glist):
             cells = np.flatnonzero(post & (fit.groups == g))
             est[j] = fit.att[cells].mean()
-            inf[:, j] = fit.influence[:, cells].mean(axis=1)
+            inf[:, j] = _nan_if(fit.influence[:, cells].mean(axis=1), est[j])
         wts = pg_group / pg_group.sum()
         in_group = fit.cohort[:, None] == glist[None, :]
-        overall_inf = inf @ wts + _weight_influence(in_group, w, pg_group) @ est
-        return Aggregation(kind, glist, est, inf, float(est @ wts), overall_inf)
+        overall = float(est @ wts)
+        overall_inf = _nan_if(inf @ wts + _weight_influence(in_group, w, pg_group) @ est, overall)
+        return Aggregation(kind, glist, est, inf, overall, overall_inf)
     if kind == "dynamic":
         event = fit.times - fit.groups
-        keys = np.unique(event[ok])
-        masks = [ok & (event == e) for e in keys]
+        keys = np.unique(event)
+        masks = [event == e for e in keys]
     else:
-        keys = fit.times[ok & (fit.times >= glist.min())]
-        keys = np.unique(keys)
+        keys = np.unique(fit.times[fit.times >= glist.min()])
         masks = [post & (fit.times == t) for t in keys]
     est = np.empty(keys.size)
     inf = np.empty((n, keys.size))
     for j, m in enumerate(masks):
         est[j], inf[:, j] = _weighted_term(fit, np.flatnonzero(m), pg_cell)
+        inf[:, j] = _nan_if(inf[:, j], est[j])
     summary = keys >= 0 if kind == "dynamic" else np.ones(keys.size, dtype=bool)
-    return Aggregation(kind, keys, est, inf, float(est[summary].mean()), inf[:, summary].mean(axis=1))
+    overall = float(est[summary].mean())
+    return Aggregation(kind, keys, est, inf, overall, _nan_if(inf[:, summary].mean(axis=1), overall))
+
+
+def _nan_if(influence: np.ndarray, estimate: float) -> np.ndarray:
+    """The influence function, or NaN everywhere when the estimate is NaN (a NaN cell entered it)."""
+    return influence if np.isfinite(estimate) else np.full_like(influence, np.nan)
 
 
 # --------------------------------------------------------------------------------------------- inference
@@ -540,13 +556,15 @@ def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
     -----
     :math:`W = n\\,\\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre}`, :math:`\\hat V = \\frac1n\\Psi'\\Psi`
     from the (cluster-summed) influence functions, compared with :math:`\\chi^2_q`, q the number of pre-treatment
-    cells (Callaway and Sant'Anna 2021, Sec. 4.1). Returns NaN when there are no pre-treatment cells or their
-    covariance is singular.
+    cells (Callaway and Sant'Anna 2021, Sec. 4.1). Returns NaN when there are no pre-treatment cells, when one of
+    them is NaN (it is not skipped) or when their covariance is singular.
     """
-    keep = fit.pre & fit.identified & np.isfinite(fit.att)
+    keep = fit.pre & fit.identified
     q = int(keep.sum())
     if q == 0:
         return PreTest(np.nan, 0, np.nan)
+    if not (np.all(np.isfinite(fit.att[keep])) and np.all(np.isfinite(fit.influence[:, keep]))):
+        return PreTest(np.nan, q, np.nan)
     n = fit.n_units
     sums = _cluster_sums(fit.influence[:, keep], clusters)
     V = sums.T @ sums / n

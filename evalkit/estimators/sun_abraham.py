@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from evalkit.errors import DesignError, EstimationError
+from evalkit.errors import DataError, DesignError, EstimationError
 
 __all__ = ["StaticTWFEFit", "SunAbrahamFit", "sun_abraham", "twfe_static"]
 
@@ -27,6 +27,16 @@ def _demean_by(values: np.ndarray, groups: np.ndarray, weights: np.ndarray | Non
     np.add.at(sums, groups, values * w[:, None])
     tot = np.bincount(groups, weights=w, minlength=n_g)
     return values - (sums / tot[:, None])[groups]
+
+
+def _require_finite(y: np.ndarray, weights: np.ndarray | None = None) -> None:
+    """Refuse NaN or infinite outcomes (and weights): one would turn every coefficient into NaN."""
+    for name, arr in (("y", y), ("weights", weights)):
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise DataError(
+                f"{name} holds {int((~np.isfinite(arr)).sum())} NaN or infinite value(s); drop or fix those "
+                "observations first (StaggeredDiD refuses infinite values and drops units with missing ones)."
+            )
 
 
 def _cr1(
@@ -82,6 +92,7 @@ def twfe_static(
     :math:`y_{it} = \\alpha_i + \\lambda_t + \\beta D_{it} + \\varepsilon_{it}`; :math:`\\hat\\beta` is the
     variance-weighted average of all 2x2 comparisons (Goodman-Bacon 2021, J. Econometrics 225(2):254-277).
     """
+    _require_finite(y, weights)
     D = (periods[tcode] >= cohort).astype(np.float64)
     if np.ptp(D) == 0:
         raise DesignError("the adoption indicator is constant in the sample; nothing to estimate.")
@@ -166,6 +177,7 @@ def sun_abraham(
     variance treats the shares as fixed: :math:`V(\\hat\\nu) = W V(\\hat\\delta) W'` with CR1
     :math:`V(\\hat\\delta)`, as ``fixest::sunab``'s aggregation.
     """
+    _require_finite(y)
     keep = np.ones(y.size, dtype=bool)
     cohort = cohort.copy()
     if control == "never_treated":
