@@ -20,6 +20,7 @@ from evalkit.estimators import EstimationSample, LinearFit
 from evalkit.estimators.event_study import event_study, event_times
 from evalkit.estimators.twfe import did_2x2, n_absorbed, twfe
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.analytic import t_inference
 from evalkit.inference.sandwich import Sandwich, sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
@@ -882,20 +883,12 @@ def _sandwich_inference(
     V = cov.vcov * scale
     outs = []
     for j in terms:
-        se = float(np.sqrt(V[j, j]))
-        est = float(fit.coef[j])
-        t = est / se if se > 0 else np.nan
-        dfj = float(df[j])
-        p = float(2 * stats.t.sf(abs(t), dfj)) if np.isfinite(t) else np.nan
-        crit = float(stats.t.ppf(1 - ctx.alpha / 2, dfj))
         outs.append(
-            InferenceOutcome(
-                std_error=se,
-                statistic=t,
-                p_value=p,
-                conf_low=est - crit * se,
-                conf_high=est + crit * se,
-                df=dfj,
+            t_inference(
+                float(fit.coef[j]),
+                float(np.sqrt(V[j, j])),
+                float(df[j]),
+                alpha=ctx.alpha,
                 n_clusters=cov.n_clusters,
                 label=label,
             )

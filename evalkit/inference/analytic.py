@@ -10,7 +10,7 @@ from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.sandwich import Sandwich, sandwich
 
-__all__ = ["analytic_inference", "resolve_inference"]
+__all__ = ["analytic_inference", "resolve_inference", "t_inference"]
 
 
 def resolve_inference(inference: object, *, clustered: bool) -> object:
@@ -55,20 +55,32 @@ def analytic_inference(fit: LinearFit, spec: Sandwich, context: InferenceContext
         clusters=context.clusters if clustered_type else None,
         df_for=[fit.target],
     )
-    se = float(np.sqrt(cov.vcov[fit.target, fit.target]))
-    df = float(cov.df[fit.target])
-    est = fit.estimate
-    t = est / se if se > 0 else np.nan
-    p = float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else np.nan
-    crit = float(stats.t.ppf(1 - context.alpha / 2, df))
     label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
+    return t_inference(
+        fit.estimate,
+        float(np.sqrt(cov.vcov[fit.target, fit.target])),
+        float(cov.df[fit.target]),
+        alpha=context.alpha,
+        n_clusters=cov.n_clusters,
+        label=label,
+    )
+
+
+def t_inference(
+    estimate: float, std_error: float, df: float, *, alpha: float, n_clusters: int | None, label: str
+) -> InferenceOutcome:
+    """Two-sided t test of zero and the :math:`1-\\alpha` interval :math:`\\hat\\tau \\pm t_{\\nu,1-\\alpha/2}
+    \\widehat{se}` for one coefficient."""
+    t = estimate / std_error if std_error > 0 else np.nan
+    p = float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else np.nan
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
     return InferenceOutcome(
-        std_error=se,
+        std_error=std_error,
         statistic=t,
         p_value=p,
-        conf_low=est - crit * se,
-        conf_high=est + crit * se,
+        conf_low=estimate - crit * std_error,
+        conf_high=estimate + crit * std_error,
         df=df,
-        n_clusters=cov.n_clusters,
+        n_clusters=n_clusters,
         label=label,
     )
