@@ -13,9 +13,9 @@ import statsmodels.api as sm
 from scipy import stats
 
 import evalkit as ek
-from evalkit.errors import InferenceError, OptionError
-from evalkit.estimators import EstimationSample, fit_estimator
-from evalkit.estimators.batch import batch_estimates, treatment_design
+from evalkit.errors import EstimationError, InferenceError, OptionError
+from evalkit.estimators import REGISTRY, EstimationSample, fit_estimator
+from evalkit.inference.batched import batch_estimates
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import sandwich
 
@@ -163,16 +163,17 @@ def test_batched_estimates_equal_per_draw_sandwich(estimator, cov_type, weighted
 def test_treatment_design_refuses_unknown_estimators():
     rng = np.random.default_rng(1)
     sample = _sample(rng)
-    assert treatment_design("twfe", sample) is None
+    with pytest.raises(EstimationError, match="panel units"):  # the batched form refuses what twfe() refuses
+        REGISTRY["twfe"].batch_design(sample)
     fit = fit_estimator("ols", sample)
-    assert treatment_design("ols", sample, fit) is not None
+    assert REGISTRY["ols"].batch_design(sample, fit) is not None
     # a fit whose regressors the batch form cannot rebuild sends the caller to the per-draw loop
     other = dataclasses.replace(fit, X=fit.X + 1.0)
-    assert treatment_design("ols", sample, other) is None
+    assert REGISTRY["ols"].batch_design(sample, other) is None
 
 
 def test_loop_fallback_equals_batched_path():
-    # The per-draw loop (estimators batch.py does not know, e.g. difference-in-differences) must give the same null
+    # The per-draw loop (an estimator the registry does not know) must give the same null
     # distribution as the batched path on the same draws. SOURCE: batched path above; TOLERANCE: 1e-9 relative.
     from evalkit.inference._base import InferenceContext
 
@@ -194,7 +195,7 @@ def test_loop_fallback_equals_batched_path():
         sample=sample,
         refit=lambda s: fit_estimator("lin", s),
         draw=trial.assignment.draw,
-        estimator="some_future_estimator",  # unknown to batch.py: forces the loop
+        estimator="some_future_estimator",  # not in the registry: forces the loop
     )
     looped = inference.infer(fit, ctx)
     batched = _extra(res, "y")

@@ -1,8 +1,8 @@
 """Batched randomization inference for difference-in-differences designs (2x2, two-way fixed effects, event study).
 
-The batched path (evalkit.estimators.batch.DiDTreatmentDesign / fit_did_design) must reproduce, draw by draw, the
-estimator run through did.py's registry plus evalkit.inference.sandwich.sandwich on its (within-transformed) fit,
-and the per-draw loop of RandomizationInference, which refits twice per draw.
+The batched path (evalkit.estimators.DiDTreatmentDesign, fitted by evalkit.inference.batched.fit_did_design) must
+reproduce, draw by draw, the estimator run through did.py's registry plus evalkit.inference.sandwich.sandwich on its
+(within-transformed) fit, and the per-draw loop of RandomizationInference, which refits twice per draw.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import statsmodels.api as sm
 import evalkit as ek
 from evalkit.designs.assignment import BlockClusterRandomization, ClusterRandomization
 from evalkit.designs.did import _ESTIMATORS, DiffInDiff
-from evalkit.estimators import LinearFit
-from evalkit.estimators.batch import DiDTreatmentDesign, batch_estimates, fit_treatment_design, treatment_design
+from evalkit.errors import EstimationError
+from evalkit.estimators import REGISTRY, DiDTreatmentDesign, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.batched import batch_estimates, fit_treatment_design
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import sandwich
 
@@ -83,7 +84,7 @@ class _Probe:
 
 @dataclass(frozen=True)
 class _Looped:
-    """Randomization inference forced onto the per-draw loop (an estimator name batch.py does not know)."""
+    """Randomization inference forced onto the per-draw loop (an estimator name the registry does not know)."""
 
     inner: RandomizationInference
 
@@ -153,7 +154,7 @@ def test_batched_fit_equals_refit_and_sandwich_on_redrawn_assignments(case, cov_
     did, kwargs = CASES[case]()
     calls = _handed_down(did, "y", **kwargs)
     for fit, ctx in calls:  # one call per term (event studies: every event time)
-        design = treatment_design(ctx.estimator, ctx.sample, fit)
+        design = REGISTRY[ctx.estimator].batch_design(ctx.sample, fit)
         assert isinstance(design, DiDTreatmentDesign), "the batched path must be taken, not the per-draw loop"
         assert design.target == fit.target
         Z = ctx.draw(np.random.default_rng(2), 6)
@@ -193,7 +194,7 @@ def test_vraem_cr2_per_draw_equals_twfe_and_sandwich():
     # SOURCE: twfe(sample) refitted per draw + sandwich(fit.X, fit.residuals, "CR2"). TOLERANCE: 1e-10 relative.
     did = _vraem()
     fit, ctx = _handed_down(did, "social_capital")[0]
-    design = treatment_design("twfe", ctx.sample, fit)
+    design = REGISTRY["twfe"].batch_design(ctx.sample, fit)
     assert isinstance(design, DiDTreatmentDesign)
     Z = ctx.draw(np.random.default_rng(11), 5)
     Y = np.column_stack([fit.y, ctx.sample.treatment])
@@ -224,7 +225,7 @@ def _compare_with_loop(did: DiffInDiff, outcome: str, inference: RandomizationIn
     # on its fit) on the same draws. TOLERANCE: 1e-9 relative on the null statistics and the interval ends, 1e-12
     # absolute on the p-value (a ratio of counts).
     for fit, ctx in _handed_down(did, outcome, **kwargs):  # the batched path is the one RandomizationInference takes
-        assert isinstance(treatment_design(ctx.estimator, ctx.sample, fit), DiDTreatmentDesign)
+        assert isinstance(REGISTRY[ctx.estimator].batch_design(ctx.sample, fit), DiDTreatmentDesign)
     batched = did.estimate(outcome, inference=inference, **kwargs)
     looped = did.estimate(outcome, inference=_Looped(inference), **kwargs)
     for fb, fl in zip(batched.fits.values(), looped.fits.values(), strict=True):
@@ -368,12 +369,15 @@ def test_same_seed_bit_identical_and_other_seed_differs():
 def test_designs_the_batch_cannot_rebuild_fall_back_to_the_loop():
     did = _panel_design(simulate_panel())
     fit, ctx = _handed_down(did, "y")[0]
-    assert treatment_design("twfe", ctx.sample, fit) is not None
-    assert treatment_design("twfe", ctx.sample, replace(fit, X=fit.X + 1.0)) is None  # not the estimator's X
-    assert treatment_design("twfe", replace(ctx.sample, units=None)) is None  # no panel units
+    assert REGISTRY["twfe"].batch_design(ctx.sample, fit) is not None
+    assert REGISTRY["twfe"].batch_design(ctx.sample, replace(fit, X=fit.X + 1.0)) is None  # not the estimator's X
+    with pytest.raises(EstimationError, match="panel units"):  # the batched form refuses what twfe() refuses
+        REGISTRY["twfe"].batch_design(replace(ctx.sample, units=None))
     es_fit, es_ctx = _handed_down(did, "y", estimator="event_study")[0]
-    assert treatment_design("event_study", replace(es_ctx.sample, event_window=None), es_fit) is None
-    assert treatment_design("did", ctx.sample) is None  # a panel sample has no post indicator
+    # documented: without a fixed window the event times (columns) follow each draw
+    assert REGISTRY["event_study"].batch_design(replace(es_ctx.sample, event_window=None), es_fit) is None
+    with pytest.raises(EstimationError, match="post"):  # a panel sample has no post indicator
+        REGISTRY["did"].batch_design(ctx.sample)
 
 
 def test_collinear_draw_gives_nan_like_the_loop():

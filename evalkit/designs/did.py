@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,9 @@ from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missin
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError, EstimationError, InferenceError, OptionError
-from evalkit.estimators import EstimationSample, LinearFit
-from evalkit.estimators.event_study import event_study, event_times
-from evalkit.estimators.twfe import did_2x2, n_absorbed, twfe
+from evalkit.estimators import REGISTRY, EstimationSample, LinearFit
+from evalkit.estimators.event_study import event_times
+from evalkit.estimators.twfe import n_absorbed
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.analytic import t_inference
 from evalkit.inference.sandwich import Sandwich, sandwich
@@ -31,9 +31,7 @@ DiDEstimator = Literal["did", "twfe", "event_study"]
 FixedEffectDof = Literal["nested", "full"]
 
 _ESTIMATORS: dict[str, Callable[[EstimationSample], LinearFit]] = {
-    "did": did_2x2,
-    "twfe": twfe,
-    "event_study": event_study,
+    name: REGISTRY[name] for name in get_args(DiDEstimator)
 }
 
 #: Below this many clusters the default inference is CR2 with Bell-McCaffrey df, at or above it CR1.
@@ -595,6 +593,7 @@ class DiffInDiff:
                     spec.infer(replace(fit, target=j), _for_term(ctx, refit, j))  # type: ignore[attr-defined]
                     for j in terms
                 ]
+            notes += [n for n in dict.fromkeys(n for out in outs for n in out.notes) if n not in notes]
             rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
             extra = {"pretrend_test": pretrend} if pretrend is not None else {}
             fits[outcome] = OutcomeFit(

@@ -7,8 +7,10 @@ import numpy as np
 from evalkit.errors import DesignError, EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
+from evalkit.estimators.base import Estimator
+from evalkit.estimators.treatment_design import TreatmentDesign
 
-__all__ = ["difference_in_means"]
+__all__ = ["DIFFERENCE_IN_MEANS", "difference_in_means", "difference_in_means_design"]
 
 
 def difference_in_means(sample: EstimationSample) -> LinearFit:
@@ -38,6 +40,36 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
     :math:`B - 1` degrees of freedom, as estimatr's matched-pairs variance. Blocks with a single unit in an arm
     that are not all pairs are refused. With clusters the same fits are used with CR2 standard errors.
     """
+    design, terms = _columns(sample)
+    return fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+
+
+def difference_in_means_design(sample: EstimationSample) -> TreatmentDesign:
+    """The batched form of :func:`difference_in_means`: its design matrix as a function of the treatment.
+
+    Returns
+    -------
+    TreatmentDesign
+        ``[1, z]`` without blocks, ``[1, z, D]`` for matched pairs (``D`` the pair indicators but the first) and
+        ``[1, z, D_c, z D_c]`` for other blocks (``D_c`` the block indicators centred at their weighted means,
+        which do not depend on treatment); the columns :func:`difference_in_means` fits.
+
+    Raises
+    ------
+    EstimationError, DesignError
+        As :func:`difference_in_means`.
+
+    Notes
+    -----
+    Whether the blocks are matched pairs is read from the observed treatment (one treated unit in every block of
+    two); every assignment the blocked design can draw keeps that (one treated unit per pair), so the form holds
+    for every re-drawn assignment (Imai 2008, Stat. Med. 27:4857).
+    """
+    return _columns(sample)[0]
+
+
+def _columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]]:
+    """The estimator's :class:`TreatmentDesign` and its term names (one definition for the fit and its batches)."""
     if sample.covariates.shape[1]:
         raise EstimationError(
             "estimator='difference_in_means' takes no covariates; use estimator='ols' (ANCOVA) or 'lin' "
@@ -45,9 +77,9 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
         )
     z = sample.treatment
     n = sample.n_obs
+    empty = np.empty((n, 0))
     if sample.blocks is None or np.unique(sample.blocks).size == 1:
-        X = np.column_stack([np.ones(n), z])
-        return fit_least_squares(sample.y, X, ("(Intercept)", sample.treatment_name), 1, weights=sample.weights)
+        return TreatmentDesign(empty, empty), ("(Intercept)", sample.treatment_name)
     treated_per_block = np.bincount(sample.blocks, weights=z)
     size_per_block = np.bincount(sample.blocks)
     present = size_per_block > 0
@@ -56,8 +88,7 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
     if np.all(treated_per_block == 1) and np.all(size_per_block == 2):
         # Matched pairs: the pair fixed-effects regression gives the mean of the pair differences, and its HC2
         # variance is Imai's (2008) sum((d_b - mean d)^2) / (B (B - 1)) with B - 1 residual df.
-        X = np.column_stack([np.ones(n), z, D])
-        return fit_least_squares(sample.y, X, ("(Intercept)", sample.treatment_name, *names), 1, weights=sample.weights)
+        return TreatmentDesign(D, empty), ("(Intercept)", sample.treatment_name, *names)
     singletons = (treated_per_block == 1) | (size_per_block - treated_per_block == 1)
     if singletons.any():
         raise DesignError(
@@ -67,6 +98,9 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
             "effects)."
         )
     Dc = D - weighted_mean(D, sample.weights)
-    X = np.column_stack([np.ones(n), z, Dc, z[:, None] * Dc])
     terms = ("(Intercept)", sample.treatment_name, *names, *(f"{sample.treatment_name}:{b}" for b in names))
-    return fit_least_squares(sample.y, X, terms, 1, weights=sample.weights)
+    return TreatmentDesign(Dc, Dc), terms
+
+
+#: The difference in means, registered with its batched form.
+DIFFERENCE_IN_MEANS = Estimator("difference_in_means", difference_in_means, difference_in_means_design)

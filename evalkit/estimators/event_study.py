@@ -7,9 +7,11 @@ import numpy as np
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit
 from evalkit.estimators._sample import EstimationSample
-from evalkit.estimators.twfe import _absorbed_fit
+from evalkit.estimators.base import Estimator
+from evalkit.estimators.treatment_design import DiDTreatmentDesign
+from evalkit.estimators.twfe import _absorbed_fit, absorbed_fixed_columns
 
-__all__ = ["event_study", "event_term", "event_times"]
+__all__ = ["EVENT_STUDY", "event_study", "event_study_design", "event_term", "event_times"]
 
 
 def event_term(k: int) -> str:
@@ -77,3 +79,51 @@ def event_study(sample: EstimationSample) -> LinearFit:
     post = [j for j, k in enumerate(ks) if k >= 0]
     target = post[0] if post else 0
     return _absorbed_fit(sample, E, tuple(event_term(k) for k in ks), target)
+
+
+def event_study_design(sample: EstimationSample) -> DiDTreatmentDesign | None:
+    """The batched form of :func:`event_study`: ``M [E(z), covariates, P]``, or ``None`` without a fixed window.
+
+    ``E(z)`` are the event-time indicators, with each unit's first treated period read from ``z`` and event times
+    binned into ``sample.event_window``.
+
+    Returns
+    -------
+    DiDTreatmentDesign or None
+        ``None`` when ``sample.event_window`` is None: :func:`event_study` then reads the window from each draw's
+        own event times, so the columns (not only their values) change between draws and randomization inference
+        re-runs the estimator draw by draw. Designs always pass a window (``DiffInDiff.estimate``).
+
+    Raises
+    ------
+    EstimationError
+        Without panel units and periods, or with the reference period outside the window, as :func:`event_study`.
+    """
+    fixed = absorbed_fixed_columns(sample)
+    if sample.event_window is None:
+        return None
+    lo, hi = sample.event_window
+    ref = sample.reference_period
+    if not lo <= ref <= hi:
+        raise EstimationError(
+            f"reference_period={ref} is outside the event window [{lo}, {hi}]; choose a period inside it (usually -1)."
+        )
+    ks = tuple(k for k in range(lo, hi + 1) if k != ref)
+    if not ks:
+        raise EstimationError(f"the event window [{lo}, {hi}] holds only the reference period; widen it.")
+    post = [j for j, k in enumerate(ks) if k >= 0]
+    return DiDTreatmentDesign(
+        "event_study",
+        fixed,
+        tuple(range(len(ks))),
+        post[0] if post else 0,
+        units=np.asarray(sample.units),
+        weights=sample.weights,
+        periods=np.asarray(sample.periods),
+        event_times=ks,
+        window=(int(lo), int(hi)),
+    )
+
+
+#: The event study, registered with its batched form.
+EVENT_STUDY = Estimator("event_study", event_study, event_study_design)

@@ -7,8 +7,10 @@ import numpy as np
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
+from evalkit.estimators.base import Estimator
+from evalkit.estimators.treatment_design import TreatmentDesign
 
-__all__ = ["change", "lin", "ols"]
+__all__ = ["CHANGE", "LIN", "OLS", "change", "change_design", "lin", "lin_design", "ols", "ols_design"]
 
 
 def _blocks(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -26,11 +28,19 @@ def ols(sample: EstimationSample) -> LinearFit:
     :math:`\\hat\\tau`. With blocks of unequal treated shares this weights blocks by
     :math:`n_b p_b (1-p_b)`, not by size (Angrist 1998); use ``lin`` for block-size weights.
     """
+    design, terms = _ols_columns(sample)
+    return fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+
+
+def _ols_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]]:
     D, dnames = _blocks(sample)
-    n = sample.n_obs
-    X = np.column_stack([np.ones(n), sample.treatment, sample.covariates, D])
-    terms = ("(Intercept)", sample.treatment_name, *sample.covariate_names, *dnames)
-    return fit_least_squares(sample.y, X, terms, 1, weights=sample.weights)
+    design = TreatmentDesign(np.column_stack([sample.covariates, D]), np.empty((sample.n_obs, 0)))
+    return design, ("(Intercept)", sample.treatment_name, *sample.covariate_names, *dnames)
+
+
+def ols_design(sample: EstimationSample) -> TreatmentDesign:
+    """The batched form of :func:`ols`: ``[1, z, X, D]`` with only ``z`` depending on treatment."""
+    return _ols_columns(sample)[0]
 
 
 def lin(sample: EstimationSample) -> LinearFit:
@@ -44,6 +54,11 @@ def lin(sample: EstimationSample) -> LinearFit:
     (Lin 2013, Ann. Appl. Stat. 7(1):295-318). Block indicators enter the same way, which gives block-size
     weights (as ``estimatr::lm_lin``).
     """
+    design, terms = _lin_columns(sample)
+    return fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+
+
+def _lin_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]]:
     D, dnames = _blocks(sample)
     W = np.column_stack([sample.covariates, D])
     names = (*sample.covariate_names, *dnames)
@@ -53,12 +68,14 @@ def lin(sample: EstimationSample) -> LinearFit:
             "or use estimator='difference_in_means'."
         )
     Wc = W - weighted_mean(W, sample.weights)
-    z = sample.treatment
-    n = sample.n_obs
-    X = np.column_stack([np.ones(n), z, Wc, z[:, None] * Wc])
     t = sample.treatment_name
     terms = ("(Intercept)", t, *(f"{c}_c" for c in names), *(f"{t}:{c}_c" for c in names))
-    return fit_least_squares(sample.y, X, terms, 1, weights=sample.weights)
+    return TreatmentDesign(Wc, Wc), terms
+
+
+def lin_design(sample: EstimationSample) -> TreatmentDesign:
+    """The batched form of :func:`lin`: ``[1, z, W_c, z W_c]``; the centring of ``W`` does not depend on ``z``."""
+    return _lin_columns(sample)[0]
 
 
 def change(sample: EstimationSample) -> LinearFit:
@@ -71,12 +88,21 @@ def change(sample: EstimationSample) -> LinearFit:
     "gain score" analysis. This is the analysis of the Casita pilot (Nelson et al. 2018, BMJ Paediatrics Open
     2:e000268): mean adjusted difference in change from baseline to three months.
     """
+    return ols(_change_sample(sample))
+
+
+def change_design(sample: EstimationSample) -> TreatmentDesign:
+    """The batched form of :func:`change`: that of :func:`ols` (only the response, the change, differs)."""
+    return ols_design(_change_sample(sample))
+
+
+def _change_sample(sample: EstimationSample) -> EstimationSample:
     if sample.baseline is None:
         raise EstimationError(
             "estimator='change' needs the outcome's baseline column; pass baseline={'outcome': 'outcome_bl'} "
             "or a template such as baseline='{outcome}_bl'."
         )
-    delta = EstimationSample(
+    return EstimationSample(
         y=sample.y - sample.baseline,
         treatment=sample.treatment,
         covariates=sample.covariates,
@@ -85,4 +111,9 @@ def change(sample: EstimationSample) -> LinearFit:
         weights=sample.weights,
         treatment_name=sample.treatment_name,
     )
-    return ols(delta)
+
+
+#: ANCOVA, Lin (2013) and change from baseline, each registered with its batched form.
+OLS = Estimator("ols", ols, ols_design)
+LIN = Estimator("lin", lin, lin_design)
+CHANGE = Estimator("change", change, change_design)

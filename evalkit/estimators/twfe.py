@@ -14,8 +14,22 @@ import numpy as np
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies
+from evalkit.estimators.base import Estimator
+from evalkit.estimators.treatment_design import DiDTreatmentDesign
 
-__all__ = ["did_2x2", "group_indicator", "n_absorbed", "period_effects", "twfe", "within"]
+__all__ = [
+    "DID",
+    "TWFE",
+    "absorbed_fixed_columns",
+    "did_2x2",
+    "did_2x2_design",
+    "group_indicator",
+    "n_absorbed",
+    "period_effects",
+    "twfe",
+    "twfe_design",
+    "within",
+]
 
 
 def within(values: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -66,11 +80,15 @@ def period_effects(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...
     return D, names
 
 
-def _absorbed_fit(sample: EstimationSample, regressors: np.ndarray, names: tuple[str, ...], target: int) -> LinearFit:
+def _require_panel(sample: EstimationSample) -> None:
     if sample.units is None or sample.periods is None:
         raise EstimationError(
             "two-way fixed effects need panel units and periods; build the design with unit= and time=."
         )
+
+
+def _absorbed_fit(sample: EstimationSample, regressors: np.ndarray, names: tuple[str, ...], target: int) -> LinearFit:
+    _require_panel(sample)
     P, pnames = period_effects(sample)
     X = np.column_stack([regressors, sample.covariates, P])
     terms = (*names, *sample.covariate_names, *pnames)
@@ -106,6 +124,25 @@ def twfe(sample: EstimationSample) -> LinearFit:
     return _absorbed_fit(sample, d[:, None], (sample.treatment_name,), 0)
 
 
+def absorbed_fixed_columns(sample: EstimationSample) -> np.ndarray:
+    """The untransformed columns of :func:`twfe` (and the event study) that do not depend on treatment:
+    covariates, then period (or block x period) indicators."""
+    _require_panel(sample)
+    return np.column_stack([sample.covariates, period_effects(sample)[0]])
+
+
+def twfe_design(sample: EstimationSample) -> DiDTreatmentDesign:
+    """The batched form of :func:`twfe`: ``M [z, covariates, P]`` with ``M`` the within-unit transformation.
+
+    Raises
+    ------
+    EstimationError
+        Without panel units and periods, as :func:`twfe`.
+    """
+    fixed = absorbed_fixed_columns(sample)
+    return DiDTreatmentDesign("twfe", fixed, (0,), 0, units=np.asarray(sample.units), weights=sample.weights)
+
+
 def group_indicator(sample: EstimationSample) -> np.ndarray:
     """The treated-group indicator of a 2x2 sample: ``max(treatment)`` within each unit of assignment when those
     are given (so a re-drawn treatment implies a re-drawn group), else ``sample.group``."""
@@ -120,6 +157,11 @@ def group_indicator(sample: EstimationSample) -> np.ndarray:
     return np.asarray(sample.group, dtype=np.float64)
 
 
+def _require_post(sample: EstimationSample) -> None:
+    if sample.post is None:
+        raise EstimationError("the 2x2 estimator needs the post-period indicator; build the design with post=.")
+
+
 def did_2x2(sample: EstimationSample) -> LinearFit:
     """The 2x2 difference-in-differences regression ``y ~ group + post + group:post (+ covariates)``.
 
@@ -132,8 +174,7 @@ def did_2x2(sample: EstimationSample) -> LinearFit:
     :math:`\\hat\\tau = (\\bar y_{11} - \\bar y_{10}) - (\\bar y_{01} - \\bar y_{00})`
     (Wooldridge, *Introductory Econometrics*, Sec. 13.2, Example 13.3; Card and Krueger 1994).
     """
-    if sample.post is None:
-        raise EstimationError("the 2x2 estimator needs the post-period indicator; build the design with post=.")
+    _require_post(sample)
     d = np.asarray(sample.treatment, dtype=np.float64)
     g = group_indicator(sample)
     post = np.asarray(sample.post, dtype=np.float64)
@@ -156,3 +197,37 @@ def did_2x2(sample: EstimationSample) -> LinearFit:
         *(f"{b}:{post_name}" for b in bnames),
     )
     return fit_least_squares(sample.y, X, terms, 3, weights=sample.weights)
+
+
+def did_2x2_design(sample: EstimationSample) -> DiDTreatmentDesign:
+    """The batched form of :func:`did_2x2`: ``[1, g(z), post, z, covariates, B, B x post]``.
+
+    The group ``g(z)`` is the maximum of ``z`` within each unit of assignment when those are given (a re-drawn
+    treatment re-draws the group), else the sample's fixed group indicator.
+
+    Raises
+    ------
+    EstimationError
+        Without ``post``, or without a group indicator or units of assignment, as :func:`did_2x2`.
+    """
+    _require_post(sample)
+    n = sample.n_obs
+    post = np.asarray(sample.post, dtype=np.float64)
+    extra = [sample.covariates]
+    if sample.blocks is not None and np.unique(sample.blocks).size > 1:
+        D = block_dummies(sample.blocks)[0]
+        extra += [D, D * post[:, None]]
+    rest = np.column_stack(extra)
+    if sample.assignment_units is None:
+        g = group_indicator(sample)
+        fixed = np.column_stack([np.ones(n), g, post, rest])
+        return DiDTreatmentDesign("did", fixed, (3,), 3, weights=sample.weights)
+    fixed = np.column_stack([np.ones(n), post, rest])
+    return DiDTreatmentDesign(
+        "did", fixed, (1, 3), 3, weights=sample.weights, assignment_units=np.asarray(sample.assignment_units)
+    )
+
+
+#: The 2x2 difference in differences and two-way fixed effects, each registered with its batched form.
+DID = Estimator("did", did_2x2, did_2x2_design)
+TWFE = Estimator("twfe", twfe, twfe_design)

@@ -17,9 +17,9 @@ import numpy as np
 
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
-from evalkit.estimators import LinearFit
-from evalkit.estimators.batch import BatchFit, batch_least_squares, fit_treatment_design, treatment_design
+from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
 from evalkit.inference.sandwich import CovType, sandwich
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
@@ -109,9 +109,11 @@ class RandomizationInference:
     **Computation.** For the trial estimators (difference in means, ``ols``, ``lin``, ``change``) and the
     difference-in-differences estimators (``did``, ``twfe``, ``event_study``) the design matrices of a batch of
     draws are stacked, or projected by Frisch–Waugh–Lovell, and solved with batched BLAS
-    (:mod:`evalkit.estimators.batch`); any other estimator is re-run draw by draw through the design's ``refit``,
-    which assumes, as for every least-squares estimator, that the fit is affine in the outcome. An interval end
-    that is not reached within :math:`10^8` standard errors is reported as infinite.
+    (:mod:`evalkit.inference.batched`, with each estimator's batched form
+    :meth:`evalkit.estimators.Estimator.batch_design`; ``extra["batched"]`` is True); any other estimator is re-run
+    draw by draw through the design's ``refit`` (and a note in the results says so), which assumes, as for every
+    least-squares estimator, that the fit is affine in the outcome. An interval end that is not reached within
+    :math:`10^8` standard errors is reported as infinite.
 
     References
     ----------
@@ -247,8 +249,10 @@ class RandomizationInference:
                 "null": float(self.null),
                 "cov_type": cov_type,
                 "n_undefined": int((~np.isfinite(t_null)).sum()),
+                "batched": engine.batched,
             },
             columns={"p_value_mc_se": mc_se, "n_draws": n_draws, "exact": exact},
+            notes=engine.notes,
         )
 
     # ------------------------------------------------------------------------------------------------------
@@ -308,31 +312,53 @@ def _progress(batches: Iterator[np.ndarray], total: int, show: bool) -> Iterator
             bar.update(Z.shape[0])
 
 
-def _engine(
-    fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None
-) -> Callable[[np.ndarray], BatchFit]:
+@dataclass(frozen=True)
+class _Engine:
+    """Treatment vectors (B, n) -> fits of [outcome, observed treatment]; ``batched`` says which path is taken."""
+
+    run: Callable[[np.ndarray], BatchFit]
+    batched: bool
+    notes: tuple[str, ...] = ()
+
+    def __call__(self, Z: np.ndarray) -> BatchFit:
+        return self.run(Z)
+
+
+def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None) -> _Engine:
     """A function mapping treatment vectors (B, n) to fits of [outcome, observed treatment] as responses.
 
     The second response column is what the sharp null subtracts: the statistic at ``tau0`` uses the combination
-    ``[1, -tau0]`` of the two columns.
+    ``[1, -tau0]`` of the two columns. The estimator's batched form (``REGISTRY[ctx.estimator].batch_design``) is
+    used when it rebuilds the fit's regressors; otherwise the estimator is re-run draw by draw, and a note says why.
     """
     sample = ctx.sample
     if sample is None:
         raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
-    design = treatment_design(ctx.estimator, sample, fit)
+    estimator = REGISTRY.get(ctx.estimator)
+    design = None if estimator is None else estimator.batch_design(sample, fit)
     if design is not None:
         Y = np.column_stack([fit.y, sample.treatment])
 
         def batched(Z: np.ndarray) -> BatchFit:
             return fit_treatment_design(design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters)
 
-        return batched
+        return _Engine(batched, batched=True)
 
     if ctx.refit is None:
         raise InferenceError(
             f"randomization inference cannot re-run estimator={ctx.estimator!r}: the design handed down no refit "
             "function."
         )
+    if estimator is None:
+        why = "it is not a registered estimator"
+    elif not estimator.batched:
+        why = estimator.unbatched_reason
+    else:
+        why = "its batched form does not rebuild the fitted regressors on this sample"
+    note = (
+        f"Randomization inference re-ran estimator {ctx.estimator!r} draw by draw ({why}); the p-values are the "
+        "same as a batched run would give, only slower."
+    )
     refit = ctx.refit
     shifted = dataclasses.replace(sample, y=sample.y - sample.treatment)
 
@@ -352,7 +378,7 @@ def _engine(
             coef[b], gram[b] = one.coef[0], one.gram[0]
         return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
-    return looped
+    return _Engine(looped, batched=False, notes=(note,))
 
 
 def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:

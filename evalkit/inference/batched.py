@@ -1,0 +1,744 @@
+"""Batched least squares and sandwich variances: one estimator fitted to many treatment vectors at once.
+
+Randomization inference re-runs the same estimator under thousands of re-drawn assignments. Every estimator
+describes how its design matrix depends on the treatment vector (its batched form,
+:meth:`evalkit.estimators.Estimator.batch_design`); this module fits a whole batch of draws with that form:
+the design matrices are stacked into a ``(B, n, k)`` array and solved with batched BLAS (``numpy.matmul`` on
+stacks), or, when only the treatment-dependent columns change, the fixed columns (and absorbed unit effects) are
+projected out once (Frisch and Waugh 1933; Lovell 1963).
+
+Public entry points:
+
+* :func:`fit_treatment_design` -- coefficient of interest and its sandwich variance under a stack of treatment
+  vectors, for a :class:`~evalkit.estimators.TreatmentDesign` or a :class:`~evalkit.estimators.DiDTreatmentDesign`
+  (:func:`fit_did_design`);
+* :func:`batch_least_squares` -- the same for a stack of explicit design matrices and one or more responses;
+* :func:`batch_estimates` -- estimates and standard errors of a registered estimator under a stack of treatment
+  vectors.
+
+The sandwich formulas are those of :func:`evalkit.inference.sandwich.sandwich`, restricted to one coefficient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evalkit._linear_algebra import LEVERAGE_TOL, cr2_phi
+from evalkit._validation import check_option
+from evalkit.errors import EstimationError, InferenceError
+from evalkit.estimators import EstimationSample, Estimator, get_estimator
+from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign, sorted_starts
+from evalkit.inference.sandwich import CovType
+
+__all__ = [
+    "BatchFit",
+    "batch_estimates",
+    "batch_least_squares",
+    "check_residual_df",
+    "fit_did_design",
+    "fit_treatment_design",
+    "groups_for",
+    "target_gram",
+]
+
+CLUSTER_TYPES = ("CR0", "CR1", "CR2")
+SINGULAR_TOL = 1e-14  # smallest / largest eigenvalue of the scaled X'WX below this: collinear draw
+MEMORY_BUDGET = 64 * 2**20  # bytes of float64 work arrays per chunk of draws
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """Coefficient of interest and its sandwich variance under a stack of design matrices.
+
+    With ``r`` response columns ``Y = [y_1, ..., y_r]`` fitted on the same regressors, the coefficient of
+    interest of any combination ``Y c`` is ``coef @ c`` and its sandwich variance is ``c' gram c`` (every
+    sandwich estimator is a quadratic form in the residuals, which are linear in ``c``).
+
+    Attributes
+    ----------
+    coef : ndarray (B, r)
+        Coefficient of interest for each draw and response column.
+    gram : ndarray (B, r, r)
+        Sandwich variance of the coefficient of interest, as a Gram matrix over response columns
+        (``gram[:, 0, 0]`` is the variance for the first column). NaN for draws whose regressors are collinear
+        or where the covariance type is undefined (a leverage of one under HC2/HC3).
+    cov_type : str
+        The covariance type.
+    """
+
+    coef: np.ndarray
+    gram: np.ndarray = field(repr=False)
+    cov_type: str
+
+    @property
+    def estimates(self) -> np.ndarray:
+        """Coefficient of interest for the first response column, shape (B,)."""
+        return self.coef[:, 0]
+
+    @property
+    def std_errors(self) -> np.ndarray:
+        """Standard error of the coefficient of interest for the first response column, shape (B,)."""
+        return np.sqrt(self.gram[:, 0, 0])
+
+
+def check_residual_df(n: int, k: int) -> None:
+    """Raise unless a model with ``n`` observations and ``k`` coefficients has residual degrees of freedom.
+
+    Raises
+    ------
+    EstimationError
+        If :math:`n - k \\le 0`: every sandwich variance divides by, or needs, :math:`n - k > 0`
+        (MacKinnon and White 1985, J. Econometrics 29(3)).
+    """
+    if n <= k:
+        raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
+
+
+def _group_matrix(clusters: np.ndarray) -> np.ndarray:
+    """One-hot (G, n) matrix of cluster membership."""
+    _, codes = np.unique(np.asarray(clusters), return_inverse=True)
+    codes = codes.reshape(-1)
+    G = int(codes.max()) + 1
+    if G < 2:
+        raise InferenceError(
+            f"cluster-robust standard errors need at least 2 clusters; found {G}. Use 'HC2' or a design with more "
+            "clusters."
+        )
+    M = np.zeros((G, codes.size))
+    M[codes, np.arange(codes.size)] = 1.0
+    return M
+
+
+def groups_for(cov_type: str, clusters: np.ndarray | None) -> np.ndarray | None:
+    """The one-hot (G, n) cluster matrix for the CR types, ``None`` for the others.
+
+    Parameters
+    ----------
+    cov_type : str
+        One of :data:`CovType`.
+    clusters : ndarray (n,), optional
+        Cluster labels; required by the CR types and refused by the others.
+
+    Returns
+    -------
+    ndarray (G, n) or None
+        :math:`F_{gi} = 1` when observation :math:`i` is in cluster :math:`g`, so :math:`F u` sums scores within
+        clusters (Liang and Zeger 1986, Biometrika 73(1)).
+
+    Raises
+    ------
+    InferenceError
+        If clusters are missing for a CR type, given for another type, or fewer than 2.
+    """
+    if cov_type in CLUSTER_TYPES:
+        if clusters is None:
+            raise InferenceError(
+                f"cov_type={cov_type!r} is cluster-robust and needs cluster labels; pass clusters=..., or use 'HC2'."
+            )
+        return _group_matrix(clusters)
+    if clusters is not None:
+        raise InferenceError(
+            f"clusters were given but cov_type={cov_type!r} ignores them; use 'CR0', 'CR1' or 'CR2', or clusters=None."
+        )
+    return None
+
+
+def target_gram(
+    a: np.ndarray,
+    E: np.ndarray,
+    cov_type: str,
+    n: int,
+    k: int,
+    btt: np.ndarray,
+    h: np.ndarray | None,
+    *,
+    groups: np.ndarray | None = None,
+    starts: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sandwich variance of one coefficient under a batch of fits, as Gram matrices over response columns.
+
+    Serves every covariance type but CR2 (whose adjustment needs the regressors, not only ``a``).
+
+    Parameters
+    ----------
+    a : ndarray (b, n)
+        Row ``t`` of :math:`(\\tilde X'\\tilde X)^{-1}\\tilde X'` for each fit (so that
+        :math:`\\hat\\beta_t = a'\\tilde y`).
+    E : ndarray (b, n, r)
+        Residuals (weighted space) of each fit and response column.
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1"}
+        Covariance type.
+    n, k : int
+        Observations and coefficients of each fit.
+    btt : ndarray (b,)
+        :math:`(\\tilde X'\\tilde X)^{-1}_{tt}` (classical only).
+    h : ndarray (b, n) or None
+        Leverages :math:`h_{ii}` (HC2 and HC3 only).
+    groups : ndarray (G, n), optional
+        One-hot cluster matrix (CR0 and CR1), as from :func:`groups_for`; or
+    starts : ndarray (G,), optional
+        First row of each cluster when the rows are sorted by cluster (CR0 and CR1).
+
+    Returns
+    -------
+    gram : ndarray (b, r, r)
+        Symmetrized :math:`U'U` (``c' gram c`` is the variance for the response combination ``Y c``).
+    good : ndarray (b,) of bool
+        False for fits with a leverage of one under HC2/HC3 (their variance is undefined).
+
+    Notes
+    -----
+    :math:`u_i = a_i e_i \\sqrt{\\omega_i}` with :math:`\\omega_i = 1` (HC0, HC1 times :math:`n/(n-k)`),
+    :math:`1/(1-h_{ii})` (HC2) or :math:`1/(1-h_{ii})^2` (HC3) (MacKinnon and White 1985, J. Econometrics 29(3));
+    :math:`u_g = \\sum_{i \\in g} a_i e_i` per cluster (CR0; CR1 times :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}`,
+    Liang and Zeger 1986); classical: :math:`\\hat\\sigma^2 (X'X)^{-1}_{tt}` with
+    :math:`\\hat\\sigma^2 = e'e/(n-k)`.
+    """
+    good = np.ones(a.shape[0], dtype=bool)
+    if cov_type == "classical":
+        g = (np.swapaxes(E, 1, 2) @ E) * (btt / (n - k))[:, None, None]
+    elif cov_type in ("HC0", "HC1", "HC2", "HC3"):
+        U = a[:, :, None] * E
+        if h is not None:
+            one_minus = 1.0 - h
+            good = (one_minus >= LEVERAGE_TOL).all(axis=1)
+            one_minus = np.where(one_minus >= LEVERAGE_TOL, one_minus, 1.0)
+            U = U / (np.sqrt(one_minus) if cov_type == "HC2" else one_minus)[:, :, None]
+        g = np.swapaxes(U, 1, 2) @ U
+        if cov_type == "HC1":
+            g = g * (n / (n - k))
+    else:  # CR0, CR1
+        scores = a[:, :, None] * E
+        if starts is not None:
+            U = np.add.reduceat(scores, starts, axis=1)  # (b, G, r)
+        elif groups is not None:
+            U = groups @ scores  # (b, G, r)
+        else:
+            raise InferenceError(f"cov_type={cov_type!r} needs the clusters (groups= or starts=).")
+        G = U.shape[1]
+        g = np.swapaxes(U, 1, 2) @ U
+        if cov_type == "CR1":
+            g = g * (G / (G - 1) * (n - 1) / (n - k))
+    return 0.5 * (g + np.swapaxes(g, 1, 2)), good
+
+
+def fit_treatment_design(
+    design: TreatmentDesign | DiDTreatmentDesign,
+    Z: np.ndarray,
+    Y: np.ndarray,
+    *,
+    cov_type: str,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+) -> BatchFit:
+    """Fit ``X(z) = [1, z, fixed, z * interacted]`` for every treatment vector in ``Z``.
+
+    Parameters
+    ----------
+    design : TreatmentDesign or DiDTreatmentDesign
+        How the regressors depend on treatment (:meth:`evalkit.estimators.Estimator.batch_design`); a
+        :class:`DiDTreatmentDesign` is handed to :func:`fit_did_design`.
+    Z : ndarray (B, n)
+        Treatment vectors.
+    Y : ndarray (n, r)
+        Response columns shared by all draws.
+    cov_type : str
+        Covariance type (see :func:`batch_least_squares`).
+    weights, clusters : ndarray (n,), optional
+        Analytic weights; cluster labels for the CR types.
+
+    Returns
+    -------
+    BatchFit
+        Coefficient of the treatment (column 1) and its sandwich variance.
+
+    Notes
+    -----
+    When no column is interacted with treatment (difference in means without blocks, ``ols``, ``change``) and the
+    covariance is not CR2, only the treatment column changes between draws and the fit uses Frisch-Waugh-Lovell
+    (Frisch and Waugh 1933; Lovell 1963): the fixed columns are projected out once (a QR decomposition) and each
+    draw costs :math:`O(n p)`; otherwise the stacked design matrices go to :func:`batch_least_squares`. Both give
+    the numbers of :func:`evalkit.inference.sandwich.sandwich` to rounding.
+    """
+    if isinstance(design, DiDTreatmentDesign):
+        return fit_did_design(design, Z, Y, cov_type=cov_type, weights=weights, clusters=clusters)
+    Z = np.asarray(Z, dtype=np.float64)
+    if design.interacted.shape[1] or cov_type == "CR2" or Y.ndim != 2:
+        return batch_least_squares(
+            design.matrices(Z), Y, target=1, cov_type=cov_type, weights=weights, clusters=clusters
+        )
+    check_option("cov_type", cov_type, CovType)
+    n = Z.shape[1]
+    F = np.column_stack([np.ones(n), design.fixed])
+    check_residual_df(n, F.shape[1] + 1)
+    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    groups = groups_for(cov_type, clusters)
+    B = Z.shape[0]
+    r = Y.shape[1]
+    coef = np.empty((B, r))
+    gram = np.empty((B, r, r))
+    step = max(1, MEMORY_BUDGET // (8 * n * (3 * r + 4)))
+    for start in range(0, B, step):
+        stop = min(B, start + step)
+        coef[start:stop], gram[start:stop] = _solve_fwl(F, Z[start:stop], Y, cov_type, sw, groups)
+    return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+
+def _chunk_size(n: int, k: int, r: int, cov_type: str) -> int:
+    per_draw = 8 * n * (3 * k + 3 * r + (k * k + k * r if cov_type == "CR2" else 0))
+    return max(1, MEMORY_BUDGET // max(per_draw, 1))
+
+
+def _solve_chunk(
+    X: np.ndarray,
+    Y: np.ndarray,
+    target: int,
+    cov_type: str,
+    sw: np.ndarray | None,
+    groups: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    B, n, k = X.shape
+    r = Y.shape[-1]
+    Xt = X if sw is None else X * sw[None, :, None]
+    Yt = Y if sw is None else Y * sw[..., :, None]
+    XtX = np.swapaxes(Xt, 1, 2) @ Xt
+    scale = np.sqrt(np.einsum("bii->bi", XtX))
+    scale[scale == 0] = 1.0
+    ev = np.linalg.eigvalsh(XtX / (scale[:, :, None] * scale[:, None, :]))
+    ok = ev[:, 0] > SINGULAR_TOL * ev[:, -1]
+    coef = np.full((B, r), np.nan)
+    gram = np.full((B, r, r), np.nan)
+    if not ok.any():
+        return coef, gram
+    if not ok.all():
+        Xt, XtX = Xt[ok], XtX[ok]
+        Yt = Yt[ok] if Yt.ndim == 3 else Yt
+    Binv = np.linalg.inv(XtX)
+    Binv = 0.5 * (Binv + np.swapaxes(Binv, 1, 2))
+    beta = Binv @ (np.swapaxes(Xt, 1, 2) @ Yt)  # (b, k, r)
+    E = Yt - Xt @ beta  # (b, n, r)
+    a = (Xt @ Binv[:, :, target, None])[:, :, 0]  # (b, n): row `target` of (X'X)^{-1} X'
+    if cov_type == "CR2":
+        assert groups is not None  # groups_for returns the cluster matrix for the CR types
+        G = groups.shape[0]
+        cross = (groups @ (Xt[:, :, :, None] * Xt[:, :, None, :]).reshape(-1, n, k * k)).reshape(-1, G, k, k)
+        XE = (groups @ (Xt[:, :, :, None] * E[:, :, None, :]).reshape(-1, n, k * r)).reshape(-1, G, k, r)
+        L = np.linalg.cholesky(Binv)
+        phi = cr2_phi(cross, L)
+        S = XE + cross @ (phi @ XE)  # X_g' A_g e_g
+        U = np.einsum("bk,bgkr->bgr", Binv[:, target, :], S)
+        g = np.swapaxes(U, 1, 2) @ U
+        g = 0.5 * (g + np.swapaxes(g, 1, 2))
+    else:
+        h = np.einsum("bni,bij,bnj->bn", Xt, Binv, Xt, optimize=True) if cov_type in ("HC2", "HC3") else None
+        g, good = target_gram(a, E, cov_type, n, k, Binv[:, target, target], h, groups=groups)
+        g[~good] = np.nan
+    coef[ok] = beta[:, target, :]
+    gram[ok] = g
+    return coef, gram
+
+
+def _solve_fwl(
+    F: np.ndarray,
+    Z: np.ndarray,
+    Y: np.ndarray,
+    cov_type: str,
+    sw: np.ndarray | None,
+    groups: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solve_chunk` for ``X = [F, z]`` with the treatment's coefficient wanted, by Frisch-Waugh-Lovell.
+
+    With :math:`\\tilde z = M_F z` and :math:`\\tilde y = M_F y` (weighted), :math:`\\hat\\tau = \\tilde z'\\tilde y /
+    \\tilde z'\\tilde z`, the residuals of the full model are :math:`\\tilde y - \\hat\\tau\\tilde z`, row ``target`` of
+    :math:`(X'X)^{-1}X'` is :math:`\\tilde z/\\tilde z'\\tilde z` and the leverages are
+    :math:`h_{ii} = h^F_{ii} + \\tilde z_i^2/\\tilde z'\\tilde z`; cost :math:`O(Bnp)` instead of :math:`O(Bnk^2)`.
+    """
+    n = Z.shape[1]
+    k = F.shape[1] + 1
+    Ft = F if sw is None else F * sw[:, None]
+    Zt = Z if sw is None else Z * sw[None, :]
+    Yt = Y if sw is None else Y * sw[:, None]
+    Q, _ = np.linalg.qr(Ft)
+    zr = Zt - (Zt @ Q) @ Q.T  # (B, n)
+    yr = Yt - Q @ (Q.T @ Yt)  # (n, r)
+    d = np.einsum("bn,bn->b", zr, zr)
+    ok = d > SINGULAR_TOL * np.einsum("bn,bn->b", Zt, Zt)
+    d = np.where(ok, d, 1.0)
+    coef = (zr @ yr) / d[:, None]  # (B, r)
+    E = yr[None] - zr[:, :, None] * coef[:, None, :]  # (B, n, r)
+    a = zr / d[:, None]
+    h = np.einsum("ij,ij->i", Q, Q)[None, :] + zr * a if cov_type in ("HC2", "HC3") else None
+    g, good = target_gram(a, E, cov_type, n, k, 1.0 / d, h, groups=groups)
+    coef[~ok] = np.nan
+    g[~(good & ok)] = np.nan
+    return coef, g
+
+
+def batch_least_squares(
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    target: int,
+    cov_type: str,
+    weights: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> BatchFit:
+    """Least squares of each response column on each stacked design matrix, and sandwich variances.
+
+    Parameters
+    ----------
+    X : ndarray (B, n, k)
+        One design matrix per draw (unweighted).
+    Y : ndarray (n,), (n, r) or (B, n, r)
+        Response column(s), shared by all draws or one set per draw.
+    target : int
+        Index of the coefficient of interest.
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}
+        Covariance type, as in :func:`evalkit.inference.sandwich.sandwich`.
+    weights : ndarray (n,), optional
+        Positive analytic weights.
+    clusters : ndarray (n,), optional
+        Cluster labels (required by, and only used for, the CR types).
+
+    Returns
+    -------
+    BatchFit
+
+    Notes
+    -----
+    For draw :math:`b`, with :math:`\\tilde X = W^{1/2}X_b`, :math:`\\tilde e = W^{1/2}(y - X_b\\hat\\beta_b)`,
+    :math:`B_b = (\\tilde X'\\tilde X)^{-1}` and :math:`a = \\tilde X B_b e_j` (so that
+    :math:`\\hat\\beta_j = a'\\tilde y`), the variance of :math:`\\hat\\beta_j` is :math:`\\sum_m u_m^2` with
+    :math:`u_i = a_i \\tilde e_i \\sqrt{\\omega_i}` (HC0: :math:`\\omega_i = 1`; HC2: :math:`1/(1-h_{ii})`; HC3:
+    :math:`1/(1-h_{ii})^2`; HC1: HC0 times :math:`n/(n-k)`), :math:`u_g = a_g'A_g\\tilde e_g` per cluster
+    (CR0; CR1 times :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}`; CR2 with :math:`A_g = (I-H_{gg})^{-1/2}`,
+    Bell and McCaffrey 2002), or :math:`\\hat\\sigma^2 (B_b)_{jj}` (classical). These are the formulas of
+    :func:`evalkit.inference.sandwich.sandwich` (MacKinnon and White 1985; Pustejovsky and Tipton 2018), restricted
+    to one coefficient and computed for all draws with stacked matrix products; the Gram matrix over response
+    columns is :math:`U'U`. Memory is bounded by splitting the draws into chunks of at most about 64 MB of
+    work arrays.
+    """
+    check_option("cov_type", cov_type, CovType)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 3:
+        raise EstimationError(f"X must be a stack of design matrices with shape (B, n, k); got shape {X.shape}.")
+    B, n, k = X.shape
+    check_residual_df(n, k)
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.shape[-2] != n:
+        raise EstimationError(f"Y has {Y.shape[-2]} rows but X has {n}; they must match.")
+    r = Y.shape[-1]
+    sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    groups = groups_for(cov_type, clusters)
+    coef = np.empty((B, r))
+    gram = np.empty((B, r, r))
+    step = _chunk_size(n, k, r, cov_type)
+    for start in range(0, B, step):
+        stop = min(B, start + step)
+        Yc = Y[start:stop] if Y.ndim == 3 else Y
+        coef[start:stop], gram[start:stop] = _solve_chunk(X[start:stop], Yc, target, cov_type, sw, groups)
+    return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+
+@dataclass(frozen=True)
+class _FixedPart:
+    """What does not change between draws, in the (weighted, transformed, cluster-sorted) space of the fit."""
+
+    Q: np.ndarray  # (n, p) orthonormal basis of sqrt(w) M F
+    y: np.ndarray  # (n, r) sqrt(w) M y with the fixed columns projected out
+    sw: np.ndarray | None
+    order: np.ndarray | None  # rows sorted by cluster (CR types), else None
+    starts: np.ndarray | None
+    basis: np.ndarray | None  # (n, s): rows of cluster g hold P_g = U_g S_g, with Q_g Q_g' = P_g P_g' (CR2)
+    basis_gram: np.ndarray | None  # (G, s, s): P_g'P_g (CR2)
+    basis_y: np.ndarray | None  # (G, s, r): P_g'y_g (CR2)
+
+
+def _cluster_bases(Q: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per cluster, ``P_g = U_g S_g`` from the thin SVD of ``Q_g`` (rank ``s_g``), zero-padded to ``s = max s_g``.
+
+    ``P_g P_g' = Q_g Q_g'``, so ``P_g`` can stand in for ``Q_g`` in the cluster's block of the hat matrix with
+    ``s_g <= min(n_g, p)`` columns (one column per cluster for block x period effects of a two-period panel)."""
+    n, p = Q.shape
+    ends = np.r_[starts[1:], n]
+    pieces = []
+    for a, b in zip(starts, ends, strict=True):
+        if p == 0:
+            pieces.append(np.empty((b - a, 0)))
+            continue
+        U, sv, _ = np.linalg.svd(Q[a:b], full_matrices=False)
+        keep = sv > 1e-13 * max(1.0, float(sv[0]) if sv.size else 0.0)
+        pieces.append(U[:, keep] * sv[keep])
+    s = max(piece.shape[1] for piece in pieces)
+    basis = np.zeros((n, s))
+    for a, piece in zip(starts, pieces, strict=True):
+        basis[a : a + piece.shape[0], : piece.shape[1]] = piece
+    return basis
+
+
+def _fixed_part(design: DiDTreatmentDesign, Y: np.ndarray, cov_type: str, clusters: np.ndarray | None) -> _FixedPart:
+    n = Y.shape[0]
+    sw = None if design.weights is None else np.sqrt(np.asarray(design.weights, dtype=np.float64))
+    F = design.within(design.fixed)
+    Yt = design.within(Y)
+    if sw is not None:
+        F, Yt = F * sw[:, None], Yt * sw[:, None]
+    if F.shape[1]:
+        norms = np.linalg.norm(F, axis=0)
+        Q, R = np.linalg.qr(F / np.where(norms > 0, norms, 1.0))
+        bad = np.flatnonzero(np.abs(np.diag(R)) < 1e-10)
+        if bad.size:
+            cols = ", ".join(str(design.fixed_columns[j]) for j in bad)
+            raise EstimationError(
+                f"the columns that do not depend on treatment are collinear after absorbing the fixed effects "
+                f"(design matrix column(s) {cols}); drop the redundant covariates."
+            )
+    else:
+        Q = np.empty((n, 0))
+    y = Yt - Q @ (Q.T @ Yt)
+    order = starts = basis = basis_gram = basis_y = None
+    groups = groups_for(cov_type, clusters)  # validates the clusters / cov_type pairing
+    if groups is not None:
+        order, starts, _ = sorted_starts(np.asarray(clusters))
+        Q, y = Q[order], y[order]
+        if cov_type == "CR2":
+            basis = _cluster_bases(Q, starts)
+            basis_gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], starts, axis=0)
+            basis_y = np.add.reduceat(basis[:, :, None] * y[:, None, :], starts, axis=0)
+    return _FixedPart(Q=Q, y=y, sw=sw, order=order, starts=starts, basis=basis, basis_gram=basis_gram, basis_y=basis_y)
+
+
+def fit_did_design(
+    design: DiDTreatmentDesign,
+    Z: np.ndarray,
+    Y: np.ndarray,
+    *,
+    cov_type: str,
+    weights: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+) -> BatchFit:
+    """Fit a difference-in-differences estimator under every treatment regressor in ``Z``, by Frisch-Waugh-Lovell.
+
+    Parameters
+    ----------
+    design : DiDTreatmentDesign
+        The batched form of ``"did"``, ``"twfe"`` or ``"event_study"``
+        (:meth:`evalkit.estimators.Estimator.batch_design`).
+    Z : ndarray (B, n)
+        Treatment regressors (re-drawn group x post), 0/1 or bool.
+    Y : ndarray (n,) or (n, r)
+        Response columns shared by all draws; transformed here (the within transformation is idempotent, so an
+        already transformed outcome such as ``fit.y`` may be passed).
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}
+        Covariance type, as in :func:`evalkit.inference.sandwich.sandwich` applied to the estimator's
+        (within-transformed) fit.
+    weights : ndarray (n,), optional
+        Analytic weights; must be the design's (``sample.weights``).
+    clusters : ndarray (n,), optional
+        Cluster labels (CR types only).
+
+    Returns
+    -------
+    BatchFit
+        Coefficient ``design.target`` and its sandwich variance per draw (NaN for draws whose treatment-dependent
+        columns are collinear with the rest, e.g. an empty event time).
+
+    Notes
+    -----
+    Write the (weighted, within-transformed) regressors as :math:`[V, F]` with :math:`V` the ``m``
+    treatment-dependent columns. Once: :math:`Q` = an orthonormal basis of :math:`F` (QR) and
+    :math:`\\tilde y = M_Q y`. Per draw: :math:`\\tilde V = M_Q M V` (the within transformation :math:`M` is one
+    sparse product with the unit-mean operator, :math:`M_Q` one dense product, for the whole batch),
+    :math:`D = \\tilde V'\\tilde V`, :math:`\\hat\\beta_V = D^{-1}\\tilde V'\\tilde y`, residuals
+    :math:`e = \\tilde y - \\tilde V\\hat\\beta_V` (Frisch and Waugh 1933; Lovell 1963). Since
+    :math:`[\\tilde V, Q]` spans the column space of the full design and :math:`[\\tilde V, Q]'[\\tilde V, Q] =
+    \\operatorname{diag}(D, I)`, the row of :math:`(X'X)^{-1}X'` of the target is :math:`a = \\tilde V D^{-1}e_t`,
+    the leverages are :math:`h_{ii} = \\lVert q_i\\rVert^2 + \\tilde v_i'D^{-1}\\tilde v_i`, and the CR2
+    adjustment :math:`A_g = (I - H_{gg})^{-1/2} = I + X_g\\Phi_g X_g'` (Bell and McCaffrey 2002; Pustejovsky and
+    Tipton 2018) needs only the per-cluster :math:`k \\times k` cross products
+    :math:`[\\tilde V_g'\\tilde V_g, \\tilde V_g'Q_g; Q_g'\\tilde V_g, Q_g'Q_g]`, with :math:`Q_g'Q_g` and
+    :math:`Q_g'\\tilde y_g` fixed. The variances are those of
+    :func:`batch_least_squares` (hence of
+    :func:`evalkit.inference.sandwich.sandwich`) on the estimator's fit, with :math:`k` = number of explicit
+    columns (absorbed unit effects not counted, as in that fit). Cost per draw :math:`O(n m (p + r) + G k^3)`
+    instead of refitting and re-running the sandwich.
+    """
+    check_option("cov_type", cov_type, CovType)
+    Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
+    B, n = Z.shape
+    k = design.n_columns
+    if design.fixed.shape[0] != n:
+        raise EstimationError(f"Z has {n} columns but the design has {design.fixed.shape[0]} rows; they must match.")
+    check_residual_df(n, k)
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[0] != n:
+        raise EstimationError(f"Y must have shape (n, r) with n = {n} rows; got shape {Y.shape}.")
+    same = (weights is None and design.weights is None) or (
+        weights is not None
+        and design.weights is not None
+        and np.array_equal(np.asarray(weights, dtype=np.float64), design.weights)
+    )
+    if not same:
+        raise EstimationError(
+            "weights must be the design's own (sample.weights): the within transformation was built with them."
+        )
+    fixed = _fixed_part(design, Y, cov_type, clusters)
+    m = len(design.varying_columns)
+    r = Y.shape[1]
+    s = 0 if fixed.basis is None else fixed.basis.shape[1]
+    G = 0 if fixed.starts is None else fixed.starts.size
+    per_draw = 8 * (n * (m * (s + m + r + 5) + 3 * r + 3) + G * (4 * (m + s) ** 2 + 4 * (m + s) * r))
+    step = max(1, MEMORY_BUDGET // per_draw)
+    coef = np.empty((B, r))
+    gram = np.empty((B, r, r))
+    for start in range(0, B, step):
+        stop = min(B, start + step)
+        coef[start:stop], gram[start:stop] = _solve_did_chunk(design, fixed, Z[start:stop], cov_type, n, k)
+    return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+
+def _solve_did_chunk(
+    design: DiDTreatmentDesign, fixed: _FixedPart, Z: np.ndarray, cov_type: str, n: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    V = design.varying(Z)  # (b, n, m)
+    b, _, m = V.shape
+    t = design.varying_columns.index(design.target)
+    Q, y, sw = fixed.Q, fixed.y, fixed.sw
+    r = y.shape[1]
+    V2 = V.transpose(1, 0, 2).reshape(n, b * m)
+    if sw is not None:
+        raw = np.einsum("nc,n->c", V2 * V2, sw * sw).reshape(b, m)
+    else:
+        raw = np.einsum("nc,nc->c", V2, V2).reshape(b, m)
+    V2 = design.within(V2)
+    if sw is not None:
+        V2 *= sw[:, None]
+    if fixed.order is not None:
+        V2 = V2[fixed.order]
+    if Q.shape[1]:
+        V2 -= Q @ (Q.T @ V2)
+    Vq = V2.reshape(n, b, m)
+    D = np.einsum("nbi,nbj->bij", Vq, Vq)
+    scale = np.sqrt(raw)
+    scale[scale == 0] = 1.0
+    ev = np.linalg.eigvalsh(D / (scale[:, :, None] * scale[:, None, :]))
+    ok = ev[:, 0] > SINGULAR_TOL
+    eye = np.eye(m)
+    Dinv = np.linalg.inv(np.where(ok[:, None, None], D, eye))
+    Dinv = 0.5 * (Dinv + np.swapaxes(Dinv, 1, 2))
+    beta = Dinv @ (V2.T @ y).reshape(b, m, r)  # (b, m, r)
+    coef = beta[:, t, :].copy()
+    if cov_type == "CR2":
+        g = _did_cr2(fixed, Vq, beta, Dinv, t)
+        g = 0.5 * (g + np.swapaxes(g, 1, 2))
+        coef[~ok] = np.nan
+        g[~ok] = np.nan
+        return coef, g
+    fitted = Vq[:, :, 0, None] * beta[None, :, 0, :] if m == 1 else np.einsum("nbi,bir->nbr", Vq, beta)
+    E = y[:, None, :] - fitted  # (n, b, r)
+    row = Dinv[:, t, :]  # (b, m)
+    a = Vq[:, :, 0] * row[None, :, 0] if m == 1 else np.einsum("nbi,bi->nb", Vq, row)
+    h = None
+    if cov_type in ("HC2", "HC3"):
+        h = np.einsum("nj,nj->n", Q, Q)[:, None] + np.einsum("nbi,bij,nbj->nb", Vq, Dinv, Vq, optimize=True)
+        h = h.T
+    # _fixed_part sorted the rows by cluster for the CR types (fixed.starts)
+    g, good = target_gram(a.T, E.transpose(1, 0, 2), cov_type, n, k, Dinv[:, t, t], h, starts=fixed.starts)
+    coef[~ok] = np.nan
+    g[~(good & ok)] = np.nan
+    return coef, g
+
+
+def _did_cr2(fixed: _FixedPart, Vq: np.ndarray, beta: np.ndarray, Dinv: np.ndarray, t: int) -> np.ndarray:
+    """CR2 Gram matrices (b, r, r) from per-cluster cross products of ``[V~_g, P_g]`` (see :func:`fit_did_design`).
+
+    ``H_gg = V~_g D^{-1} V~_g' + P_g P_g'``, so the adjustment is computed in the ``m + s`` dimensional space of
+    ``X_g = [V~_g, P_g]`` with ``(X'X)^{-1}`` replaced by ``diag(D^{-1}, I_s)``; the score of the target is
+    ``e_t'D^{-1} V~_g'A_g e_g`` with ``V~_g'A_g e_g`` the first ``m`` rows of ``X_g'e_g + C_g Phi_g X_g'e_g``.
+    """
+    starts, P, y = fixed.starts, fixed.basis, fixed.y
+    assert starts is not None and P is not None and fixed.basis_gram is not None and fixed.basis_y is not None
+    _, b, m = Vq.shape
+    s = P.shape[1]
+    r = y.shape[1]
+    k = m + s
+    G = starts.size
+    A = np.add.reduceat(Vq[:, :, :, None] * Vq[:, :, None, :], starts, axis=0)  # (G, b, m, m)
+    W = np.add.reduceat(Vq[:, :, :, None] * y[:, None, None, :], starts, axis=0)  # (G, b, m, r)
+    cross = np.empty((b, G, k, k))
+    cross[:, :, :m, :m] = A.transpose(1, 0, 2, 3)
+    XE = np.empty((b, G, k, r))
+    XE[:, :, :m, :] = (W - A @ beta[None]).transpose(1, 0, 2, 3)  # V~_g'e_g
+    if s:
+        S = np.add.reduceat(P[:, None, :, None] * Vq[:, :, None, :], starts, axis=0)  # (G, b, s, m)
+        St = S.transpose(1, 0, 2, 3)  # (b, G, s, m)
+        cross[:, :, m:, :m] = St
+        cross[:, :, :m, m:] = np.swapaxes(St, 2, 3)
+        cross[:, :, m:, m:] = fixed.basis_gram[None]
+        XE[:, :, m:, :] = fixed.basis_y[None] - St @ beta[:, None]  # P_g'e_g
+    L = np.zeros((b, k, k))
+    L[:, :m, :m] = np.linalg.cholesky(Dinv)
+    L[:, m:, m:] = np.eye(s)
+    phi = cr2_phi(cross, L)
+    adjusted = XE[:, :, :m, :] + cross[:, :, :m, :] @ (phi @ XE)  # V~_g' A_g e_g
+    U = np.einsum("bi,bgir->bgr", Dinv[:, t, :], adjusted)
+    return np.swapaxes(U, 1, 2) @ U
+
+
+def batch_estimates(
+    estimator: str | Estimator,
+    sample: EstimationSample,
+    Z: np.ndarray,
+    *,
+    cov_type: str,
+    clusters: np.ndarray | None = None,
+) -> BatchFit:
+    """Estimates and sandwich standard errors of a registered estimator under each treatment vector in ``Z``.
+
+    Parameters
+    ----------
+    estimator : str or Estimator
+        A name in :data:`evalkit.estimators.REGISTRY` (``"difference_in_means"``, ``"ols"``, ``"lin"``,
+        ``"change"``, ``"did"``, ``"twfe"``, ``"event_study"``) or an :class:`~evalkit.estimators.Estimator`.
+    sample : EstimationSample
+        The estimation sample; its ``treatment`` is replaced by each row of ``Z``.
+    Z : ndarray (B, n)
+        Treatment vectors (0/1 or bool).
+    cov_type : str
+        Covariance type (see :func:`batch_least_squares`).
+    clusters : ndarray (n,), optional
+        Cluster labels for the CR types.
+
+    Returns
+    -------
+    BatchFit
+        ``estimates`` and ``std_errors`` equal, to rounding, ``estimator.fit(sample_b)`` and
+        ``sandwich(fit.X, fit.residuals, cov_type, ...)`` on each ``sample_b`` with treatment ``Z[b]``.
+
+    Raises
+    ------
+    EstimationError
+        If the estimator refuses the sample, or has no batched form for it (the message says why).
+
+    Notes
+    -----
+    The response is the estimator's own fitted outcome ``fit.y`` on ``sample`` (the change from baseline for
+    ``"change"``, the within-transformed outcome for the panel estimators, which the within transformation leaves
+    unchanged), and the batched form must rebuild ``fit.X``
+    (:meth:`~evalkit.estimators.Estimator.batch_design` with ``fit=``).
+    """
+    est = estimator if isinstance(estimator, Estimator) else get_estimator(estimator)
+    fit = est.fit(sample)
+    design = est.batch_design(sample, fit)
+    if design is None:
+        why = est.unbatched_reason or "its batched form does not rebuild the estimator's design matrix on this sample"
+        raise EstimationError(f"estimator={est.name!r} has no batched form for this sample: {why}.")
+    return fit_treatment_design(
+        design, np.atleast_2d(Z), fit.y[:, None], cov_type=cov_type, weights=sample.weights, clusters=clusters
+    )
