@@ -598,6 +598,7 @@ class DiffInDiff:
                     for j in terms
                 ]
             rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
+            notes.extend(n for out in outs for n in out.notes if n not in notes)
             extra = {"pretrend_test": pretrend} if pretrend is not None else {}
             fits[outcome] = OutcomeFit(
                 fit=fit,
@@ -884,6 +885,8 @@ def _sandwich_inference(
             alpha=ctx.alpha,
             n_clusters=cov.n_clusters,
             label=label,
+            scale=float(np.std(fit.y)),
+            term=fit.term_names[j],
         )
         for j in terms
     ]
@@ -891,7 +894,9 @@ def _sandwich_inference(
     if not leads:
         return outs, None
     b = fit.coef[leads]
-    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b))
+    lead_se = [outs[terms.index(j)].std_error for j in leads]
+    # a lead whose SE is zero up to rounding (set to NaN by t_inference) makes the Wald statistic meaningless
+    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b)) if np.isfinite(lead_se).all() else np.nan
     q = len(leads)
     if not clustered:
         F, d1, d2, method = W / q, q, float(df[leads[0]]), "Wald F with n - K df"
