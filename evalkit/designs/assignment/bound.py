@@ -61,7 +61,7 @@ from evalkit._validation import require_columns
 from evalkit.errors import DataError, DesignError, OptionError
 
 if TYPE_CHECKING:
-    from evalkit.designs.rerandomization import RerandomizationRecord
+    from evalkit.designs.assignment.rerandomization import RerandomizationRecord
 
 __all__ = [
     "AssignmentMethod",

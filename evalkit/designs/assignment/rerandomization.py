@@ -72,7 +72,7 @@ from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
 from evalkit._validation import check_option, require_columns, to_float_array
-from evalkit.designs.assignment import (
+from evalkit.designs.assignment.bound import (
     AssignmentRecord,
     AssignmentSpec,
     BoundAssignment,
