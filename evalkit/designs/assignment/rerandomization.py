@@ -72,17 +72,10 @@ from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
 from evalkit._validation import check_option, require_columns, to_float_array
-from evalkit.designs.assignment.bound import (
-    AssignmentRecord,
-    AssignmentSpec,
-    BoundAssignment,
-    GeneratedAssignment,
-    NotRandomized,
-    _as_binary,
-    _is_int,
-    _readonly,
-    _seed_sequence,
-)
+from evalkit.designs.assignment._base import as_binary, is_int, readonly, seed_sequence
+from evalkit.designs.assignment.bound import AssignmentRecord, BoundAssignment, GeneratedAssignment
+from evalkit.designs.assignment.not_randomized import NotRandomized
+from evalkit.designs.assignment.spec import AssignmentSpec
 from evalkit.errors import DataError, DesignError, OptionError
 
 __all__ = ["BoundRerandomization", "Criterion", "Rerandomization", "RerandomizationRecord"]
@@ -190,7 +183,7 @@ class Rerandomization(AssignmentSpec):
             raise OptionError(f"covariate {dupes[0]!r} is listed twice; name each column once.")
         object.__setattr__(self, "covariates", covariates)
         check_option("criterion", self.criterion, Criterion)
-        if not _is_int(self.max_draws) or self.max_draws < 1:
+        if not is_int(self.max_draws) or self.max_draws < 1:
             raise OptionError(f"max_draws={self.max_draws!r} must be a positive int, e.g. max_draws=1_000_000.")
         object.__setattr__(self, "max_draws", int(self.max_draws))
         k = len(covariates)
@@ -424,7 +417,7 @@ class BoundRerandomization:
         chol = linalg.cholesky(cov, lower=True)
         whitened = linalg.solve_triangular(chol, (centred * lam[:, None]).T, lower=True)
         first = np.unique(obs_unit, return_index=True)[1]
-        return cls(spec=spec, base=base, _whitened=_readonly(np.ascontiguousarray(whitened)), _first_obs=first)
+        return cls(spec=spec, base=base, _whitened=readonly(np.ascontiguousarray(whitened)), _first_obs=first)
 
     # ---- descriptive properties (as BoundAssignment) ----
 
@@ -539,7 +532,7 @@ class BoundRerandomization:
         arr = np.asarray(treatment)
         if arr.ndim == 1:
             self.base.check(arr)
-            z = _as_binary(arr, self.n_obs, "treatment")
+            z = as_binary(arr, self.n_obs, "treatment")
             return float(self._distance_units(z[self._first_obs][None, :])[0])
         if arr.ndim != 2 or arr.shape[1] != self.n_obs:
             raise DataError(
@@ -579,7 +572,7 @@ class BoundRerandomization:
             )
         units = self.base._enumerate_units(None)
         rows = units[self._accept(self._distance_units(units))]
-        return _readonly(rows)
+        return readonly(rows)
 
     def count(self) -> int:
         """Number of acceptable assignments, exact for small designs and an upper bound otherwise.
@@ -690,7 +683,7 @@ class BoundRerandomization:
                 f"rng must be a numpy.random.Generator, got {type(rng).__name__}; create one with "
                 "np.random.default_rng(seed)."
             )
-        if not _is_int(size) or size < 0:
+        if not is_int(size) or size < 0:
             raise OptionError(f"size={size!r} must be a non-negative int.")
         return self._draw_units(rng, int(size))[0][:, self.obs_unit]
 
@@ -737,7 +730,7 @@ class BoundRerandomization:
             If it has missing values or the wrong length.
         """
         self.base.check(treatment, name=name)
-        z = _as_binary(treatment, self.n_obs, name)
+        z = as_binary(treatment, self.n_obs, name)
         m = float(self._distance_units(z[self._first_obs][None, :])[0])
         if not self._accept(np.array([m]))[0]:
             raise DesignError(
@@ -761,7 +754,7 @@ class BoundRerandomization:
             Read-only bool treatment ``(n_obs,)`` and a :class:`RerandomizationRecord` (base record, criterion,
             threshold, acceptance, the assignment's distance and the number of base draws examined).
         """
-        seq = _seed_sequence(seed)
+        seq = seed_sequence(seed)
         units, _, first = self._draw_units(np.random.default_rng(seq), 1)
         unit_z = units[0]
         z = unit_z[self.obs_unit]
@@ -772,7 +765,7 @@ class BoundRerandomization:
         base_record = AssignmentRecord(
             method=self.base.method,
             spec=self.base.spec,
-            seed=int(entropy) if _is_int(entropy) else tuple(int(e) for e in entropy),  # type: ignore[union-attr]
+            seed=int(entropy) if is_int(entropy) else tuple(int(e) for e in entropy),  # type: ignore[union-attr]
             spawn_key=tuple(int(k) for k in seq.spawn_key),
             n_obs=self.n_obs,
             n_units=self.n_units,
@@ -791,7 +784,7 @@ class BoundRerandomization:
             distance=float(self._distance_units(units)[0]),
             n_draws=first,
         )
-        return GeneratedAssignment(treatment=_readonly(z), record=record)
+        return GeneratedAssignment(treatment=readonly(z), record=record)
 
 
 def _check_covariance(
