@@ -15,21 +15,22 @@ An assignment is stated in two steps.
 default assignment of a :class:`~evalkit.RandomizedTrial` (complete randomization within blocks, clusters as
 the units of assignment, the observed number treated).
 
-Modules (imports run one way, top to bottom; each name below is also importable from this package):
+Modules (each imports only modules listed above it). The names in this package's ``__all__`` are importable from
+it; the helpers of ``_base`` (for the package's own use) and ``rerandomization`` are not re-exported here:
 
-==================  ===========================================================================================
-``_base``           shared checks and conversions (labels, counts, shares, binary treatment, seeds), constants
-``bound``           :class:`BoundAssignment`: count, enumerate, draw, probabilities, check, generate; the
-                    mathematics of the mechanisms (Notes); :class:`AssignmentRecord`, :class:`GeneratedAssignment`
-``spec``            :class:`AssignmentSpec` (the base class with ``bind``) and the count checks specs share
-``complete``        :class:`CompleteRandomization`
-``blocked``         :class:`BlockRandomization`
-``cluster``         :class:`ClusterRandomization`, :class:`BlockClusterRandomization`
-``not_randomized``  :class:`NotRandomized`
-``rerandomization`` :class:`~evalkit.designs.assignment.rerandomization.Rerandomization` and its bound form
-                    (also importable from :mod:`evalkit.designs.rerandomization`)
-``convenience``     :func:`assign`, :func:`from_observed`
-==================  ===========================================================================================
+==================== ===============================================================================================
+``_base``            shared checks and conversions (labels, counts, shares, binary treatment, seeds), constants
+``bound``            :class:`BoundAssignment`: count, enumerate, draw, probabilities, check, generate; the
+                     mathematics of the mechanisms (Notes); :class:`AssignmentRecord`, :class:`GeneratedAssignment`
+``spec``             :class:`AssignmentSpec` (the base class with ``bind``) and the count checks specs share
+``complete``         :class:`CompleteRandomization`
+``blocked``          :class:`BlockRandomization`
+``cluster``          :class:`ClusterRandomization`, :class:`BlockClusterRandomization`
+``not_randomized``   :class:`NotRandomized`
+``rerandomization``  :class:`~evalkit.designs.assignment.rerandomization.Rerandomization` and its bound form
+                     (importable from :mod:`evalkit.designs.rerandomization` and ``evalkit``, not from here)
+``convenience``      :func:`assign`, :func:`from_observed`
+==================== ===============================================================================================
 """
 
 from evalkit.designs.assignment._base import AssignmentMethod
