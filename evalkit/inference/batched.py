@@ -30,7 +30,7 @@ from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
 from evalkit.estimators import EstimationSample, Estimator, get_estimator
 from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign, sorted_starts
-from evalkit.inference.sandwich import CovType
+from evalkit.inference.sandwich import NO_CORRECTION, CovType, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
     "BatchFit",
@@ -156,6 +156,7 @@ def target_gram(
     *,
     groups: np.ndarray | None = None,
     starts: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sandwich variance of one coefficient under a batch of fits, as Gram matrices over response columns.
 
@@ -180,6 +181,9 @@ def target_gram(
         One-hot cluster matrix (CR0 and CR1), as from :func:`groups_for`; or
     starts : ndarray (G,), optional
         First row of each cluster when the rows are sorted by cluster (CR0 and CR1).
+    correction : SmallSampleCorrection
+        Parameters estimated outside the design matrix (absorbed fixed effects), counted by the small-sample
+        factor.
 
     Returns
     -------
@@ -190,15 +194,24 @@ def target_gram(
 
     Notes
     -----
-    :math:`u_i = a_i e_i \\sqrt{\\omega_i}` with :math:`\\omega_i = 1` (HC0, HC1 times :math:`n/(n-k)`),
-    :math:`1/(1-h_{ii})` (HC2) or :math:`1/(1-h_{ii})^2` (HC3) (MacKinnon and White 1985, J. Econometrics 29(3));
-    :math:`u_g = \\sum_{i \\in g} a_i e_i` per cluster (CR0; CR1 times :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}`,
-    Liang and Zeger 1986); classical: :math:`\\hat\\sigma^2 (X'X)^{-1}_{tt}` with
-    :math:`\\hat\\sigma^2 = e'e/(n-k)`.
+    :math:`u_i = a_i e_i \\sqrt{\\omega_i}` with :math:`\\omega_i = 1` (HC0, HC1), :math:`1/(1-h_{ii})` (HC2) or
+    :math:`1/(1-h_{ii})^2` (HC3) (MacKinnon and White 1985, J. Econometrics 29(3)); :math:`u_g = \\sum_{i \\in g}
+    a_i e_i` per cluster (CR0, CR1; Liang and Zeger 1986); classical: :math:`e'e\\,(X'X)^{-1}_{tt}`. The HC1, CR1
+    and classical small-sample factors (:math:`n/(n-K)`, :math:`\\frac{G}{G-1}\\frac{n-1}{n-K}`, :math:`1/(n-K)`
+    with :math:`K` counting ``correction``'s absorbed parameters) come from
+    :func:`evalkit.inference.sandwich.small_sample_factor`, the one copy, which
+    :func:`~evalkit.inference.sandwich.sandwich` uses too.
     """
+    if correction.absorbed and cov_type in ("HC2", "HC3"):  # as sandwich(): the leverages are not those of the model
+        raise InferenceError(
+            f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
+            "(clustered by unit, the default for panels) or 'HC1'."
+        )
     good = np.ones(a.shape[0], dtype=bool)
     if cov_type == "classical":
-        g = (np.swapaxes(E, 1, 2) @ E) * (btt / (n - k))[:, None, None]
+        g = (np.swapaxes(E, 1, 2) @ E) * (btt * small_sample_factor(cov_type, n, k, correction=correction))[
+            :, None, None
+        ]
     elif cov_type in ("HC0", "HC1", "HC2", "HC3"):
         U = a[:, :, None] * E
         if h is not None:
@@ -206,9 +219,7 @@ def target_gram(
             good = (one_minus >= LEVERAGE_TOL).all(axis=1)
             one_minus = np.where(one_minus >= LEVERAGE_TOL, one_minus, 1.0)
             U = U / (np.sqrt(one_minus) if cov_type == "HC2" else one_minus)[:, :, None]
-        g = np.swapaxes(U, 1, 2) @ U
-        if cov_type == "HC1":
-            g = g * (n / (n - k))
+        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, correction=correction)
     else:  # CR0, CR1
         scores = a[:, :, None] * E
         if starts is not None:
@@ -217,10 +228,7 @@ def target_gram(
             U = groups @ scores  # (b, G, r)
         else:
             raise InferenceError(f"cov_type={cov_type!r} needs the clusters (groups= or starts=).")
-        G = U.shape[1]
-        g = np.swapaxes(U, 1, 2) @ U
-        if cov_type == "CR1":
-            g = g * (G / (G - 1) * (n - 1) / (n - k))
+        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, U.shape[1], correction)
     return 0.5 * (g + np.swapaxes(g, 1, 2)), good
 
 
@@ -232,6 +240,7 @@ def fit_treatment_design(
     cov_type: str,
     weights: np.ndarray | None,
     clusters: np.ndarray | None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> BatchFit:
     """Fit ``X(z) = [1, z, fixed, z * interacted]`` for every treatment vector in ``Z``.
 
@@ -248,6 +257,9 @@ def fit_treatment_design(
         Covariance type (see :func:`batch_least_squares`).
     weights, clusters : ndarray (n,), optional
         Analytic weights; cluster labels for the CR types.
+    correction : SmallSampleCorrection
+        Parameters the estimator's fit estimated outside its design matrix (absorbed unit effects), counted by the
+        HC1, CR1 and classical factors as in :func:`evalkit.inference.sandwich.sandwich`.
 
     Returns
     -------
@@ -263,11 +275,19 @@ def fit_treatment_design(
     the numbers of :func:`evalkit.inference.sandwich.sandwich` to rounding.
     """
     if isinstance(design, DiDTreatmentDesign):
-        return fit_did_design(design, Z, Y, cov_type=cov_type, weights=weights, clusters=clusters)
+        return fit_did_design(
+            design, Z, Y, cov_type=cov_type, weights=weights, clusters=clusters, correction=correction
+        )
     Z = np.asarray(Z, dtype=np.float64)
     if design.interacted.shape[1] or cov_type == "CR2" or Y.ndim != 2:
         return batch_least_squares(
-            design.matrices(Z), Y, target=1, cov_type=cov_type, weights=weights, clusters=clusters
+            design.matrices(Z),
+            Y,
+            target=1,
+            cov_type=cov_type,
+            weights=weights,
+            clusters=clusters,
+            correction=correction,
         )
     check_option("cov_type", cov_type, CovType)
     n = Z.shape[1]
@@ -282,7 +302,7 @@ def fit_treatment_design(
     step = max(1, MEMORY_BUDGET // (8 * n * (3 * r + 4)))
     for start in range(0, B, step):
         stop = min(B, start + step)
-        coef[start:stop], gram[start:stop] = _solve_fwl(F, Z[start:stop], Y, cov_type, sw, groups)
+        coef[start:stop], gram[start:stop] = _solve_fwl(F, Z[start:stop], Y, cov_type, sw, groups, correction)
     return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
 
@@ -298,6 +318,7 @@ def _solve_chunk(
     cov_type: str,
     sw: np.ndarray | None,
     groups: np.ndarray | None,
+    correction: SmallSampleCorrection,
 ) -> tuple[np.ndarray, np.ndarray]:
     B, n, k = X.shape
     r = Y.shape[-1]
@@ -333,7 +354,7 @@ def _solve_chunk(
         g = 0.5 * (g + np.swapaxes(g, 1, 2))
     else:
         h = np.einsum("bni,bij,bnj->bn", Xt, Binv, Xt, optimize=True) if cov_type in ("HC2", "HC3") else None
-        g, good = target_gram(a, E, cov_type, n, k, Binv[:, target, target], h, groups=groups)
+        g, good = target_gram(a, E, cov_type, n, k, Binv[:, target, target], h, groups=groups, correction=correction)
         g[~good] = np.nan
     coef[ok] = beta[:, target, :]
     gram[ok] = g
@@ -347,6 +368,7 @@ def _solve_fwl(
     cov_type: str,
     sw: np.ndarray | None,
     groups: np.ndarray | None,
+    correction: SmallSampleCorrection,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_solve_chunk` for ``X = [F, z]`` with the treatment's coefficient wanted, by Frisch-Waugh-Lovell.
 
@@ -370,7 +392,7 @@ def _solve_fwl(
     E = yr[None] - zr[:, :, None] * coef[:, None, :]  # (B, n, r)
     a = zr / d[:, None]
     h = np.einsum("ij,ij->i", Q, Q)[None, :] + zr * a if cov_type in ("HC2", "HC3") else None
-    g, good = target_gram(a, E, cov_type, n, k, 1.0 / d, h, groups=groups)
+    g, good = target_gram(a, E, cov_type, n, k, 1.0 / d, h, groups=groups, correction=correction)
     coef[~ok] = np.nan
     g[~(good & ok)] = np.nan
     return coef, g
@@ -384,6 +406,7 @@ def batch_least_squares(
     cov_type: str,
     weights: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> BatchFit:
     """Least squares of each response column on each stacked design matrix, and sandwich variances.
 
@@ -401,6 +424,8 @@ def batch_least_squares(
         Positive analytic weights.
     clusters : ndarray (n,), optional
         Cluster labels (required by, and only used for, the CR types).
+    correction : SmallSampleCorrection
+        Parameters estimated outside ``X`` (absorbed fixed effects), counted by the HC1, CR1 and classical factors.
 
     Returns
     -------
@@ -440,7 +465,7 @@ def batch_least_squares(
     for start in range(0, B, step):
         stop = min(B, start + step)
         Yc = Y[start:stop] if Y.ndim == 3 else Y
-        coef[start:stop], gram[start:stop] = _solve_chunk(X[start:stop], Yc, target, cov_type, sw, groups)
+        coef[start:stop], gram[start:stop] = _solve_chunk(X[start:stop], Yc, target, cov_type, sw, groups, correction)
     return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
 
@@ -520,6 +545,7 @@ def fit_did_design(
     cov_type: str,
     weights: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> BatchFit:
     """Fit a difference-in-differences estimator under every treatment regressor in ``Z``, by Frisch-Waugh-Lovell.
 
@@ -540,6 +566,9 @@ def fit_did_design(
         Analytic weights; must be the design's (``sample.weights``).
     clusters : ndarray (n,), optional
         Cluster labels (CR types only).
+    correction : SmallSampleCorrection
+        The absorbed unit effects as the design counts them (``InferenceContext.correction``), for the HC1, CR1 and
+        classical factors.
 
     Returns
     -------
@@ -599,12 +628,18 @@ def fit_did_design(
     gram = np.empty((B, r, r))
     for start in range(0, B, step):
         stop = min(B, start + step)
-        coef[start:stop], gram[start:stop] = _solve_did_chunk(design, fixed, Z[start:stop], cov_type, n, k)
+        coef[start:stop], gram[start:stop] = _solve_did_chunk(design, fixed, Z[start:stop], cov_type, n, k, correction)
     return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
 
 def _solve_did_chunk(
-    design: DiDTreatmentDesign, fixed: _FixedPart, Z: np.ndarray, cov_type: str, n: int, k: int
+    design: DiDTreatmentDesign,
+    fixed: _FixedPart,
+    Z: np.ndarray,
+    cov_type: str,
+    n: int,
+    k: int,
+    correction: SmallSampleCorrection,
 ) -> tuple[np.ndarray, np.ndarray]:
     V = design.varying(Z)  # (b, n, m)
     b, _, m = V.shape
@@ -649,7 +684,9 @@ def _solve_did_chunk(
         h = np.einsum("nj,nj->n", Q, Q)[:, None] + np.einsum("nbi,bij,nbj->nb", Vq, Dinv, Vq, optimize=True)
         h = h.T
     # _fixed_part sorted the rows by cluster for the CR types (fixed.starts)
-    g, good = target_gram(a.T, E.transpose(1, 0, 2), cov_type, n, k, Dinv[:, t, t], h, starts=fixed.starts)
+    g, good = target_gram(
+        a.T, E.transpose(1, 0, 2), cov_type, n, k, Dinv[:, t, t], h, starts=fixed.starts, correction=correction
+    )
     coef[~ok] = np.nan
     g[~(good & ok)] = np.nan
     return coef, g
@@ -698,6 +735,7 @@ def batch_estimates(
     *,
     cov_type: str,
     clusters: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> BatchFit:
     """Estimates and sandwich standard errors of a registered estimator under each treatment vector in ``Z``.
 
@@ -714,12 +752,15 @@ def batch_estimates(
         Covariance type (see :func:`batch_least_squares`).
     clusters : ndarray (n,), optional
         Cluster labels for the CR types.
+    correction : SmallSampleCorrection
+        As in :func:`evalkit.inference.sandwich.sandwich` (absorbed fixed effects of the panel estimators).
 
     Returns
     -------
     BatchFit
         ``estimates`` and ``std_errors`` equal, to rounding, ``estimator.fit(sample_b)`` and
-        ``sandwich(fit.X, fit.residuals, cov_type, ...)`` on each ``sample_b`` with treatment ``Z[b]``.
+        ``sandwich(fit.X, fit.residuals, cov_type, ..., correction=correction)`` on each ``sample_b`` with
+        treatment ``Z[b]``.
 
     Raises
     ------
@@ -740,5 +781,11 @@ def batch_estimates(
         why = est.unbatched_reason or "its batched form does not rebuild the estimator's design matrix on this sample"
         raise EstimationError(f"estimator={est.name!r} has no batched form for this sample: {why}.")
     return fit_treatment_design(
-        design, np.atleast_2d(Z), fit.y[:, None], cov_type=cov_type, weights=sample.weights, clusters=clusters
+        design,
+        np.atleast_2d(Z),
+        fit.y[:, None],
+        cov_type=cov_type,
+        weights=sample.weights,
+        clusters=clusters,
+        correction=correction,
     )

@@ -207,7 +207,15 @@ class RandomizationInference:
                 f"cov_type={cov_type!r} needs clusters, and this design has none; declare clusters= in the design "
                 "or use cov_type='HC2'."
             )
-        cov = sandwich(fit.X, fit.residuals, cov_type, weights=fit.weights, clusters=clusters, df_for=[fit.target])
+        cov = sandwich(
+            fit.X,
+            fit.residuals,
+            cov_type,
+            weights=fit.weights,
+            clusters=clusters,
+            df_for=[fit.target],
+            correction=ctx.correction,
+        )
         std_error = float(np.sqrt(cov.vcov[fit.target, fit.target]))
 
         engine = _engine(fit, ctx, cov_type, clusters)
@@ -340,7 +348,9 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
         Y = np.column_stack([fit.y, sample.treatment])
 
         def batched(Z: np.ndarray) -> BatchFit:
-            return fit_treatment_design(design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters)
+            return fit_treatment_design(
+                design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters, correction=ctx.correction
+            )
 
         return _Engine(batched, batched=True)
 
@@ -373,7 +383,13 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 continue
             Y = np.column_stack([fa.y, fa.y - fb.y])  # fit-space outcome and observed treatment (affine fits)
             one = batch_least_squares(
-                fa.X[None], Y, target=fa.target, cov_type=cov_type, weights=fa.weights, clusters=clusters
+                fa.X[None],
+                Y,
+                target=fa.target,
+                cov_type=cov_type,
+                weights=fa.weights,
+                clusters=clusters,
+                correction=ctx.correction,
             )
             coef[b], gram[b] = one.coef[0], one.gram[0]
         return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
