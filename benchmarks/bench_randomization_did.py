@@ -5,7 +5,8 @@ wave effects), social-capital index, 1,550 rows, 31 communities re-drawn within 
 community, studentized statistic, 10,000 draws:
 
 * batched: ``RandomizationInference`` as users call it, which fits every batch of draws at once
-  (:class:`evalkit.estimators.batch.DiDTreatmentDesign`, Frisch-Waugh-Lovell against the fixed columns);
+  (:class:`evalkit.estimators.DiDTreatmentDesign` fitted by :mod:`evalkit.inference.batched`, Frisch-Waugh-Lovell
+  against the fixed columns);
 * loop: the same object forced onto its per-draw fallback (the estimator refitted twice per draw, then the sandwich
   on each fit), as before the batched path existed; timed on ``LOOP_REPS`` draws and scaled linearly.
 
@@ -32,7 +33,7 @@ OUTCOME = "social_capital"
 
 @dataclass(frozen=True)
 class _Looped:
-    """Randomization inference forced onto the per-draw loop (an estimator name the batch module does not know)."""
+    """Randomization inference forced onto the per-draw loop (an estimator name the registry does not know)."""
 
     inner: RandomizationInference
 

@@ -2,8 +2,8 @@
 
 This module sits below every layer (like :mod:`evalkit._validation`), so that
 :mod:`evalkit.inference.sandwich`, :mod:`evalkit.inference.wild_bootstrap`,
-:mod:`evalkit.inference.multiple_testing` and the batched estimators of :mod:`evalkit.estimators.batch` /
-:mod:`evalkit.estimators.batch_did` compute the same pieces with the same code:
+:mod:`evalkit.inference.multiple_testing` and the batched fits of :mod:`evalkit.inference.batched` compute the
+same pieces with the same code:
 
 * :func:`weighted_design` -- checked ``sqrt(w) X``, ``sqrt(w) e`` and ``sqrt(w)``;
 * :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor, refusing collinear regressors;
