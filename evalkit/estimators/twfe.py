@@ -174,19 +174,11 @@ def did_2x2(sample: EstimationSample) -> LinearFit:
     :math:`\\hat\\tau = (\\bar y_{11} - \\bar y_{10}) - (\\bar y_{01} - \\bar y_{00})`
     (Wooldridge, *Introductory Econometrics*, Sec. 13.2, Example 13.3; Card and Krueger 1994).
     """
-    _require_post(sample)
-    d = np.asarray(sample.treatment, dtype=np.float64)
-    g = group_indicator(sample)
-    post = np.asarray(sample.post, dtype=np.float64)
-    n = sample.n_obs
+    design = did_2x2_design(sample)  # one definition of the columns for the fit and its batches
+    X = design.matrices(np.asarray(sample.treatment, dtype=np.float64)[None, :])[0]
     group_name, _, post_name = sample.treatment_name.partition(":")
     post_name = post_name or "post"
-    if sample.blocks is None or np.unique(sample.blocks).size == 1:
-        X = np.column_stack([np.ones(n), g, post, d, sample.covariates])
-        terms = ("(Intercept)", group_name, post_name, sample.treatment_name, *sample.covariate_names)
-        return fit_least_squares(sample.y, X, terms, 3, weights=sample.weights)
-    B, bnames = block_dummies(sample.blocks)
-    X = np.column_stack([np.ones(n), g, post, d, sample.covariates, B, B * post[:, None]])
+    bnames = block_dummies(sample.blocks)[1] if _blocked(sample) else ()
     terms = (
         "(Intercept)",
         group_name,
@@ -197,6 +189,10 @@ def did_2x2(sample: EstimationSample) -> LinearFit:
         *(f"{b}:{post_name}" for b in bnames),
     )
     return fit_least_squares(sample.y, X, terms, 3, weights=sample.weights)
+
+
+def _blocked(sample: EstimationSample) -> bool:
+    return sample.blocks is not None and np.unique(sample.blocks).size > 1
 
 
 def did_2x2_design(sample: EstimationSample) -> DiDTreatmentDesign:
@@ -214,7 +210,7 @@ def did_2x2_design(sample: EstimationSample) -> DiDTreatmentDesign:
     n = sample.n_obs
     post = np.asarray(sample.post, dtype=np.float64)
     extra = [sample.covariates]
-    if sample.blocks is not None and np.unique(sample.blocks).size > 1:
+    if _blocked(sample):
         D = block_dummies(sample.blocks)[0]
         extra += [D, D * post[:, None]]
     rest = np.column_stack(extra)
