@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 import numpy as np
 import pandas as pd
 
+from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
+
 __all__ = ["RESULT_COLUMNS", "OutcomeFit", "Results"]
 
 #: Columns every ``Results.to_frame()`` carries, in this order (DESIGN.md contract plus evalkit extras).
@@ -61,12 +63,19 @@ class OutcomeFit:
         Cluster codes of those rows.
     inference : Mapping
         What the inference method left for later use (e.g. ``"null_distribution"`` of a randomization test).
+    cov_type : str or None
+        The sandwich covariance type that produced the reported standard errors, ``None`` for other methods.
+    correction : SmallSampleCorrection
+        The small-sample correction used with it (absorbed fixed effects), so that later joint work (Romano-Wolf,
+        Westfall-Young) studentizes with exactly the reported standard errors.
     """
 
     fit: Any = field(repr=False)
     rows: np.ndarray = field(repr=False)
     clusters: np.ndarray | None = field(default=None, repr=False)
     inference: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    cov_type: str | None = None
+    correction: SmallSampleCorrection = NO_CORRECTION
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:

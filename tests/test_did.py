@@ -345,7 +345,7 @@ def test_bad_input_errors(organ, kielmc):
     with pytest.raises(DesignError, match="post="):
         DiffInDiff(organ, treatment="treated", unit="State")
     did = DiffInDiff(organ, treatment="treated", unit="State", time="Quarter_Num")
-    with pytest.raises(InferenceError, match="HC2 on a panel"):
+    with pytest.raises(InferenceError, match="HC2 would need the leverage of the 27 absorbed"):
         did.estimate("Rate", inference="HC2")
     with pytest.raises(OptionError, match="estimator='did'"):
         did.estimate("Rate", estimator="did")

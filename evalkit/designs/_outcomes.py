@@ -251,7 +251,14 @@ def estimate_outcomes(
             }
         )
         inference_notes.extend(n for n in out.notes if n not in inference_notes)
-        fits[outcome] = OutcomeFit(fit=fit, rows=ctx.rows, clusters=ctx.clusters, inference=out.extra)
+        fits[outcome] = OutcomeFit(
+            fit=fit,
+            rows=ctx.rows,
+            clusters=ctx.clusters,
+            inference=out.extra,
+            cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
+            correction=ctx.correction,
+        )
 
     extra_columns = [c for row in rows for c in row if c not in RESULT_COLUMNS]
     table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_columns])))

@@ -15,13 +15,13 @@ from evalkit.designs._outcomes import _complete_cases, check_outcome_list
 from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missing, read_weights
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
-from evalkit.errors import DataError, DesignError, EstimationError, InferenceError, OptionError
+from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import EstimationSample, LinearFit
 from evalkit.estimators.event_study import event_study, event_times
 from evalkit.estimators.twfe import did_2x2, n_absorbed, twfe
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.analytic import t_inference
-from evalkit.inference.sandwich import Sandwich, sandwich
+from evalkit.inference.sandwich import NO_CORRECTION, Sandwich, SmallSampleCorrection, sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
@@ -584,12 +584,14 @@ class DiffInDiff:
                 count=None if self._bound is None else self._bound.count,
                 estimator=est,
                 rows=np.flatnonzero(mask),
+                correction=_correction(
+                    n_absorbed(sample), fe_dof, 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
+                ),
             )
             pretrend = None
             if isinstance(spec, Sandwich):
                 self._check_clusters(spec, mask, min_clusters_per_arm, notes)
-                n_blocks = 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
-                outs, pretrend = _sandwich_inference(fit, spec, ctx, terms, n_absorbed(sample), fe_dof, n_blocks)
+                outs, pretrend = _sandwich_inference(fit, spec, ctx, terms)
             else:
                 outs = [
                     spec.infer(replace(fit, target=j), _for_term(ctx, refit, j))  # type: ignore[attr-defined]
@@ -598,7 +600,12 @@ class DiffInDiff:
             rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
             extra = {"pretrend_test": pretrend} if pretrend is not None else {}
             fits[outcome] = OutcomeFit(
-                fit=fit, rows=ctx.rows, clusters=ctx.clusters, inference={**dict(outs[0].extra), **extra}
+                fit=fit,
+                rows=ctx.rows,
+                clusters=ctx.clusters,
+                inference={**dict(outs[0].extra), **extra},
+                cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
+                correction=ctx.correction,
             )
         extra_cols = [c for row in rows for c in row if c not in RESULT_COLUMNS]
         table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_cols])))
@@ -829,19 +836,24 @@ def _for_term(ctx: InferenceContext, refit: Callable[[EstimationSample], LinearF
     return replace(ctx, refit=lambda s: replace(refit(s), target=j))
 
 
+def _correction(absorbed: int, fe_dof: str, n_blocks: int) -> SmallSampleCorrection:
+    """How the absorbed unit effects of an FWL fit are counted (see ``fe_dof`` in ``DiffInDiff.estimate``).
+
+    ``n_blocks`` is the number of period indicators (one per block) left out because the unit effects absorb them;
+    fixest's nested convention counts them back (it counts every level of the non-nested effects), so
+    ``absorbed - n_blocks`` effects are treated as nested in the clusters."""
+    if not absorbed:
+        return NO_CORRECTION
+    return SmallSampleCorrection(absorbed=absorbed, nested=absorbed - n_blocks if fe_dof == "nested" else 0)
+
+
 def _sandwich_inference(
     fit: LinearFit,
     spec: Sandwich,
     ctx: InferenceContext,
     terms: list[int],
-    absorbed: int,
-    fe_dof: str,
-    n_blocks: int = 1,
 ) -> tuple[list[InferenceOutcome], PretrendTest | None]:
-    """Sandwich standard errors of the ``terms`` of an FWL fit, with absorbed unit effects counted as documented.
-
-    ``n_blocks`` is the number of period indicators (one per block) left out because the unit effects absorb
-    them; fixest's nested convention counts them back (it counts every level of the non-nested effects)."""
+    """Sandwich standard errors of the ``terms`` of an FWL fit, with the context's small-sample correction."""
     cov_type = spec.cov_type
     clustered = cov_type.startswith("CR")
     if clustered and ctx.clusters is None:
@@ -849,15 +861,7 @@ def _sandwich_inference(
             f"inference={cov_type!r} needs clusters, and this 2x2 design has none; declare clusters= in DiffInDiff "
             "or use 'HC2'."
         )
-    if absorbed and cov_type in ("HC2", "HC3"):
-        raise InferenceError(
-            f"{cov_type} on a panel would need the leverage of the absorbed unit effects; use 'CR2' (clustered by "
-            "unit, the default), or 'HC1'."
-        )
-    n, k = fit.X.shape
-    k_full = k + absorbed
-    if n - k_full <= 0:
-        raise EstimationError(f"{n} observations leave no residual degrees of freedom for {k_full} parameters.")
+    correction = ctx.correction
     cov = sandwich(
         fit.X,
         fit.residuals,
@@ -865,34 +869,24 @@ def _sandwich_inference(
         weights=fit.weights,
         clusters=ctx.clusters if clustered else None,
         df_for=terms,
+        correction=correction,
     )
-    scale, df = 1.0, cov.df.copy()
+    V, df = cov.vcov, cov.df
     label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
-    if absorbed:
-        if cov_type in ("classical", "HC1"):
-            scale = (n - k) / (n - k_full)
-        if not clustered:
-            df[:] = n - k_full
-            label = cov_type if cov_type == "classical" else f"{cov_type} (n - k df)"
-        if cov_type == "CR1":
-            k_used = k + n_blocks if fe_dof == "nested" else k_full
-            scale = (n - k) / (n - k_used)
-            label = (
-                f"CR1 (G - 1 df; fixed effects {'nested in clusters not counted' if fe_dof == 'nested' else 'counted'})"
-            )
-    V = cov.vcov * scale
-    outs = []
-    for j in terms:
-        outs.append(
-            t_inference(
-                float(fit.coef[j]),
-                float(np.sqrt(V[j, j])),
-                float(df[j]),
-                alpha=ctx.alpha,
-                n_clusters=cov.n_clusters,
-                label=label,
-            )
+    if correction.absorbed and cov_type == "CR1":
+        counted = "nested in clusters not counted" if correction.nested else "counted"
+        label = f"CR1 (G - 1 df; fixed effects {counted})"
+    outs = [
+        t_inference(
+            float(fit.coef[j]),
+            float(np.sqrt(V[j, j])),
+            float(df[j]),
+            alpha=ctx.alpha,
+            n_clusters=cov.n_clusters,
+            label=label,
         )
+        for j in terms
+    ]
     leads = [j for j in terms if fit.term_names[j].startswith("event_time::-")]
     if not leads:
         return outs, None
@@ -900,7 +894,7 @@ def _sandwich_inference(
     W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b))
     q = len(leads)
     if not clustered:
-        F, d1, d2, method = W / q, q, float(n - k_full), "Wald F with n - K df"
+        F, d1, d2, method = W / q, q, float(df[leads[0]]), "Wald F with n - K df"
     elif cov_type == "CR2":
         eta = float(np.min(df[leads]))
         d2 = eta - q + 1

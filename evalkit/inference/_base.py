@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.estimators import EstimationSample, LinearFit
+from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
 __all__ = ["InferenceContext", "InferenceOutcome"]
 
@@ -39,6 +40,9 @@ class InferenceContext:
         The estimator's name (``"difference_in_means"``, ``"ols"``, ...).
     rows : ndarray or None
         Positions (0-based) of the sample's rows in the design's data.
+    correction : SmallSampleCorrection
+        Parameters the fit estimated outside its design matrix (absorbed fixed effects), counted by every
+        small-sample factor and df of every inference method.
     """
 
     alpha: float
@@ -50,6 +54,7 @@ class InferenceContext:
     count: Callable[[], int] | None = field(default=None, repr=False)
     estimator: str = ""
     rows: np.ndarray | None = field(default=None, repr=False)
+    correction: SmallSampleCorrection = NO_CORRECTION
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from scipy import stats
 from evalkit._linear_algebra import bread, cr2_phi, group_sum
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
-from evalkit.inference.sandwich import CovType
+from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
     "AdjustMethod",
@@ -436,7 +436,12 @@ def _indicator(codes: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def _studentizer(
-    fit: Any, cov_type: str, clusters: np.ndarray | None, impose_null: bool, unit_codes: np.ndarray | None = None
+    fit: Any,
+    cov_type: str,
+    clusters: np.ndarray | None,
+    impose_null: bool,
+    unit_codes: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> _Studentizer:
     X = np.asarray(fit.X, dtype=np.float64)
     n, k = X.shape
@@ -454,9 +459,9 @@ def _studentizer(
     groups, n_groups, scale, classical = None, n, 1.0, None
     d = c
     if cov_type == "classical":
-        classical, scale = btt, 1.0 / (n - k)
+        classical, scale = btt, small_sample_factor(cov_type, n, k, correction=correction)
     elif cov_type in ("HC0", "HC1"):
-        scale = n / (n - k) if cov_type == "HC1" else 1.0
+        scale = small_sample_factor(cov_type, n, k, correction=correction)
     elif cov_type == "HC2":
         d = c / np.sqrt(1.0 - h)
     elif cov_type == "HC3":
@@ -467,9 +472,8 @@ def _studentizer(
         groups, uniques = pd.factorize(np.asarray(clusters))
         groups = groups.astype(np.intp)
         n_groups = len(uniques)
-        if cov_type == "CR1":
-            scale = n_groups / (n_groups - 1) * (n - 1) / (n - k)
-        elif cov_type == "CR2":
+        scale = small_sample_factor(cov_type, n, k, n_groups, correction)
+        if cov_type == "CR2":
             cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
             phi = cr2_phi(cross, L)
             s = group_sum(Xt * c[:, None], groups, n_groups)
@@ -568,7 +572,7 @@ def wild_bootstrap_null(
         units = [np.asarray(of.rows, dtype=np.intp) for of in fits]
     n_units = int(max(u.max() for u in units)) + 1
     prep = [
-        _studentizer(of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u)
+        _studentizer(of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u, of.correction)
         for of, ct, u in zip(fits, cov_types, units, strict=True)
     ]
     n_used = np.unique(np.concatenate(units))
@@ -646,11 +650,6 @@ def _families(table: pd.DataFrame, within: str | None) -> np.ndarray:
     return domain.astype(str).to_numpy(dtype=object)
 
 
-def _cov_type(label: str) -> str:
-    first = str(label).split(" ", 1)[0]
-    return first if first in get_args(CovType) else ""
-
-
 def _joint_null(
     table: pd.DataFrame, fits: Mapping[str, Any], reps: int, seed: Any, *, p_values: bool = True
 ) -> JointNull:
@@ -671,7 +670,7 @@ def _joint_null(
     if all(has_ri):
         return randomization_null(of, outcomes)
     labels = table["inference"].astype(str).tolist()
-    cov_types = [_cov_type(lab) for lab in labels]
+    cov_types = [f.cov_type or "" for f in of]
     unknown = [f"{o} ({lab})" for o, lab, ct in zip(outcomes, labels, cov_types, strict=True) if not ct]
     if any(has_ri) or unknown:
         raise InferenceError(

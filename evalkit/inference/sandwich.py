@@ -38,11 +38,132 @@ from evalkit._linear_algebra import (
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
 
-__all__ = ["CovType", "CovarianceEstimate", "Sandwich", "bell_mccaffrey_df", "sandwich"]
+__all__ = [
+    "NO_CORRECTION",
+    "CovType",
+    "CovarianceEstimate",
+    "Sandwich",
+    "SmallSampleCorrection",
+    "bell_mccaffrey_df",
+    "residual_df",
+    "sandwich",
+    "small_sample_factor",
+]
 
 CovType = Literal["classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"]
 
 _CLUSTER_TYPES = ("CR0", "CR1", "CR2")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the small-sample correction: the one place where n - k, n / (n - k) and G / (G - 1) (n - 1) / (n - k) live
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmallSampleCorrection:
+    """Parameters a fit estimated outside its design matrix, counted once by every small-sample factor.
+
+    A within-transformed (FWL) panel fit absorbs the unit effects: its design matrix has ``k`` columns but the model
+    estimated ``k + absorbed`` parameters. The residual degrees of freedom and the ``classical``, ``HC1`` and ``CR1``
+    factors must count them (as ``linearmodels``' ``extra_df`` does); ``CR1`` follows fixest in not counting effects
+    that are nested in the clusters when ``nested`` says so.
+
+    Parameters
+    ----------
+    absorbed : int, default 0
+        Number of parameters projected out of the design matrix (e.g. one per panel unit).
+    nested : int, default 0
+        How many of the ``absorbed`` parameters are nested within the clusters and left out of the ``CR1`` factor
+        (fixest's ``fixef.K = "nested"``). Zero counts every absorbed parameter (the dummy-variable convention).
+
+    Notes
+    -----
+    With :math:`K` the number of parameters counted, :func:`small_sample_factor` returns :math:`1/(n-K)`
+    (classical, multiplying :math:`e'e\\,(X'X)^{-1}`), :math:`n/(n-K)` (HC1),
+    :math:`\\frac{G}{G-1}\\frac{n-1}{n-K}` (CR1) and 1 otherwise; the t-test df are :math:`n-K` for the
+    heteroskedasticity-robust and classical types. :math:`K = k + \\text{absorbed}`, less ``nested`` for the
+    cluster-robust types (Cameron and Miller 2015, J. Human Resources 50(2), section VI; Berge 2018, fixest).
+    """
+
+    absorbed: int = 0
+    nested: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("absorbed", "nested"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise InferenceError(f"SmallSampleCorrection({name}={value!r}) must be a non-negative int.")
+        if self.nested > self.absorbed:
+            raise InferenceError(
+                f"SmallSampleCorrection(nested={self.nested}) cannot exceed absorbed={self.absorbed}: only absorbed "
+                "parameters can be nested in the clusters."
+            )
+
+    def n_params(self, k: int, cov_type: str) -> int:
+        """The number of parameters :math:`K` that ``cov_type``'s factor and df count for a ``k``-column fit."""
+        return int(k) + self.absorbed - (self.nested if cov_type in _CLUSTER_TYPES else 0)
+
+
+#: No parameters beyond the design matrix's columns.
+NO_CORRECTION = SmallSampleCorrection()
+
+
+def small_sample_factor(
+    cov_type: str, n: int, k: int, n_clusters: int | None = None, correction: SmallSampleCorrection = NO_CORRECTION
+) -> float:
+    """The factor that multiplies the uncorrected sandwich of ``cov_type`` (the only copy of these formulas).
+
+    Parameters
+    ----------
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}
+        Covariance type.
+    n, k : int
+        Observations and columns of the design matrix.
+    n_clusters : int, optional
+        Number of clusters :math:`G` (CR1 only).
+    correction : SmallSampleCorrection
+        Parameters estimated outside the design matrix.
+
+    Returns
+    -------
+    float
+        :math:`1/(n-K)` for ``classical`` (it multiplies :math:`e'e\\,B`), :math:`n/(n-K)` for HC1,
+        :math:`\\frac{G}{G-1}\\frac{n-1}{n-K}` for CR1 (Stata, ``estimatr`` ``"stata"``), 1 for the others.
+
+    Raises
+    ------
+    EstimationError
+        If the model has no residual degrees of freedom (:math:`n \\le K`) for a type that divides by them.
+    """
+    K = correction.n_params(k, cov_type)
+    if cov_type in ("classical", "HC1", "CR1") and n <= K:
+        raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {K} parameters.")
+    if cov_type == "classical":
+        return 1.0 / (n - K)
+    if cov_type == "HC1":
+        return n / (n - K)
+    if cov_type == "CR1":
+        if n_clusters is None:
+            raise InferenceError("the CR1 factor needs the number of clusters.")
+        return n_clusters / (n_clusters - 1) * (n - 1) / (n - K)
+    return 1.0
+
+
+def residual_df(
+    cov_type: str, n: int, k: int, n_clusters: int | None = None, correction: SmallSampleCorrection = NO_CORRECTION
+) -> float:
+    """Degrees of freedom of the t test for ``cov_type``: :math:`n-K`, :math:`G-1` (CR0, CR1), NaN for CR2.
+
+    CR2's df depend on the contrast (Bell-McCaffrey, :func:`bell_mccaffrey_df`), so this returns NaN for it.
+    """
+    if cov_type in ("CR0", "CR1"):
+        if n_clusters is None:
+            raise InferenceError(f"{cov_type} df need the number of clusters.")
+        return float(n_clusters - 1)
+    if cov_type == "CR2":
+        return float("nan")
+    return float(n - correction.n_params(k, cov_type))
 
 
 @dataclass(frozen=True)
@@ -144,6 +265,7 @@ def sandwich(
     weights: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
     df_for: Sequence[int] | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> CovarianceEstimate:
     """Sandwich covariance of OLS / WLS coefficients and the degrees of freedom of their t tests.
 
@@ -162,6 +284,10 @@ def sandwich(
     df_for : sequence of int, optional
         For ``CR2``, the coefficient indices whose Bell-McCaffrey df are computed (others are NaN).
         Default: all. Ignored by the other types, whose df do not depend on the coefficient.
+    correction : SmallSampleCorrection, optional
+        Parameters the fit estimated outside ``X`` (absorbed fixed effects), counted by the small-sample factor
+        and the df (:func:`small_sample_factor`, :func:`residual_df`). HC2 and HC3 refuse absorbed parameters:
+        their leverages would need the absorbed effects' hat matrix.
 
     Returns
     -------
@@ -227,11 +353,18 @@ def sandwich(
     check_option("cov_type", cov_type, CovType)
     if residuals is None:
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
+    if not isinstance(correction, SmallSampleCorrection):
+        raise InferenceError(f"correction={correction!r} must be a SmallSampleCorrection.")
     Xt, et, _ = weighted_design(X, residuals, weights)
     et = np.asarray(et)
     n, k = Xt.shape
     B, L = bread(Xt)
-    if n <= k and cov_type in ("classical", "HC0", "HC1", "HC2", "HC3", "CR1"):
+    if correction.absorbed and cov_type in ("HC2", "HC3"):
+        raise InferenceError(
+            f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
+            "(clustered by unit, the default for panels) or 'HC1'."
+        )
+    if n <= k and cov_type in ("HC0", "HC2", "HC3"):
         raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
 
     if cov_type not in _CLUSTER_TYPES:
@@ -240,9 +373,10 @@ def sandwich(
                 f"clusters were given but cov_type={cov_type!r} ignores them; use a cluster-robust type "
                 "('CR0', 'CR1', 'CR2') or pass clusters=None."
             )
-        df = np.full(k, float(n - k))
+        factor = small_sample_factor(cov_type, n, k, correction=correction)
+        df = np.full(k, residual_df(cov_type, n, k, correction=correction))
         if cov_type == "classical":
-            vcov = (et @ et) / (n - k) * B
+            vcov = (et @ et) * factor * B
         else:
             omega = et**2
             if cov_type in ("HC2", "HC3"):
@@ -259,9 +393,7 @@ def sandwich(
                     )
                 omega = omega / (one_minus if cov_type == "HC2" else one_minus**2)
             meat = (Xt * omega[:, None]).T @ Xt
-            vcov = B @ meat @ B
-            if cov_type == "HC1":
-                vcov = vcov * (n / (n - k))
+            vcov = B @ meat @ B * factor
         return CovarianceEstimate(
             vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method="n - k"
         )
@@ -273,19 +405,18 @@ def sandwich(
         )
     codes, _ = factorize_clusters(clusters, n)
     G = int(codes.max()) + 1
+    factor = small_sample_factor(cov_type, n, k, G, correction)
     scores = group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
     if cov_type == "CR2":
         cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
         phi = cr2_phi(cross, L)
         # X_g'A_g e_g = X_g'e_g + C_g Phi_g X_g'e_g
         scores = scores + np.einsum("gij,gjl,gl->gi", cross, phi, scores, optimize=True)
-    vcov = B @ (scores.T @ scores) @ B
-    if cov_type == "CR1":
-        vcov = vcov * (G / (G - 1) * (n - 1) / (n - k))
+    vcov = B @ (scores.T @ scores) @ B * factor
     if cov_type != "CR2":
         return CovarianceEstimate(
             vcov=_symmetrize(vcov),
-            df=np.full(k, float(G - 1)),
+            df=np.full(k, residual_df(cov_type, n, k, G, correction)),
             cov_type=cov_type,
             n_obs=n,
             n_clusters=G,

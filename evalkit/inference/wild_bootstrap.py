@@ -21,6 +21,7 @@ from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
     "Alternative",
@@ -150,17 +151,19 @@ def _build_problem(
     null: float,
     impose_null: bool,
     bootstrap_type: BootstrapType,
+    correction: SmallSampleCorrection = NO_CORRECTION,
 ) -> _Problem:
     n, k = Xt.shape
     G = n_clusters
-    if n <= k:
+    if n <= correction.n_params(k, "CR1"):
         raise InferenceError(
-            f"the wild cluster bootstrap needs residual degrees of freedom: {n} observations for {k} coefficients."
+            f"the wild cluster bootstrap needs residual degrees of freedom: {n} observations for "
+            f"{correction.n_params(k, 'CR1')} parameters."
         )
     B, _ = bread(Xt)
     b = B[:, target]
     q = float(b[target])
-    ssc = G / (G - 1) * (n - 1) / (n - k)
+    ssc = small_sample_factor("CR1", n, k, G, correction)
     D = group_sum(Xt * (Xt @ b)[:, None], codes, G)  # X_g'X_g b
     score_hat = group_sum(Xt * et[:, None], codes, G)  # X_g'e_g
     cvec = score_hat @ b
@@ -477,7 +480,17 @@ class WildClusterBootstrap:
         yt = np.asarray(fit.y, dtype=np.float64) * (1.0 if sw is None else sw)
         codes, G = _cluster_codes(ctx.clusters, Xt.shape[0])
         problem = _build_problem(
-            Xt, yt, et, fit.estimate, fit.target, codes, G, float(self.null), self.impose_null, self.bootstrap_type
+            Xt,
+            yt,
+            et,
+            fit.estimate,
+            fit.target,
+            codes,
+            G,
+            float(self.null),
+            self.impose_null,
+            self.bootstrap_type,
+            ctx.correction,
         )
         enumerate_all = self._enumerates(G)
         if enumerate_all:
