@@ -68,6 +68,8 @@ class OutcomeFit:
     correction : SmallSampleCorrection
         The small-sample correction used with it (absorbed fixed effects), so that later joint work (Romano-Wolf,
         Westfall-Young) studentizes with exactly the reported standard errors.
+    working_model : {"identity", "inverse_variance"}
+        The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`), for the same reason.
     """
 
     fit: Any = field(repr=False)
@@ -76,6 +78,7 @@ class OutcomeFit:
     inference: Mapping[str, Any] = field(default_factory=dict, repr=False)
     cov_type: str | None = None
     correction: SmallSampleCorrection = NO_CORRECTION
+    working_model: str = "identity"
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:

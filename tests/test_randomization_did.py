@@ -163,7 +163,16 @@ def test_batched_fit_equals_refit_and_sandwich_on_redrawn_assignments(case, cov_
         )
         for b in range(Z.shape[0]):
             refit = replace(ctx.refit(replace(ctx.sample, treatment=Z[b].astype(float))), target=fit.target)
-            cov = sandwich(refit.X, refit.residuals, cov_type, weights=refit.weights, clusters=clusters)
+            # batched weighted CR2 works on sqrt(w) X: the inverse-variance working model (sandwich()'s default for
+            # weighted CR2 is the identity model since issue 8)
+            cov = sandwich(
+                refit.X,
+                refit.residuals,
+                cov_type,
+                weights=refit.weights,
+                clusters=clusters,
+                working_model="inverse_variance",
+            )
             se = np.sqrt(cov.vcov[fit.target, fit.target])
             assert batch.estimates[b] == pytest.approx(refit.estimate, rel=1e-10, abs=1e-12)
             assert batch.std_errors[b] == pytest.approx(se, rel=1e-10)

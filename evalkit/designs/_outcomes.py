@@ -258,6 +258,7 @@ def estimate_outcomes(
             inference=out.extra,
             cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
             correction=ctx.correction,
+            working_model=spec.working_model if isinstance(spec, Sandwich) else "identity",
         )
 
     extra_columns = [c for row in rows for c in row if c not in RESULT_COLUMNS]
@@ -271,6 +272,8 @@ def estimate_outcomes(
             + (
                 "CR2 with Bell-McCaffrey degrees of freedom (clustered design)."
                 if cluster_codes is not None
+                else "HC2 with Welch-Satterthwaite degrees of freedom (difference in means, as estimatr)."
+                if table["inference"].str.contains("Welch").all()
                 else "HC2 with n - k degrees of freedom."
             )
         )

@@ -606,6 +606,7 @@ class DiffInDiff:
                 inference={**dict(outs[0].extra), **extra},
                 cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
                 correction=ctx.correction,
+                working_model=spec.working_model if isinstance(spec, Sandwich) else "identity",
             )
         extra_cols = [c for row in rows for c in row if c not in RESULT_COLUMNS]
         table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_cols])))
@@ -870,6 +871,8 @@ def _sandwich_inference(
         clusters=ctx.clusters if clustered else None,
         df_for=terms,
         correction=correction,
+        working_model=spec.working_model,
+        df_method=spec.df,
     )
     V, df = cov.vcov, cov.df
     label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"

@@ -8,15 +8,23 @@ CR2, and weighted CR2 under the inverse-variance working model (CR2 of the regre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from evalkit._linear_algebra import LEVERAGE_TOL, group_sum
 
-__all__ = ["cr2_identity_weighted"]
+__all__ = ["cr2_identity_directions", "cr2_identity_weighted"]
 
 
 def cr2_identity_weighted(
-    X: np.ndarray, residuals: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, contrasts: np.ndarray
+    X: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    codes: np.ndarray,
+    n_clusters: int,
+    contrasts: np.ndarray,
+    M: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CR2 covariance of WLS coefficients and Bell-McCaffrey df of contrasts, identity working model.
 
@@ -34,6 +42,8 @@ def cr2_identity_weighted(
         :math:`G`.
     contrasts : ndarray of shape (k, m)
         Columns :math:`c` whose df are computed (may have ``m = 0`` columns).
+    M : ndarray of shape (k, k)
+        :math:`(X'WX)^{-1}`, from :func:`evalkit._linear_algebra.bread` of :math:`W^{1/2}X`.
 
     Returns
     -------
@@ -69,30 +79,10 @@ def cr2_identity_weighted(
     Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and
     hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
     """
-    n, k = X.shape
+    p = _pieces(X, weights, codes, n_clusters, M)
+    k = X.shape[1]
+    M, phi, C0, C1, C2, gram, K = p.M, p.phi, p.C0, p.C1, p.C2, p.gram, p.K
     G = n_clusters
-    M = np.linalg.inv((X * weights[:, None]).T @ X)
-    M = 0.5 * (M + M.T)
-    outer = np.einsum("ni,nj->nij", X, X)
-    C0 = group_sum(outer, codes, G)  # X_g'X_g
-    C1 = group_sum(outer * weights[:, None, None], codes, G)  # X_g'W_gX_g
-    C2 = group_sum(outer * (weights**2)[:, None, None], codes, G)  # X_g'W_g^2X_g
-    MQM = M @ C2.sum(axis=0) @ M
-    K = np.block([[MQM, -M], [-M, np.zeros((k, k))]])
-    gram = np.block([[C0, C1], [C1, C2]])  # (G, 2k, 2k): U_g'U_g
-    gram = 0.5 * (gram + np.swapaxes(gram, 1, 2))
-    lam, V = np.linalg.eigh(gram)
-    keep = lam > 1e-12 * lam.max(axis=-1, keepdims=True)
-    safe = np.where(keep, lam, 1.0)
-    R = V * np.where(keep, np.sqrt(safe), 0.0)[:, None, :]  # U_g = Q_g R_g' with Q_g orthonormal
-    Vi = V * np.where(keep, 1.0 / np.sqrt(safe), 0.0)[:, None, :]
-    K0 = np.swapaxes(R, 1, 2) @ K @ R  # S_g = I + Q_g K0_g Q_g'
-    K0 = 0.5 * (K0 + np.swapaxes(K0, 1, 2))
-    mu, Y = np.linalg.eigh(K0)
-    eig = 1.0 + mu  # eigenvalues of S_g in span(U_g); 0 where an observation is fitted exactly
-    f = np.where(eig > LEVERAGE_TOL, 1.0 / np.sqrt(np.clip(eig, LEVERAGE_TOL, None)), 0.0) - 1.0
-    phi = Vi @ ((Y * f[:, None, :]) @ np.swapaxes(Y, 1, 2)) @ np.swapaxes(Vi, 1, 2)  # A_g = I + U_g phi_g U_g'
-
     XWU = np.concatenate([C1, C2], axis=2)  # X_g'W_gU_g
     Ue = np.concatenate(
         [group_sum(X * residuals[:, None], codes, G), group_sum(X * (weights * residuals)[:, None], codes, G)], axis=1
@@ -123,3 +113,57 @@ def cr2_identity_weighted(
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(tr2 > 0, tr1**2 / tr2, np.nan)
     return vcov, df
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    M: np.ndarray  # (X'WX)^-1
+    phi: np.ndarray  # (G, 2k, 2k): A_g = I + U_g phi_g U_g'
+    C0: np.ndarray  # (G, k, k): X_g'X_g
+    C1: np.ndarray  # X_g'W_gX_g
+    C2: np.ndarray  # X_g'W_g^2X_g
+    gram: np.ndarray  # (G, 2k, 2k): U_g'U_g
+    K: np.ndarray  # (2k, 2k)
+
+
+def _pieces(X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, M: np.ndarray) -> _Pieces:
+    """The adjustment matrices of :func:`cr2_identity_weighted` (see its Notes)."""
+    k = X.shape[1]
+    G = n_clusters
+    M = 0.5 * (M + M.T)
+    outer = np.einsum("ni,nj->nij", X, X)
+    C0 = group_sum(outer, codes, G)  # X_g'X_g
+    C1 = group_sum(outer * weights[:, None, None], codes, G)  # X_g'W_gX_g
+    C2 = group_sum(outer * (weights**2)[:, None, None], codes, G)  # X_g'W_g^2X_g
+    MQM = M @ C2.sum(axis=0) @ M
+    K = np.block([[MQM, -M], [-M, np.zeros((k, k))]])
+    gram = np.block([[C0, C1], [C1, C2]])  # (G, 2k, 2k): U_g'U_g
+    gram = 0.5 * (gram + np.swapaxes(gram, 1, 2))
+    lam, V = np.linalg.eigh(gram)
+    keep = lam > 1e-12 * lam.max(axis=-1, keepdims=True)
+    safe = np.where(keep, lam, 1.0)
+    R = V * np.where(keep, np.sqrt(safe), 0.0)[:, None, :]  # U_g = Q_g R_g' with Q_g orthonormal
+    Vi = V * np.where(keep, 1.0 / np.sqrt(safe), 0.0)[:, None, :]
+    K0 = np.swapaxes(R, 1, 2) @ K @ R  # S_g = I + Q_g K0_g Q_g'
+    K0 = 0.5 * (K0 + np.swapaxes(K0, 1, 2))
+    mu, Y = np.linalg.eigh(K0)
+    eig = 1.0 + mu  # eigenvalues of S_g in span(U_g); 0 where an observation is fitted exactly
+    f = np.where(eig > LEVERAGE_TOL, 1.0 / np.sqrt(np.clip(eig, LEVERAGE_TOL, None)), 0.0) - 1.0
+    phi = Vi @ ((Y * f[:, None, :]) @ np.swapaxes(Y, 1, 2)) @ np.swapaxes(Vi, 1, 2)  # A_g = I + U_g phi_g U_g'
+
+    return _Pieces(M=M, phi=phi, C0=C0, C1=C1, C2=C2, gram=gram, K=K)
+
+
+def cr2_identity_directions(
+    X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, contrast: np.ndarray, M: np.ndarray
+) -> np.ndarray:
+    """The vector :math:`a` with :math:`c'\\hat V c = \\sum_g (a_g'e_g)^2` (unweighted residuals :math:`e`).
+
+    :math:`a_g = A_gW_gX_gMc = W_gX_gMc + U_g\\Phi_gU_g'W_gX_gMc`, row by row; see :func:`cr2_identity_weighted`.
+    """
+    p = _pieces(X, weights, codes, n_clusters, M)
+    Mc = p.M @ contrast
+    t = np.concatenate([p.C1, p.C2], axis=2).swapaxes(1, 2) @ Mc  # (G, 2k): U_g'W_gX_gMc
+    pt = np.einsum("gij,gj->gi", p.phi, t)[codes]  # (n, 2k)
+    k = X.shape[1]
+    return weights * (X @ Mc) + np.einsum("ni,ni->n", X, pt[:, :k]) + weights * np.einsum("ni,ni->n", X, pt[:, k:])

@@ -23,6 +23,8 @@ def resolve_inference(inference: object, *, clustered: bool) -> object:
         return Sandwich("CR2" if clustered else "HC2")
     if isinstance(inference, str):
         return Sandwich(inference)  # validates the name
+    if isinstance(inference, Sandwich):
+        return inference
     if not hasattr(inference, "infer"):
         raise InferenceError(
             f"inference={inference!r} is not understood; pass a covariance type such as 'HC2' or 'CR2', or an "
@@ -38,7 +40,16 @@ def analytic_inference(fit: LinearFit, spec: Sandwich, context: InferenceContext
     -----
     :math:`t = \\hat\\tau / \\widehat{se}`; two-sided :math:`p = 2\\,P(T_\\nu > |t|)` and interval
     :math:`\\hat\\tau \\pm t_{\\nu, 1-\\alpha/2}\\,\\widehat{se}`, with :math:`\\nu` the degrees of freedom of the
-    covariance type (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell–McCaffrey for CR2), as ``estimatr``.
+    covariance type (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell–McCaffrey for CR2, and for HC2 with
+    ``df="bell_mccaffrey"``), as ``estimatr::lm_robust``.
+
+    The difference in means without blocks, clusters or weights, with HC2 (its Neyman / Welch variance
+    :math:`s_1^2/n_1 + s_0^2/n_0`) and ``df="default"``, uses the Welch (1947)-Satterthwaite df
+    :math:`\\nu = (v_1 + v_0)^2 / (v_1^2/(n_1-1) + v_0^2/(n_0-1))`, :math:`v_j = s_j^2/n_j`, as
+    ``estimatr::difference_in_means``. With blocks it keeps :math:`n - 2B` (the fully interacted regression's
+    :math:`n - k`, estimatr's blocked df), with weights :math:`n - 2` (estimatr runs ``lm_robust`` HC2), with
+    matched pairs :math:`B - 1`; with clusters, CR2's Bell-McCaffrey df (see
+    :func:`evalkit.estimators.difference_in_means`).
     """
     cov_type = spec.cov_type
     clustered_type = cov_type.startswith("CR")
@@ -54,16 +65,44 @@ def analytic_inference(fit: LinearFit, spec: Sandwich, context: InferenceContext
         weights=fit.weights,
         clusters=context.clusters if clustered_type else None,
         df_for=[fit.target],
+        working_model=spec.working_model,
+        df_method=spec.df,
     )
-    label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
+    df, how = float(cov.df[fit.target]), cov.df_method
+    welch = _welch_df(fit, spec, context)
+    if welch is not None:
+        df, how = welch, "Welch-Satterthwaite"
+    label = cov_type if cov_type == "classical" else f"{cov_type} ({how} df)"
+    if cov_type == "CR2" and fit.weights is not None and spec.working_model == "inverse_variance":
+        label = f"CR2 ({how} df, inverse-variance working model)"
     return t_inference(
         fit.estimate,
         float(np.sqrt(cov.vcov[fit.target, fit.target])),
-        float(cov.df[fit.target]),
+        df,
         alpha=context.alpha,
         n_clusters=cov.n_clusters,
         label=label,
     )
+
+
+def _welch_df(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> float | None:
+    """The Welch-Satterthwaite df of an unblocked, unclustered, unweighted difference in means with HC2, else None."""
+    sample = context.sample
+    if (
+        context.estimator != "difference_in_means"
+        or spec.cov_type != "HC2"
+        or spec.df != "default"
+        or fit.weights is not None
+        or context.clusters is not None
+        or sample is None
+        or (sample.blocks is not None and np.unique(sample.blocks).size > 1)
+        or fit.X.shape[1] != 2
+    ):
+        return None
+    z = fit.X[:, fit.target] == 1
+    v1 = fit.y[z].var(ddof=1) / z.sum()
+    v0 = fit.y[~z].var(ddof=1) / (~z).sum()
+    return float((v1 + v0) ** 2 / (v1**2 / (z.sum() - 1) + v0**2 / ((~z).sum() - 1)))
 
 
 def t_inference(

@@ -26,6 +26,7 @@ from scipy import stats
 from evalkit._linear_algebra import bread, cr2_phi, group_sum
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
+from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -442,6 +443,7 @@ def _studentizer(
     impose_null: bool,
     unit_codes: np.ndarray | None = None,
     correction: SmallSampleCorrection = NO_CORRECTION,
+    working_model: str = "identity",
 ) -> _Studentizer:
     X = np.asarray(fit.X, dtype=np.float64)
     n, k = X.shape
@@ -473,7 +475,11 @@ def _studentizer(
         groups = groups.astype(np.intp)
         n_groups = len(uniques)
         scale = small_sample_factor(cov_type, n, k, n_groups, correction)
-        if cov_type == "CR2":
+        if cov_type == "CR2" and sw is not None and working_model == "identity":
+            # c'Vc = sum_g (a_g'e_g)^2 with unweighted residuals e = e~ / sqrt(w) (see evalkit.inference._cr2_identity)
+            a = cr2_identity_directions(X, sw**2, groups, n_groups, np.eye(k)[:, t], B)
+            d = a / sw
+        elif cov_type == "CR2":
             cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
             phi = cr2_phi(cross, L)
             s = group_sum(Xt * c[:, None], groups, n_groups)
@@ -572,7 +578,9 @@ def wild_bootstrap_null(
         units = [np.asarray(of.rows, dtype=np.intp) for of in fits]
     n_units = int(max(u.max() for u in units)) + 1
     prep = [
-        _studentizer(of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u, of.correction)
+        _studentizer(
+            of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u, of.correction, of.working_model
+        )
         for of, ct, u in zip(fits, cov_types, units, strict=True)
     ]
     n_used = np.unique(np.concatenate(units))

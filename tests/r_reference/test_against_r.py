@@ -42,7 +42,7 @@ import pandas as pd
 import pytest
 
 import evalkit as ek
-from evalkit.inference.sandwich import bell_mccaffrey_df
+from evalkit.inference.sandwich import Sandwich, bell_mccaffrey_df
 
 R_SCRIPT = Path(__file__).with_name("reference.R")
 INSTALL = (
@@ -127,15 +127,17 @@ CLUSTERED = {"cluster", "blocked_cluster"}
 # ----------------------------------------------------------------------------------------------------------
 
 R_SE_TYPE = {"CR1": "stata"}
-WEIGHTED_CR2 = (
-    "weighted CR2: evalkit computes CR2 on the transformed regression (sqrt(w) y on sqrt(w) X), estimatr and "
-    "vcovCR by default use the identity working model on the weighted regression"
+BLOCKED_CLUSTER_DIM_DF = (
+    "blocked-cluster difference in means: evalkit keeps the Bell-McCaffrey df of its CR2 (checked against "
+    "clubSandwich in the '-difference_in_means-club-' cases), estimatr reports J - 2B"
 )
 CLUB_INVERSE_VAR = (
     "vcovCR(inverse_var = TRUE) takes the symmetric square root A_g with A_g S_g A_g = W_g^-1; evalkit's "
-    "inverse-variance CR2 is CR2 of the transformed regression (the 'transformed' cases), another square root. "
-    "They agree when the weights are constant within clusters"
+    "working_model='inverse_variance' is CR2 of the transformed regression (the 'transformed' cases), another "
+    "square root. They agree when the weights are constant within clusters"
 )
+INVERSE_VARIANCE = Sandwich("CR2", working_model="inverse_variance")
+HC2_BM = Sandwich("HC2", df="bell_mccaffrey")
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,22 @@ class Case:
     covariates: tuple[str, ...] = ()
     inference: object | None = None
     contrast: tuple[float, ...] | None = None
+    #: bell_mccaffrey_df's working model (contrast cases)
+    working_model: str = "identity"
     #: quantities ("std_error", "df") in which evalkit differs from R on purpose, with the reason
     differs: dict[str, str] = field(default_factory=dict)
+
+
+def _club(model: str, working: str, covariates: tuple[str, ...], blocked: bool, weighted: bool, **extra) -> dict:
+    return {
+        "kind": "club",
+        "model": model,
+        "working": working,
+        "covariates": list(covariates),
+        "block_fe": blocked,
+        "weights": weighted,
+        **extra,
+    }
 
 
 def _cases() -> list[Case]:
@@ -164,9 +180,6 @@ def _cases() -> list[Case]:
             types = ("CR0", "CR1", "CR2") if clustered else ("classical", "HC0", "HC1", "HC2", "HC3")
             for cov in types:
                 se_type = R_SE_TYPE.get(cov, cov)
-                differs = {}
-                if cov == "CR2" and weighted:
-                    differs = {"std_error": WEIGHTED_CR2, "df": WEIGHTED_CR2}
                 for estimator, kind in (("ols", "lm_robust"), ("lin", "lm_lin")):
                     cases.append(
                         Case(
@@ -177,42 +190,43 @@ def _cases() -> list[Case]:
                             covariates=("x1", "x2"),
                             inference=cov,
                             r={"kind": kind, "se_type": se_type, "covariates": ["x1", "x2"], **common},
-                            differs=differs,
                         )
                     )
-            # estimatr::difference_in_means (evalkit's default estimator and inference: HC2, or CR2 when clustered)
-            differs = {}
-            if design == "complete" and not weighted:
-                differs["df"] = "difference in means: evalkit uses n - 2 df, estimatr the Welch-Satterthwaite df"
-            if design == "blocked_cluster":
-                differs["df"] = "blocked-cluster difference in means: evalkit uses Bell-McCaffrey df, estimatr J - 2B"
-            if clustered and weighted:
-                differs["std_error"] = WEIGHTED_CR2
-                if design == "cluster":
-                    differs["df"] = WEIGHTED_CR2
+            # estimatr::difference_in_means (evalkit's default estimator and inference: HC2, or CR2 when clustered;
+            # unblocked, unclustered and unweighted: Welch-Satterthwaite df, as estimatr).
             cases.append(
                 Case(
                     id=f"{design}{wtag}-dim",
                     design=design,
                     weighted=weighted,
                     r={"kind": "dim", "blocks": blocked, "clusters": clustered, "weights": weighted},
-                    differs=differs,
+                    differs={"df": BLOCKED_CLUSTER_DIM_DF} if design == "blocked_cluster" else {},
                 )
             )
             if not clustered:
+                # HC2 with Bell-McCaffrey df (Imbens and Kolesar 2016): clubSandwich CR2 with every row its own
+                # cluster; with weights HC2 is that on the transformed regression.
+                working = "transformed" if weighted else "default"
+                for estimator, model, covs in (("ols", "ols", ("x1", "x2")), ("difference_in_means", "dim", ())):
+                    cases.append(
+                        Case(
+                            id=f"{design}{wtag}-{estimator}-HC2-bell_mccaffrey",
+                            design=design,
+                            weighted=weighted,
+                            estimator=estimator,
+                            covariates=covs,
+                            inference=HC2_BM,
+                            r=_club(model, working, covs, blocked, weighted, cluster_by="row"),
+                        )
+                    )
                 continue
-            # clubSandwich CR2 + Satterthwaite (Bell-McCaffrey) df, both working models.
+            # clubSandwich CR2 + Satterthwaite (Bell-McCaffrey) df; with weights three working models.
             for estimator, model, covs in (
                 ("ols", "ols", ("x1", "x2")),
                 ("lin", "lin", ("x1", "x2")),
                 ("difference_in_means", "dim", ()),
             ):
                 for working in ("default", "inverse_var", "transformed") if weighted else ("default",):
-                    differs = {}
-                    if weighted and working == "default":
-                        differs = {"std_error": WEIGHTED_CR2, "df": WEIGHTED_CR2}
-                    if working == "inverse_var":
-                        differs = {"std_error": CLUB_INVERSE_VAR, "df": CLUB_INVERSE_VAR}
                     cases.append(
                         Case(
                             id=f"{design}{wtag}-{estimator}-club-{working}",
@@ -220,41 +234,27 @@ def _cases() -> list[Case]:
                             weighted=weighted,
                             estimator=estimator,
                             covariates=covs,
-                            inference="CR2",
-                            r={
-                                "kind": "club",
-                                "model": model,
-                                "working": working,
-                                "covariates": list(covs),
-                                "block_fe": blocked,
-                                "weights": weighted,
-                            },
-                            differs=differs,
+                            inference="CR2" if working == "default" else INVERSE_VARIANCE,
+                            r=_club(model, working, covs, blocked, weighted),
+                            differs={"std_error": CLUB_INVERSE_VAR, "df": CLUB_INVERSE_VAR}
+                            if working == "inverse_var"
+                            else {},
                         )
                     )
-    # Bell-McCaffrey df of a contrast: HC2 (every row its own cluster) and CR2, on the OLS columns (1, z, x1, x2).
+    # Bell-McCaffrey df of a contrast (bell_mccaffrey_df): HC2 (every row its own cluster) and CR2, on the OLS
+    # columns (1, z, x1, x2).
     contrast = (0.0, 1.0, 0.5, -0.25)
     for design, by in (("complete", "row"), ("blocked", "row"), ("cluster", "cluster")):
         for weighted in (False, True):
             for working in ("default", "transformed") if weighted else ("default",):
-                differs = {"df": WEIGHTED_CR2} if working == "default" and weighted else {}
                 cases.append(
                     Case(
                         id=f"{design}{'_w' if weighted else ''}-contrast-{by}-{working}",
                         design=design,
                         weighted=weighted,
                         contrast=contrast,
-                        r={
-                            "kind": "club",
-                            "model": "ols",
-                            "working": working,
-                            "covariates": ["x1", "x2"],
-                            "block_fe": False,
-                            "weights": weighted,
-                            "cluster_by": by,
-                            "contrast": list(contrast),
-                        },
-                        differs=differs,
+                        working_model="identity" if working == "default" else "inverse_variance",
+                        r=_club("ols", working, ("x1", "x2"), False, weighted, cluster_by=by, contrast=list(contrast)),
                     )
                 )
     return cases
@@ -302,7 +302,11 @@ def _evalkit(case: Case) -> dict[str, float]:
         X = np.column_stack([np.ones(len(d)), X])
         clusters = d["cluster"].to_numpy() if case.r.get("cluster_by") == "cluster" else None
         df = bell_mccaffrey_df(
-            X, np.asarray(case.contrast), weights=d["w"].to_numpy() if case.weighted else None, clusters=clusters
+            X,
+            np.asarray(case.contrast),
+            weights=d["w"].to_numpy() if case.weighted else None,
+            clusters=clusters,
+            working_model=case.working_model,
         )
         return {"df": df}
     trial = ek.RandomizedTrial(
