@@ -187,7 +187,11 @@ class RandomizedTrial:
             outcome, e.g. ``"{outcome}_bl"`` adjusts each outcome for its own baseline value.
         inference : str or inference object, optional
             ``"classical"``, ``"HC0"``..``"HC3"``, ``"CR0"``..``"CR2"``, or an object from
-            :mod:`evalkit.inference`. Default HC2, or CR2 with Bell–McCaffrey degrees of freedom when clustered.
+            :mod:`evalkit.inference`. Default HC2, or CR2 with Bell–McCaffrey degrees of freedom when clustered
+            (the difference in means without blocks, clusters or weights uses Welch–Satterthwaite df, as
+            ``estimatr::difference_in_means``; see :func:`evalkit.estimators.difference_in_means`). Weighted CR2
+            uses the identity working model, as estimatr and clubSandwich; ``Sandwich("CR2",
+            working_model="inverse_variance")`` for the other.
         baseline : str or mapping, optional
             For ``estimator="change"``: a template such as ``"{outcome}_bl"``, a column name (one outcome), or a
             mapping outcome -> baseline column.
