@@ -701,7 +701,7 @@ class DiffInDiff:
             return Sandwich("CR1")
         if isinstance(inference, str):
             return Sandwich(inference)  # type: ignore[arg-type]
-        if not hasattr(inference, "infer"):
+        if not isinstance(inference, Sandwich) and not hasattr(inference, "infer"):
             raise InferenceError(
                 f"inference={inference!r} is not understood; pass a covariance type such as 'CR2', or an object "
                 "from evalkit.inference."
@@ -876,6 +876,8 @@ def _sandwich_inference(
     )
     V, df = cov.vcov, cov.df
     label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
+    if cov_type == "CR2" and fit.weights is not None and spec.working_model == "inverse_variance":
+        label = f"CR2 ({cov.df_method} df, inverse-variance working model)"
     if correction.absorbed and cov_type == "CR1":
         counted = "nested in clusters not counted" if correction.nested else "counted"
         label = f"CR1 (G - 1 df; fixed effects {counted})"

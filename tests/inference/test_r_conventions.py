@@ -269,3 +269,40 @@ def test_bootstrap_studentizer_follows_the_working_model(model: str) -> None:
         # SOURCE: sandwich() on an explicit refit of the bootstrap sample (null imposed, as test_multiple_testing's
         # test_bootstrap_t_equals_refit). TOLERANCE: 1e-9 relative.
         np.testing.assert_allclose(got[b], boot.coef[1] / np.sqrt(cov.vcov[1, 1]), rtol=1e-9)
+
+
+def test_diff_in_diff_accepts_sandwich_settings() -> None:
+    # DiffInDiff refused Sandwich objects ("not understood") before issue 8; the working model reaches its kernel.
+    rng = np.random.default_rng(0)
+    units, periods = 30, 4
+    unit = np.repeat(np.arange(units), periods)
+    time = np.tile(np.arange(periods), units)
+    community = unit % 10
+    treated = ((community < 5) & (time >= 2)).astype(int)
+    d = pd.DataFrame(
+        {
+            "unit": unit,
+            "time": time,
+            "community": community,
+            "treated": treated,
+            "y": rng.normal(size=unit.size) + 0.3 * treated,
+            "w": rng.uniform(0.5, 2.0, unit.size),
+        }
+    )
+    did = ek.DiffInDiff(d, treatment="treated", unit="unit", time="time", clusters="community", weights="w")
+    ident = did.estimate("y", inference="CR2")
+    inv = did.estimate("y", inference=Sandwich("CR2", working_model="inverse_variance"))
+    for res, model in ((ident, "identity"), (inv, "inverse_variance")):
+        of = res.fits["y"]
+        fit = of.fit
+        e, w, X = fit.residuals, fit.weights, fit.X
+        if model == "identity":
+            V, df = _brute_cr2(X, e, w, of.clusters, np.ones(len(e)))
+        else:
+            sw = np.sqrt(w)
+            V, df = _brute_cr2(X * sw[:, None], e * sw, np.ones(len(e)), of.clusters, np.ones(len(e)))
+        row = res.to_frame().iloc[0]
+        j = fit.target
+        # SOURCE: brute force (n x n) CR2 on the design's own within-transformed fit. TOLERANCE: 1e-10 relative.
+        np.testing.assert_allclose([row["std_error"], row["df"]], [np.sqrt(V[j, j]), df[j]], rtol=1e-10)
+    assert ident.to_frame()["std_error"].iloc[0] != pytest.approx(inv.to_frame()["std_error"].iloc[0], rel=1e-6)
