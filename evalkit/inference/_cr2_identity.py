@@ -24,7 +24,7 @@ def cr2_identity_weighted(
     codes: np.ndarray,
     n_clusters: int,
     contrasts: np.ndarray,
-    M: np.ndarray,
+    L: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CR2 covariance of WLS coefficients and Bell-McCaffrey df of contrasts, identity working model.
 
@@ -42,8 +42,8 @@ def cr2_identity_weighted(
         :math:`G`.
     contrasts : ndarray of shape (k, m)
         Columns :math:`c` whose df are computed (may have ``m = 0`` columns).
-    M : ndarray of shape (k, k)
-        :math:`(X'WX)^{-1}`, from :func:`evalkit._linear_algebra.bread` of :math:`W^{1/2}X`.
+    L : ndarray of shape (k, k)
+        A factor with :math:`LL' = (X'WX)^{-1}`, from :func:`evalkit._linear_algebra.bread` of :math:`W^{1/2}X`.
 
     Returns
     -------
@@ -71,6 +71,12 @@ def cr2_identity_weighted(
     :math:`P'P = \\operatorname{diag}(s) + LKL'` with :math:`s_g = a_g'a_g` and the rows of :math:`L` being
     :math:`(X_g'a_g, X_g'W_ga_g)`, so the traces cost :math:`O(Gk^2 + k^3)`.
 
+    Everything is invariant to a reparametrization :math:`X \\to XL` (same :math:`H`, :math:`A_g` and
+    :math:`c'\\hat Vc` for the contrast :math:`L'c`), so it is computed for :math:`\\hat X = XL`, whose
+    :math:`\\hat X'W\\hat X = I` (:math:`W^{1/2}\\hat X` has orthonormal columns): the terms of :math:`S_g`
+    then stay of the order of the weights however the columns of :math:`X` are scaled or shifted, and
+    :math:`\\hat V = L\\hat V_{\\hat X}L'`.
+
     References
     ----------
     Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in standard errors for linear regression with
@@ -79,34 +85,35 @@ def cr2_identity_weighted(
     Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and
     hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
     """
-    p = _pieces(X, weights, codes, n_clusters, M)
-    k = X.shape[1]
-    M, phi, C0, C1, C2, gram, K = p.M, p.phi, p.C0, p.C1, p.C2, p.gram, p.K
+    X = X @ L
+    contrasts = L.T @ contrasts
+    p = _pieces(X, weights, codes, n_clusters)
     G = n_clusters
-    XWU = np.concatenate([C1, C2], axis=2)  # X_g'W_gU_g
     Ue = np.concatenate(
-        [group_sum(X * residuals[:, None], codes, G), group_sum(X * (weights * residuals)[:, None], codes, G)], axis=1
-    )
-    scores = Ue[:, k:] + np.einsum("gij,gjl,gl->gi", XWU, phi, Ue, optimize=True)  # X_g'W_gA_ge_g
-    vcov = M @ (scores.T @ scores) @ M
+        [group_sum(X * residuals[:, None], codes, G), group_sum(X * (p.dw * residuals)[:, None], codes, G) / p.scale],
+        axis=1,
+    )  # U_g'e_g
+    scores = group_sum(X * (weights * residuals)[:, None], codes, G) + np.einsum(
+        "gij,gjl,gl->gi", p.XWU, p.phi, Ue, optimize=True
+    )  # X_g'W_gA_ge_g
+    vcov = L @ (scores.T @ scores) @ L.T  # M = I in the X L basis
 
     m = contrasts.shape[1]
     if m == 0:
         return vcov, np.empty(0)
-    MC = M @ contrasts  # (k, m)
-    t = np.swapaxes(XWU, 1, 2) @ MC  # (G, 2k, m): U_g'W_gX_gMc
-    pt = phi @ t
-    XU = np.concatenate([C0, C1], axis=2)  # X_g'U_g
-    z = C1 @ MC + XU @ pt  # X_g'a_g
-    fw = C2 @ MC + XWU @ pt  # X_g'W_ga_g
+    t = np.swapaxes(p.XWU, 1, 2) @ contrasts  # (G, 2k, m): U_g'W_gX_gMc
+    pt = p.phi @ t
+    z = p.C1 @ contrasts + p.XU @ pt  # X_g'a_g
+    fw = p.C2 @ contrasts + p.XWU @ pt  # X_g'W_ga_g
     s = (
-        np.einsum("km,gkl,lm->gm", MC, C2, MC)
+        np.einsum("km,gkl,lm->gm", contrasts, p.C2, contrasts)
         + 2.0 * np.einsum("gim,gim->gm", t, pt)
-        + np.einsum("gim,gij,gjm->gm", pt, gram, pt, optimize=True)
-    )
-    L = np.concatenate([z, fw], axis=1)  # (G, 2k, m)
-    LKL = np.einsum("gim,ij,gjm->gm", L, K, L, optimize=True)  # diagonal of L K L'
-    LtL = np.einsum("gim,gjm->mij", L, L)  # (m, 2k, 2k)
+        + np.einsum("gim,gij,gjm->gm", pt, p.gram, pt, optimize=True)
+    )  # a_g'a_g
+    rows = np.concatenate([z, fw], axis=1)  # (G, 2k, m): the rows of L in P'P = diag(s) + L K L'
+    K = p.K
+    LKL = np.einsum("gim,ij,gjm->gm", rows, K, rows, optimize=True)
+    LtL = np.einsum("gim,gjm->mij", rows, rows)  # (m, 2k, 2k)
     KLtL = K[None] @ LtL
     tr1 = s.sum(axis=0) + LKL.sum(axis=0)
     tr2 = (s**2).sum(axis=0) + 2.0 * (s * LKL).sum(axis=0) + np.einsum("mij,mji->m", KLtL, KLtL)
@@ -117,53 +124,93 @@ def cr2_identity_weighted(
 
 @dataclass(frozen=True)
 class _Pieces:
-    M: np.ndarray  # (X'WX)^-1
+    """Per-cluster pieces in the basis :math:`U_g = [X_g, D_gS_g^{-1}]` (see :func:`_pieces`)."""
+
     phi: np.ndarray  # (G, 2k, 2k): A_g = I + U_g phi_g U_g'
-    C0: np.ndarray  # (G, k, k): X_g'X_g
-    C1: np.ndarray  # X_g'W_gX_g
+    C1: np.ndarray  # (G, k, k): X_g'W_gX_g
     C2: np.ndarray  # X_g'W_g^2X_g
+    XU: np.ndarray  # (G, k, 2k): X_g'U_g
+    XWU: np.ndarray  # (G, k, 2k): X_g'W_gU_g
     gram: np.ndarray  # (G, 2k, 2k): U_g'U_g
-    K: np.ndarray  # (2k, 2k)
+    K: np.ndarray  # (2k, 2k): S_g = I + [X_g, W_gX_g] K [X_g, W_gX_g]'
+    dw: np.ndarray  # (n,): w_i - mean of w in i's cluster (0 where the weights are constant up to rounding)
+    scale: np.ndarray  # (G, k): S_g, the norms of the columns of D_g (1 where zero)
 
 
-def _pieces(X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, M: np.ndarray) -> _Pieces:
-    """The adjustment matrices of :func:`cr2_identity_weighted` (see its Notes)."""
+def _pieces(X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int) -> _Pieces:
+    """The adjustment matrices of :func:`cr2_identity_weighted` for regressors with :math:`X'WX = I`.
+
+    :math:`S_g = I + [X_g, W_gX_g]K[X_g, W_gX_g]'`. The columns :math:`W_gX_g` are nearly those of :math:`X_g`
+    when the weights vary little within a cluster, so the span is written with
+    :math:`D_g = (W_g - \\bar w_gI)X_g`, computed from the deviations :math:`w_i - \\bar w_g` directly, with
+    columns scaled to unit norm: :math:`[X_g, W_gX_g] = U_gP_g`, :math:`U_g = [X_g, D_gS_g^{-1}]`,
+    :math:`P_g = \\begin{pmatrix} I & \\bar w_gI \\\\ 0 & S_g \\end{pmatrix}`. Then :math:`S_g = I + U_gK_gU_g'`
+    with :math:`K_g = P_gKP_g'`; from :math:`U_g'U_g = V\\Lambda V'` and :math:`R = V\\Lambda^{1/2}`,
+    :math:`U_g V\\Lambda^{-1/2}` is orthonormal and :math:`A_g = I + U_g\\Phi_gU_g'` with
+    :math:`\\Phi_g = V\\Lambda^{-1/2}(f(I + R'K_gR) - I)\\Lambda^{-1/2}V'`, :math:`f(s) = s^{-1/2}` (0 for
+    :math:`s = 0`).
+    """
     k = X.shape[1]
     G = n_clusters
-    M = 0.5 * (M + M.T)
+    M = np.eye(k)
+    size = np.bincount(codes, minlength=G).astype(np.float64)
+    wbar = np.bincount(codes, weights=weights, minlength=G) / size
+    dw = weights - wbar[codes]
+    dw = np.where(np.abs(dw) > 1e-13 * wbar[codes], dw, 0.0)
     outer = np.einsum("ni,nj->nij", X, X)
     C0 = group_sum(outer, codes, G)  # X_g'X_g
     C1 = group_sum(outer * weights[:, None, None], codes, G)  # X_g'W_gX_g
     C2 = group_sum(outer * (weights**2)[:, None, None], codes, G)  # X_g'W_g^2X_g
-    MQM = M @ C2.sum(axis=0) @ M
-    K = np.block([[MQM, -M], [-M, np.zeros((k, k))]])
-    gram = np.block([[C0, C1], [C1, C2]])  # (G, 2k, 2k): U_g'U_g
+    XD = group_sum(outer * dw[:, None, None], codes, G)  # X_g'D_g
+    XWD = group_sum(outer * (weights * dw)[:, None, None], codes, G)  # X_g'W_gD_g
+    DD = group_sum(outer * (dw**2)[:, None, None], codes, G)  # D_g'D_g
+    scale = np.sqrt(np.einsum("gii->gi", DD))
+    scale = np.where(scale > 0, scale, 1.0)
+    XD = XD / scale[:, None, :]
+    XWD = XWD / scale[:, None, :]
+    DD = DD / scale[:, :, None] / scale[:, None, :]
+    K = np.block([[M @ C2.sum(axis=0) @ M, -M], [-M, np.zeros((k, k))]])
+    P = np.zeros((G, 2 * k, 2 * k))
+    P[:, :k, :k] = np.eye(k)
+    P[:, :k, k:] = wbar[:, None, None] * np.eye(k)
+    P[:, k:, k:] = scale[:, :, None] * np.eye(k)
+    Kg = P @ K @ np.swapaxes(P, 1, 2)
+    gram = np.block([[C0, XD], [np.swapaxes(XD, 1, 2), DD]])
     gram = 0.5 * (gram + np.swapaxes(gram, 1, 2))
     lam, V = np.linalg.eigh(gram)
-    keep = lam > 1e-12 * lam.max(axis=-1, keepdims=True)
+    keep = lam > 1e-13 * lam.max(axis=-1, keepdims=True)
     safe = np.where(keep, lam, 1.0)
-    R = V * np.where(keep, np.sqrt(safe), 0.0)[:, None, :]  # U_g = Q_g R_g' with Q_g orthonormal
+    R = V * np.where(keep, np.sqrt(safe), 0.0)[:, None, :]
     Vi = V * np.where(keep, 1.0 / np.sqrt(safe), 0.0)[:, None, :]
-    K0 = np.swapaxes(R, 1, 2) @ K @ R  # S_g = I + Q_g K0_g Q_g'
+    K0 = np.swapaxes(R, 1, 2) @ Kg @ R  # S_g = I + Q_g K0_g Q_g' on span(U_g)
     K0 = 0.5 * (K0 + np.swapaxes(K0, 1, 2))
     mu, Y = np.linalg.eigh(K0)
     eig = 1.0 + mu  # eigenvalues of S_g in span(U_g); 0 where an observation is fitted exactly
     f = np.where(eig > LEVERAGE_TOL, 1.0 / np.sqrt(np.clip(eig, LEVERAGE_TOL, None)), 0.0) - 1.0
-    phi = Vi @ ((Y * f[:, None, :]) @ np.swapaxes(Y, 1, 2)) @ np.swapaxes(Vi, 1, 2)  # A_g = I + U_g phi_g U_g'
-
-    return _Pieces(M=M, phi=phi, C0=C0, C1=C1, C2=C2, gram=gram, K=K)
+    phi = Vi @ ((Y * f[:, None, :]) @ np.swapaxes(Y, 1, 2)) @ np.swapaxes(Vi, 1, 2)
+    return _Pieces(
+        phi=phi,
+        C1=C1,
+        C2=C2,
+        XU=np.concatenate([C0, XD], axis=2),
+        XWU=np.concatenate([C1, XWD], axis=2),
+        gram=gram,
+        K=K,
+        dw=dw,
+        scale=scale,
+    )
 
 
 def cr2_identity_directions(
-    X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, contrast: np.ndarray, M: np.ndarray
+    X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: int, contrast: np.ndarray, L: np.ndarray
 ) -> np.ndarray:
     """The vector :math:`a` with :math:`c'\\hat V c = \\sum_g (a_g'e_g)^2` (unweighted residuals :math:`e`).
 
     :math:`a_g = A_gW_gX_gMc = W_gX_gMc + U_g\\Phi_gU_g'W_gX_gMc`, row by row; see :func:`cr2_identity_weighted`.
     """
-    p = _pieces(X, weights, codes, n_clusters, M)
-    Mc = p.M @ contrast
-    t = np.concatenate([p.C1, p.C2], axis=2).swapaxes(1, 2) @ Mc  # (G, 2k): U_g'W_gX_gMc
-    pt = np.einsum("gij,gj->gi", p.phi, t)[codes]  # (n, 2k)
-    k = X.shape[1]
-    return weights * (X @ Mc) + np.einsum("ni,ni->n", X, pt[:, :k]) + weights * np.einsum("ni,ni->n", X, pt[:, k:])
+    X = X @ L
+    p = _pieces(X, weights, codes, n_clusters)
+    c = L.T @ contrast
+    pt = np.einsum("gij,gj->gi", p.phi, np.swapaxes(p.XWU, 1, 2) @ c)[codes]  # (n, 2k): phi_g U_g'W_gX_gMc
+    Urow = np.concatenate([X, X * (p.dw[:, None] / p.scale[codes])], axis=1)  # rows of U_g
+    return weights * (X @ c) + np.einsum("ni,ni->n", Urow, pt)

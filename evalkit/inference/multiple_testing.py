@@ -477,7 +477,7 @@ def _studentizer(
         scale = small_sample_factor(cov_type, n, k, n_groups, correction)
         if cov_type == "CR2" and sw is not None and working_model == "identity":
             # c'Vc = sum_g (a_g'e_g)^2 with unweighted residuals e = e~ / sqrt(w) (see evalkit.inference._cr2_identity)
-            a = cr2_identity_directions(X, sw**2, groups, n_groups, np.eye(k)[:, t], B)
+            a = cr2_identity_directions(X, sw**2, groups, n_groups, np.eye(k)[:, t], L)
             d = a / sw
         elif cov_type == "CR2":
             cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)

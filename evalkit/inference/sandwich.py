@@ -481,7 +481,7 @@ def sandwich(
     factor = small_sample_factor(cov_type, n, k, G, correction)
     if cov_type == "CR2" and sw is not None and working_model == "identity":
         idx = _check_df_for(df_for, k)
-        vcov, bm = cr2_identity_weighted(Xt / sw[:, None], et / sw, sw**2, codes, G, np.eye(k)[:, idx], B)
+        vcov, bm = cr2_identity_weighted(Xt / sw[:, None], et / sw, sw**2, codes, G, np.eye(k)[:, idx], L)
         df = np.full(k, np.nan)
         df[idx] = bm
         return CovarianceEstimate(
@@ -579,7 +579,7 @@ def bell_mccaffrey_df(
         codes, uniques = factorize_clusters(clusters, n)
         G = len(uniques)
     if sw is not None and working_model == "identity":
-        _, bm = cr2_identity_weighted(Xt / sw[:, None], np.zeros(n), sw**2, codes, G, c[:, None], B)
+        _, bm = cr2_identity_weighted(Xt / sw[:, None], np.zeros(n), sw**2, codes, G, c[:, None], L)
         return float(bm[0])
     cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
     phi = cr2_phi(cross, L)

@@ -306,3 +306,29 @@ def test_diff_in_diff_accepts_sandwich_settings() -> None:
         # SOURCE: brute force (n x n) CR2 on the design's own within-transformed fit. TOLERANCE: 1e-10 relative.
         np.testing.assert_allclose([row["std_error"], row["df"]], [np.sqrt(V[j, j]), df[j]], rtol=1e-10)
     assert ident.to_frame()["std_error"].iloc[0] != pytest.approx(inv.to_frame()["std_error"].iloc[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("spread", [0.0, 1e-12, 1e-9, 1e-6, 1e-3])
+def test_weighted_cr2_identity_with_weights_nearly_constant_within_clusters(spread: float) -> None:
+    # W_g X_g is then nearly X_g times a constant; the kernel works with the deviations w_i - mean_g(w) so that
+    # the near-collinearity does not cost precision. SOURCE: brute force (n x n). TOLERANCE: 1e-10 relative.
+    X, e, _, cl = _weighted_clustered()
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0.5, 2.0, cl.max() + 1)[cl] * (1 + spread * rng.normal(size=cl.size))
+    got = sandwich(X, e, "CR2", weights=w, clusters=cl)
+    V, df = _brute_cr2(X, e, w, cl, np.ones(len(e)))
+    np.testing.assert_allclose(np.diag(got.vcov), np.diag(V), rtol=1e-10)
+    np.testing.assert_allclose(got.df, df, rtol=1e-10)
+
+
+def test_weighted_cr2_identity_invariant_to_shifting_a_covariate() -> None:
+    # Shifting a covariate (with an intercept in the model) is a reparametrization: the treatment coefficient's
+    # CR2 variance and df cannot change (property; TOLERANCE 1e-9 relative, the bar of issue 8 item 4).
+    X, e, w, cl = _weighted_clustered()
+    base = sandwich(X, e, "CR2", weights=w, clusters=cl)
+    for shift in (1e2, 1e4, 1e6):
+        Xs = X.copy()
+        Xs[:, 2] += shift
+        got = sandwich(Xs, e, "CR2", weights=w, clusters=cl)
+        np.testing.assert_allclose(got.vcov[1, 1], base.vcov[1, 1], rtol=1e-9)
+        np.testing.assert_allclose(got.df[1], base.df[1], rtol=1e-9)
