@@ -26,6 +26,7 @@ from scipy import stats
 from evalkit._linear_algebra import bread, cr2_phi, group_sum
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
+from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.sandwich import CovType
 
 __all__ = [
@@ -58,10 +59,6 @@ _LABELS = {
     "romano_wolf": "Romano–Wolf (2005) step-down max-|t|",
     "westfall_young": "Westfall–Young (1993) free step-down min-p",
 }
-
-# Draws within this relative distance of the observed statistic count as ties (as extreme): the identity draw of a
-# restricted bootstrap or of an enumeration reproduces the observed statistic up to rounding.
-_TIE_RTOL = 1e-10
 
 # Bound on the number of doubles in one draws x rows block of the bootstrap (about 32 MB).
 _BATCH_ELEMENTS = 4_000_000
@@ -181,12 +178,13 @@ def sharpened_qvalues(p: Any, *, step: float = 0.001) -> np.ndarray:
 def _tail_count(null: np.ndarray, observed: np.ndarray, *, larger: bool) -> np.ndarray:
     """Step-down counts: for the j-th hypothesis in step-down order, how many draws have the max (min) over the
     hypotheses not yet rejected at least as extreme as the j-th observed value."""
-    slack = _TIE_RTOL * np.abs(observed)[None, :]
+    # Ties count as extreme (the identity draw of a restricted bootstrap, or the observed assignment in an
+    # enumeration, reproduces the observed statistic up to rounding); the tolerance's scale is each column's draws.
     if larger:
         succ = np.maximum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-        return (succ >= observed[None, :] - slack).sum(axis=0)
+        return at_least_as_extreme(observed, succ, "greater", scale_draws=null).sum(axis=0)
     succ = np.minimum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-    return (succ <= observed[None, :] + slack).sum(axis=0)
+    return at_least_as_extreme(observed, succ, "less", scale_draws=null).sum(axis=0)
 
 
 def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_sided: bool = True) -> np.ndarray:
@@ -212,9 +210,9 @@ def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_
     -----
     Order the hypotheses by :math:`|t_{(1)}| \\ge \\dots \\ge |t_{(m)}|`. For step :math:`s`,
     :math:`\\tilde p_{(s)} = \\#\\{b : \\max_{j \\ge s} |t^*_{b,(j)}| \\ge |t_{(s)}|\\}` over the number of draws, and
-    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative
-    :math:`10^{-10}` of the observed value count as ties (Romano & Wolf 2005, Econometrica
-    73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
+    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative :math:`10^{-9}`
+    of the statistic's scale count as ties (:func:`evalkit.inference._pvalue.tie_tolerance`; Romano & Wolf 2005,
+    Econometrica 73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
     """
     t = np.asarray(observed, dtype=np.float64).reshape(-1)
     tb = np.asarray(null, dtype=np.float64)
@@ -362,7 +360,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
     p = np.empty(t.size)
     for j in range(ext.shape[1]):
         null_p[:, j] = (n_draws - np.searchsorted(sorted_ext[:, j], ext[:, j], side="left")) / n_draws
-        count = n_draws - np.searchsorted(sorted_ext[:, j], t_ext[j] - _TIE_RTOL * abs(t_ext[j]), side="left")
+        count = int(at_least_as_extreme(t_ext[j], ext[:, j], "greater").sum())
         p[j] = count / n_draws if enumerated else (1 + count) / (n_draws + 1)
     how = "all possible assignments (enumeration)" if enumerated else f"the {n_draws} re-drawn assignments"
     return JointNull(

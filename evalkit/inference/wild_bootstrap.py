@@ -21,6 +21,7 @@ from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._pvalue import at_least_as_extreme
 
 __all__ = [
     "Alternative",
@@ -36,9 +37,6 @@ Alternative = Literal["two-sided", "greater", "less"]
 BootstrapType = Literal["11", "31"]
 FullEnumeration = Literal["auto", "always", "never"]
 
-#: Bootstrap statistics within this relative distance of the observed one count as ties (and so as "at least as
-#: extreme"): under full enumeration the all-ones sign vector reproduces the observed t exactly in theory.
-_TIE_RTOL = 1e-9
 #: Largest number of clusters for which ``full_enumeration="always"`` enumerates the 2^G sign vectors.
 _MAX_ENUMERATION_CLUSTERS = 20
 #: Fewer clusters than this (or fewer treated / control clusters than ``_FEW_ARM_CLUSTERS``) adds a note.
@@ -274,14 +272,8 @@ def _moments(problem: _Problem, V: np.ndarray, batch_size: int) -> _Moments:
 
 
 def _p_value(t_obs: float, t_boot: np.ndarray, alternative: Alternative) -> float:
-    tol = _TIE_RTOL * abs(t_obs)
-    if alternative == "two-sided":
-        hits = np.abs(t_boot) >= abs(t_obs) - tol
-    elif alternative == "greater":
-        hits = t_boot >= t_obs - tol
-    else:
-        hits = t_boot <= t_obs + tol
-    return float(np.count_nonzero(hits) / t_boot.shape[0])
+    # ties count as extreme: under full enumeration the all-ones sign vector reproduces the observed t in theory
+    return float(np.count_nonzero(at_least_as_extreme(t_obs, t_boot, alternative)) / t_boot.shape[0])
 
 
 def _p_at(problem: _Problem, moments: _Moments, value: float, alternative: Alternative) -> float:
@@ -392,7 +384,8 @@ class WildClusterBootstrap:
     p-value conventions: two-sided symmetric, counting ties as extreme (:math:`\\ge`, as ``boottest`` and
     ``fwildclusterboot``; ``wildboottest`` counts strictly :math:`>`, which differs only on ties, e.g. under
     full enumeration where the all-ones vector reproduces the observed :math:`t`, so that
-    :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the observed one count as ties.
+    :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the statistic's scale count as ties
+    (:func:`evalkit.inference._pvalue.tie_tolerance`).
 
     Few clusters: with fewer than about 12 clusters, or few treated or control clusters, WCR tends to
     under-reject and WCU to over-reject (MacKinnon and Webb 2017); a note is added to the results
