@@ -493,7 +493,7 @@ class StaggeredDiD:
         clusters = panel.clusters
         test = pretest(fit, clusters)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
-        rng = np.random.default_rng(inference.seed) if isinstance(inference, MultiplierBootstrap) else None
+        rng = inference.generator() if isinstance(inference, MultiplierBootstrap) else None
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from evalkit._linear_algebra import bread, cr2_phi, group_sum
+from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
 from evalkit.inference._pvalue import at_least_as_extreme
@@ -302,6 +303,9 @@ class JointNull:
     two_sided : bool
         Whether ``statistics`` / ``null`` are signed statistics whose absolute values measure extremeness (True),
         or already extremeness scores, larger meaning more extreme (False).
+    seed : int, str or None
+        The seed the draws actually used (fresh entropy when none was given; ``repr`` of a Generator or spawned
+        SeedSequence), None for a complete enumeration; passing it back as ``seed=`` repeats the draws.
     """
 
     statistics: np.ndarray
@@ -311,6 +315,7 @@ class JointNull:
     include_observed: bool
     source: str
     two_sided: bool = True
+    seed: int | str | None = None
 
 
 def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
@@ -371,6 +376,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
         include_observed=not enumerated,
         source=f"{how} of the randomization inference ({alternative}), the same for every outcome",
         two_sided=False,
+        seed=None if enumerated else fits[0].inference.get("seed"),
     )
 
 
@@ -527,7 +533,8 @@ def wild_bootstrap_null(
     reps : int
         Number of bootstrap draws. With clusters and :math:`2^G \\le` ``reps`` every sign vector is enumerated.
     seed : int, SeedSequence or Generator, optional
-        Randomness for the Rademacher weights.
+        Randomness for the Rademacher weights. None draws fresh entropy; the seed used is returned in
+        ``JointNull.seed`` so that the draws can be repeated bit for bit.
     impose_null : bool, default True
         Bootstrap from the restricted fit (the null :math:`\\beta_t = 0` imposed, "WCR"), as ``wildboottest``
         and ``pyfixest``; False resamples the unrestricted residuals ("WCU").
@@ -578,7 +585,8 @@ def wild_bootstrap_null(
         signs[:, n_used] = 1.0 - 2.0 * bits
         batches = [signs]
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        seed = seed_to_use(seed)
+        rng = np.random.default_rng(seed)  # a Generator is used as is
         n_max = max(u.size for u in units)
         size = max(1, min(reps, _BATCH_ELEMENTS // max(n_units, n_max)))
         batches = (
@@ -612,6 +620,7 @@ def wild_bootstrap_null(
             f"a wild {'cluster ' if clustered else ''}bootstrap of the t statistics "
             f"({'null imposed' if impose_null else 'unrestricted residuals'}), {how}, shared by every outcome"
         ),
+        seed=None if enumerate_all else recordable_seed(seed),
     )
 
 
@@ -628,6 +637,7 @@ class Adjustment:
     family: np.ndarray
     method: str
     note: str
+    seed: int | str | None = None
 
 
 def _families(table: pd.DataFrame, within: str | None) -> np.ndarray:
@@ -687,6 +697,7 @@ def _joint_null(
         null_p_values=joint.null_p_values,
         include_observed=joint.include_observed,
         source=joint.source,
+        seed=joint.seed,
     )
 
 
@@ -721,6 +732,7 @@ def adjust_table(
     """
     check_option("method", method, AdjustMethod)
     family = _families(table, within)
+    seed_used = None
     out = np.empty(len(table))
     if method in _RESAMPLING:
         joint = _joint_null(table, fits, reps, seed, p_values=method == "westfall_young")
@@ -738,6 +750,7 @@ def adjust_table(
                     joint.p_values[cols], joint.null_p_values[:, cols], include_observed=joint.include_observed
                 )
         source = f" Joint null from {joint.source}."
+        seed_used = joint.seed
     else:
         p = _check_pvalues(table["p_value"].to_numpy(dtype=np.float64))
         for fam in pd.unique(family):
@@ -748,4 +761,4 @@ def adjust_table(
     scope = "all rows as one family" if within is None else f"within each {within} ({n_fam} families)"
     what = "q-values" if method == "sharpened_q" else "adjusted p-values"
     note = f"p_adjusted: {_LABELS[method]} {what}, {scope}.{source}"
-    return Adjustment(p_adjusted=out, family=family, method=method, note=note)
+    return Adjustment(p_adjusted=out, family=family, method=method, note=note, seed=seed_used)

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
@@ -156,7 +157,7 @@ class RandomizationInference:
             raise OptionError(f"seed={self.seed!r} must be a non-negative int.")
         if not np.isfinite(self.null):
             raise OptionError(f"null={self.null!r} must be a finite number (the constant effect under the null).")
-        entropy = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy)
+        entropy = seed_to_use(self.seed)
         object.__setattr__(self, "_entropy", entropy)
 
     @property

@@ -10,13 +10,14 @@ cluster-level sums once, so a draw costs :math:`O(G^2)` (or :math:`O(Gk)`) opera
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
 
 from evalkit._linear_algebra import bread, factorize_clusters, group_sum, weighted_design
+from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
@@ -334,8 +335,10 @@ class WildClusterBootstrap:
         about 12 clusters prefer ``"webb"``: Rademacher weights give only :math:`2^G` distinct bootstrap samples
         (Webb 2023).
     seed : int, optional
-        Seed of the weights' random generator. ``None`` draws fresh entropy, recorded in the results'
-        ``inference`` extras (``"seed"``) so that the run can be repeated.
+        Seed of the weights' random generator. ``None`` draws fresh entropy **once, when the object is created**
+        (``numpy.random.SeedSequence().entropy``), so every outcome and ``estimate()`` call using this object draws
+        the same weights. The seed used (:attr:`seed_used`) is recorded in ``Results.provenance["seed"]`` and in
+        the ``inference`` extras (``"seed"``); pass it back as ``seed=`` to repeat the run bit for bit.
     impose_null : bool, default True
         Impose the null hypothesis on the bootstrap data-generating process (WCR, restricted residuals;
         Cameron, Gelbach and Miller 2008; MacKinnon and Webb 2017). ``False`` gives WCU.
@@ -425,6 +428,7 @@ class WildClusterBootstrap:
     full_enumeration: FullEnumeration = "auto"
     confidence_interval: bool = True
     batch_size: int | None = None
+    _entropy: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_int("reps", self.reps, minimum=1)
@@ -445,6 +449,12 @@ class WildClusterBootstrap:
             )
         if self.batch_size is not None:
             _check_int("batch_size", self.batch_size, minimum=1)
+        object.__setattr__(self, "_entropy", seed_to_use(self.seed))
+
+    @property
+    def seed_used(self) -> int:
+        """The seed of the weights: ``seed``, or the entropy drawn when the object was created."""
+        return self._entropy
 
     @property
     def name(self) -> str:
@@ -477,7 +487,7 @@ class WildClusterBootstrap:
             V = _all_sign_vectors(G)
             entropy = self.seed
         else:
-            seq = np.random.SeedSequence(self.seed)
+            seq = np.random.SeedSequence(self.seed_used)
             entropy = seq.entropy
             V = bootstrap_weights(self.weights, G, self.reps, np.random.default_rng(seq))
         V.setflags(write=False)
