@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import evalkit as ek
-from evalkit.estimators.callaway_santanna import MultiplierBootstrap
+from evalkit.designs.staggered import MultiplierBootstrap  # evalkit.inference.influence after the kernel merge
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.wild_bootstrap import WildClusterBootstrap
 
