@@ -117,10 +117,15 @@ def check_period_order(data: pd.DataFrame, column: str, role: str, *, numeric_on
         return
     shown = ", ".join(repr(v) for v in pd.unique(series.dropna())[:4])
     code = f"a numeric code in time order (e.g. year * 12 + month, or data[{column!r}].astype(int) for digit strings)"
-    if not has_order:
+    if not has_order and isinstance(dtype, pd.CategoricalDtype):
         why = (
-            "which has no time order: sorting it (text: '10' before '2', 'Q12012' before 'Q22011'; an unordered "
-            "categorical: arbitrary category order) would silently misorder the periods and mislabel event times."
+            "which has no time order: the category order of an unordered categorical is arbitrary (pd.Categorical "
+            "sorts text labels as text), so the periods could be silently misordered and event times mislabelled."
+        )
+    elif not has_order:
+        why = (
+            "which has no time order: text sorts as text ('10' before '2', 'Q12012' before 'Q22011'), so the "
+            "periods would be silently misordered and event times mislabelled."
         )
     else:
         why = "but this design does arithmetic on periods (cohort - anticipation, event time = period - cohort)."
@@ -129,7 +134,7 @@ def check_period_order(data: pd.DataFrame, column: str, role: str, *, numeric_on
     else:
         fix = (
             f"Convert it to {code}, or to an ordered categorical listing the periods in time order: "
-            "pd.Categorical(data[col], categories=[...periods in time order...], ordered=True)."
+            f"pd.Categorical(data[{column!r}], categories=[...periods in time order...], ordered=True)."
         )
     raise DataError(f"{role} {column!r} holds {kind} ({shown}, ...), {why} {fix}")
 
