@@ -20,8 +20,8 @@ from evalkit.designs.assignment import (
     NotRandomized,
     assign,
 )
+from evalkit.designs.assignment.rerandomization import Rerandomization
 from evalkit.designs.did import DiffInDiff
-from evalkit.designs.rerandomization import Rerandomization
 from evalkit.designs.staggered import StaggeredDiD
 from evalkit.designs.trial import RandomizedTrial
 from evalkit.diagnostics.balance import BalanceTable

@@ -181,7 +181,10 @@ class Results:
             Bootstrap draws for ``romano_wolf`` / ``westfall_young`` after sandwich inference. After randomization
             inference the draws of that inference are reused and ``reps`` / ``seed`` are ignored.
         seed : int, SeedSequence or Generator, optional
-            Randomness of the bootstrap; the same seed gives bit-identical adjusted p-values.
+            Randomness of the bootstrap; the same seed gives bit-identical adjusted p-values. None draws fresh
+            entropy; the seed actually used is recorded in ``provenance["adjustment"]["seed"]`` (an int: pass it
+            back as ``seed=`` to repeat the adjustment bit for bit). After randomization inference that entry is
+            the randomization's seed.
         alpha : float, optional
             Level for the ``rejected`` column (``p_adjusted <= alpha``); default the results' ``alpha``.
 
@@ -229,7 +232,7 @@ class Results:
                     "method": method,
                     "within": within,
                     "reps": reps,
-                    "seed": None if seed is None else repr(seed),
+                    "seed": done.seed,  # the seed actually used (drawn when none was given); None if no draws
                 },
             },
         )

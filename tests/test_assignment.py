@@ -651,7 +651,7 @@ def test_labels_keep_their_type() -> None:
 
 def test_pairwise_ranking_and_argsort_give_the_same_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     # Short blocks are drawn by pairwise ranking, long ones by argsort; both must pick the same units.
-    import evalkit.designs.assignment as module
+    import evalkit.designs.assignment.bound as module
 
     blocks = np.repeat(["p", "q", "r", "s"], [2, 5, 8, 9])
     bound = BlockRandomization(n_treated={"p": 1, "q": 2, "r": 3, "s": 4}).bind(blocks=blocks)

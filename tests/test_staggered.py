@@ -16,7 +16,7 @@ import pytest
 
 from evalkit.designs.staggered import StaggeredDiD
 from evalkit.errors import DataError, DesignError, OptionError
-from evalkit.estimators.callaway_santanna import MultiplierBootstrap
+from evalkit.inference.influence import MultiplierBootstrap
 
 moderndid = pytest.importorskip("moderndid")
 
@@ -406,7 +406,8 @@ def test_estimator_functions_refuse_non_finite_input() -> None:
 def test_nan_group_time_cell_makes_every_aggregate_using_it_nan(mpdta: pd.DataFrame) -> None:
     import dataclasses
 
-    from evalkit.estimators.callaway_santanna import aggregate, group_time_att, pretest
+    from evalkit.estimators.callaway_santanna import aggregate, group_time_att
+    from evalkit.inference.influence import pretest
 
     wide = mpdta.pivot(index="countyreal", columns="year", values="lemp")
     cohort = mpdta.groupby("countyreal")["first.treat"].first().reindex(wide.index).to_numpy(dtype=float)

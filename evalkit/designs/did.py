@@ -12,7 +12,13 @@ from scipy import stats
 
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
-from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missing, read_weights
+from evalkit.designs._roles import (
+    arms_in_every_group,
+    check_period_order,
+    encode_labels,
+    no_missing,
+    read_weights,
+)
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
@@ -101,7 +107,9 @@ class DiffInDiff:
     post : str, optional
         0/1 post-period column of a 2x2 design on repeated cross-sections.
     unit, time : str, optional
-        Panel unit and period columns (periods are ordered by sorting the time values).
+        Panel unit and period columns. Periods are ordered by sorting the time values: numbers, datetimes,
+        ``pd.Period`` or an ordered categorical (in its category order). Text and unordered categoricals have no
+        time order and raise a DataError (convert them to a numeric code or an ordered categorical).
     clusters : str, optional
         Cluster column. Panel default: the unit (the level at which its treatment status is observed). Units must
         be nested in clusters. Without clusters a 2x2 design uses heteroskedasticity-robust errors.
@@ -205,6 +213,7 @@ class DiffInDiff:
         assert unit is not None and time is not None  # for type checkers; guaranteed by __init__
         self._d = _read_binary(data, self.treatment, "treatment", "In a panel it is the unit's 0/1 status per period.")
         self._unit_codes, self._unit_labels = encode_labels(data, unit, "unit")
+        check_period_order(data, time, "time")
         self._period_codes, self._period_labels = encode_labels(data, time, "time")
         n_units, n_periods = len(self._unit_labels), len(self._period_labels)
         cell = self._unit_codes.astype(np.int64) * n_periods + self._period_codes
@@ -598,6 +607,7 @@ class DiffInDiff:
                     for j in terms
                 ]
             rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
+            notes.extend(n for out in outs for n in out.notes if n not in notes)
             extra = {"pretrend_test": pretrend} if pretrend is not None else {}
             fits[outcome] = OutcomeFit(
                 fit=fit,
@@ -889,6 +899,8 @@ def _sandwich_inference(
             alpha=ctx.alpha,
             n_clusters=cov.n_clusters,
             label=label,
+            scale=float(np.std(fit.y)),
+            term=fit.term_names[j],
         )
         for j in terms
     ]
@@ -896,7 +908,9 @@ def _sandwich_inference(
     if not leads:
         return outs, None
     b = fit.coef[leads]
-    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b))
+    lead_se = [outs[terms.index(j)].std_error for j in leads]
+    # a lead whose SE is zero up to rounding (set to NaN by t_inference) makes the Wald statistic meaningless
+    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b)) if np.isfinite(lead_se).all() else np.nan
     q = len(leads)
     if not clustered:
         F, d1, d2, method = W / q, q, float(df[leads[0]]), "Wald F with n - K df"

@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
-from evalkit.designs._roles import no_missing
+from evalkit.designs._roles import check_period_order, no_missing
 from evalkit.errors import DataError, DesignError, OptionError
+from evalkit.estimators import LinearFit
 from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
 from evalkit.estimators.callaway_santanna import (
     AggregateKind,
@@ -27,14 +27,13 @@ from evalkit.estimators.callaway_santanna import (
     ControlKind,
     DidMethod,
     GroupTimeFit,
-    MultiplierBootstrap,
     aggregate,
-    analytic_se,
     group_time_att,
-    multiplier_bootstrap,
-    pretest,
 )
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
+from evalkit.inference.analytic import t_tests
+from evalkit.inference.influence import MultiplierBootstrap, analytic_se, multiplier_bootstrap, pretest
+from evalkit.inference.sandwich import CovarianceEstimate, SmallSampleCorrection, sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import RESULT_COLUMNS, Results, empty_dropped
 
@@ -69,7 +68,9 @@ class StaggeredDiD:
     unit : str
         Unit identifier.
     time : str
-        Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods).
+        Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods). Text
+        periods ('1'..'12', 'Q12011') sort lexically, not in time order, and raise a DataError: convert them to a
+        numeric code in time order.
     cohort : str
         First period in which the unit is treated; 0 for never-treated units. Must be constant within a unit and,
         when it falls inside the observed range of ``time``, be one of the observed periods (a cohort of 2003.5 in
@@ -125,6 +126,8 @@ class StaggeredDiD:
                 )
         for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
             no_missing(data, col, role)
+        for col, role in ((time, "time"), (cohort, "cohort")):
+            check_period_order(data, col, role, numeric_only=True)
         self._data = data.copy(deep=True)
         self.unit, self.time, self.cohort = unit, time, cohort
         self.clusters, self.weights = clusters, weights
@@ -489,7 +492,7 @@ class StaggeredDiD:
         clusters = panel.clusters
         test = pretest(fit, clusters)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
-        rng = np.random.default_rng(inference.seed) if isinstance(inference, MultiplierBootstrap) else None
+        rng = inference.generator() if isinstance(inference, MultiplierBootstrap) else None
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
@@ -498,18 +501,18 @@ class StaggeredDiD:
         else:
             label = "influence function (normal)"
         label += ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
-        z = stats.norm.ppf(1 - alpha / 2)
-        statistic = est / se
+        tests = t_tests(est, se, np.inf, alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        se = tests.std_error
         table = _build_table(
             {
                 "outcome": outcome,
                 "term": block["term"],
                 "estimate": est,
                 "std_error": se,
-                "statistic": statistic,
-                "p_value": 2 * stats.norm.sf(np.abs(statistic)),
-                "conf_low": est - z * se,
-                "conf_high": est + z * se,
+                "statistic": tests.statistic,
+                "p_value": tests.p_value,
+                "conf_low": tests.conf_low,
+                "conf_high": tests.conf_high,
                 "df": np.inf,
                 "n_obs": block["n_obs"],
                 "n_treated": block["n_treated"],
@@ -528,7 +531,7 @@ class StaggeredDiD:
             },
             est.size,
         )
-        notes = list(panel.notes)
+        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]])]
         notes.append(
             f"Comparison group: {control.replace('_', '-')} units; {base_period} base period; anticipation "
             f"{anticipation}; 2x2 estimator {method!r}" + (f" with covariates {', '.join(covs)}." if covs else ".")
@@ -572,23 +575,25 @@ class StaggeredDiD:
             raise OptionError("weights are not supported with estimator='sun_abraham'; drop weights=.")
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
-        crit = stats.t.ppf(1 - alpha / 2, fit.df)
-        stat = fit.estimates / fit.std_errors
+        cov = _unit_fe_cr1(fit.regression, fit.clusters, fit.n_units)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
+        terms = [f"event {e:g}" for e in fit.event_times]
+        tests = t_tests(fit.estimates, se, cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = _build_table(
             {
                 "outcome": outcome,
-                "term": [f"event {e:g}" for e in fit.event_times],
+                "term": terms,
                 "estimate": fit.estimates,
-                "std_error": fit.std_errors,
-                "statistic": stat,
-                "p_value": 2 * stats.t.sf(np.abs(stat), fit.df),
-                "conf_low": fit.estimates - crit * fit.std_errors,
-                "conf_high": fit.estimates + crit * fit.std_errors,
-                "df": float(fit.df),
+                "std_error": tests.std_error,
+                "statistic": tests.statistic,
+                "p_value": tests.p_value,
+                "conf_low": tests.conf_low,
+                "conf_high": tests.conf_high,
+                "df": float(cov.df[0]),
                 "n_obs": fit.n_obs,
                 "n_treated": fit.n_treated,
                 "n_control": fit.n_control,
-                "n_clusters": fit.n_clusters,
+                "n_clusters": cov.n_clusters,
                 "estimator": "sun_abraham",
                 "inference": "CR1 (G - 1 df)",
                 "type": "dynamic",
@@ -598,6 +603,7 @@ class StaggeredDiD:
         )
         notes = [
             *panel.notes,
+            *tests.notes(terms),
             f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
             "reference period -1; weights are cohort shares at each event time.",
         ]
@@ -615,23 +621,23 @@ class StaggeredDiD:
         y, unit, tcode, cohort, clusters = self._long(panel)
         w = None if panel.weights is None else panel.weights[unit]
         fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
-        crit = stats.t.ppf(1 - alpha / 2, fit.df)
-        stat = fit.estimate / fit.std_error
+        cov = _unit_fe_cr1(fit.regression, fit.clusters, fit.n_units)
+        tests = t_tests(fit.estimate, np.sqrt(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = _build_table(
             {
                 "outcome": [outcome],
                 "term": ["treated"],
                 "estimate": [fit.estimate],
-                "std_error": [fit.std_error],
-                "statistic": [stat],
-                "p_value": [2 * stats.t.sf(abs(stat), fit.df)],
-                "conf_low": [fit.estimate - crit * fit.std_error],
-                "conf_high": [fit.estimate + crit * fit.std_error],
-                "df": [float(fit.df)],
+                "std_error": tests.std_error,
+                "statistic": tests.statistic,
+                "p_value": tests.p_value,
+                "conf_low": tests.conf_low,
+                "conf_high": tests.conf_high,
+                "df": [float(cov.df[0])],
                 "n_obs": [fit.n_obs],
                 "n_treated": [int(np.isfinite(panel.cohort).sum())],
                 "n_control": [int((~np.isfinite(panel.cohort)).sum())],
-                "n_clusters": [fit.n_clusters],
+                "n_clusters": [cov.n_clusters],
                 "estimator": ["twfe"],
                 "inference": ["CR1 (G - 1 df)"],
             },
@@ -646,10 +652,26 @@ class StaggeredDiD:
             _dropped=_dropped_frame(panel),
             notes=(
                 *panel.notes,
+                *tests.notes(["treated"]),
                 "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
                 "a weighted average with possibly negative weights (see bacon()).",
             ),
         )
+
+
+def _unit_fe_cr1(regression: LinearFit, clusters: np.ndarray, n_units: int) -> CovarianceEstimate:
+    """CR1 of a within-unit regression, the unit effects counted as nested in the clusters (fixest's convention:
+    only the intercept they replace counts in K)."""
+    correction = SmallSampleCorrection(absorbed=n_units, nested=n_units - 1)
+    return sandwich(
+        regression.X,
+        regression.residuals,
+        "CR1",
+        weights=regression.weights,
+        clusters=clusters,
+        df_for=[],
+        correction=correction,
+    )
 
 
 def _cs_block(
@@ -708,7 +730,6 @@ def _cs_block(
         crit = boot.critical_value
     else:
         se[identified] = analytic_se(infl[:, identified], clusters)
-    se[se <= 0] = np.nan
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
 
 

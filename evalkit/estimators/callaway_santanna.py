@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from evalkit._validation import check_option
-from evalkit.errors import DataError, EstimationError, OptionError
+from evalkit.errors import DataError, EstimationError
 
 __all__ = [
     "AggregateKind",
@@ -25,63 +24,20 @@ __all__ = [
     "ControlKind",
     "DidMethod",
     "GroupTimeFit",
-    "MultiplierBootstrap",
     "aggregate",
-    "analytic_se",
     "did_2x2_panel",
     "group_time_att",
-    "multiplier_bootstrap",
-    "pretest",
 ]
 
 ControlKind = Literal["never_treated", "not_yet_treated"]
 DidMethod = Literal["dr", "ipw", "reg"]
 AggregateKind = Literal["simple", "group", "dynamic", "calendar"]
 BaseKind = Literal["varying", "universal"]
-BootWeights = Literal["mammen", "rademacher"]
 
 _PS_MAX = 1 - 1e-6  # propensity scores are capped here, as DRDID
 _TRIM_CONTROL = 0.995  # control units with a propensity score above this get weight zero, as DRDID
 
 
-@dataclass(frozen=True)
-class MultiplierBootstrap:
-    """Settings for the multiplier bootstrap of influence functions (``did``'s ``bstrap=TRUE``).
-
-    Parameters
-    ----------
-    reps : int
-        Number of bootstrap draws (``did``'s ``biters``; default 999).
-    weights : {"mammen", "rademacher"}
-        Distribution of the multipliers: Mammen's two-point weights (``did``'s default) or Rademacher (+1/-1).
-    seed : int or numpy.random.Generator, optional
-        Source of randomness; the same seed gives bit-identical output.
-    batch_size : int
-        Draws per batch; each batch is one (batch x clusters) @ (clusters x estimates) product.
-
-    Notes
-    -----
-    Draw :math:`b` perturbs the cluster sums of the influence functions with i.i.d. multipliers :math:`V_{cb}`
-    (mean 0, variance 1): :math:`\\hat\\theta^*_b - \\hat\\theta = \\frac1n\\sum_c V_{cb}\\,\\psi_c`. The standard
-    error is the bootstrap interquartile range divided by :math:`z_{.75} - z_{.25}` and the simultaneous band uses
-    the :math:`1-\\alpha` quantile of :math:`\\max_j |\\hat\\theta^*_{bj} - \\hat\\theta_j| / \\widehat{se}_j` (sup-t),
-    as Callaway and Sant'Anna (2021, Sec. 4) and ``did::mboot``. Mammen (1993), Ann. Statist. 21(1):255-285.
-    """
-
-    reps: int = 999
-    weights: BootWeights = "mammen"
-    seed: int | np.random.Generator | None = None
-    batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        check_option("weights", self.weights, BootWeights)
-        if not isinstance(self.reps, int | np.integer) or self.reps < 2:
-            raise OptionError(f"reps={self.reps!r} must be an integer of at least 2 (e.g. 999).")
-        if self.batch_size < 1:
-            raise OptionError(f"batch_size={self.batch_size!r} must be a positive integer.")
-
-
-# --------------------------------------------------------------------------------------------- 2x2 building block
 def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares; returns coefficients and ``(X'WX)^{-1}``."""
     xtwx = (X * w[:, None]).T @ X
@@ -460,116 +416,3 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
 def _nan_if(influence: np.ndarray, estimate: float) -> np.ndarray:
     """The influence function, or NaN everywhere when the estimate is NaN (a NaN cell entered it)."""
     return influence if np.isfinite(estimate) else np.full_like(influence, np.nan)
-
-
-# --------------------------------------------------------------------------------------------- inference
-def _cluster_sums(influence: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
-    if clusters is None:
-        return influence
-    n_c = int(clusters.max()) + 1
-    out = np.zeros((n_c, influence.shape[1]))
-    np.add.at(out, clusters, influence)
-    return out
-
-
-def analytic_se(influence: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
-    """Standard errors from influence functions: :math:`\\sqrt{\\sum_c (\\sum_{i \\in c}\\psi_i)^2}/n`.
-
-    ``clusters`` holds integer codes ``0..G-1`` of each unit's cluster (None: each unit its own cluster, the
-    ``did`` default). No small-sample factor is applied, as ``did`` and ``csdid``.
-    """
-    n = influence.shape[0]
-    sums = _cluster_sums(influence, clusters)
-    return np.sqrt((sums**2).sum(axis=0)) / n
-
-
-@dataclass(frozen=True)
-class BootstrapOutcome:
-    """Bootstrap standard errors and the simultaneous-band critical value."""
-
-    std_errors: np.ndarray
-    critical_value: float
-    reps: int
-
-
-def multiplier_bootstrap(
-    influence: np.ndarray,
-    settings: MultiplierBootstrap,
-    *,
-    alpha: float = 0.05,
-    clusters: np.ndarray | None = None,
-    rng: np.random.Generator | None = None,
-) -> BootstrapOutcome:
-    """Multiplier bootstrap of influence functions (see :class:`MultiplierBootstrap` for the formulas).
-
-    Units (or clusters, when ``clusters`` codes are given) receive i.i.d. multipliers; draws are processed in
-    batches of ``settings.batch_size``, one matrix product per batch. ``rng`` (default: a generator from
-    ``settings.seed``) lets a caller draw several bootstraps from one stream.
-    """
-    n = influence.shape[0]
-    sums = _cluster_sums(influence, clusters)
-    if clusters is not None:  # did: cluster means of the IF, scaled by sqrt(G)
-        sizes = np.bincount(clusters).astype(np.float64)
-        sums = sums / sizes[:, None]
-        scale = 1.0 / np.sqrt(sums.shape[0])
-    else:
-        scale = 1.0 / np.sqrt(n)
-    rng = np.random.default_rng(settings.seed) if rng is None else rng
-    G = sums.shape[0]
-    draws = np.empty((settings.reps, influence.shape[1]))
-    if settings.weights == "mammen":
-        root5 = np.sqrt(5.0)
-        lo, hi = (1 - root5) / 2, (1 + root5) / 2
-        p_lo = (root5 + 1) / (2 * root5)
-    for start in range(0, settings.reps, settings.batch_size):
-        b = min(settings.batch_size, settings.reps - start)
-        u = rng.random((b, G))
-        V = np.where(u < p_lo, lo, hi) if settings.weights == "mammen" else np.where(u < 0.5, -1.0, 1.0)
-        draws[start : start + b] = (V @ sums) * scale  # sqrt(n) (theta* - theta)
-    q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
-    sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    sigma[sigma <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
-    denom = np.sqrt(G) if clusters is not None else np.sqrt(n)
-    se = sigma / denom
-    usable = np.isfinite(sigma)
-    if usable.any():
-        sup_t = np.max(np.abs(draws[:, usable]) / sigma[usable], axis=1)
-        crit = float(np.quantile(sup_t, 1 - alpha))
-    else:
-        crit = np.nan
-    return BootstrapOutcome(std_errors=se, critical_value=crit, reps=settings.reps)
-
-
-@dataclass(frozen=True)
-class PreTest:
-    """Wald pre-test that every pre-treatment ATT(g,t) is zero."""
-
-    statistic: float
-    df: int
-    p_value: float
-
-
-def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
-    """Wald test of :math:`H_0: ATT(g,t) = 0` for all pre-treatment cells (``did``'s summary pre-test).
-
-    Notes
-    -----
-    :math:`W = n\\,\\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre}`, :math:`\\hat V = \\frac1n\\Psi'\\Psi`
-    from the (cluster-summed) influence functions, compared with :math:`\\chi^2_q`, q the number of pre-treatment
-    cells (Callaway and Sant'Anna 2021, Sec. 4.1). Returns NaN when there are no pre-treatment cells, when one of
-    them is NaN (it is not skipped) or when their covariance is singular.
-    """
-    keep = fit.pre & fit.identified
-    q = int(keep.sum())
-    if q == 0:
-        return PreTest(np.nan, 0, np.nan)
-    if not (np.all(np.isfinite(fit.att[keep])) and np.all(np.isfinite(fit.influence[:, keep]))):
-        return PreTest(np.nan, q, np.nan)
-    n = fit.n_units
-    sums = _cluster_sums(fit.influence[:, keep], clusters)
-    V = sums.T @ sums / n
-    if np.linalg.cond(V) > 1 / np.finfo(float).eps:
-        return PreTest(np.nan, q, np.nan)
-    theta = fit.att[keep]
-    W = float(n * theta @ np.linalg.solve(V, theta))
-    return PreTest(W, q, float(stats.chi2.sf(W, q)))

@@ -1,10 +1,11 @@
 """Sun and Abraham (2021) interaction-weighted event study, and the static TWFE regression, for staggered adoption.
 
 Both are least-squares fits with unit and period fixed effects. Unit effects are absorbed by within-unit
-demeaning (exact for unbalanced panels too, by Frisch-Waugh-Lovell); period effects enter as dummies. Standard
-errors are CR1 clustered (Liang-Zeger with the :math:`\\frac{G}{G-1}\\frac{n-1}{n-k}` factor, k the number of
-non-absorbed coefficients), with t(G-1) reference distribution, as ``fixest``/``pyfixest`` when the unit effects
-are nested in the clusters.
+demeaning (exact for unbalanced panels too, by Frisch-Waugh-Lovell); period effects enter as dummies. Each fit
+hands the inference layer its within-transformed regression (:class:`~evalkit.estimators.LinearFit`), the cluster
+codes and the number of absorbed unit effects; the design computes CR1 standard errors with the one covariance
+kernel (:func:`evalkit.inference.sandwich.sandwich`), counting the unit effects as nested in the clusters, as
+``fixest``/``pyfixest`` do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from evalkit.errors import DataError, DesignError, EstimationError
+from evalkit.estimators._linear import LinearFit, fit_least_squares
 
 __all__ = ["StaticTWFEFit", "SunAbrahamFit", "sun_abraham", "twfe_static"]
 
@@ -39,30 +41,33 @@ def _require_finite(y: np.ndarray, weights: np.ndarray | None = None) -> None:
             )
 
 
-def _cr1(
-    X: np.ndarray, resid: np.ndarray, clusters: np.ndarray, weights: np.ndarray | None, k: int
-) -> tuple[np.ndarray, int]:
-    """CR1 covariance of least-squares coefficients on already demeaned regressors."""
-    w = np.ones(X.shape[0]) if weights is None else weights
-    Xw = X * w[:, None]
-    bread = np.linalg.inv(Xw.T @ X)
-    G = int(clusters.max()) + 1
-    scores = np.zeros((G, X.shape[1]))
-    np.add.at(scores, clusters, Xw * resid[:, None])
-    n = X.shape[0]
-    factor = G / (G - 1) * (n - 1) / (n - k)
-    return factor * bread @ (scores.T @ scores) @ bread, G
-
-
 @dataclass(frozen=True)
 class StaticTWFEFit:
-    """Static two-way fixed effects estimate of the effect of adoption."""
+    """Static two-way fixed effects estimate of the effect of adoption.
 
-    estimate: float
-    std_error: float
-    df: int
-    n_obs: int
-    n_clusters: int
+    Attributes
+    ----------
+    regression : LinearFit
+        The within-transformed regression (target: the adoption indicator, column 0).
+    clusters : ndarray (N,)
+        Cluster code of each observation, ``0..G-1``.
+    n_units : int
+        Number of absorbed unit effects.
+    """
+
+    regression: LinearFit = field(repr=False)
+    clusters: np.ndarray = field(repr=False)
+    n_units: int
+
+    @property
+    def estimate(self) -> float:
+        """The coefficient of the adoption indicator."""
+        return self.regression.estimate
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations."""
+        return self.regression.n_obs
 
 
 def twfe_static(
@@ -100,16 +105,12 @@ def twfe_static(
     time_dummies = (tcode[:, None] == np.arange(1, T)[None, :]).astype(np.float64)
     Z = _demean_by(np.column_stack([D, time_dummies, y]), unit, weights)
     X, yd = Z[:, :-1], Z[:, -1]
-    w = np.ones(y.size) if weights is None else weights
-    coef = np.linalg.lstsq(X * np.sqrt(w)[:, None], yd * np.sqrt(w), rcond=None)[0]
-    resid = yd - X @ coef
-    vcov, G = _cr1(X, resid, clusters, weights, X.shape[1] + 1)
+    names = ("treated", *(f"time[{periods[t]}]" for t in range(1, T)))
+    regression = fit_least_squares(yd, X, names, 0, weights=weights)
     return StaticTWFEFit(
-        estimate=float(coef[0]),
-        std_error=float(np.sqrt(vcov[0, 0])),
-        df=G - 1,
-        n_obs=int(y.size),
-        n_clusters=G,
+        regression=regression,
+        clusters=np.unique(clusters, return_inverse=True)[1].astype(np.intp),
+        n_units=int(np.unique(unit).size),
     )
 
 
@@ -121,7 +122,16 @@ class SunAbrahamFit:
     ----------
     event_times : ndarray (q,)
         Relative periods (the reference period -1 excluded).
-    estimates, std_errors : ndarray (q,)
+    estimates : ndarray (q,)
+    aggregation : ndarray (q, k)
+        The event-time estimates as linear combinations of the regression's coefficients,
+        ``estimates = aggregation @ regression.coef``, so their covariance is ``aggregation V aggregation'``.
+    regression : LinearFit
+        The within-transformed regression on the cohort x relative-period interactions and period dummies.
+    clusters : ndarray (N,)
+        Cluster code of each observation of the regression, ``0..G-1``.
+    n_units : int
+        Number of absorbed unit effects.
     weights : ndarray (q, c)
         Cohort shares used for each event time (rows sum to one), columns as ``cohorts``.
     cohorts : ndarray (c,)
@@ -133,14 +143,15 @@ class SunAbrahamFit:
 
     event_times: np.ndarray
     estimates: np.ndarray
-    std_errors: np.ndarray
+    aggregation: np.ndarray = field(repr=False)
+    regression: LinearFit = field(repr=False)
+    clusters: np.ndarray = field(repr=False)
+    n_units: int
     weights: np.ndarray = field(repr=False)
     cohorts: np.ndarray = field(repr=False)
     cell_coef: np.ndarray = field(repr=False)
     cells: np.ndarray = field(repr=False)
-    df: int = 0
     n_obs: int = 0
-    n_clusters: int = 0
     n_treated: int = 0
     n_control: int = 0
     control_label: str = ""
@@ -213,10 +224,9 @@ def sun_abraham(
     time_dummies = (tcode[:, None] == T_used[1:][None, :]).astype(np.float64)
     Z = _demean_by(np.column_stack([inter, time_dummies, y]), unit, None)
     X, yd = Z[:, :-1], Z[:, -1]
-    coef, *_ = np.linalg.lstsq(X, yd, rcond=None)
-    resid = yd - X @ coef
-    vcov, G = _cr1(X, resid, clusters, None, X.shape[1] + 1)
-    delta, V = coef[:m], vcov[:m, :m]
+    names = (*(f"cohort[{g:g}]:event[{e:g}]" for g, e in cell_keys.tolist()), *(f"time[{t}]" for t in T_used[1:]))
+    regression = fit_least_squares(yd, X, names, 0)
+    delta = regression.coef[:m]
     counts = inter.sum(axis=0)  # observations in each cohort x relative period cell
     events = np.unique(cell_keys[:, 1])
     W = np.zeros((events.size, m))
@@ -230,14 +240,15 @@ def sun_abraham(
     return SunAbrahamFit(
         event_times=events,
         estimates=W @ delta,
-        std_errors=np.sqrt(np.einsum("ij,jk,ik->i", W, V, W)),
+        aggregation=np.column_stack([W, np.zeros((events.size, X.shape[1] - m))]),
+        regression=regression,
+        clusters=clusters.astype(np.intp),
+        n_units=int(np.unique(unit).size),
         weights=shares,
         cohorts=cohorts,
         cell_coef=delta,
         cells=cell_keys,
-        df=G - 1,
         n_obs=int(y.size),
-        n_clusters=G,
         n_treated=int(np.unique(unit[treated]).size),
         n_control=int(np.unique(unit[~treated]).size),
         control_label=label,

@@ -7,8 +7,16 @@ objects.
 from __future__ import annotations
 
 from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference.influence import MultiplierBootstrap
 from evalkit.inference.randomization import RandomizationInference
-from evalkit.inference.sandwich import CovarianceEstimate, CovType, Sandwich, bell_mccaffrey_df, sandwich
+from evalkit.inference.sandwich import (
+    CovarianceEstimate,
+    CovType,
+    Sandwich,
+    SmallSampleCorrection,
+    bell_mccaffrey_df,
+    sandwich,
+)
 from evalkit.inference.wild_bootstrap import WildClusterBootstrap, bootstrap_weights
 
 __all__ = [
@@ -16,8 +24,10 @@ __all__ = [
     "CovarianceEstimate",
     "InferenceContext",
     "InferenceOutcome",
+    "MultiplierBootstrap",
     "RandomizationInference",
     "Sandwich",
+    "SmallSampleCorrection",
     "WildClusterBootstrap",
     "bell_mccaffrey_df",
     "bootstrap_weights",

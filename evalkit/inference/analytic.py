@@ -1,6 +1,15 @@
-"""t tests and intervals from a sandwich covariance, with small-sample degrees of freedom."""
+"""t tests and intervals from a standard error, with small-sample degrees of freedom; the degenerate-SE rule.
+
+Every analytic test in evalkit goes through :func:`t_tests` (one coefficient: :func:`t_inference`): trials, DiD,
+Callaway-Sant'Anna, Sun-Abraham and TWFE. It is also where a standard error that is zero up to rounding is
+turned into NaN with a note (:func:`degenerate_se`), so no estimator reports p = 0 from a variance it could not
+estimate.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -10,7 +19,124 @@ from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceOutcome
 from evalkit.inference.sandwich import Sandwich, sandwich
 
-__all__ = ["analytic_inference", "resolve_inference", "t_inference"]
+__all__ = [
+    "DEGENERATE_RTOL",
+    "TTests",
+    "analytic_inference",
+    "degenerate_note",
+    "degenerate_se",
+    "resolve_inference",
+    "t_inference",
+    "t_tests",
+]
+
+#: A standard error at or below this fraction of the estimate's scale is zero up to rounding (see degenerate_se).
+DEGENERATE_RTOL = 1e-10
+
+
+def degenerate_se(std_errors: np.ndarray | float, estimates: np.ndarray | float, scale: float = 0.0) -> np.ndarray:
+    """Which standard errors are zero up to rounding, relative to the scale of their estimates.
+
+    Parameters
+    ----------
+    std_errors, estimates : array-like
+        Standard errors and the estimates they belong to (broadcast together).
+    scale : float, default 0
+        A scale of the data the estimates are measured in (e.g. the outcome's standard deviation), used when an
+        estimate is itself (close to) zero.
+
+    Returns
+    -------
+    ndarray of bool
+        True where :math:`\\widehat{se} \\le \\epsilon_{rel} \\max(|\\hat\\tau|, s)` with
+        :math:`\\epsilon_{rel}` = :data:`DEGENERATE_RTOL` (1e-10). NaN standard errors are not flagged.
+
+    Notes
+    -----
+    A variance that is zero in exact arithmetic (one cluster, a cell whose units sit in one cluster, an exact fit)
+    comes out of floating point as a sum of rounding errors, :math:`O(\\epsilon_{mach}\\sqrt n)` times the data's
+    scale (about 1e-17 in the Callaway-Sant'Anna one-cluster case of issue 8), while a genuine standard error of
+    :math:`\\sigma/\\sqrt n` stays above 1e-10 of the scale for any :math:`n < 10^{20}`. The threshold sits between the
+    two, with six orders of magnitude to spare on either side.
+    """
+    se = np.asarray(std_errors, dtype=np.float64)
+    reference = np.maximum(np.abs(np.asarray(estimates, dtype=np.float64)), float(scale))
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(se) & (se <= DEGENERATE_RTOL * reference)
+
+
+def degenerate_note(terms: Sequence[str]) -> str:
+    """The note that goes with standard errors set to NaN by :func:`degenerate_se`."""
+    shown = ", ".join(map(str, terms[:5])) + (f" and {len(terms) - 5} more" if len(terms) > 5 else "")
+    return (
+        f"The standard error of {shown} is zero up to rounding (at most {DEGENERATE_RTOL:g} of the estimate's scale): "
+        "the data cannot estimate that variance (usual causes: a single cluster, every unit of a cell in one "
+        "cluster, or an exact fit). It is reported as NaN, with no test or interval; use more clusters, "
+        "randomization inference, or a coarser aggregation."
+    )
+
+
+@dataclass(frozen=True)
+class TTests:
+    """Vectorized t (or normal, ``df = inf``) tests of zero and intervals, with degenerate SEs set to NaN.
+
+    Attributes
+    ----------
+    std_error, statistic, p_value, conf_low, conf_high, df : ndarray
+        One entry per estimate.
+    degenerate : ndarray of bool
+        Which standard errors were zero up to rounding (now NaN).
+    """
+
+    std_error: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    conf_low: np.ndarray
+    conf_high: np.ndarray
+    df: np.ndarray
+    degenerate: np.ndarray
+
+    def notes(self, terms: Sequence[str]) -> tuple[str, ...]:
+        """The degenerate-SE note naming the affected ``terms`` (one name per estimate), or nothing."""
+        bad = [t for t, d in zip(terms, self.degenerate, strict=True) if d]
+        return (degenerate_note(bad),) if bad else ()
+
+
+def t_tests(
+    estimates: np.ndarray | float,
+    std_errors: np.ndarray | float,
+    df: np.ndarray | float,
+    *,
+    alpha: float,
+    scale: float = 0.0,
+) -> TTests:
+    """Two-sided tests of zero and :math:`1-\\alpha` intervals for estimates with standard errors.
+
+    Notes
+    -----
+    :math:`t = \\hat\\tau / \\widehat{se}`; :math:`p = 2\\,P(T_\\nu > |t|)` and the interval
+    :math:`\\hat\\tau \\pm t_{\\nu, 1-\\alpha/2}\\,\\widehat{se}`; :math:`\\nu = \\infty` gives the normal
+    distribution (influence-function inference). Standard errors that are zero up to rounding
+    (:func:`degenerate_se`) become NaN, and so do their statistic, p-value and interval.
+    """
+    est = np.atleast_1d(np.asarray(estimates, dtype=np.float64))
+    se = np.atleast_1d(np.asarray(std_errors, dtype=np.float64)).copy()
+    nu = np.broadcast_to(np.asarray(df, dtype=np.float64), est.shape).copy()
+    bad = degenerate_se(se, est, scale) | (se <= 0)
+    se[bad] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = est / se
+        crit = np.where(np.isinf(nu), stats.norm.ppf(1 - alpha / 2), stats.t.ppf(1 - alpha / 2, nu))
+        p = np.where(np.isinf(nu), 2 * stats.norm.sf(np.abs(t)), 2 * stats.t.sf(np.abs(t), nu))
+    return TTests(
+        std_error=se,
+        statistic=t,
+        p_value=p,
+        conf_low=est - crit * se,
+        conf_high=est + crit * se,
+        df=nu,
+        degenerate=bad & np.isfinite(est),
+    )
 
 
 def resolve_inference(inference: object, *, clustered: bool) -> object:
@@ -82,6 +208,7 @@ def analytic_inference(fit: LinearFit, spec: Sandwich, context: InferenceContext
         alpha=context.alpha,
         n_clusters=cov.n_clusters,
         label=label,
+        scale=_outcome_scale(fit),
     )
 
 
@@ -105,21 +232,33 @@ def _welch_df(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> floa
     return float((v1 + v0) ** 2 / (v1**2 / (z.sum() - 1) + v0**2 / ((~z).sum() - 1)))
 
 
+def _outcome_scale(fit: LinearFit) -> float:
+    """The outcome's standard deviation, the scale against which a standard error is judged degenerate."""
+    y = np.asarray(fit.y, dtype=np.float64)
+    return float(y.std()) if y.size > 1 else 0.0
+
+
 def t_inference(
-    estimate: float, std_error: float, df: float, *, alpha: float, n_clusters: int | None, label: str
+    estimate: float,
+    std_error: float,
+    df: float,
+    *,
+    alpha: float,
+    n_clusters: int | None,
+    label: str,
+    scale: float = 0.0,
+    term: str = "the treatment effect",
 ) -> InferenceOutcome:
-    """Two-sided t test of zero and the :math:`1-\\alpha` interval :math:`\\hat\\tau \\pm t_{\\nu,1-\\alpha/2}
-    \\widehat{se}` for one coefficient."""
-    t = estimate / std_error if std_error > 0 else np.nan
-    p = float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else np.nan
-    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    """Two-sided t test of zero and the :math:`1-\\alpha` interval for one coefficient (see :func:`t_tests`)."""
+    out = t_tests(estimate, std_error, df, alpha=alpha, scale=scale)
     return InferenceOutcome(
-        std_error=std_error,
-        statistic=t,
-        p_value=p,
-        conf_low=estimate - crit * std_error,
-        conf_high=estimate + crit * std_error,
+        std_error=float(out.std_error[0]),
+        statistic=float(out.statistic[0]),
+        p_value=float(out.p_value[0]),
+        conf_low=float(out.conf_low[0]),
+        conf_high=float(out.conf_high[0]),
         df=df,
         n_clusters=n_clusters,
         label=label,
+        notes=out.notes([term]),
     )

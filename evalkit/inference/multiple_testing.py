@@ -24,9 +24,11 @@ import pandas as pd
 from scipy import stats
 
 from evalkit._linear_algebra import bread, cr2_phi, group_sum
+from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
 from evalkit.inference._cr2_identity import cr2_identity_directions
+from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -59,10 +61,6 @@ _LABELS = {
     "romano_wolf": "Romano–Wolf (2005) step-down max-|t|",
     "westfall_young": "Westfall–Young (1993) free step-down min-p",
 }
-
-# Draws within this relative distance of the observed statistic count as ties (as extreme): the identity draw of a
-# restricted bootstrap or of an enumeration reproduces the observed statistic up to rounding.
-_TIE_RTOL = 1e-10
 
 # Bound on the number of doubles in one draws x rows block of the bootstrap (about 32 MB).
 _BATCH_ELEMENTS = 4_000_000
@@ -182,12 +180,13 @@ def sharpened_qvalues(p: Any, *, step: float = 0.001) -> np.ndarray:
 def _tail_count(null: np.ndarray, observed: np.ndarray, *, larger: bool) -> np.ndarray:
     """Step-down counts: for the j-th hypothesis in step-down order, how many draws have the max (min) over the
     hypotheses not yet rejected at least as extreme as the j-th observed value."""
-    slack = _TIE_RTOL * np.abs(observed)[None, :]
+    # Ties count as extreme (the identity draw of a restricted bootstrap, or the observed assignment in an
+    # enumeration, reproduces the observed statistic up to rounding); the tolerance's scale is each column's draws.
     if larger:
         succ = np.maximum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-        return (succ >= observed[None, :] - slack).sum(axis=0)
+        return at_least_as_extreme(observed, succ, "greater", scale_draws=null).sum(axis=0)
     succ = np.minimum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-    return (succ <= observed[None, :] + slack).sum(axis=0)
+    return at_least_as_extreme(observed, succ, "less", scale_draws=null).sum(axis=0)
 
 
 def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_sided: bool = True) -> np.ndarray:
@@ -213,9 +212,9 @@ def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_
     -----
     Order the hypotheses by :math:`|t_{(1)}| \\ge \\dots \\ge |t_{(m)}|`. For step :math:`s`,
     :math:`\\tilde p_{(s)} = \\#\\{b : \\max_{j \\ge s} |t^*_{b,(j)}| \\ge |t_{(s)}|\\}` over the number of draws, and
-    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative
-    :math:`10^{-10}` of the observed value count as ties (Romano & Wolf 2005, Econometrica
-    73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
+    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative :math:`10^{-9}`
+    of the statistic's scale count as ties (:func:`evalkit.inference._pvalue.tie_tolerance`; Romano & Wolf 2005,
+    Econometrica 73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
     """
     t = np.asarray(observed, dtype=np.float64).reshape(-1)
     tb = np.asarray(null, dtype=np.float64)
@@ -305,6 +304,9 @@ class JointNull:
     two_sided : bool
         Whether ``statistics`` / ``null`` are signed statistics whose absolute values measure extremeness (True),
         or already extremeness scores, larger meaning more extreme (False).
+    seed : int, str or None
+        The seed the draws actually used (fresh entropy when none was given; ``repr`` of a Generator or spawned
+        SeedSequence), None for a complete enumeration; passing it back as ``seed=`` repeats the draws.
     """
 
     statistics: np.ndarray
@@ -314,6 +316,7 @@ class JointNull:
     include_observed: bool
     source: str
     two_sided: bool = True
+    seed: int | str | None = None
 
 
 def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
@@ -363,7 +366,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
     p = np.empty(t.size)
     for j in range(ext.shape[1]):
         null_p[:, j] = (n_draws - np.searchsorted(sorted_ext[:, j], ext[:, j], side="left")) / n_draws
-        count = n_draws - np.searchsorted(sorted_ext[:, j], t_ext[j] - _TIE_RTOL * abs(t_ext[j]), side="left")
+        count = int(at_least_as_extreme(t_ext[j], ext[:, j], "greater").sum())
         p[j] = count / n_draws if enumerated else (1 + count) / (n_draws + 1)
     how = "all possible assignments (enumeration)" if enumerated else f"the {n_draws} re-drawn assignments"
     return JointNull(
@@ -374,6 +377,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
         include_observed=not enumerated,
         source=f"{how} of the randomization inference ({alternative}), the same for every outcome",
         two_sided=False,
+        seed=None if enumerated else fits[0].inference.get("seed"),
     )
 
 
@@ -539,7 +543,8 @@ def wild_bootstrap_null(
     reps : int
         Number of bootstrap draws. With clusters and :math:`2^G \\le` ``reps`` every sign vector is enumerated.
     seed : int, SeedSequence or Generator, optional
-        Randomness for the Rademacher weights.
+        Randomness for the Rademacher weights. None draws fresh entropy; the seed used is returned in
+        ``JointNull.seed`` so that the draws can be repeated bit for bit.
     impose_null : bool, default True
         Bootstrap from the restricted fit (the null :math:`\\beta_t = 0` imposed, "WCR"), as ``wildboottest``
         and ``pyfixest``; False resamples the unrestricted residuals ("WCU").
@@ -592,7 +597,8 @@ def wild_bootstrap_null(
         signs[:, n_used] = 1.0 - 2.0 * bits
         batches = [signs]
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        seed = seed_to_use(seed)
+        rng = np.random.default_rng(seed)  # a Generator is used as is
         n_max = max(u.size for u in units)
         size = max(1, min(reps, _BATCH_ELEMENTS // max(n_units, n_max)))
         batches = (
@@ -626,6 +632,7 @@ def wild_bootstrap_null(
             f"a wild {'cluster ' if clustered else ''}bootstrap of the t statistics "
             f"({'null imposed' if impose_null else 'unrestricted residuals'}), {how}, shared by every outcome"
         ),
+        seed=None if enumerate_all else recordable_seed(seed),
     )
 
 
@@ -642,6 +649,7 @@ class Adjustment:
     family: np.ndarray
     method: str
     note: str
+    seed: int | str | None = None
 
 
 def _families(table: pd.DataFrame, within: str | None) -> np.ndarray:
@@ -696,6 +704,7 @@ def _joint_null(
         null_p_values=joint.null_p_values,
         include_observed=joint.include_observed,
         source=joint.source,
+        seed=joint.seed,
     )
 
 
@@ -730,6 +739,7 @@ def adjust_table(
     """
     check_option("method", method, AdjustMethod)
     family = _families(table, within)
+    seed_used = None
     out = np.empty(len(table))
     if method in _RESAMPLING:
         joint = _joint_null(table, fits, reps, seed, p_values=method == "westfall_young")
@@ -747,6 +757,7 @@ def adjust_table(
                     joint.p_values[cols], joint.null_p_values[:, cols], include_observed=joint.include_observed
                 )
         source = f" Joint null from {joint.source}."
+        seed_used = joint.seed
     else:
         p = _check_pvalues(table["p_value"].to_numpy(dtype=np.float64))
         for fam in pd.unique(family):
@@ -757,4 +768,4 @@ def adjust_table(
     scope = "all rows as one family" if within is None else f"within each {within} ({n_fam} families)"
     what = "q-values" if method == "sharpened_q" else "adjusted p-values"
     note = f"p_adjusted: {_LABELS[method]} {what}, {scope}.{source}"
-    return Adjustment(p_adjusted=out, family=family, method=method, note=note)
+    return Adjustment(p_adjusted=out, family=family, method=method, note=note, seed=seed_used)

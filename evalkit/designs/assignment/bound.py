@@ -1,19 +1,10 @@
-"""How treatment was assigned: random assignment mechanisms.
+"""A spec joined to the units of a data set: the distribution of possible assignments, and their records.
 
-An assignment is stated in two steps.
-
-1. A *spec* holds settings only and is written by the user: :class:`CompleteRandomization`,
-   :class:`BlockRandomization`, :class:`ClusterRandomization`, :class:`BlockClusterRandomization` or
-   :class:`NotRandomized`.
-2. :meth:`AssignmentSpec.bind` joins the spec to the units of a data set (observations, their blocks and
-   clusters, and optionally the observed treatment) and returns a :class:`BoundAssignment`, which can
-   :meth:`~BoundAssignment.count`, :meth:`~BoundAssignment.enumerate` and :meth:`~BoundAssignment.draw` the
-   possible assignments, give each observation's :meth:`~BoundAssignment.probabilities` of treatment and
-   :meth:`~BoundAssignment.check` an observed assignment.
-
-:func:`assign` draws the assignment of a new study from a DataFrame, and :func:`from_observed` builds the
-default assignment of a :class:`~evalkit.RandomizedTrial` (complete randomization within blocks, clusters as
-the units of assignment, the observed number treated).
+:meth:`~evalkit.designs.assignment.AssignmentSpec.bind` returns a :class:`BoundAssignment`, which can
+:meth:`~BoundAssignment.count`, :meth:`~BoundAssignment.enumerate` and :meth:`~BoundAssignment.draw` the
+possible assignments, give each observation's :meth:`~BoundAssignment.probabilities` of treatment,
+:meth:`~BoundAssignment.check` an observed assignment and :meth:`~BoundAssignment.generate` a new one, returned
+as a :class:`GeneratedAssignment` with the :class:`AssignmentRecord` needed to reproduce and report it.
 
 Notes
 -----
@@ -50,155 +41,32 @@ import itertools
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from evalkit._validation import require_columns
-from evalkit.errors import DataError, DesignError, OptionError
+from evalkit.designs.assignment._base import (
+    NOT_RANDOMIZED_HINT,
+    WHOLE_TOL,
+    AssignmentMethod,
+    as_binary,
+    factorize,
+    is_int,
+    readonly,
+    seed_sequence,
+    show_label,
+)
+from evalkit.errors import DesignError, OptionError
 
 if TYPE_CHECKING:
-    from evalkit.designs.rerandomization import RerandomizationRecord
+    from evalkit.designs.assignment.rerandomization import RerandomizationRecord
+    from evalkit.designs.assignment.spec import AssignmentSpec
 
-__all__ = [
-    "AssignmentMethod",
-    "AssignmentRecord",
-    "AssignmentSpec",
-    "BlockClusterRandomization",
-    "BlockRandomization",
-    "BoundAssignment",
-    "ClusterRandomization",
-    "CompleteRandomization",
-    "GeneratedAssignment",
-    "NotRandomized",
-    "assign",
-    "from_observed",
-]
+__all__ = ["AssignmentRecord", "BoundAssignment", "GeneratedAssignment"]
 
-AssignmentMethod = Literal["complete", "blocked", "cluster", "blocked-cluster", "not randomized"]
-
-_WHOLE_TOL = 1e-9
 _SMALL_BLOCK = 8  # blocks up to this many units are drawn by pairwise ranking instead of argsort
-
-_NOT_RANDOMIZED_HINT = (
-    "randomization inference and draw_assignment need a random assignment; state one with "
-    "assignment=ek.CompleteRandomization(...) if treatment was assigned completely at random (or "
-    "ek.BlockRandomization, ek.ClusterRandomization, ek.BlockClusterRandomization for blocked or clustered "
-    "assignment)."
-)
-
-
-# ----------------------------------------------------------------------------------------------------
-# small helpers
-# ----------------------------------------------------------------------------------------------------
-
-
-def _label(value: Hashable) -> str:
-    """Show a label in a message: strings quoted, numbers bare."""
-    return repr(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_count(value: Any, name: str) -> int:
-    if not _is_int(value):
-        raise DesignError(f"{name}={value!r} must be a whole number of units (an int), e.g. {name}=20.")
-    if value < 1:
-        raise DesignError(f"{name}={value!r} must be at least 1: every block needs treated units.")
-    return int(value)
-
-
-def _check_share(share: Any) -> float | None:
-    if share is None:
-        return None
-    if isinstance(share, (bool, np.bool_)) or not isinstance(share, (int, float, np.integer, np.floating)):
-        raise DesignError(f"share={share!r} must be a number strictly between 0 and 1, e.g. share=0.5.")
-    value = float(share)
-    if not (0.0 < value < 1.0):
-        raise DesignError(
-            f"share={share!r} must be strictly between 0 and 1: every block needs treated and control units."
-        )
-    return value
-
-
-def _to_1d(values: ArrayLike, name: str) -> np.ndarray:
-    if isinstance(values, (pd.Series, pd.Index)):
-        arr = values.to_numpy()
-    elif isinstance(values, np.ndarray):
-        arr = values
-    else:
-        arr = np.asarray(values)
-        if arr.ndim == 1 and arr.dtype.kind in "US":  # keep mixed labels such as ["a", 2] as they are
-            arr = np.array(list(values), dtype=object)
-    if arr.ndim != 1:
-        raise DataError(f"{name} must be one-dimensional (one value per observation); got shape {arr.shape}.")
-    return arr
-
-
-def _check_length(arr: np.ndarray, n_obs: int, name: str) -> None:
-    if arr.shape[0] != n_obs:
-        raise DataError(f"{name} has {arr.shape[0]} values but there are {n_obs} observations; give one per row.")
-
-
-def _factorize(values: np.ndarray, name: str) -> tuple[np.ndarray, list[Hashable]]:
-    """Integer codes (labels in sorted order when sortable) and the original labels; DataError on missing."""
-    try:
-        codes, uniques = pd.factorize(values, sort=True)
-    except TypeError:  # labels of mixed types cannot be sorted; keep order of appearance
-        codes, uniques = pd.factorize(values, sort=False)
-    missing = np.flatnonzero(codes < 0)
-    if missing.size:
-        raise DataError(
-            f"{name} has {missing.size} missing value(s) (first at position {int(missing[0])}); every "
-            f"observation needs a {name[:-1] if name.endswith('s') else name} label. Drop or fill those rows "
-            "first."
-        )
-    labels = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
-    return codes.astype(np.intp, copy=False), labels
-
-
-def _as_binary(values: ArrayLike, n_obs: int, name: str) -> np.ndarray:
-    """Return a bool array; DataError for missing values or a wrong length, DesignError if not binary."""
-    arr = _to_1d(values, name)
-    _check_length(arr, n_obs, name)
-    if arr.dtype == np.bool_:
-        return arr.astype(bool, copy=True)
-    missing = np.flatnonzero(pd.isna(arr))
-    if missing.size:
-        raise DataError(
-            f"{name} has {missing.size} missing value(s) (first at position {int(missing[0])}); an "
-            f"assignment "
-            "gives every observation a treatment of 0 or 1."
-        )
-    try:
-        num = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        shown = ", ".join(repr(v) for v in pd.unique(arr)[:6])
-        raise DesignError(
-            f"{name} must be binary (0/1 or False/True); found values {shown}. Recode it, e.g. data[col] == 'treated'."
-        ) from None
-    bad = ~np.isin(num, (0.0, 1.0))
-    if bad.any():
-        shown = ", ".join(f"{v:g}" for v in np.unique(num[bad])[:6])
-        raise DesignError(
-            f"{name} must be binary (0/1 or False/True); found values {shown}. Recode it, e.g. data[col] == 'treated'."
-        )
-    return num == 1.0
-
-
-def _seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if _is_int(seed) and seed >= 0:
-        return np.random.SeedSequence(int(seed))
-    raise OptionError(
-        f"seed={seed!r} is not valid; give a non-negative int or a numpy.random.SeedSequence, e.g. seed=20240101."
-    )
 
 
 def _smallest(keys: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -219,277 +87,6 @@ def _smallest(keys: np.ndarray, m: np.ndarray) -> np.ndarray:
     out = np.empty_like(take)
     np.put_along_axis(out, order, take, axis=-1)
     return out
-
-
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    arr.setflags(write=False)
-    return arr
-
-
-# ----------------------------------------------------------------------------------------------------
-# specs
-# ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AssignmentSpec:
-    """Base class of assignment specs: settings only; :meth:`bind` joins them to the data.
-
-    Subclasses are frozen dataclasses that validate their settings when created.
-    """
-
-    _uses_blocks: ClassVar[bool] = False
-    _uses_clusters: ClassVar[bool] = False
-    _randomized: ClassVar[bool] = True
-    _method: ClassVar[AssignmentMethod] = "complete"
-
-    @property
-    def method(self) -> AssignmentMethod:
-        """``"complete"``, ``"blocked"``, ``"cluster"``, ``"blocked-cluster"`` or ``"not randomized"``."""
-        return self._method
-
-    def _n_treated(self) -> int | Mapping[Hashable, int] | None:
-        return getattr(self, "n_treated", None)
-
-    def _share(self) -> float | None:
-        return getattr(self, "share", None)
-
-    def bind(
-        self,
-        n_obs: int | None = None,
-        *,
-        blocks: ArrayLike | None = None,
-        clusters: ArrayLike | None = None,
-        observed: ArrayLike | None = None,
-        data: pd.DataFrame | None = None,
-    ) -> BoundAssignment:
-        """Join the spec to the units of a data set.
-
-        Parameters
-        ----------
-        n_obs : int, optional
-            Number of observations. Taken from ``blocks``, ``clusters`` or ``observed`` when not given.
-        blocks : array-like, optional
-            Block label of each observation (any hashable labels). Required by blocked specs, ignored by
-            others.
-        clusters : array-like, optional
-            Cluster label of each observation; clusters are the units of assignment. Required by cluster
-            specs, ignored by others.
-        observed : array-like, optional
-            Observed 0/1 treatment of each observation. Required when the spec leaves the number treated to
-            the data (``n_treated=None`` and ``share=None``); otherwise it is checked against the spec.
-        data : pandas.DataFrame, optional
-            The design's data, one row per observation. Ignored by these specs; specs whose mechanism reads
-            covariates (:class:`~evalkit.designs.rerandomization.Rerandomization`) need it.
-
-        Returns
-        -------
-        BoundAssignment
-
-        Raises
-        ------
-        DesignError
-            If a needed argument is missing, a cluster lies in two blocks, the observed treatment varies
-            within a cluster, a block lacks treated or control units, or the counts do not fit the blocks.
-        DataError
-            If labels or the treatment have missing values or lengths differ.
-        """
-        name = type(self).__name__
-        if self._uses_blocks and blocks is None:
-            raise DesignError(
-                f"{name} assigns treatment within blocks; pass blocks=... (one block label per observation)."
-            )
-        if self._uses_clusters and clusters is None:
-            raise DesignError(f"{name} assigns whole clusters; pass clusters=... (one cluster label per observation).")
-        arrays: dict[str, np.ndarray] = {}
-        for arg, values in (("blocks", blocks), ("clusters", clusters), ("observed", observed)):
-            if values is not None:
-                arrays[arg] = _to_1d(values, arg)
-        if n_obs is None:
-            if not arrays:
-                raise DesignError(
-                    f"{name}.bind needs the number of observations: pass n_obs=..., or blocks, clusters or observed."
-                )
-            n_obs = next(iter(arrays.values())).shape[0]
-        elif not _is_int(n_obs) or n_obs < 1:
-            raise DataError(f"n_obs={n_obs!r} must be a positive int.")
-        n_obs = int(n_obs)
-        for arg, arr in arrays.items():
-            _check_length(arr, n_obs, arg)
-        obs_treat = None if observed is None else _as_binary(arrays["observed"], n_obs, "observed")
-        return BoundAssignment._build(self, n_obs, arrays.get("blocks"), arrays.get("clusters"), obs_treat)
-
-
-def _validate_counts(spec: AssignmentSpec, allow_mapping: bool) -> None:
-    n_treated = spec._n_treated()
-    share = _check_share(spec._share())
-    object.__setattr__(spec, "share", share)
-    if n_treated is not None and share is not None:
-        raise DesignError(
-            f"{type(spec).__name__}(n_treated={n_treated!r}, share={share!r}): give n_treated or share, not both."
-        )
-    if n_treated is None:
-        return
-    if isinstance(n_treated, Mapping):
-        if not allow_mapping:
-            raise DesignError(
-                f"{type(spec).__name__} has no blocks; n_treated must be one int, not a mapping. Use "
-                "BlockRandomization or BlockClusterRandomization for counts per block."
-            )
-        if not n_treated:
-            raise DesignError("n_treated is an empty mapping; give a count for every block.")
-        checked = {key: _check_count(val, f"n_treated[{key!r}]") for key, val in n_treated.items()}
-        object.__setattr__(spec, "n_treated", MappingProxyType(checked))
-    else:
-        object.__setattr__(spec, "n_treated", _check_count(n_treated, "n_treated"))
-
-
-def _spec_hash(spec: AssignmentSpec) -> int:
-    n_treated = spec._n_treated()
-    key = frozenset(n_treated.items()) if isinstance(n_treated, Mapping) else n_treated
-    return hash((type(spec).__name__, key, spec._share()))
-
-
-@dataclass(frozen=True)
-class CompleteRandomization(AssignmentSpec):
-    """Complete randomization: exactly ``n_treated`` of all observations are treated.
-
-    Parameters
-    ----------
-    n_treated : int, optional
-        Number of observations treated, between 1 and ``n_obs - 1``.
-    share : float, optional
-        Share treated, strictly between 0 and 1. When ``n_obs * share`` is not whole, the number treated is
-        rounded at random (``randomizr::complete_ra``; see the module Notes) so that each probability is
-        ``share``.
-
-    Notes
-    -----
-    With neither ``n_treated`` nor ``share`` the observed number treated is used (``observed`` must then be
-    given to :meth:`bind`). Every set of :math:`m` treated among :math:`N` is equally likely, so there are
-    :math:`\\binom{N}{m}` possible assignments and :math:`\\Pr(Z_i = 1) = m / N` (Gerber & Green 2012, sec.
-    2.7).
-
-    Examples
-    --------
-    >>> from math import comb
-    >>> CompleteRandomization(n_treated=41).bind(60).count() == comb(60, 41)
-    True
-    """
-
-    n_treated: int | None = None
-    share: float | None = None
-
-    _method: ClassVar[AssignmentMethod] = "complete"
-
-    def __post_init__(self) -> None:
-        _validate_counts(self, allow_mapping=False)
-
-
-@dataclass(frozen=True)
-class BlockRandomization(AssignmentSpec):
-    """Block randomization: complete randomization of observations within each block.
-
-    Parameters
-    ----------
-    n_treated : int or mapping, optional
-        Number treated in each block: one int for every block, or a mapping from block label to count.
-    share : float, optional
-        Share treated in each block, strictly between 0 and 1 (random rounding per block as in
-        ``randomizr::block_ra``, see the module Notes).
-
-    Notes
-    -----
-    Blocks are randomized independently, so the number of possible assignments is
-    :math:`\\prod_b \\binom{M_b}{m_b}` and :math:`\\Pr(Z_i = 1) = m_b / M_b` for :math:`i` in block :math:`b`
-    (Gerber & Green 2012, sec. 3.6.1).
-    """
-
-    n_treated: int | Mapping[Hashable, int] | None = None
-    share: float | None = None
-
-    _uses_blocks: ClassVar[bool] = True
-    _method: ClassVar[AssignmentMethod] = "blocked"
-
-    def __post_init__(self) -> None:
-        _validate_counts(self, allow_mapping=True)
-
-    def __hash__(self) -> int:
-        return _spec_hash(self)
-
-
-@dataclass(frozen=True)
-class ClusterRandomization(AssignmentSpec):
-    """Cluster randomization: ``n_treated`` whole clusters are treated, completely at random.
-
-    Parameters
-    ----------
-    n_treated : int, optional
-        Number of clusters treated, between 1 and the number of clusters minus 1.
-    share : float, optional
-        Share of clusters treated, strictly between 0 and 1.
-
-    Notes
-    -----
-    Clusters are the units of assignment: with :math:`G` clusters and :math:`g` treated there are
-    :math:`\\binom{G}{g}` possible assignments and every observation has :math:`\\Pr(Z_i = 1) = g / G`
-    (Gerber & Green 2012, sec. 3.6.2; ``randomizr::cluster_ra``).
-    """
-
-    n_treated: int | None = None
-    share: float | None = None
-
-    _uses_clusters: ClassVar[bool] = True
-    _method: ClassVar[AssignmentMethod] = "cluster"
-
-    def __post_init__(self) -> None:
-        _validate_counts(self, allow_mapping=False)
-
-
-@dataclass(frozen=True)
-class BlockClusterRandomization(AssignmentSpec):
-    """Blocked cluster randomization: whole clusters assigned completely at random within each block.
-
-    Parameters
-    ----------
-    n_treated : int or mapping, optional
-        Number of clusters treated in each block: one int for every block, or a mapping block label -> count.
-    share : float, optional
-        Share of clusters treated in each block, strictly between 0 and 1.
-
-    Notes
-    -----
-    Clusters must be nested in blocks. With :math:`G_b` clusters in block :math:`b` and :math:`g_b` treated
-    there are :math:`\\prod_b \\binom{G_b}{g_b}` possible assignments and :math:`\\Pr(Z_i = 1) = g_b / G_b`
-    (``randomizr::block_and_cluster_ra``).
-    """
-
-    n_treated: int | Mapping[Hashable, int] | None = None
-    share: float | None = None
-
-    _uses_blocks: ClassVar[bool] = True
-    _uses_clusters: ClassVar[bool] = True
-    _method: ClassVar[AssignmentMethod] = "blocked-cluster"
-
-    def __post_init__(self) -> None:
-        _validate_counts(self, allow_mapping=True)
-
-    def __hash__(self) -> int:
-        return _spec_hash(self)
-
-
-@dataclass(frozen=True)
-class NotRandomized(AssignmentSpec):
-    """Treatment was not randomly assigned.
-
-    Binding works (the design can still estimate with model-based standard errors), but every method that
-    needs the assignment mechanism -- :meth:`BoundAssignment.draw`, :meth:`~BoundAssignment.enumerate`,
-    :meth:`~BoundAssignment.count`, :meth:`~BoundAssignment.probabilities`, :meth:`~BoundAssignment.generate`
-    -- raises :class:`~evalkit.errors.DesignError`.
-    """
-
-    _randomized: ClassVar[bool] = False
-    _method: ClassVar[AssignmentMethod] = "not randomized"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -625,13 +222,13 @@ class BoundAssignment:
         unit_word = "clusters" if use_clusters else "units"
 
         if use_blocks:
-            obs_block, block_labels = _factorize(blocks, "blocks")  # type: ignore[arg-type]
+            obs_block, block_labels = factorize(blocks, "blocks")  # type: ignore[arg-type]
         else:
             obs_block, block_labels = np.zeros(n_obs, dtype=np.intp), [None]
         n_blocks = len(block_labels)
 
         if use_clusters:
-            obs_unit, unit_labels = _factorize(clusters, "clusters")  # type: ignore[arg-type]
+            obs_unit, unit_labels = factorize(clusters, "clusters")  # type: ignore[arg-type]
             n_units = len(unit_labels)
             first = np.unique(obs_unit, return_index=True)[1]
             unit_block = obs_block[first]
@@ -639,9 +236,9 @@ class BoundAssignment:
             if bad.size:
                 pos = int(bad[0])
                 raise DesignError(
-                    f"cluster {_label(unit_labels[obs_unit[pos]])} is in block "
-                    f"{_label(block_labels[unit_block[obs_unit[pos]]])} and in block "
-                    f"{_label(block_labels[obs_block[pos]])}; clusters must be nested in blocks (each "
+                    f"cluster {show_label(unit_labels[obs_unit[pos]])} is in block "
+                    f"{show_label(block_labels[unit_block[obs_unit[pos]]])} and in block "
+                    f"{show_label(block_labels[obs_block[pos]])}; clusters must be nested in blocks (each "
                     f"cluster "
                     "in exactly one block). Check the blocks and clusters columns."
                 )
@@ -654,7 +251,7 @@ class BoundAssignment:
                     more = f" (and {offending.size - 1} more)" if offending.size > 1 else ""
                     raise DesignError(
                         f"the observed treatment varies within cluster "
-                        f"{_label(unit_labels[obs_unit[bad[0]]])}"
+                        f"{show_label(unit_labels[obs_unit[bad[0]]])}"
                         f"{more}; with cluster assignment every observation of a cluster has the same "
                         "treatment. Check the treatment and clusters columns, or state a non-cluster "
                         "assignment."
@@ -673,7 +270,7 @@ class BoundAssignment:
         for size in np.unique(units_per_block):
             bcodes = np.flatnonzero(units_per_block == size).astype(np.intp)
             umat = block_units[starts[bcodes][:, None] + np.arange(size)]
-            groups.append((int(size), _readonly(bcodes), _readonly(umat)))
+            groups.append((int(size), readonly(bcodes), readonly(umat)))
 
         bound = cls(
             spec=spec,
@@ -681,11 +278,11 @@ class BoundAssignment:
             n_units=int(n_units),
             block_labels=tuple(block_labels),
             unit_labels=None if unit_labels is None else tuple(unit_labels),
-            _obs_unit=_readonly(obs_unit),
-            _unit_block=_readonly(np.asarray(unit_block, dtype=np.intp)),
-            _block_units=_readonly(units_per_block.astype(np.intp)),
-            _block_floor=_readonly(floor),
-            _block_frac=_readonly(frac),
+            _obs_unit=readonly(obs_unit),
+            _unit_block=readonly(np.asarray(unit_block, dtype=np.intp)),
+            _block_units=readonly(units_per_block.astype(np.intp)),
+            _block_floor=readonly(floor),
+            _block_frac=readonly(frac),
             _groups=tuple(groups),
             _has_observed=observed is not None,
         )
@@ -707,7 +304,7 @@ class BoundAssignment:
         blocked = spec._uses_blocks
         n_treated, share = spec._n_treated(), spec._share()
         frac = np.zeros(n_blocks)
-        where = (lambda b: f"block {_label(block_labels[b])}") if blocked else (lambda b: "the design")
+        where = (lambda b: f"block {show_label(block_labels[b])}") if blocked else (lambda b: "the design")
 
         if not spec._randomized:
             if unit_obs is None:
@@ -726,7 +323,7 @@ class BoundAssignment:
             for b in range(n_blocks):
                 lack = "treated" if floor[b] == 0 else "control" if floor[b] == units_per_block[b] else None
                 if lack is not None:
-                    subject = f"block {_label(block_labels[b])} has" if blocked else "the observed treatment has"
+                    subject = f"block {show_label(block_labels[b])} has" if blocked else "the observed treatment has"
                     raise DesignError(
                         f"{subject} no {lack} {unit_word}; all blocks must contain treated and control "
                         f"{unit_word} for randomization-based inference. Drop or merge that block, or state "
@@ -737,9 +334,9 @@ class BoundAssignment:
 
         if share is not None:
             expected = units_per_block * share
-            floor = np.floor(expected + _WHOLE_TOL).astype(np.int64)
+            floor = np.floor(expected + WHOLE_TOL).astype(np.int64)
             frac = expected - floor
-            frac[np.abs(frac) < _WHOLE_TOL] = 0.0
+            frac[np.abs(frac) < WHOLE_TOL] = 0.0
             frac = np.clip(frac, 0.0, None)
             ceil = floor + (frac > 0)
             for b in range(n_blocks):
@@ -755,16 +352,16 @@ class BoundAssignment:
         if isinstance(n_treated, Mapping):
             missing = [b for b in block_labels if b not in n_treated]
             if missing:
-                shown = ", ".join(_label(b) for b in missing[:5])
+                shown = ", ".join(show_label(b) for b in missing[:5])
                 raise DesignError(
                     f"n_treated has no count for block {shown}; give a count for every block ({n_blocks} blocks)."
                 )
             extra = [k for k in n_treated if k not in set(block_labels)]
             if extra:
-                shown = ", ".join(_label(k) for k in extra[:5])
+                shown = ", ".join(show_label(k) for k in extra[:5])
                 raise DesignError(
                     f"n_treated names block {shown}, which is not in the blocks; check the labels "
-                    f"(e.g. {_label(block_labels[0])})."
+                    f"(e.g. {show_label(block_labels[0])})."
                 )
             floor = np.array([n_treated[b] for b in block_labels], dtype=np.int64)
         else:
@@ -839,7 +436,7 @@ class BoundAssignment:
 
     def _not_fixed_message(self, what: str) -> str:
         b = int(np.flatnonzero(self._block_frac > 0)[0])
-        where = f"block {_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
+        where = f"block {show_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
         expected = self._block_floor[b] + self._block_frac[b]
         return (
             f"{what} needs a fixed number treated in every block, but share={self.spec._share():g} gives "
@@ -852,7 +449,7 @@ class BoundAssignment:
         if not self.spec._randomized:
             raise DesignError(
                 f"treatment was not randomized (assignment=NotRandomized()), so {what} is not "
-                f"available; {_NOT_RANDOMIZED_HINT}"
+                f"available; {NOT_RANDOMIZED_HINT}"
             )
 
     # ---- the assignment distribution ----
@@ -923,7 +520,7 @@ class BoundAssignment:
                 f"rng must be a numpy.random.Generator, got {type(rng).__name__}; create one with "
                 "np.random.default_rng(seed)."
             )
-        if not _is_int(size) or size < 0:
+        if not is_int(size) or size < 0:
             raise OptionError(f"size={size!r} must be a non-negative int.")
         return self._draw_units(rng, int(size))[:, self._obs_unit]
 
@@ -1014,7 +611,7 @@ class BoundAssignment:
         DataError
             If it has missing values or the wrong length.
         """
-        z = _as_binary(treatment, self.n_obs, name)
+        z = as_binary(treatment, self.n_obs, name)
         if not self.spec._randomized:
             return
         clustered = self.unit_labels is not None
@@ -1025,7 +622,7 @@ class BoundAssignment:
             bad = np.flatnonzero(z != unit_z[self._obs_unit])
             if bad.size:
                 raise DesignError(
-                    f"{name} varies within cluster {_label(self.unit_labels[self._obs_unit[bad[0]]])}; with "
+                    f"{name} varies within cluster {show_label(self.unit_labels[self._obs_unit[bad[0]]])}; with "
                     "cluster assignment every observation of a cluster has the same treatment."
                 )
         treated = np.bincount(self._unit_block, weights=unit_z, minlength=len(self.block_labels))
@@ -1035,7 +632,7 @@ class BoundAssignment:
         bad_blocks = np.flatnonzero((treated < low) | (treated > high))
         if bad_blocks.size:
             b = int(bad_blocks[0])
-            where = f"block {_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
+            where = f"block {show_label(self.block_labels[b])}" if self.spec._uses_blocks else "the design"
             wanted = f"{low[b]}" if high[b] == low[b] else f"{low[b]} or {high[b]}"
             raise DesignError(
                 f"{name} treats {treated[b]} of the {self._block_units[b]} {word} in {where}, but the "
@@ -1058,7 +655,7 @@ class BoundAssignment:
             Read-only bool treatment of shape ``(n_obs,)`` and its :class:`AssignmentRecord`.
         """
         self._require_random("generate()")
-        seq = _seed_sequence(seed)
+        seq = seed_sequence(seed)
         z = self.draw(np.random.default_rng(seq), 1)[0]
         first = np.unique(self._obs_unit, return_index=True)[1]
         treated = np.bincount(self._unit_block, weights=z[first], minlength=len(self.block_labels))
@@ -1068,7 +665,7 @@ class BoundAssignment:
         record = AssignmentRecord(
             method=self.method,
             spec=self.spec,
-            seed=int(entropy) if _is_int(entropy) else tuple(int(e) for e in entropy),  # type: ignore
+            seed=int(entropy) if is_int(entropy) else tuple(int(e) for e in entropy),  # type: ignore
             spawn_key=tuple(int(k) for k in seq.spawn_key),
             n_obs=self.n_obs,
             n_units=self.n_units,
@@ -1077,101 +674,4 @@ class BoundAssignment:
             unit_counts=tuple(int(n) for n in self._block_units),
             evalkit_version=__version__,
         )
-        return GeneratedAssignment(treatment=_readonly(z), record=record)
-
-
-# ----------------------------------------------------------------------------------------------------
-# convenience functions
-# ----------------------------------------------------------------------------------------------------
-
-
-def assign(
-    data: pd.DataFrame,
-    spec: AssignmentSpec,
-    *,
-    blocks: str | None = None,
-    clusters: str | None = None,
-    seed: int | np.random.SeedSequence,
-) -> GeneratedAssignment:
-    """Draw a random assignment for the rows of ``data`` (which is not changed).
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        One row per observation.
-    spec : AssignmentSpec
-        How to assign, e.g. ``CompleteRandomization(n_treated=41)`` or ``BlockRandomization(share=2/3)``. The
-        spec must state ``n_treated`` or ``share``: there is no observed treatment to take the number from.
-    blocks, clusters : str, optional
-        Columns holding the block and cluster labels.
-    seed : int or numpy.random.SeedSequence
-        Seed; the same seed gives an identical assignment and record.
-
-    Returns
-    -------
-    GeneratedAssignment
-        ``treatment`` is a bool :class:`pandas.Series` named ``"treatment"`` aligned to ``data.index``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> kids = pd.DataFrame({"child": range(60)})
-    >>> out = assign(kids, CompleteRandomization(n_treated=41), seed=1)
-    >>> int(out.treatment.sum())
-    41
-    """
-    if not isinstance(spec, AssignmentSpec):
-        raise OptionError(
-            f"spec must be an assignment spec such as ek.CompleteRandomization(n_treated=...), got {spec!r}."
-        )
-    columns = [c for c in (blocks, clusters) if c is not None]
-    require_columns(data, columns, role="column")
-    if spec._randomized and spec._n_treated() is None and spec._share() is None:
-        raise DesignError(
-            f"{type(spec).__name__}() does not say how many to treat; state n_treated=... or share=... "
-            "(there is no observed treatment to take it from when assigning a new study)."
-        )
-    bound = spec.bind(
-        len(data),
-        blocks=None if blocks is None else data[blocks].to_numpy(),
-        clusters=None if clusters is None else data[clusters].to_numpy(),
-        data=data,
-    )
-    generated = bound.generate(seed)
-    series = pd.Series(np.array(generated.treatment), index=data.index, name="treatment", dtype=bool)
-    return GeneratedAssignment(treatment=series, record=generated.record)
-
-
-def from_observed(
-    treatment: ArrayLike,
-    blocks: ArrayLike | None = None,
-    clusters: ArrayLike | None = None,
-) -> BoundAssignment:
-    """The default assignment of a randomized trial, read from the observed treatment.
-
-    Complete randomization within each block (if ``blocks`` is given), with clusters as the units of
-    assignment (if ``clusters`` is given), and the observed number treated in each block.
-
-    Parameters
-    ----------
-    treatment : array-like
-        Observed 0/1 treatment of each observation.
-    blocks, clusters : array-like, optional
-        Block and cluster labels of each observation.
-
-    Returns
-    -------
-    BoundAssignment
-        Bound :class:`CompleteRandomization`, :class:`BlockRandomization`, :class:`ClusterRandomization` or
-        :class:`BlockClusterRandomization`.
-    """
-    spec: AssignmentSpec
-    if blocks is not None and clusters is not None:
-        spec = BlockClusterRandomization()
-    elif blocks is not None:
-        spec = BlockRandomization()
-    elif clusters is not None:
-        spec = ClusterRandomization()
-    else:
-        spec = CompleteRandomization()
-    return spec.bind(blocks=blocks, clusters=clusters, observed=treatment)
+        return GeneratedAssignment(treatment=readonly(z), record=record)
