@@ -157,13 +157,24 @@ def _pieces(X: np.ndarray, weights: np.ndarray, codes: np.ndarray, n_clusters: i
     wbar = np.bincount(codes, weights=weights, minlength=G) / size
     dw = weights - wbar[codes]
     dw = np.where(np.abs(dw) > 1e-13 * wbar[codes], dw, 0.0)
-    outer = np.einsum("ni,nj->nij", X, X)
-    C0 = group_sum(outer, codes, G)  # X_g'X_g
-    C1 = group_sum(outer * weights[:, None, None], codes, G)  # X_g'W_gX_g
-    C2 = group_sum(outer * (weights**2)[:, None, None], codes, G)  # X_g'W_g^2X_g
-    XD = group_sum(outer * dw[:, None, None], codes, G)  # X_g'D_g
-    XWD = group_sum(outer * (weights * dw)[:, None, None], codes, G)  # X_g'W_gD_g
-    DD = group_sum(outer * (dw**2)[:, None, None], codes, G)  # D_g'D_g
+    # Six within-cluster moment matrices X_g' diag(v) X_g: sort the rows by cluster once, then one reduceat each.
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    present = sorted_codes[starts]
+    outer = np.einsum("ni,nj->nij", X[order], X[order])
+
+    def moment(v: np.ndarray | None) -> np.ndarray:
+        out = np.zeros((G, k, k))
+        out[present] = np.add.reduceat(outer if v is None else outer * v[order][:, None, None], starts, axis=0)
+        return out
+
+    C0 = moment(None)  # X_g'X_g
+    C1 = moment(weights)  # X_g'W_gX_g
+    C2 = moment(weights**2)  # X_g'W_g^2X_g
+    XD = moment(dw)  # X_g'D_g
+    XWD = moment(weights * dw)  # X_g'W_gD_g
+    DD = moment(dw**2)  # D_g'D_g
     scale = np.sqrt(np.einsum("gii->gi", DD))
     scale = np.where(scale > 0, scale, 1.0)
     XD = XD / scale[:, None, :]
