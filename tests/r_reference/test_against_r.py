@@ -24,8 +24,14 @@ from the same data; observed agreement is ~1e-13).
 Without ``Rscript`` on PATH every test here skips (with the apt-get line to install R); with the environment
 variable ``EVALKIT_REQUIRE_R=1`` (set by ``.ci/run``) a missing R fails instead.
 
+How evalkit is asked for each number: ``RandomizedTrial(...).estimate(estimator=..., inference=...)`` with the
+string types, ``Sandwich("CR2", working_model="inverse_variance")`` for the "transformed" cases,
+``Sandwich("HC2", df="bell_mccaffrey")`` for HC2 with Bell-McCaffrey df, and ``bell_mccaffrey_df`` for contrasts.
+
 Where evalkit and R differ by design the case says so in ``CASES`` (``differs``) and the test checks that they do
-differ, so a change of convention is noticed.
+differ, so a change of convention is noticed. Two remain: the df of the blocked-cluster difference in means
+(evalkit: Bell-McCaffrey, equal to clubSandwich's; estimatr: J - 2B), and ``vcovCR(inverse_var = TRUE)``, which is
+another inverse-variance CR2 than evalkit's (see ``CLUB_INVERSE_VAR``).
 """
 
 from __future__ import annotations
