@@ -63,22 +63,34 @@ class OutcomeFit:
         Cluster codes of those rows.
     inference : Mapping
         What the inference method left for later use (e.g. ``"null_distribution"`` of a randomization test).
-    cov_type : str or None
-        The sandwich covariance type that produced the reported standard errors, ``None`` for other methods.
+    method : InferenceMethod or None
+        The inference method (settings) that produced the reported standard errors and tests.
     correction : SmallSampleCorrection
         The small-sample correction used with it (absorbed fixed effects), so that later joint work (Romano-Wolf,
         Westfall-Young) studentizes with exactly the reported standard errors.
-    working_model : {"identity", "inverse_variance"}
-        The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`), for the same reason.
+
+    Notes
+    -----
+    The arrays of a ``Results`` are read-only (``Results`` makes them so when it is built), so a kept fit cannot be
+    changed behind the table's back.
     """
 
     fit: Any = field(repr=False)
     rows: np.ndarray = field(repr=False)
     clusters: np.ndarray | None = field(default=None, repr=False)
     inference: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    cov_type: str | None = None
+    method: Any = field(default=None, repr=False)
     correction: SmallSampleCorrection = NO_CORRECTION
-    working_model: str = "identity"
+
+    @property
+    def cov_type(self) -> str | None:
+        """The sandwich covariance type behind the reported standard errors (None for resampling methods)."""
+        return None if self.method is None else self.method.sandwich_type
+
+    @property
+    def working_model(self) -> str:
+        """The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`); "identity" otherwise."""
+        return "identity" if self.cov_type is None else self.method.working_model
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:

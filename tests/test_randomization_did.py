@@ -20,7 +20,7 @@ from evalkit.designs.assignment import BlockClusterRandomization, ClusterRandomi
 from evalkit.designs.did import _ESTIMATORS, DiffInDiff
 from evalkit.estimators import LinearFit
 from evalkit.estimators.batch import DiDTreatmentDesign, batch_estimates, fit_treatment_design, treatment_design
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import sandwich
 
@@ -71,10 +71,11 @@ def simulate_cross_sections(seed: int = 5, n_comm: int = 12, per_cell: int = 6):
 
 
 @dataclass(frozen=True)
-class _Probe:
-    """An inference object that keeps what the design hands down (the fit and the context)."""
+class _Probe(InferenceMethod):
+    """An inference method that keeps what the design hands down (the fit and the context)."""
 
     store: dict
+    name = "probe"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         self.store.setdefault("calls", []).append((fit, ctx))
@@ -82,10 +83,11 @@ class _Probe:
 
 
 @dataclass(frozen=True)
-class _Looped:
+class _Looped(InferenceMethod):
     """Randomization inference forced onto the per-draw loop (an estimator name batch.py does not know)."""
 
     inner: RandomizationInference
+    name = "looped randomization inference"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         return self.inner.infer(fit, replace(ctx, estimator=f"per-draw loop of {ctx.estimator}"))

@@ -22,6 +22,7 @@ from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
 from evalkit.estimators.indices import IndexMethod, IndexReference, summary_index
+from evalkit.inference.analytic import Sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import Results
 
@@ -220,6 +221,7 @@ class RandomizedTrial:
             baseline=baseline,
             domains=domains,
             inference=inference,
+            default_inference=self._default_inference,
             alpha=alpha,
             block_codes=self._block_codes,
             block_labels=self._block_labels,
@@ -238,6 +240,17 @@ class RandomizedTrial:
                 "the assumption that they are comparable given the covariates; randomization inference is "
                 "unavailable.",
             ),
+        )
+
+    def _default_inference(self) -> tuple[Sandwich, str]:
+        """The trial's default inference, stated once: HC2, or CR2 when clustered (``estimatr::lm_robust``)."""
+        if self._cluster_codes is not None:
+            return Sandwich(
+                "CR2"
+            ), "Inference defaulted to CR2 with Bell-McCaffrey degrees of freedom (clustered design)."
+        return Sandwich("HC2"), (
+            "Inference defaulted to HC2, as estimatr: Welch-Satterthwaite degrees of freedom for the unblocked "
+            "difference in means, n - k otherwise."
         )
 
     def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:

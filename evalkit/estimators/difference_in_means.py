@@ -38,7 +38,7 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
     :math:`B - 1` degrees of freedom, as estimatr's matched-pairs variance. Blocks with a single unit in an arm
     that are not all pairs are refused. With clusters the same fits are used with CR2 standard errors.
 
-    Degrees of freedom (chosen by the inference layer, :func:`evalkit.inference.analytic.analytic_inference`), as
+    Degrees of freedom (chosen by the inference layer, :meth:`evalkit.inference.Sandwich.infer_terms`), as
     ``estimatr::difference_in_means`` 1.0 unless stated:
 
     - no blocks, clusters or weights, HC2: Welch-Satterthwaite,

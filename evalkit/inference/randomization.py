@@ -20,7 +20,7 @@ from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.estimators.batch import BatchFit, batch_least_squares, fit_treatment_design, treatment_design
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.sandwich import CovType, sandwich
 
@@ -35,7 +35,7 @@ _PROGRESS_MIN_ROWS = 20_000_000  # draws x observations above which an interacti
 
 
 @dataclass(frozen=True)
-class RandomizationInference:
+class RandomizationInference(InferenceMethod):
     """Randomization inference for the sharp null of a constant treatment effect.
 
     Parameters

@@ -44,10 +44,10 @@ __all__ = [
     "CovType",
     "CovarianceEstimate",
     "DfMethod",
-    "Sandwich",
     "SmallSampleCorrection",
     "WorkingModel",
     "bell_mccaffrey_df",
+    "check_bm_type",
     "residual_df",
     "sandwich",
     "small_sample_factor",
@@ -207,55 +207,8 @@ class CovarianceEstimate:
         return np.sqrt(np.diag(self.vcov))
 
 
-@dataclass(frozen=True)
-class Sandwich:
-    """Settings for sandwich (robust) standard errors; ``inference="HC2"`` is short for ``Sandwich("HC2")``.
-
-    Parameters
-    ----------
-    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, default "HC2"
-        Which covariance estimator to use; see :func:`sandwich` for the formulas. The ``CR`` types need the
-        design to have clusters.
-    df : {"default", "bell_mccaffrey"}, default "default"
-        ``"default"``: the type's usual t-test df (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell-McCaffrey for CR2;
-        Welch-Satterthwaite for the unblocked, unclustered, unweighted difference in means with HC2, as
-        ``estimatr::difference_in_means``). ``"bell_mccaffrey"`` (HC2 and CR2 only): the Bell-McCaffrey df of
-        the HC2 t test (Imbens and Kolesar 2016), see :func:`bell_mccaffrey_df`.
-    working_model : {"identity", "inverse_variance"}, default "identity"
-        Weighted CR2 only (ignored otherwise): the working model of the bias correction and of the df.
-        ``"identity"`` (equal error variances) is the default of ``estimatr::lm_robust`` and of
-        ``clubSandwich::vcovCR`` for a weighted fit; ``"inverse_variance"`` (variances proportional to
-        :math:`1/w`) computes CR2 on the regression of :math:`\\sqrt{w}y` on :math:`\\sqrt{w}X`. See :func:`sandwich`.
-
-    Examples
-    --------
-    >>> import evalkit as ek
-    >>> ek.inference.Sandwich("CR2", working_model="inverse_variance").working_model
-    'inverse_variance'
-    """
-
-    cov_type: CovType = "HC2"
-    df: DfMethod = "default"
-    working_model: WorkingModel = "identity"
-
-    def __post_init__(self) -> None:
-        check_option("cov_type", self.cov_type, CovType)
-        check_option("df", self.df, DfMethod)
-        check_option("working_model", self.working_model, WorkingModel)
-        _check_bm_type(self.cov_type, self.df)
-
-    @property
-    def name(self) -> str:
-        """The label shown in results' ``inference`` column, e.g. ``"HC2"``."""
-        return self.cov_type
-
-    @property
-    def clustered(self) -> bool:
-        """Whether this estimator needs cluster labels."""
-        return self.cov_type in _CLUSTER_TYPES
-
-
-def _check_bm_type(cov_type: str, df: str) -> None:
+def check_bm_type(cov_type: str, df: str) -> None:
+    """Refuse ``df="bell_mccaffrey"`` for a covariance type other than HC2 and CR2."""
     if df == "bell_mccaffrey" and cov_type not in ("HC2", "CR2"):
         raise OptionError(
             f"df='bell_mccaffrey' is defined for 'HC2' and 'CR2' (Bell and McCaffrey 2002), not cov_type="
@@ -414,7 +367,7 @@ def sandwich(
     check_option("cov_type", cov_type, CovType)
     check_option("working_model", working_model, WorkingModel)
     check_option("df_method", df_method, DfMethod)
-    _check_bm_type(cov_type, df_method)
+    check_bm_type(cov_type, df_method)
     if residuals is None:
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
     if not isinstance(correction, SmallSampleCorrection):
@@ -597,3 +550,13 @@ def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:
 
 def _symmetrize(a: np.ndarray) -> np.ndarray:
     return 0.5 * (a + a.T)
+
+
+def __getattr__(name: str) -> object:
+    # ``Sandwich`` (the analytic inference method) lives in evalkit.inference.analytic, which imports this kernel;
+    # the old import path keeps working without an import cycle.
+    if name == "Sandwich":
+        from evalkit.inference.analytic import Sandwich
+
+        return Sandwich
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

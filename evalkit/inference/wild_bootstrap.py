@@ -21,7 +21,7 @@ from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
@@ -325,7 +325,7 @@ def _invert(problem: _Problem, moments: _Moments, alpha: float, alternative: Alt
 
 
 @dataclass(frozen=True)
-class WildClusterBootstrap:
+class WildClusterBootstrap(InferenceMethod):
     """Wild cluster bootstrap t test (restricted WCR11 by default), with a confidence interval by test inversion.
 
     Parameters
