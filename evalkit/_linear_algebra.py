@@ -6,6 +6,9 @@ This module sits below every layer (like :mod:`evalkit._validation`), so that
 :mod:`evalkit.estimators.batch_did` compute the same pieces with the same code:
 
 * :func:`weighted_design` -- checked ``sqrt(w) X``, ``sqrt(w) e`` and ``sqrt(w)``;
+* :func:`condition_design` -- the same, for a centred and unit-scaled reparametrisation ``X T`` of the design,
+  with its bread, its condition number (refusing ill-conditioned designs) and a stable least-squares solve:
+  every fit and sandwich goes through it, so shifting or rescaling a covariate changes nothing;
 * :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor, refusing collinear regressors;
 * :func:`factorize_clusters` and :func:`group_sum` -- cluster codes and within-cluster sums;
 * :func:`cr2_phi` -- the CR2 (Bell-McCaffrey) adjustment matrices in low-rank form, for one fit or a batch.
@@ -16,6 +19,8 @@ The names carry no underscore because other modules import them; they are not pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,10 +28,32 @@ import pandas as pd
 
 from evalkit.errors import EstimationError, InferenceError
 
-__all__ = ["LEVERAGE_TOL", "bread", "check_finite", "cr2_phi", "factorize_clusters", "group_sum", "weighted_design"]
+__all__ = [
+    "CONDITION_LIMIT",
+    "LEVERAGE_TOL",
+    "ConditionedDesign",
+    "bread",
+    "check_finite",
+    "condition_design",
+    "cr2_phi",
+    "factorize_clusters",
+    "group_sum",
+    "weighted_design",
+]
 
 #: ``1 - h_ii`` (or an eigenvalue of ``I - H_gg``) below this counts as zero: a leverage of one.
 LEVERAGE_TOL = 1e-10
+
+#: Largest condition number :math:`\kappa = s_{max}/s_{min}` accepted for the centred, unit-scaled (weighted)
+#: design: :math:`\epsilon^{-1/2} \approx 6.7 \times 10^7` for float64. Least-squares coefficients can lose
+#: :math:`\log_{10}\kappa` digits and their covariance :math:`(X'X)^{-1}` (condition number :math:`\kappa^2`)
+#: twice as many (Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed., section 20.1): at
+#: :math:`\kappa = \epsilon^{-1/2}` the coefficients keep only half of the 16 digits and a perturbation of the
+#: data at rounding level (:math:`\epsilon`) moves the variances by :math:`\kappa^2\epsilon = 1`, i.e. by 100%.
+CONDITION_LIMIT = float(1.0 / np.sqrt(np.finfo(np.float64).eps))
+
+#: A column's weight in the near-null direction above this share of the largest weight names it as involved.
+_INVOLVED_SHARE = 1e-3
 
 
 def check_finite(name: str, values: np.ndarray) -> None:
@@ -101,6 +128,20 @@ def weighted_design(
     sandwich formula applies to the transformed rows (the ``estimatr`` and ``statsmodels.WLS`` conventions;
     Cameron and Miller 2015, J. Human Resources 50(2), section IV).
     """
+    X, e, w = _checked_inputs(X, residuals, weights)
+    sw = None
+    if w is not None:
+        sw = np.sqrt(w)
+        X = X * sw[:, None]
+        if e is not None:
+            e = e * sw
+    return X, e, sw
+
+
+def _checked_inputs(
+    X: Any, residuals: Any | None, weights: Any | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``X`` as a finite (n, k) float array, and the checked residuals and positive weights (or ``None``)."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
@@ -111,7 +152,7 @@ def weighted_design(
         raise InferenceError(f"X must have at least one row and one column; got shape {X.shape}.")
     check_finite("X", X)
     e = None if residuals is None else _checked_vector("residuals", residuals, n)
-    sw = None
+    w = None
     if weights is not None:
         w = _checked_vector("weights", weights, n)
         if (w <= 0).any():
@@ -120,11 +161,7 @@ def weighted_design(
                 f"weights must be positive; observation {i} has weight {w[i]:g}. Drop observations with "
                 "zero weight before estimating."
             )
-        sw = np.sqrt(w)
-        X = X * sw[:, None]
-        if e is not None:
-            e = e * sw
-    return X, e, sw
+    return X, e, w
 
 
 def bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +203,229 @@ def bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         )
     L = vt.T / s
     return L @ L.T, L
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionedDesign:
+    """A centred, unit-scaled reparametrisation :math:`X_c = XT` of a design, in the weighted space, with its bread.
+
+    Built by :func:`condition_design`. Every quantity of a linear fit that does not depend on the basis of the
+    column space of :math:`X` (fitted values, residuals, leverages :math:`h_{ii}`, the CR2 adjustments
+    :math:`A_g`, the Bell-McCaffrey df of a contrast) is computed on :math:`X_c`; coefficients and covariances are
+    mapped back with :meth:`coef` and :meth:`vcov`.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, k)
+        :math:`X_c = XT`, unweighted.
+    Xt : ndarray of shape (n, k)
+        :math:`W^{1/2}X_c` (``X`` itself without weights).
+    et : ndarray of shape (n,) or None
+        :math:`W^{1/2}e` for the residuals given (``None`` if none were given).
+    sw : ndarray of shape (n,) or None
+        :math:`\\sqrt{w}` (``None`` without weights).
+    T : ndarray of shape (k, k)
+        The reparametrisation: :math:`\\beta = T\\beta_c`, :math:`V(\\hat\\beta) = T V(\\hat\\beta_c) T'`.
+    B : ndarray of shape (k, k)
+        :math:`(\\tilde X_c'\\tilde X_c)^{-1}` with :math:`\\tilde X_c` = ``Xt``.
+    L : ndarray of shape (k, k)
+        A factor with :math:`LL' = B` (:math:`VS^{-1}` from the thin SVD of ``Xt``).
+    condition_number : float
+        :math:`s_{max}/s_{min}` of the centred design with every column scaled to unit (weighted) norm.
+    centred : bool
+        Whether the non-constant columns were centred (the design has a constant column).
+    """
+
+    X: np.ndarray = field(repr=False)
+    Xt: np.ndarray = field(repr=False)
+    et: np.ndarray | None = field(repr=False)
+    sw: np.ndarray | None = field(repr=False)
+    T: np.ndarray = field(repr=False)
+    B: np.ndarray = field(repr=False)
+    L: np.ndarray = field(repr=False)
+    condition_number: float
+    centred: bool
+    _u: np.ndarray = field(repr=False)
+    _s: np.ndarray = field(repr=False)
+    _vt: np.ndarray = field(repr=False)
+
+    def solve(self, y: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients :math:`\\hat\\beta_c` of (unweighted) ``y`` on ``X`` (weighted), shape (k,).
+
+        Notes
+        -----
+        :math:`\\hat\\beta_c = VS^{-1}U'W^{1/2}y` from the thin SVD :math:`W^{1/2}X_c = USV'`, a backward-stable
+        solve whose error grows with :math:`\\kappa(X_c)`, not with :math:`\\kappa(X_c)^2` as the normal equations
+        (Golub and Van Loan 2013, Matrix Computations, 4th ed., section 5.5).
+        """
+        yt = np.asarray(y, dtype=np.float64) if self.sw is None else np.asarray(y, dtype=np.float64) * self.sw
+        return self._vt.T @ ((self._u.T @ yt) / self._s)
+
+    def coef(self, beta_c: np.ndarray) -> np.ndarray:
+        """Coefficients of the original columns, :math:`T\\beta_c`."""
+        return self.T @ beta_c
+
+    def vcov(self, V_c: np.ndarray) -> np.ndarray:
+        """Covariance of the original coefficients, :math:`T V_c T'`."""
+        return self.T @ V_c @ self.T.T
+
+    def contrasts(self, C: np.ndarray) -> np.ndarray:
+        """Contrasts of the original coefficients (columns of ``C``) written for :math:`\\beta_c`: :math:`T'C`."""
+        return self.T.T @ C
+
+
+def _mean(A: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    return A.mean(axis=0) if w is None else (w @ A) / w.sum()
+
+
+def condition_design(
+    X: Any,
+    residuals: Any | None = None,
+    weights: Any | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    target: int | None = None,
+    unscaled: Sequence[int] = (),
+) -> ConditionedDesign:
+    """Check a design, centre and scale it, and refuse it when it is collinear or ill-conditioned.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, k) or (n,)
+        Design matrix, unweighted.
+    residuals : array-like of shape (n,), optional
+        Unweighted residuals ``y - X b`` (returned weighted as ``et``).
+    weights : array-like of shape (n,), optional
+        Positive WLS weights; ``None`` for OLS.
+    names : sequence of str, optional
+        Column names for error messages (default: column indices).
+    target : int, optional
+        Index of the coefficient of interest (the treatment), named first in a refusal that involves it.
+    unscaled : sequence of int
+        Columns kept at their scale, so that their coefficients are the same in both bases (they are still
+        centred, which only moves the intercept); the condition number is computed with every column scaled.
+
+    Returns
+    -------
+    ConditionedDesign
+
+    Raises
+    ------
+    InferenceError
+        On a wrong shape, missing or infinite values, or a non-positive weight.
+    EstimationError
+        If the centred, unit-scaled design is rank deficient or its condition number exceeds
+        :data:`CONDITION_LIMIT`; the message names the columns involved and the condition number.
+
+    Notes
+    -----
+    When :math:`X` has a constant column (an intercept), every non-constant column is centred at its weighted mean
+    :math:`\\bar x_j = \\sum_i w_ix_{ij}/\\sum_i w_i`, computed in two passes (the mean of the deviations from a
+    first mean corrects its rounding error, Higham 2002, section 1.9); without one (e.g. a regression on
+    within-unit deviations, whose fixed effects are already absorbed) nothing is centred. Every column is then
+    scaled to unit norm in the weighted space. Both steps are a reparametrisation :math:`X_c = XT` of the same
+    column space, with :math:`T = (I - \\bar x' e_0')D^{-1}` for the constant column :math:`e_0` and the norms
+    :math:`D`, so :math:`\\beta = T\\beta_c` and :math:`V(\\hat\\beta) = TV(\\hat\\beta_c)T'`, while fitted values,
+    residuals, leverages and the CR2 adjustment matrices are the same in both bases. The subtractions
+    :math:`x_{ij} - \\bar x_j` are exact when :math:`\\bar x_j` is within a factor two of :math:`x_{ij}`
+    (Sterbenz's lemma), so a covariate shifted by :math:`10^{10}` gives the same centred column up to a constant,
+    which the intercept absorbs: the coefficients other than the intercept, the residuals and every standard
+    error do not depend on the location or the units of a covariate. The collinearity check uses the condition
+    number of this centred, scaled design (Belsley, Kuh and Welsch 1980, Regression Diagnostics, ch. 3, scale
+    the columns; centring removes the spurious collinearity of a covariate far from zero with the intercept),
+    refused above :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in
+    the right singular vector of the smallest singular value.
+    """
+    X, e, w = _checked_inputs(X, residuals, weights)
+    n, k = X.shape
+    T = np.eye(k)
+    Xc = X.copy()
+    first = X[0]
+    fixed = (X == first).all(axis=0)
+    constant = np.flatnonzero(fixed & (first != 0))
+    centred = bool(constant.size)
+    if centred:
+        c = int(constant[0])
+        moving = np.flatnonzero(~fixed)
+        if moving.size:
+            m1 = _mean(X[:, moving], w)
+            r = X[:, moving] - m1
+            m2 = _mean(r, w)
+            Xc[:, moving] = r - m2
+            T[c, moving] = -(m1 + m2) / first[c]
+    sw = None if w is None else np.sqrt(w)
+    Xt = Xc if sw is None else Xc * sw[:, None]
+    norms = np.linalg.norm(Xt, axis=0)
+    norms[norms == 0] = 1.0
+    Xt = Xt / norms
+    u, s, vt = np.linalg.svd(Xt, full_matrices=False)
+    cond = float(s[0] / s[-1]) if s.size == k and s[-1] > 0 else np.inf
+    rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
+    if s.size < k or s[-1] <= rank_tol or not cond <= CONDITION_LIMIT:
+        null = vt[-1] if s.size == k else np.linalg.svd(Xt)[2][-1]
+        _refuse(null, int((s > rank_tol).sum()), k, cond, fixed & centred, names, target)
+    # keep the `unscaled` columns at their scale: X_u = X_s D, so B_u = D^-1 B_s D^-1 and L_u = D^-1 L_s
+    d = np.ones(k)
+    idx = np.asarray(list(unscaled), dtype=np.intp)
+    d[idx] = norms[idx]
+    norms = norms / d
+    Xc = Xc / norms
+    Xt = Xt * d
+    T = T / norms
+    vt = vt / d
+    L = vt.T / s
+    return ConditionedDesign(
+        X=Xc,
+        Xt=Xt,
+        et=None if e is None else (e if sw is None else e * sw),
+        sw=sw,
+        T=T,
+        B=L @ L.T,
+        L=L,
+        condition_number=cond,
+        centred=centred,
+        _u=u,
+        _s=s,
+        _vt=vt,
+    )
+
+
+def _refuse(
+    null: np.ndarray,
+    rank: int,
+    k: int,
+    cond: float,
+    constant: np.ndarray,
+    names: Sequence[str] | None,
+    target: int | None,
+) -> None:
+    """Raise the EstimationError for a rank-deficient or ill-conditioned design (see :func:`condition_design`)."""
+    a = np.abs(null)
+    cols = [int(j) for j in np.flatnonzero(a > _INVOLVED_SHARE * a.max())]
+    size = "infinite" if not np.isfinite(cond) else f"{cond:.3g}"
+    why = (
+        f"the condition number of the centred, unit-scaled design is {size} (rank {rank} of {k} columns), above "
+        f"the limit {CONDITION_LIMIT:.3g} = 1/sqrt(machine epsilon) beyond which standard errors lose every digit"
+    )
+    if names is None:
+        shown = ", ".join(str(j) for j in cols)
+        raise EstimationError(
+            f"the regressors are collinear: columns {shown} of X are (nearly) linearly dependent; {why}. Drop one "
+            "of them, e.g. a duplicated covariate or a dummy for every category of a factor."
+        )
+    const = [repr(names[j]) for j in cols if constant[j]]
+    hint = f" ({', '.join(const)} constant within the sample)" if const else ""
+    if target is not None and target in cols:
+        others = ", ".join(repr(names[j]) for j in cols if j != target)
+        raise EstimationError(
+            f"the treatment indicator {names[target]!r} is collinear with the other regressors ({others}){hint}: "
+            f"{why}. There is no variation in treatment left to estimate an effect; check the covariates and blocks."
+        )
+    shown = ", ".join(repr(names[j]) for j in cols)
+    raise EstimationError(
+        f"regressor(s) {shown} are collinear (nearly linearly dependent){hint}: {why}. Drop one of them from the "
+        "covariates (a near-duplicate, or a linear combination of the others)."
+    )
 
 
 def factorize_clusters(

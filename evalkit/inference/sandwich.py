@@ -28,12 +28,11 @@ import numpy as np
 
 from evalkit._linear_algebra import (
     LEVERAGE_TOL,
-    bread,
     check_finite,
+    condition_design,
     cr2_phi,
     factorize_clusters,
     group_sum,
-    weighted_design,
 )
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
@@ -175,7 +174,9 @@ def sandwich(
         On missing values, non-positive weights, a leverage of one under HC2/HC3, fewer than 2 clusters,
         or clusters given (or missing) where the type does not use (needs) them.
     EstimationError
-        If X is rank deficient, or has no residual degrees of freedom (n <= k).
+        If X is rank deficient or ill-conditioned (see :func:`evalkit._linear_algebra.condition_design`: the
+        sandwich is computed on the centred, unit-scaled design and mapped back, so a covariate's location and
+        units do not matter), or has no residual degrees of freedom (n <= k).
 
     Notes
     -----
@@ -227,10 +228,9 @@ def sandwich(
     check_option("cov_type", cov_type, CovType)
     if residuals is None:
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
-    Xt, et, _ = weighted_design(X, residuals, weights)
-    et = np.asarray(et)
+    design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
+    Xt, et, B, L = design.Xt, np.asarray(design.et), design.B, design.L
     n, k = Xt.shape
-    B, L = bread(Xt)
     if n <= k and cov_type in ("classical", "HC0", "HC1", "HC2", "HC3", "CR1"):
         raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
 
@@ -263,7 +263,7 @@ def sandwich(
             if cov_type == "HC1":
                 vcov = vcov * (n / (n - k))
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method="n - k"
+            vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method="n - k"
         )
 
     if clusters is None:
@@ -284,7 +284,7 @@ def sandwich(
         vcov = vcov * (G / (G - 1) * (n - 1) / (n - k))
     if cov_type != "CR2":
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov),
+            vcov=_symmetrize(design.vcov(vcov)),
             df=np.full(k, float(G - 1)),
             cov_type=cov_type,
             n_obs=n,
@@ -294,9 +294,9 @@ def sandwich(
     idx = _check_df_for(df_for, k)
     df = np.full(k, np.nan)
     if idx.size:
-        df[idx] = _bm_df_from_pieces(cross, phi, B, np.eye(k)[:, idx])
+        df[idx] = _bm_df_from_pieces(cross, phi, B, design.contrasts(np.eye(k)[:, idx]))
     return CovarianceEstimate(
-        vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
+        vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
     )
 
 
@@ -347,13 +347,13 @@ def bell_mccaffrey_df(
     ----------
     See :func:`sandwich`.
     """
-    Xt, _, _ = weighted_design(X, None, weights)
+    design = condition_design(X, None, weights)
+    Xt, B, L = design.Xt, design.B, design.L
     n, k = Xt.shape
     c = np.asarray(contrast, dtype=np.float64).reshape(-1)
     if c.shape[0] != k:
         raise InferenceError(f"contrast has {c.shape[0]} entries but X has {k} columns; they must match.")
     check_finite("contrast", c[:, None])
-    B, L = bread(Xt)
     if clusters is None:
         codes, G = np.arange(n, dtype=np.intp), n
     else:
@@ -361,7 +361,7 @@ def bell_mccaffrey_df(
         G = len(uniques)
     cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
     phi = cr2_phi(cross, L)
-    return float(_bm_df_from_pieces(cross, phi, B, c[:, None])[0])
+    return float(_bm_df_from_pieces(cross, phi, B, design.contrasts(c[:, None]))[0])
 
 
 def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:
