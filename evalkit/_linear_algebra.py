@@ -207,19 +207,19 @@ def bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True, eq=False)
 class ConditionedDesign:
-    """A centred, unit-scaled reparametrisation :math:`X_c = XT` of a design, in the weighted space, with its bread.
+    """A well-conditioned basis :math:`X_c = XT` of the column space of a design, in the weighted space.
 
     Built by :func:`condition_design`. Every quantity of a linear fit that does not depend on the basis of the
     column space of :math:`X` (fitted values, residuals, leverages :math:`h_{ii}`, the CR2 adjustments
     :math:`A_g`, the Bell-McCaffrey df of a contrast) is computed on :math:`X_c`; coefficients and covariances are
-    mapped back with :meth:`coef` and :meth:`vcov`.
+    mapped back with :meth:`coef` and :meth:`vcov`, contrasts forward with :meth:`contrasts`.
 
     Attributes
     ----------
     X : ndarray of shape (n, k)
         :math:`X_c = XT`, unweighted.
     Xt : ndarray of shape (n, k)
-        :math:`W^{1/2}X_c` (``X`` itself without weights).
+        :math:`W^{1/2}X_c` (``X`` itself without weights): orthonormal columns by default.
     et : ndarray of shape (n,) or None
         :math:`W^{1/2}e` for the residuals given (``None`` if none were given).
     sw : ndarray of shape (n,) or None
@@ -227,9 +227,10 @@ class ConditionedDesign:
     T : ndarray of shape (k, k)
         The reparametrisation: :math:`\\beta = T\\beta_c`, :math:`V(\\hat\\beta) = T V(\\hat\\beta_c) T'`.
     B : ndarray of shape (k, k)
-        :math:`(\\tilde X_c'\\tilde X_c)^{-1}` with :math:`\\tilde X_c` = ``Xt``.
+        :math:`(\\tilde X_c'\\tilde X_c)^{-1}` with :math:`\\tilde X_c` = ``Xt`` (the identity for an orthonormal
+        basis).
     L : ndarray of shape (k, k)
-        A factor with :math:`LL' = B` (:math:`VS^{-1}` from the thin SVD of ``Xt``).
+        A factor with :math:`LL' = B`.
     condition_number : float
         :math:`s_{max}/s_{min}` of the centred design with every column scaled to unit (weighted) norm.
     centred : bool
@@ -245,21 +246,23 @@ class ConditionedDesign:
     L: np.ndarray = field(repr=False)
     condition_number: float
     centred: bool
-    _u: np.ndarray = field(repr=False)
-    _s: np.ndarray = field(repr=False)
-    _vt: np.ndarray = field(repr=False)
+    _u: np.ndarray = field(repr=False)  # orthonormal basis U of Xt's column space
+    _solve: np.ndarray = field(repr=False)  # beta_c = _solve @ U' W^1/2 y
 
     def solve(self, y: np.ndarray) -> np.ndarray:
         """Least-squares coefficients :math:`\\hat\\beta_c` of (unweighted) ``y`` on ``X`` (weighted), shape (k,).
 
         Notes
         -----
-        :math:`\\hat\\beta_c = VS^{-1}U'W^{1/2}y` from the thin SVD :math:`W^{1/2}X_c = USV'`, a backward-stable
-        solve whose error grows with :math:`\\kappa(X_c)`, not with :math:`\\kappa(X_c)^2` as the normal equations
-        (Golub and Van Loan 2013, Matrix Computations, 4th ed., section 5.5).
+        :math:`\\hat\\beta_c = VS^{-1}U'W^{1/2}y` from the thin SVD :math:`W^{1/2}X_c = USV'` (just
+        :math:`U'W^{1/2}y` for the orthonormal basis :math:`X_c = U`), a backward-stable solve whose error grows
+        with :math:`\\kappa(X_c)`, not with :math:`\\kappa(X_c)^2` as the normal equations (Golub and Van Loan
+        2013, Matrix Computations, 4th ed., section 5.5).
         """
-        yt = np.asarray(y, dtype=np.float64) if self.sw is None else np.asarray(y, dtype=np.float64) * self.sw
-        return self._vt.T @ ((self._u.T @ yt) / self._s)
+        yt = np.asarray(y, dtype=np.float64)
+        if self.sw is not None:
+            yt = yt * self.sw
+        return self._solve @ (self._u.T @ yt)
 
     def coef(self, beta_c: np.ndarray) -> np.ndarray:
         """Coefficients of the original columns, :math:`T\\beta_c`."""
@@ -285,9 +288,9 @@ def condition_design(
     *,
     names: Sequence[str] | None = None,
     target: int | None = None,
-    unscaled: Sequence[int] = (),
+    keep: int | None = None,
 ) -> ConditionedDesign:
-    """Check a design, centre and scale it, and refuse it when it is collinear or ill-conditioned.
+    """Check a design, give it a well-conditioned basis, and refuse it when it is collinear or ill-conditioned.
 
     Parameters
     ----------
@@ -301,9 +304,10 @@ def condition_design(
         Column names for error messages (default: column indices).
     target : int, optional
         Index of the coefficient of interest (the treatment), named first in a refusal that involves it.
-    unscaled : sequence of int
-        Columns kept at their scale, so that their coefficients are the same in both bases (they are still
-        centred, which only moves the intercept); the condition number is computed with every column scaled.
+    keep : int, optional
+        A column whose coefficient must be the same in both bases (for code that reads one coefficient of
+        :math:`\\beta_c`, such as the wild bootstrap): the basis is then only centred and scaled, with this column
+        left at its scale (centring it moves only the intercept). Default: the orthonormal basis.
 
     Returns
     -------
@@ -320,21 +324,26 @@ def condition_design(
     Notes
     -----
     When :math:`X` has a constant column (an intercept), every non-constant column is centred at its weighted mean
-    :math:`\\bar x_j = \\sum_i w_ix_{ij}/\\sum_i w_i`, computed in two passes (the mean of the deviations from a
-    first mean corrects its rounding error, Higham 2002, section 1.9); without one (e.g. a regression on
-    within-unit deviations, whose fixed effects are already absorbed) nothing is centred. Every column is then
-    scaled to unit norm in the weighted space. Both steps are a reparametrisation :math:`X_c = XT` of the same
-    column space, with :math:`T = (I - \\bar x' e_0')D^{-1}` for the constant column :math:`e_0` and the norms
-    :math:`D`, so :math:`\\beta = T\\beta_c` and :math:`V(\\hat\\beta) = TV(\\hat\\beta_c)T'`, while fitted values,
-    residuals, leverages and the CR2 adjustment matrices are the same in both bases. The subtractions
-    :math:`x_{ij} - \\bar x_j` are exact when :math:`\\bar x_j` is within a factor two of :math:`x_{ij}`
-    (Sterbenz's lemma), so a covariate shifted by :math:`10^{10}` gives the same centred column up to a constant,
-    which the intercept absorbs: the coefficients other than the intercept, the residuals and every standard
-    error do not depend on the location or the units of a covariate. The collinearity check uses the condition
-    number of this centred, scaled design (Belsley, Kuh and Welsch 1980, Regression Diagnostics, ch. 3, scale
-    the columns; centring removes the spurious collinearity of a covariate far from zero with the intercept),
-    refused above :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in
-    the right singular vector of the smallest singular value.
+    :math:`\\bar x_j = \\sum_i w_ix_{ij}/\\sum_i w_i`, subtracted in two passes (the mean of the deviations from a
+    first mean corrects its rounding error; Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 1.9); without one (e.g. a regression on within-unit deviations, whose fixed effects are already
+    absorbed) nothing is centred. Every column is then scaled to unit norm in the weighted space, giving
+    :math:`Z = W^{1/2}XT_0` with :math:`T_0 = (I - e_0\\bar x')D^{-1}` for the constant column :math:`e_0` and the
+    norms :math:`D`. Its thin SVD :math:`Z = USV'` gives the condition number :math:`s_{max}/s_{min}` and the
+    orthonormal basis :math:`W^{1/2}X_c = U`, :math:`T = T_0VS^{-1}` (with ``keep``: :math:`X_c = XT_0`,
+    :math:`B = VS^{-2}V'`). In either basis :math:`\\beta = T\\beta_c` and :math:`V(\\hat\\beta) =
+    TV(\\hat\\beta_c)T'`, while fitted values, residuals, leverages and the CR2 adjustment matrices are the same.
+
+    Why this matters: the subtractions :math:`x_{ij} - \\bar x_j` are exact when :math:`\\bar x_j` is within a
+    factor two of :math:`x_{ij}` (Sterbenz's lemma), so a covariate shifted by :math:`10^{10}` gives the same
+    centred column up to a constant, which the intercept absorbs, and scaling removes its units: the coefficients
+    other than the intercept, the residuals and every standard error do not depend on the location or the units
+    of a covariate. On the orthonormal basis the sandwich :math:`B(\\sum\\dots)B` has :math:`B = I`, so its error
+    grows with :math:`\\kappa` rather than :math:`\\kappa^2`. The collinearity check uses the condition number of
+    the centred, scaled design (Belsley, Kuh and Welsch 1980, Regression Diagnostics, ch. 3, scale the columns;
+    centring removes the spurious collinearity of a covariate far from zero with the intercept), refused above
+    :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in the right
+    singular vector of the smallest singular value.
     """
     X, e, w = _checked_inputs(X, residuals, weights)
     n, k = X.shape
@@ -364,29 +373,29 @@ def condition_design(
     if s.size < k or s[-1] <= rank_tol or not cond <= CONDITION_LIMIT:
         null = vt[-1] if s.size == k else np.linalg.svd(Xt)[2][-1]
         _refuse(null, int((s > rank_tol).sum()), k, cond, fixed & centred, names, target)
-    # keep the `unscaled` columns at their scale: X_u = X_s D, so B_u = D^-1 B_s D^-1 and L_u = D^-1 L_s
-    d = np.ones(k)
-    idx = np.asarray(list(unscaled), dtype=np.intp)
-    d[idx] = norms[idx]
-    norms = norms / d
-    Xc = Xc / norms
-    Xt = Xt * d
-    T = T / norms
-    vt = vt / d
-    L = vt.T / s
+    if keep is None:  # orthonormal basis U: T = T0 D^-1 V S^-1, B = L = I
+        T = (T / norms) @ (vt.T / s)
+        Xt, Xc = u, (u if sw is None else u / sw[:, None])
+        B = L = solve = np.eye(k)
+    else:  # centred and scaled, column `keep` at its scale: Z_keep = Z d, B = d^-1 V S^-2 V' d^-1
+        d = np.ones(k)
+        d[keep] = norms[keep]
+        norms = norms / d
+        Xc, Xt, T = Xc / norms, Xt * d, T / norms
+        L = (vt / d).T / s
+        B, solve = L @ L.T, L
     return ConditionedDesign(
         X=Xc,
         Xt=Xt,
         et=None if e is None else (e if sw is None else e * sw),
         sw=sw,
         T=T,
-        B=L @ L.T,
+        B=B,
         L=L,
         condition_number=cond,
         centred=centred,
         _u=u,
-        _s=s,
-        _vt=vt,
+        _solve=solve,
     )
 
 
