@@ -33,11 +33,13 @@ __all__ = [
     "LEVERAGE_TOL",
     "ConditionedDesign",
     "bread",
+    "centre_columns",
     "check_finite",
     "condition_design",
     "cr2_phi",
     "factorize_clusters",
     "group_sum",
+    "standardize_columns",
     "weighted_design",
 ]
 
@@ -281,6 +283,44 @@ def _mean(A: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     return A.mean(axis=0) if w is None else (w @ A) / w.sum()
 
 
+def centre_columns(A: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``A`` (n, k) minus their (weighted) means, to full relative precision; and the means.
+
+    Returns
+    -------
+    centred : ndarray of shape (n, k)
+        A new array, :math:`a_{ij} - \\bar a_j`.
+    means : ndarray of shape (k,)
+        :math:`\\bar a_j = \\sum_i w_ia_{ij}/\\sum_i w_i`.
+
+    Notes
+    -----
+    Corrected two-pass algorithm: :math:`(a_{ij} - m_1) - m_2` with :math:`m_1` the mean and :math:`m_2` the mean
+    of the deviations :math:`a_{ij} - m_1` (Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 1.9). Subtracting the mean as one number cannot be as accurate: the mean of a column shifted by
+    :math:`10^{10}` is only representable to :math:`2 \\times 10^{-6}`, while :math:`a_{ij} - m_1` is exact
+    (Sterbenz's lemma) and :math:`m_2` is small.
+    """
+    m1 = _mean(A, weights)
+    r = A - m1
+    m2 = _mean(r, weights)
+    return r - m2, m1 + m2
+
+
+def standardize_columns(A: np.ndarray) -> np.ndarray:
+    """The columns of ``A`` (n, k) centred (see :func:`centre_columns`) and divided by their standard deviation.
+
+    Notes
+    -----
+    For estimators that are invariant to an affine map of each covariate (a regression or a logit with an
+    intercept), this is a reparametrisation that puts every covariate on the scale of its spread, so that a
+    covariate far from zero does not make :math:`X'WX` numerically singular. Constant columns are left at zero.
+    """
+    centred, _ = centre_columns(A)
+    sd = np.sqrt(_mean(centred**2, None))
+    return centred / np.where(sd > 0, sd, 1.0)
+
+
 def condition_design(
     X: Any,
     residuals: Any | None = None,
@@ -357,11 +397,8 @@ def condition_design(
         c = int(constant[0])
         moving = np.flatnonzero(~fixed)
         if moving.size:
-            m1 = _mean(X[:, moving], w)
-            r = X[:, moving] - m1
-            m2 = _mean(r, w)
-            Xc[:, moving] = r - m2
-            T[c, moving] = -(m1 + m2) / first[c]
+            Xc[:, moving], means = centre_columns(X[:, moving], w)
+            T[c, moving] = -means / first[c]
     sw = None if w is None else np.sqrt(w)
     Xt = Xc if sw is None else Xc * sw[:, None]
     norms = np.linalg.norm(Xt, axis=0)

@@ -312,3 +312,61 @@ def test_accepted_ill_conditioned_design_gives_row_order_free_standard_errors() 
         for _ in range(5):
             perm = data.iloc[rng.permutation(len(data))].reset_index(drop=True)
             assert _relative(row(perm, cov_type), base).max() <= 1e-8
+
+
+# ------------------------------------------------------------------------------------------------ other paths
+@pytest.mark.parametrize("bootstrap_type", ["11", "31"])
+def test_wild_bootstrap_ignores_a_covariate_shift(bootstrap_type: str) -> None:
+    # SOURCE: property (the bootstrap t statistics are functions of the column space and the target coefficient).
+    # REFERENCE: the unshifted run with the same seed (its numbers are checked against wildboottest in
+    # tests/test_wild_bootstrap.py). TOLERANCE: 1e-9 relative on estimate, SE, p-value and interval bounds.
+    data = _trial_data()
+    inference = ek.inference.WildClusterBootstrap(reps=499, seed=1, bootstrap_type=bootstrap_type)
+
+    def row(d: pd.DataFrame) -> np.ndarray:
+        res = ek.RandomizedTrial(d, treatment="z", clusters="cl").estimate(
+            "y", estimator="ols", covariates=["x", "x2"], inference=inference
+        )
+        return res.to_frame()[["estimate", "std_error", "p_value", "conf_low", "conf_high"]].to_numpy(float)[0]
+
+    ref = row(data)
+    for transformed in [data.x + s for s in SHIFTS] + [data.x * s for s in SCALES]:
+        assert _relative(row(data.assign(x=transformed)), ref).max() <= INVARIANCE_TOL
+
+
+@pytest.mark.parametrize("method", ["romano_wolf", "westfall_young"])
+@pytest.mark.parametrize("cov_type", ["HC2", "CR2"])
+def test_resampling_adjustments_ignore_a_covariate_shift(method: str, cov_type: str) -> None:
+    # SOURCE: property (the bootstrap studentizes with the same SE, a function of the column space).
+    # REFERENCE: the unshifted adjustment with the same seed. TOLERANCE: 1e-9 relative on p_adjusted.
+    data = _trial_data()
+
+    def p_adjusted(d: pd.DataFrame) -> np.ndarray:
+        res = ek.RandomizedTrial(d, treatment="z", clusters="cl").estimate(
+            ["y", "x2"], estimator="ols", covariates=["x"], inference=cov_type
+        )
+        return res.adjust(method, reps=499, seed=1).to_frame()["p_adjusted"].to_numpy(float)
+
+    ref = p_adjusted(data)
+    for shift in SHIFTS:
+        assert _relative(p_adjusted(data.assign(x=data.x + shift)), ref).max() <= INVARIANCE_TOL
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_callaway_santanna_ignores_a_covariate_shift(method: str) -> None:
+    # SOURCE: property (outcome regression and propensity logit with an intercept are invariant to an affine map of
+    # a covariate). REFERENCE: the unshifted fit on mpdta with lpop (checked against csdid / diff-diff in
+    # tests/test_staggered.py); lpop rounded to a 2**-10 grid so that lpop + 1e10 is exact.
+    # TOLERANCE: 1e-9 relative on the simple aggregate and its SE.
+    moderndid = pytest.importorskip("moderndid")
+    mpdta = moderndid.load_mpdta().to_pandas()
+    mpdta = mpdta.assign(lpop=np.round(mpdta.lpop * 1024) / 1024)
+
+    def row(d: pd.DataFrame) -> np.ndarray:
+        stag = ek.StaggeredDiD(d, unit="countyreal", time="year", cohort="first.treat")
+        res = stag.estimate("lemp", covariates="lpop", method=method, aggregate="simple")
+        return res.to_frame()[["estimate", "std_error"]].to_numpy(float)[0]
+
+    ref = row(mpdta)
+    for transformed in [mpdta.lpop + s for s in SHIFTS] + [mpdta.lpop * s for s in SCALES]:
+        assert _relative(row(mpdta.assign(lpop=transformed)), ref).max() <= INVARIANCE_TOL

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evalkit._linear_algebra import centre_columns
+
 __all__ = ["EstimationSample", "block_dummies", "centre", "weighted_mean"]
 
 
@@ -81,15 +83,11 @@ def centre(X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
     Notes
     -----
-    :math:`x_i - \\bar x` computed as :math:`(x_i - m_1) - m_2`, with :math:`m_1` the (weighted) mean and
-    :math:`m_2` the mean of the deviations :math:`x_i - m_1` (corrected two-pass algorithm, Higham 2002,
-    Accuracy and Stability of Numerical Algorithms, 2nd ed., section 1.9). Subtracting the mean as one number
-    cannot do this: :math:`\\bar x` of a covariate shifted by :math:`10^{10}` is only representable to
-    :math:`2 \\times 10^{-6}`, and Lin's (2013) estimate moves with the centring point (by the interaction
-    coefficient times its error).
+    Two-pass centring (:func:`evalkit._linear_algebra.centre_columns`). Lin's (2013) estimate moves with the
+    centring point (by the interaction coefficients times its error), so ``X - weighted_mean(X)``, whose mean of a
+    covariate shifted by :math:`10^{10}` is only representable to :math:`2 \\times 10^{-6}`, is not good enough.
     """
-    first = X - weighted_mean(X, weights)
-    return first - weighted_mean(first, weights)
+    return centre_columns(X, weights)[0]
 
 
 def block_dummies(blocks: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from evalkit._linear_algebra import bread, factorize_clusters, group_sum, weighted_design
+from evalkit._linear_algebra import bread, condition_design, factorize_clusters, group_sum
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
@@ -472,8 +472,9 @@ class WildClusterBootstrap:
                 "the wild cluster bootstrap needs clusters, and this design has none; declare them in the design, "
                 "e.g. ek.RandomizedTrial(data, 'treated', clusters='community'), or use inference='HC2'."
             )
-        Xt, e, sw = weighted_design(fit.X, fit.residuals, fit.weights)
-        et = np.asarray(e)
+        # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
+        design = condition_design(fit.X, fit.residuals, fit.weights, keep=fit.target)
+        Xt, et, sw = design.Xt, np.asarray(design.et), design.sw
         yt = np.asarray(fit.y, dtype=np.float64) * (1.0 if sw is None else sw)
         codes, G = _cluster_codes(ctx.clusters, Xt.shape[0])
         problem = _build_problem(
