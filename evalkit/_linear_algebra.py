@@ -9,7 +9,9 @@ This module sits below every layer (like :mod:`evalkit._validation`), so that
 * :func:`condition_design` -- the same, for a centred and unit-scaled reparametrisation ``X T`` of the design,
   with its bread, its condition number (refusing ill-conditioned designs) and a stable least-squares solve:
   every fit and sandwich goes through it, so shifting or rescaling a covariate changes nothing;
-* :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor, refusing collinear regressors;
+* :func:`centre_columns` / :func:`standardize_columns` -- two-pass centring (and scaling) of columns;
+* :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor of a design as given, refusing collinear regressors
+  (prefer :func:`condition_design`, which first removes the location and units of the columns);
 * :func:`factorize_clusters` and :func:`group_sum` -- cluster codes and within-cluster sums;
 * :func:`cr2_phi` -- the CR2 (Bell-McCaffrey) adjustment matrices in low-rank form, for one fit or a batch.
 
@@ -409,7 +411,9 @@ def condition_design(
     rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
     if s.size < k or s[-1] <= rank_tol or not cond <= CONDITION_LIMIT:
         null = vt[-1] if s.size == k else np.linalg.svd(Xt)[2][-1]
-        _refuse(null, int((s > rank_tol).sum()), k, cond, fixed & centred, names, target)
+        extra_constant = fixed & centred  # constant columns other than the intercept
+        extra_constant[constant[:1]] = False
+        _refuse(null, int((s > rank_tol).sum()), k, cond, extra_constant, names, target)
     if keep is None:  # orthonormal basis U: T = T0 D^-1 V S^-1, B = L = I
         T = (T / norms) @ (vt.T / s)
         Xt, Xc = u, (u if sw is None else u / sw[:, None])
