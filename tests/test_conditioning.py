@@ -370,3 +370,18 @@ def test_callaway_santanna_ignores_a_covariate_shift(method: str) -> None:
     ref = row(mpdta)
     for transformed in [mpdta.lpop + s for s in SHIFTS] + [mpdta.lpop * s for s in SCALES]:
         assert _relative(row(mpdta.assign(lpop=transformed)), ref).max() <= INVARIANCE_TOL
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e4, 1e10])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_time_invariant_covariate_in_a_panel_is_refused_by_name(shift: float, weighted: bool) -> None:
+    # SOURCE: a covariate constant within every unit is absorbed by the unit effects (its within deviations are
+    # zero), whatever its location; it must be refused by name rather than fitted as rescaled rounding noise.
+    data = _panel()
+    rng = np.random.default_rng(4)
+    data = data.assign(x=rng.normal(size=16)[data.unit] + shift, w=rng.uniform(0.5, 2.0, 16)[data.unit])
+    did = ek.DiffInDiff(
+        data, treatment="d", unit="unit", time="time", clusters="unit", weights="w" if weighted else None
+    )
+    with pytest.raises(EstimationError, match="'x' does not vary within units"):
+        did.estimate("y", covariates=["x"])

@@ -80,6 +80,15 @@ def _absorbed_fit(sample: EstimationSample, regressors: np.ndarray, names: tuple
     terms = (*names, *sample.covariate_names, *pnames)
     w = sample.weights
     Xt = within(X, sample.units, w)
+    # A column constant within every unit is absorbed: its deviations are rounding noise (zero, or ~eps^2 relative
+    # after the two-pass demeaning), which scaling would blow up into a spurious regressor. Refuse it by name.
+    flat = np.linalg.norm(Xt, axis=0) <= 64 * np.finfo(np.float64).eps * np.linalg.norm(X, axis=0)
+    if flat.any():
+        shown = ", ".join(repr(terms[j]) for j in np.flatnonzero(flat))
+        raise EstimationError(
+            f"{shown} does not vary within units, so the unit fixed effects absorb it and it has no coefficient "
+            "in a fixed-effects regression; drop it (time-invariant covariates), or interact it with time."
+        )
     yt = within(sample.y, sample.units, w)
     return fit_least_squares(yt, Xt, terms, target, weights=w)
 
