@@ -49,11 +49,11 @@ __all__ = [
 LEVERAGE_TOL = 1e-10
 
 #: Largest condition number :math:`\kappa = s_{max}/s_{min}` accepted for the centred, unit-scaled (weighted)
-#: design: :math:`\epsilon^{-1/2} \approx 6.7 \times 10^7` for float64. Least-squares coefficients can lose
-#: :math:`\log_{10}\kappa` digits and their covariance :math:`(X'X)^{-1}` (condition number :math:`\kappa^2`)
-#: twice as many (Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed., section 20.1): at
-#: :math:`\kappa = \epsilon^{-1/2}` the coefficients keep only half of the 16 digits and a perturbation of the
-#: data at rounding level (:math:`\epsilon`) moves the variances by :math:`\kappa^2\epsilon = 1`, i.e. by 100%.
+#: design: :math:`\epsilon^{-1/2} \approx 6.7 \times 10^7` for float64. A backward-stable least-squares solve
+#: loses about :math:`\log_{10}\kappa` of the 16 significant digits, so at :math:`\kappa = \epsilon^{-1/2}` half of
+#: them; and the perturbation bound of least squares has a :math:`\kappa^2\epsilon` term (Higham 2002, Accuracy and
+#: Stability of Numerical Algorithms, 2nd ed., section 20.1), which reaches 1 there: a change of the data at
+#: rounding level could change the coefficients and variances by 100%. Beyond it the numbers are not the data's.
 CONDITION_LIMIT = float(1.0 / np.sqrt(np.finfo(np.float64).eps))
 
 #: A column's weight in the near-null direction above this share of the largest weight names it as involved.
@@ -455,7 +455,8 @@ def _refuse(
     size = "infinite" if not np.isfinite(cond) else f"{cond:.3g}"
     why = (
         f"the condition number of the centred, unit-scaled design is {size} (rank {rank} of {k} columns), above "
-        f"the limit {CONDITION_LIMIT:.3g} = 1/sqrt(machine epsilon) beyond which standard errors lose every digit"
+        f"the limit {CONDITION_LIMIT:.3g} = 1/sqrt(machine epsilon), where half of the 16 significant digits of "
+        "the coefficients and standard errors are lost to rounding"
     )
     if names is None:
         shown = ", ".join(str(j) for j in cols)
