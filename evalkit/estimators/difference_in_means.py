@@ -6,7 +6,7 @@ import numpy as np
 
 from evalkit.errors import DesignError, EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
-from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
+from evalkit.estimators._sample import EstimationSample, block_dummies, centre
 
 __all__ = ["difference_in_means"]
 
@@ -88,7 +88,7 @@ def difference_in_means(sample: EstimationSample) -> LinearFit:
             "pair variance is used automatically; otherwise merge small blocks, or use estimator='ols' (block fixed "
             "effects)."
         )
-    Dc = D - weighted_mean(D, sample.weights)
+    Dc = centre(D, sample.weights)
     X = np.column_stack([np.ones(n), z, Dc, z[:, None] * Dc])
     terms = ("(Intercept)", sample.treatment_name, *names, *(f"{sample.treatment_name}:{b}" for b in names))
     return fit_least_squares(sample.y, X, terms, 1, weights=sample.weights)

@@ -6,7 +6,7 @@ import numpy as np
 
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
-from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
+from evalkit.estimators._sample import EstimationSample, block_dummies, centre
 
 __all__ = ["change", "lin", "ols"]
 
@@ -52,7 +52,7 @@ def lin(sample: EstimationSample) -> LinearFit:
             "estimator='lin' needs covariates (or blocks) to interact with treatment; pass covariates=[...] "
             "or use estimator='difference_in_means'."
         )
-    Wc = W - weighted_mean(W, sample.weights)
+    Wc = centre(W, sample.weights)
     z = sample.treatment
     n = sample.n_obs
     X = np.column_stack([np.ones(n), z, Wc, z[:, None] * Wc])

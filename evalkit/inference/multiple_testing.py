@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evalkit._linear_algebra import bread, cr2_phi, group_sum
+from evalkit._linear_algebra import condition_design, cr2_phi, group_sum
 from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
@@ -449,13 +449,11 @@ def _studentizer(
     correction: SmallSampleCorrection = NO_CORRECTION,
     working_model: str = "identity",
 ) -> _Studentizer:
-    X = np.asarray(fit.X, dtype=np.float64)
-    n, k = X.shape
     t = int(fit.target)
-    sw = None if fit.weights is None else np.sqrt(np.asarray(fit.weights, dtype=np.float64))
-    Xt = X if sw is None else X * sw[:, None]
-    et = np.asarray(fit.residuals, dtype=np.float64) * (1.0 if sw is None else sw)
-    B, L = bread(Xt)
+    # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
+    design = condition_design(fit.X, fit.residuals, fit.weights, keep=t)
+    X, Xt, et, B, L, sw = design.X, design.Xt, np.asarray(design.et), design.B, design.L, design.sw
+    n, k = Xt.shape
     Q, _ = np.linalg.qr(Xt)
     c = Xt @ B[:, t]
     btt = float(B[t, t])

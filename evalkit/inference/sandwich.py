@@ -28,12 +28,11 @@ import numpy as np
 
 from evalkit._linear_algebra import (
     LEVERAGE_TOL,
-    bread,
     check_finite,
+    condition_design,
     cr2_phi,
     factorize_clusters,
     group_sum,
-    weighted_design,
 )
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError, OptionError
@@ -299,7 +298,9 @@ def sandwich(
         On missing values, non-positive weights, a leverage of one under HC2/HC3, fewer than 2 clusters,
         or clusters given (or missing) where the type does not use (needs) them.
     EstimationError
-        If X is rank deficient, or has no residual degrees of freedom (n <= k).
+        If X is rank deficient or ill-conditioned (see :func:`evalkit._linear_algebra.condition_design`: the
+        sandwich is computed on the centred, unit-scaled design and mapped back, so a covariate's location and
+        units do not matter), or has no residual degrees of freedom (n <= k).
 
     Notes
     -----
@@ -372,10 +373,9 @@ def sandwich(
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
     if not isinstance(correction, SmallSampleCorrection):
         raise InferenceError(f"correction={correction!r} must be a SmallSampleCorrection.")
-    Xt, et, sw = weighted_design(X, residuals, weights)
-    et = np.asarray(et)
+    design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
+    Xt, et, B, L, sw = design.Xt, np.asarray(design.et), design.B, design.L, design.sw
     n, k = Xt.shape
-    B, L = bread(Xt)
     if correction.absorbed and cov_type in ("HC2", "HC3"):
         raise InferenceError(
             f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
@@ -418,10 +418,10 @@ def sandwich(
             df = np.full(k, np.nan)
             if idx.size:
                 cross = np.einsum("ni,nj->nij", Xt, Xt)
-                df[idx] = _bm_df_from_pieces(cross, cr2_phi(cross, L), B, np.eye(k)[:, idx])
+                df[idx] = _bm_df_from_pieces(cross, cr2_phi(cross, L), B, design.contrasts(np.eye(k)[:, idx]))
             how = "Bell-McCaffrey"
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method=how
+            vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method=how
         )
 
     if clusters is None:
@@ -434,11 +434,18 @@ def sandwich(
     factor = small_sample_factor(cov_type, n, k, G, correction)
     if cov_type == "CR2" and sw is not None and working_model == "identity":
         idx = _check_df_for(df_for, k)
-        vcov, bm = cr2_identity_weighted(Xt / sw[:, None], et / sw, sw**2, codes, G, np.eye(k)[:, idx], L)
+        vcov, bm = cr2_identity_weighted(
+            design.X, et / sw, sw**2, codes, G, design.contrasts(np.eye(k)[:, idx]), L
+        )
         df = np.full(k, np.nan)
         df[idx] = bm
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov * factor), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
+            vcov=_symmetrize(design.vcov(vcov * factor)),
+            df=df,
+            cov_type=cov_type,
+            n_obs=n,
+            n_clusters=G,
+            df_method="Bell-McCaffrey",
         )
     scores = group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
     if cov_type == "CR2":
@@ -449,7 +456,7 @@ def sandwich(
     vcov = B @ (scores.T @ scores) @ B * factor
     if cov_type != "CR2":
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov),
+            vcov=_symmetrize(design.vcov(vcov)),
             df=np.full(k, residual_df(cov_type, n, k, G, correction)),
             cov_type=cov_type,
             n_obs=n,
@@ -459,9 +466,9 @@ def sandwich(
     idx = _check_df_for(df_for, k)
     df = np.full(k, np.nan)
     if idx.size:
-        df[idx] = _bm_df_from_pieces(cross, phi, B, np.eye(k)[:, idx])
+        df[idx] = _bm_df_from_pieces(cross, phi, B, design.contrasts(np.eye(k)[:, idx]))
     return CovarianceEstimate(
-        vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
+        vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
     )
 
 
@@ -519,24 +526,24 @@ def bell_mccaffrey_df(
     See :func:`sandwich`.
     """
     check_option("working_model", working_model, WorkingModel)
-    Xt, _, sw = weighted_design(X, None, weights)
+    design = condition_design(X, None, weights)
+    Xt, B, L, sw = design.Xt, design.B, design.L, design.sw
     n, k = Xt.shape
     c = np.asarray(contrast, dtype=np.float64).reshape(-1)
     if c.shape[0] != k:
         raise InferenceError(f"contrast has {c.shape[0]} entries but X has {k} columns; they must match.")
     check_finite("contrast", c[:, None])
-    B, L = bread(Xt)
     if clusters is None:
         codes, G = np.arange(n, dtype=np.intp), n
     else:
         codes, uniques = factorize_clusters(clusters, n)
         G = len(uniques)
     if sw is not None and working_model == "identity":
-        _, bm = cr2_identity_weighted(Xt / sw[:, None], np.zeros(n), sw**2, codes, G, c[:, None], L)
+        _, bm = cr2_identity_weighted(design.X, np.zeros(n), sw**2, codes, G, design.contrasts(c[:, None]), L)
         return float(bm[0])
     cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
     phi = cr2_phi(cross, L)
-    return float(_bm_df_from_pieces(cross, phi, B, c[:, None])[0])
+    return float(_bm_df_from_pieces(cross, phi, B, design.contrasts(c[:, None]))[0])
 
 
 def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:

@@ -16,13 +16,14 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from evalkit._linear_algebra import bread, factorize_clusters, group_sum, weighted_design
+from evalkit._linear_algebra import bread, condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._pvalue import at_least_as_extreme
+from evalkit.inference.analytic import degenerate_se
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -478,8 +479,9 @@ class WildClusterBootstrap(InferenceMethod):
                 "the wild cluster bootstrap needs clusters, and this design has none; declare them in the design, "
                 "e.g. ek.RandomizedTrial(data, 'treated', clusters='community'), or use inference='HC2'."
             )
-        Xt, e, sw = weighted_design(fit.X, fit.residuals, fit.weights)
-        et = np.asarray(e)
+        # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
+        design = condition_design(fit.X, fit.residuals, fit.weights, keep=fit.target)
+        Xt, et, sw = design.Xt, np.asarray(design.et), design.sw
         yt = np.asarray(fit.y, dtype=np.float64) * (1.0 if sw is None else sw)
         codes, G = _cluster_codes(ctx.clusters, Xt.shape[0])
         problem = _build_problem(
@@ -508,7 +510,9 @@ class WildClusterBootstrap(InferenceMethod):
         moments = _moments(problem, V, batch)
         t_boot = moments.t_stats(0.0)
         se = problem.std_error
-        t_obs = (problem.estimate - problem.null) / se if se > 0 else np.nan
+        if degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0:
+            se = np.nan  # zero up to rounding: the one rule of evalkit.inference.analytic.degenerate_se
+        t_obs = (problem.estimate - problem.null) / se if np.isfinite(se) else np.nan
         p = _p_value(t_obs, t_boot, self.alternative) if np.isfinite(t_obs) else np.nan
         low, high = (np.nan, np.nan)
         if self.confidence_interval:
