@@ -6,7 +6,12 @@ This module sits below every layer (like :mod:`evalkit._validation`), so that
 same pieces with the same code:
 
 * :func:`weighted_design` -- checked ``sqrt(w) X``, ``sqrt(w) e`` and ``sqrt(w)``;
-* :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor, refusing collinear regressors;
+* :func:`condition_design` -- the same, for a centred and unit-scaled reparametrisation ``X T`` of the design,
+  with its bread, its condition number (refusing ill-conditioned designs) and a stable least-squares solve:
+  every fit and sandwich goes through it, so shifting or rescaling a covariate changes nothing;
+* :func:`centre_columns` / :func:`standardize_columns` -- two-pass centring (and scaling) of columns;
+* :func:`bread` -- :math:`(X'X)^{-1}` and a square-root factor of a design as given, refusing collinear regressors
+  (prefer :func:`condition_design`, which first removes the location and units of the columns);
 * :func:`factorize_clusters` and :func:`group_sum` -- cluster codes and within-cluster sums;
 * :func:`cr2_phi` -- the CR2 (Bell-McCaffrey) adjustment matrices in low-rank form, for one fit or a batch.
 
@@ -16,6 +21,8 @@ The names carry no underscore because other modules import them; they are not pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,10 +30,34 @@ import pandas as pd
 
 from evalkit.errors import EstimationError, InferenceError
 
-__all__ = ["LEVERAGE_TOL", "bread", "check_finite", "cr2_phi", "factorize_clusters", "group_sum", "weighted_design"]
+__all__ = [
+    "CONDITION_LIMIT",
+    "LEVERAGE_TOL",
+    "ConditionedDesign",
+    "bread",
+    "centre_columns",
+    "check_finite",
+    "condition_design",
+    "cr2_phi",
+    "factorize_clusters",
+    "group_sum",
+    "standardize_columns",
+    "weighted_design",
+]
 
 #: ``1 - h_ii`` (or an eigenvalue of ``I - H_gg``) below this counts as zero: a leverage of one.
 LEVERAGE_TOL = 1e-10
+
+#: Largest condition number :math:`\kappa = s_{max}/s_{min}` accepted for the centred, unit-scaled (weighted)
+#: design: :math:`\epsilon^{-1/2} \approx 6.7 \times 10^7` for float64. A backward-stable least-squares solve
+#: loses about :math:`\log_{10}\kappa` of the 16 significant digits, so at :math:`\kappa = \epsilon^{-1/2}` half of
+#: them; and the perturbation bound of least squares has a :math:`\kappa^2\epsilon` term (Higham 2002, Accuracy and
+#: Stability of Numerical Algorithms, 2nd ed., section 20.1), which reaches 1 there: a change of the data at
+#: rounding level could change the coefficients and variances by 100%. Beyond it the numbers are not the data's.
+CONDITION_LIMIT = float(1.0 / np.sqrt(np.finfo(np.float64).eps))
+
+#: A column's weight in the near-null direction above this share of the largest weight names it as involved.
+_INVOLVED_SHARE = 1e-3
 
 
 def check_finite(name: str, values: np.ndarray) -> None:
@@ -101,6 +132,20 @@ def weighted_design(
     sandwich formula applies to the transformed rows (the ``estimatr`` and ``statsmodels.WLS`` conventions;
     Cameron and Miller 2015, J. Human Resources 50(2), section IV).
     """
+    X, e, w = _checked_inputs(X, residuals, weights)
+    sw = None
+    if w is not None:
+        sw = np.sqrt(w)
+        X = X * sw[:, None]
+        if e is not None:
+            e = e * sw
+    return X, e, sw
+
+
+def _checked_inputs(
+    X: Any, residuals: Any | None, weights: Any | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``X`` as a finite (n, k) float array, and the checked residuals and positive weights (or ``None``)."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
@@ -111,7 +156,7 @@ def weighted_design(
         raise InferenceError(f"X must have at least one row and one column; got shape {X.shape}.")
     check_finite("X", X)
     e = None if residuals is None else _checked_vector("residuals", residuals, n)
-    sw = None
+    w = None
     if weights is not None:
         w = _checked_vector("weights", weights, n)
         if (w <= 0).any():
@@ -120,11 +165,7 @@ def weighted_design(
                 f"weights must be positive; observation {i} has weight {w[i]:g}. Drop observations with "
                 "zero weight before estimating."
             )
-        sw = np.sqrt(w)
-        X = X * sw[:, None]
-        if e is not None:
-            e = e * sw
-    return X, e, sw
+    return X, e, w
 
 
 def bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +207,276 @@ def bread(Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         )
     L = vt.T / s
     return L @ L.T, L
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionedDesign:
+    """A well-conditioned basis :math:`X_c = XT` of the column space of a design, in the weighted space.
+
+    Built by :func:`condition_design`. Every quantity of a linear fit that does not depend on the basis of the
+    column space of :math:`X` (fitted values, residuals, leverages :math:`h_{ii}`, the CR2 adjustments
+    :math:`A_g`, the Bell-McCaffrey df of a contrast) is computed on :math:`X_c`; coefficients and covariances are
+    mapped back with :meth:`coef` and :meth:`vcov`, contrasts forward with :meth:`contrasts`.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, k)
+        :math:`X_c = XT`, unweighted.
+    Xt : ndarray of shape (n, k)
+        :math:`W^{1/2}X_c` (``X`` itself without weights): orthonormal columns by default.
+    et : ndarray of shape (n,) or None
+        :math:`W^{1/2}e` for the residuals given (``None`` if none were given).
+    sw : ndarray of shape (n,) or None
+        :math:`\\sqrt{w}` (``None`` without weights).
+    T : ndarray of shape (k, k)
+        The reparametrisation: :math:`\\beta = T\\beta_c`, :math:`V(\\hat\\beta) = T V(\\hat\\beta_c) T'`.
+    B : ndarray of shape (k, k)
+        :math:`(\\tilde X_c'\\tilde X_c)^{-1}` with :math:`\\tilde X_c` = ``Xt`` (the identity for an orthonormal
+        basis).
+    L : ndarray of shape (k, k)
+        A factor with :math:`LL' = B`.
+    condition_number : float
+        :math:`s_{max}/s_{min}` of the centred design with every column scaled to unit (weighted) norm.
+    centred : bool
+        Whether the non-constant columns were centred (the design has a constant column).
+    """
+
+    X: np.ndarray = field(repr=False)
+    Xt: np.ndarray = field(repr=False)
+    et: np.ndarray | None = field(repr=False)
+    sw: np.ndarray | None = field(repr=False)
+    T: np.ndarray = field(repr=False)
+    B: np.ndarray = field(repr=False)
+    L: np.ndarray = field(repr=False)
+    condition_number: float
+    centred: bool
+    _u: np.ndarray = field(repr=False)  # orthonormal basis U of Xt's column space
+    _solve: np.ndarray = field(repr=False)  # beta_c = _solve @ U' W^1/2 y
+
+    def solve(self, y: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients :math:`\\hat\\beta_c` of (unweighted) ``y`` on ``X`` (weighted), shape (k,).
+
+        Notes
+        -----
+        :math:`\\hat\\beta_c = VS^{-1}U'W^{1/2}y` from the thin SVD :math:`W^{1/2}X_c = USV'` (just
+        :math:`U'W^{1/2}y` for the orthonormal basis :math:`X_c = U`), a backward-stable solve whose error grows
+        with :math:`\\kappa(X_c)`, not with :math:`\\kappa(X_c)^2` as the normal equations (Golub and Van Loan
+        2013, Matrix Computations, 4th ed., section 5.5).
+        """
+        yt = np.asarray(y, dtype=np.float64)
+        if self.sw is not None:
+            yt = yt * self.sw
+        return self._solve @ (self._u.T @ yt)
+
+    def coef(self, beta_c: np.ndarray) -> np.ndarray:
+        """Coefficients of the original columns, :math:`T\\beta_c`."""
+        return self.T @ beta_c
+
+    def vcov(self, V_c: np.ndarray) -> np.ndarray:
+        """Covariance of the original coefficients, :math:`T V_c T'`."""
+        return self.T @ V_c @ self.T.T
+
+    def contrasts(self, C: np.ndarray) -> np.ndarray:
+        """Contrasts of the original coefficients (columns of ``C``) written for :math:`\\beta_c`: :math:`T'C`."""
+        return self.T.T @ C
+
+
+def _mean(A: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    return A.mean(axis=0) if w is None else (w @ A) / w.sum()
+
+
+def centre_columns(A: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``A`` (n, k) minus their (weighted) means, to full relative precision; and the means.
+
+    Returns
+    -------
+    centred : ndarray of shape (n, k)
+        A new array, :math:`a_{ij} - \\bar a_j`.
+    means : ndarray of shape (k,)
+        :math:`\\bar a_j = \\sum_i w_ia_{ij}/\\sum_i w_i`.
+
+    Notes
+    -----
+    Corrected two-pass algorithm: :math:`(a_{ij} - m_1) - m_2` with :math:`m_1` the mean and :math:`m_2` the mean
+    of the deviations :math:`a_{ij} - m_1` (Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 1.9). Subtracting the mean as one number cannot be as accurate: the mean of a column shifted by
+    :math:`10^{10}` is only representable to :math:`2 \\times 10^{-6}`, while :math:`a_{ij} - m_1` is exact
+    (Sterbenz's lemma) and :math:`m_2` is small.
+    """
+    m1 = _mean(A, weights)
+    r = A - m1
+    m2 = _mean(r, weights)
+    return r - m2, m1 + m2
+
+
+def standardize_columns(A: np.ndarray) -> np.ndarray:
+    """The columns of ``A`` (n, k) centred (see :func:`centre_columns`) and divided by their standard deviation.
+
+    Notes
+    -----
+    For estimators that are invariant to an affine map of each covariate (a regression or a logit with an
+    intercept), this is a reparametrisation that puts every covariate on the scale of its spread, so that a
+    covariate far from zero does not make :math:`X'WX` numerically singular. Constant columns are left at zero.
+    """
+    centred, _ = centre_columns(A)
+    sd = np.sqrt(_mean(centred**2, None))
+    return centred / np.where(sd > 0, sd, 1.0)
+
+
+def condition_design(
+    X: Any,
+    residuals: Any | None = None,
+    weights: Any | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    target: int | None = None,
+    keep: int | None = None,
+) -> ConditionedDesign:
+    """Check a design, give it a well-conditioned basis, and refuse it when it is collinear or ill-conditioned.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, k) or (n,)
+        Design matrix, unweighted.
+    residuals : array-like of shape (n,), optional
+        Unweighted residuals ``y - X b`` (returned weighted as ``et``).
+    weights : array-like of shape (n,), optional
+        Positive WLS weights; ``None`` for OLS.
+    names : sequence of str, optional
+        Column names for error messages (default: column indices).
+    target : int, optional
+        Index of the coefficient of interest (the treatment), named first in a refusal that involves it.
+    keep : int, optional
+        A column whose coefficient must be the same in both bases (for code that reads one coefficient of
+        :math:`\\beta_c`, such as the wild bootstrap): the basis is then only centred and scaled, with this column
+        left at its scale (centring it moves only the intercept). Default: the orthonormal basis.
+
+    Returns
+    -------
+    ConditionedDesign
+
+    Raises
+    ------
+    InferenceError
+        On a wrong shape, missing or infinite values, or a non-positive weight.
+    EstimationError
+        If the centred, unit-scaled design is rank deficient or its condition number exceeds
+        :data:`CONDITION_LIMIT`; the message names the columns involved and the condition number.
+
+    Notes
+    -----
+    When :math:`X` has a constant column (an intercept), every non-constant column is centred at its weighted mean
+    :math:`\\bar x_j = \\sum_i w_ix_{ij}/\\sum_i w_i`, subtracted in two passes (the mean of the deviations from a
+    first mean corrects its rounding error; Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 1.9); without one (e.g. a regression on within-unit deviations, whose fixed effects are already
+    absorbed) nothing is centred. Every column is then scaled to unit norm in the weighted space, giving
+    :math:`Z = W^{1/2}XT_0` with :math:`T_0 = (I - e_0\\bar x')D^{-1}` for the constant column :math:`e_0` and the
+    norms :math:`D`. Its thin SVD :math:`Z = USV'` gives the condition number :math:`s_{max}/s_{min}` and the
+    orthonormal basis :math:`W^{1/2}X_c = U`, :math:`T = T_0VS^{-1}` (with ``keep``: :math:`X_c = XT_0`,
+    :math:`B = VS^{-2}V'`). In either basis :math:`\\beta = T\\beta_c` and :math:`V(\\hat\\beta) =
+    TV(\\hat\\beta_c)T'`, while fitted values, residuals, leverages and the CR2 adjustment matrices are the same.
+
+    Why this matters: the subtractions :math:`x_{ij} - \\bar x_j` are exact when :math:`\\bar x_j` is within a
+    factor two of :math:`x_{ij}` (Sterbenz's lemma), so a covariate shifted by :math:`10^{10}` gives the same
+    centred column up to a constant, which the intercept absorbs, and scaling removes its units: the coefficients
+    other than the intercept, the residuals and every standard error do not depend on the location or the units
+    of a covariate. On the orthonormal basis the sandwich :math:`B(\\sum\\dots)B` has :math:`B = I`, so its error
+    grows with :math:`\\kappa` rather than :math:`\\kappa^2`. The collinearity check uses the condition number of
+    the centred, scaled design (Belsley, Kuh and Welsch 1980, Regression Diagnostics, ch. 3, scale the columns;
+    centring removes the spurious collinearity of a covariate far from zero with the intercept), refused above
+    :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in the right
+    singular vector of the smallest singular value.
+    """
+    X, e, w = _checked_inputs(X, residuals, weights)
+    n, k = X.shape
+    T = np.eye(k)
+    Xc = X.copy()
+    first = X[0]
+    fixed = (X == first).all(axis=0)
+    constant = np.flatnonzero(fixed & (first != 0))
+    centred = bool(constant.size)
+    if centred:
+        c = int(constant[0])
+        moving = np.flatnonzero(~fixed)
+        if moving.size:
+            Xc[:, moving], means = centre_columns(X[:, moving], w)
+            T[c, moving] = -means / first[c]
+    sw = None if w is None else np.sqrt(w)
+    Xt = Xc if sw is None else Xc * sw[:, None]
+    norms = np.linalg.norm(Xt, axis=0)
+    norms[norms == 0] = 1.0
+    Xt = Xt / norms
+    u, s, vt = np.linalg.svd(Xt, full_matrices=False)
+    cond = float(s[0] / s[-1]) if s.size == k and s[-1] > 0 else np.inf
+    rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
+    if s.size < k or s[-1] <= rank_tol or not cond <= CONDITION_LIMIT:
+        null = vt[-1] if s.size == k else np.linalg.svd(Xt)[2][-1]
+        extra_constant = fixed & centred  # constant columns other than the intercept
+        extra_constant[constant[:1]] = False
+        _refuse(null, int((s > rank_tol).sum()), k, cond, extra_constant, names, target)
+    if keep is None:  # orthonormal basis U: T = T0 D^-1 V S^-1, B = L = I
+        T = (T / norms) @ (vt.T / s)
+        Xt, Xc = u, (u if sw is None else u / sw[:, None])
+        B = L = solve = np.eye(k)
+    else:  # centred and scaled, column `keep` at its scale: Z_keep = Z d, B = d^-1 V S^-2 V' d^-1
+        d = np.ones(k)
+        d[keep] = norms[keep]
+        norms = norms / d
+        Xc, Xt, T = Xc / norms, Xt * d, T / norms
+        L = (vt / d).T / s
+        B, solve = L @ L.T, L
+    return ConditionedDesign(
+        X=Xc,
+        Xt=Xt,
+        et=None if e is None else (e if sw is None else e * sw),
+        sw=sw,
+        T=T,
+        B=B,
+        L=L,
+        condition_number=cond,
+        centred=centred,
+        _u=u,
+        _solve=solve,
+    )
+
+
+def _refuse(
+    null: np.ndarray,
+    rank: int,
+    k: int,
+    cond: float,
+    constant: np.ndarray,
+    names: Sequence[str] | None,
+    target: int | None,
+) -> None:
+    """Raise the EstimationError for a rank-deficient or ill-conditioned design (see :func:`condition_design`)."""
+    a = np.abs(null)
+    cols = [int(j) for j in np.flatnonzero(a > _INVOLVED_SHARE * a.max())]
+    size = "infinite" if not np.isfinite(cond) else f"{cond:.3g}"
+    why = (
+        f"the condition number of the centred, unit-scaled design is {size} (rank {rank} of {k} columns), above "
+        f"the limit {CONDITION_LIMIT:.3g} = 1/sqrt(machine epsilon), where half of the 16 significant digits of "
+        "the coefficients and standard errors are lost to rounding"
+    )
+    if names is None:
+        shown = ", ".join(str(j) for j in cols)
+        raise EstimationError(
+            f"the regressors are collinear: columns {shown} of X are (nearly) linearly dependent; {why}. Drop one "
+            "of them, e.g. a duplicated covariate or a dummy for every category of a factor."
+        )
+    const = [repr(names[j]) for j in cols if constant[j]]
+    hint = f" ({', '.join(const)} constant within the sample)" if const else ""
+    if target is not None and target in cols:
+        others = ", ".join(repr(names[j]) for j in cols if j != target)
+        raise EstimationError(
+            f"the treatment indicator {names[target]!r} is collinear with the other regressors ({others}){hint}: "
+            f"{why}. There is no variation in treatment left to estimate an effect; check the covariates and blocks."
+        )
+    shown = ", ".join(repr(names[j]) for j in cols)
+    raise EstimationError(
+        f"regressor(s) {shown} are collinear (nearly linearly dependent){hint}: {why}. Drop one of them from the "
+        "covariates (a near-duplicate, or a linear combination of the others)."
+    )
 
 
 def factorize_clusters(

@@ -63,19 +63,34 @@ class OutcomeFit:
         Cluster codes of those rows.
     inference : Mapping
         What the inference method left for later use (e.g. ``"null_distribution"`` of a randomization test).
-    cov_type : str or None
-        The sandwich covariance type that produced the reported standard errors, ``None`` for other methods.
+    method : InferenceMethod or None
+        The inference method (settings) that produced the reported standard errors and tests.
     correction : SmallSampleCorrection
         The small-sample correction used with it (absorbed fixed effects), so that later joint work (Romano-Wolf,
         Westfall-Young) studentizes with exactly the reported standard errors.
+
+    Notes
+    -----
+    The arrays of a ``Results`` are read-only (``Results`` makes them so when it is built), so a kept fit cannot be
+    changed behind the table's back.
     """
 
     fit: Any = field(repr=False)
     rows: np.ndarray = field(repr=False)
     clusters: np.ndarray | None = field(default=None, repr=False)
     inference: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    cov_type: str | None = None
+    method: Any = field(default=None, repr=False)
     correction: SmallSampleCorrection = NO_CORRECTION
+
+    @property
+    def cov_type(self) -> str | None:
+        """The sandwich covariance type behind the reported standard errors (None for resampling methods)."""
+        return None if self.method is None else self.method.sandwich_type
+
+    @property
+    def working_model(self) -> str:
+        """The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`); "identity" otherwise."""
+        return "identity" if self.cov_type is None else self.method.working_model
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -178,7 +193,10 @@ class Results:
             Bootstrap draws for ``romano_wolf`` / ``westfall_young`` after sandwich inference. After randomization
             inference the draws of that inference are reused and ``reps`` / ``seed`` are ignored.
         seed : int, SeedSequence or Generator, optional
-            Randomness of the bootstrap; the same seed gives bit-identical adjusted p-values.
+            Randomness of the bootstrap; the same seed gives bit-identical adjusted p-values. None draws fresh
+            entropy; the seed actually used is recorded in ``provenance["adjustment"]["seed"]`` (an int: pass it
+            back as ``seed=`` to repeat the adjustment bit for bit). After randomization inference that entry is
+            the randomization's seed.
         alpha : float, optional
             Level for the ``rejected`` column (``p_adjusted <= alpha``); default the results' ``alpha``.
 
@@ -226,7 +244,7 @@ class Results:
                     "method": method,
                     "within": within,
                     "reps": reps,
-                    "seed": None if seed is None else repr(seed),
+                    "seed": done.seed,  # the seed actually used (drawn when none was given); None if no draws
                 },
             },
         )

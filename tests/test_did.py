@@ -13,7 +13,7 @@ from evalkit.designs.assignment import BlockClusterRandomization, ClusterRandomi
 from evalkit.designs.did import DiffInDiff
 from evalkit.errors import ColumnNotFoundError, DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference.sandwich import sandwich
 
 pf = pytest.importorskip("pyfixest")
@@ -260,10 +260,14 @@ def test_event_study_binning_matches_pyfixest_binned():
 
 # ----------------------------------------------------------------------------------------------------- assignment
 @dataclass(frozen=True)
-class _Probe:
-    """An inference object that records what the design hands down (draws and refits)."""
+class _Probe(InferenceMethod):
+    """An inference method that records what the design hands down (draws and refits)."""
 
     store: dict
+
+    @property
+    def name(self) -> str:
+        return "probe"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         self.store["fit"], self.store["ctx"] = fit, ctx

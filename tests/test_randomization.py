@@ -155,7 +155,11 @@ def test_batched_estimates_equal_per_draw_sandwich(estimator, cov_type, weighted
     batch = batch_estimates(estimator, sample, Z, cov_type=cov_type, clusters=clusters)
     for b in range(Z.shape[0]):
         fit = fit_estimator(estimator, dataclasses.replace(sample, treatment=Z[b]))
-        cov = sandwich(fit.X, fit.residuals, cov_type, weights=fit.weights, clusters=clusters)
+        # The batched engine computes weighted CR2 on sqrt(w) X, i.e. under the inverse-variance working model
+        # (weighted CR2's default in sandwich() is the identity model since issue 8).
+        cov = sandwich(
+            fit.X, fit.residuals, cov_type, weights=fit.weights, clusters=clusters, working_model="inverse_variance"
+        )
         assert batch.estimates[b] == pytest.approx(fit.estimate, rel=1e-10, abs=1e-12)
         assert batch.std_errors[b] == pytest.approx(np.sqrt(cov.vcov[1, 1]), rel=1e-10)
 

@@ -20,7 +20,7 @@ from evalkit.designs.assignment import BlockClusterRandomization, ClusterRandomi
 from evalkit.designs.did import _ESTIMATORS, DiffInDiff
 from evalkit.errors import EstimationError
 from evalkit.estimators import REGISTRY, DiDTreatmentDesign, LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference.batched import batch_estimates, fit_treatment_design
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import sandwich
@@ -72,10 +72,11 @@ def simulate_cross_sections(seed: int = 5, n_comm: int = 12, per_cell: int = 6):
 
 
 @dataclass(frozen=True)
-class _Probe:
-    """An inference object that keeps what the design hands down (the fit and the context)."""
+class _Probe(InferenceMethod):
+    """An inference method that keeps what the design hands down (the fit and the context)."""
 
     store: dict
+    name = "probe"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         self.store.setdefault("calls", []).append((fit, ctx))
@@ -83,10 +84,11 @@ class _Probe:
 
 
 @dataclass(frozen=True)
-class _Looped:
+class _Looped(InferenceMethod):
     """Randomization inference forced onto the per-draw loop (an estimator name the registry does not know)."""
 
     inner: RandomizationInference
+    name = "looped randomization inference"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         return self.inner.infer(fit, replace(ctx, estimator=f"per-draw loop of {ctx.estimator}"))
@@ -164,7 +166,16 @@ def test_batched_fit_equals_refit_and_sandwich_on_redrawn_assignments(case, cov_
         )
         for b in range(Z.shape[0]):
             refit = replace(ctx.refit(replace(ctx.sample, treatment=Z[b].astype(float))), target=fit.target)
-            cov = sandwich(refit.X, refit.residuals, cov_type, weights=refit.weights, clusters=clusters)
+            # batched weighted CR2 works on sqrt(w) X: the inverse-variance working model (sandwich()'s default for
+            # weighted CR2 is the identity model since issue 8)
+            cov = sandwich(
+                refit.X,
+                refit.residuals,
+                cov_type,
+                weights=refit.weights,
+                clusters=clusters,
+                working_model="inverse_variance",
+            )
             se = np.sqrt(cov.vcov[fit.target, fit.target])
             assert batch.estimates[b] == pytest.approx(refit.estimate, rel=1e-10, abs=1e-12)
             assert batch.std_errors[b] == pytest.approx(se, rel=1e-10)

@@ -543,6 +543,7 @@ def test_randomization_inference_enumerates_acceptable_assignments_only() -> Non
         baseline=None,
         domains=None,
         inference=RandomizationInference(reps=10_000, seed=1, statistic="estimate"),
+        default_inference=lambda: (RandomizationInference(), "unused: inference is given"),
         alpha=0.05,
         block_codes=None,
         block_labels=None,

@@ -244,13 +244,17 @@ def test_cr2_with_singleton_clusters_equals_hc2(weighted):
     X, y, _, w = _design(10)
     w = w if weighted else None
     e = _ols_resid(X, y, w)
-    cr2 = sandwich(X, e, "CR2", weights=w, clusters=np.arange(len(y)))
+    # Weighted HC2 uses the leverages of sqrt(w) X: it is CR2 with singleton clusters under the inverse-variance
+    # working model (the identity model, weighted CR2's default since issue 8, is another estimator).
+    model = "inverse_variance"
+    cr2 = sandwich(X, e, "CR2", weights=w, clusters=np.arange(len(y)), working_model=model)
     hc2 = sandwich(X, e, "HC2", weights=w)
     # identity CR2 = HC2 when every cluster is one observation: tolerance 1e-10 relative
     np.testing.assert_allclose(cr2.vcov, hc2.vcov, rtol=1e-10, atol=1e-14)
     for j in range(X.shape[1]):
         # bell_mccaffrey_df with clusters=None is the singleton-cluster df: tolerance 1e-10
-        np.testing.assert_allclose(cr2.df[j], bell_mccaffrey_df(X, np.eye(4)[j], weights=w), rtol=1e-10)
+        bm = bell_mccaffrey_df(X, np.eye(4)[j], weights=w, working_model=model)
+        np.testing.assert_allclose(cr2.df[j], bm, rtol=1e-10)
 
 
 @pytest.mark.parametrize(("n1", "n0"), [(7, 11), (3, 25), (20, 20)])
@@ -300,7 +304,9 @@ def test_cr2_matches_brute_force(weighted):
     X, y, cl, w = _design(11, n=48, n_clusters=9)
     w = w if weighted else None
     e = _ols_resid(X, y, w)
-    res = sandwich(X, e, "CR2", weights=w, clusters=cl)
+    # _brute_cr2 works on sqrt(w) X: the inverse-variance working model (weighted CR2's default is the identity
+    # since issue 8; that one is checked in tests/inference/test_r_conventions.py and against R).
+    res = sandwich(X, e, "CR2", weights=w, clusters=cl, working_model="inverse_variance")
     V, df = _brute_cr2(X, e, cl, w)
     # brute force with n x n matrices: tolerance 1e-9 relative
     np.testing.assert_allclose(res.vcov, V, rtol=1e-9, atol=1e-14)
@@ -338,7 +344,7 @@ def test_cr2_matches_brute_force_property(seed, n_clusters, weighted):
         return
     w = rng.uniform(0.2, 5, n) if weighted else None
     e = _ols_resid(X, rng.standard_t(3, size=n), w)
-    res = sandwich(X, e, "CR2", weights=w, clusters=cl)
+    res = sandwich(X, e, "CR2", weights=w, clusters=cl, working_model="inverse_variance")  # as _brute_cr2
     V, df = _brute_cr2(X, e, cl, w)
     np.testing.assert_allclose(res.vcov, V, rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(res.df, df, rtol=1e-7)

@@ -242,7 +242,8 @@ def test_regression_table_statistics_stars_and_notes(dim_results: Results) -> No
     for cell, p in zip(table.iloc[1, 1:], tidy["p_value"], strict=True):
         expected = "#" if p < 0.01 else "+" if p < 0.2 else ""  # custom thresholds, strictest met
         assert cell.endswith(expected) and not cell.rstrip("+#").endswith(("+", "#"))
-    assert "95% confidence intervals in brackets, HC2 (n - k df)." in text
+    # the unblocked difference in means has Welch-Satterthwaite df since issue 8 (as estimatr)
+    assert "95% confidence intervals in brackets, HC2 (Welch-Satterthwaite df)." in text
     assert "+ p < 0.2, # p < 0.01." in text
     assert "Inference defaulted to HC2" in text  # the results' own notes, once
     assert text.count("Inference defaulted to HC2") == 1

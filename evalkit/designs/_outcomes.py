@@ -13,9 +13,8 @@ from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, fit_estimator
 from evalkit.estimators.effect_sizes import standardized_effects
-from evalkit.inference._base import InferenceContext
-from evalkit.inference.analytic import analytic_inference, resolve_inference
-from evalkit.inference.sandwich import Sandwich
+from evalkit.inference._base import InferenceContext, InferenceMethod
+from evalkit.inference.analytic import resolve_inference
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
@@ -100,6 +99,7 @@ def estimate_outcomes(
     baseline: str | Mapping[str, str] | None,
     domains: Mapping[str, str] | None,
     inference: object | None,
+    default_inference: Callable[[], tuple[InferenceMethod, str]],
     alpha: float,
     block_codes: np.ndarray | None,
     block_labels: np.ndarray | None,
@@ -120,7 +120,7 @@ def estimate_outcomes(
     """
     check_alpha(alpha)
     check_outcome_list(outcomes, roles)
-    spec = resolve_inference(inference, clustered=cluster_codes is not None)
+    spec, default_note = resolve_inference(inference, default_inference)
     baselines = resolve_baseline(baseline, outcomes)
     if baselines and estimator != "change":
         raise OptionError(
@@ -214,10 +214,7 @@ def estimate_outcomes(
             estimator=estimator,
             rows=np.flatnonzero(mask),
         )
-        if isinstance(spec, Sandwich):
-            out = analytic_inference(fit, spec, ctx)
-        else:
-            out = spec.infer(fit, ctx)
+        out = spec.infer(fit, ctx)
         eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
         control = analysed[z == 0]
         rows.append(
@@ -256,7 +253,7 @@ def estimate_outcomes(
             rows=ctx.rows,
             clusters=ctx.clusters,
             inference=out.extra,
-            cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
+            method=spec,
             correction=ctx.correction,
         )
 
@@ -265,18 +262,11 @@ def estimate_outcomes(
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
     all_notes = [*notes, *inference_notes]
-    if inference is None:
+    if default_note is not None:
+        all_notes.append(default_note)
+    elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):
         all_notes.append(
-            "Inference defaulted to "
-            + (
-                "CR2 with Bell-McCaffrey degrees of freedom (clustered design)."
-                if cluster_codes is not None
-                else "HC2 with n - k degrees of freedom."
-            )
-        )
-    elif cluster_codes is not None and isinstance(spec, Sandwich) and not spec.cov_type.startswith("CR"):
-        all_notes.append(
-            f"{spec.cov_type} ignores the clusters of this design; cluster-robust errors (CR2) are usually needed."
+            f"{spec.sandwich_type} ignores the clusters of this design; cluster-robust errors (CR2) are usually needed."
         )
     if len(dropped_frame):
         all_notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")

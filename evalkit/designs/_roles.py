@@ -10,7 +10,31 @@ import pandas as pd
 from evalkit._validation import check_binary, require_columns, to_float_array
 from evalkit.errors import DataError, DesignError
 
-__all__ = ["encode_labels", "no_missing", "read_treatment", "read_weights", "treatment_constant_within"]
+__all__ = [
+    "check_period_order",
+    "encode_labels",
+    "no_missing",
+    "read_treatment",
+    "read_weights",
+    "treatment_constant_within",
+]
+
+#: ``pandas.api.types.infer_dtype`` kinds of an object column whose values sort in their natural (time) order.
+_ORDERED_KINDS = frozenset(
+    {
+        "integer",
+        "floating",
+        "mixed-integer-float",
+        "decimal",
+        "boolean",
+        "datetime",
+        "datetime64",
+        "date",
+        "period",
+        "timedelta",
+        "timedelta64",
+    }
+)
 
 
 def no_missing(data: pd.DataFrame, column: str, role: str) -> None:
@@ -42,6 +66,77 @@ def read_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
     if np.any(w <= 0) or not np.all(np.isfinite(w)):
         raise DataError(f"weights {column!r} must be positive and finite; found min {np.min(w):g}.")
     return w / w.mean()  # analytic weights: only relative sizes matter; mean 1 keeps the arithmetic well scaled
+
+
+def check_period_order(data: pd.DataFrame, column: str, role: str, *, numeric_only: bool = False) -> None:
+    """Refuse a period column whose sort order is not the time order (text labels, unordered categoricals).
+
+    Parameters
+    ----------
+    data : DataFrame
+        The design's data.
+    column : str
+        The period column (``time``, or a ``cohort`` of first treated periods).
+    role : str
+        Its role, for the message.
+    numeric_only : bool, default False
+        Accept only numeric columns (a design that does arithmetic on periods, e.g. cohort - anticipation).
+
+    Raises
+    ------
+    DataError
+        Naming the column, its dtype, a few values and the fix.
+
+    Notes
+    -----
+    A design orders periods by sorting their values (``pandas.factorize(..., sort=True)``). That is the time order
+    for numbers, datetimes, ``pandas.Period`` and timedeltas, and for an **ordered** categorical (sorted by its
+    category order, not by label). Text is sorted lexically ('10' < '2', 'Q12012' < 'Q22011'), and the category
+    order of an unordered categorical is arbitrary (``pd.Categorical`` sorts string labels lexically), so both would
+    silently relabel event times; they are refused rather than guessed.
+    """
+    series = data[column]
+    dtype = series.dtype
+    numeric = pd.api.types.is_numeric_dtype(series) and not isinstance(dtype, pd.CategoricalDtype)
+    if isinstance(dtype, pd.CategoricalDtype):
+        has_order = bool(dtype.ordered)
+        kind = "an ordered categorical" if has_order else "an unordered categorical"
+    elif (
+        numeric
+        or pd.api.types.is_datetime64_any_dtype(series)
+        or pd.api.types.is_timedelta64_dtype(series)
+        or isinstance(dtype, pd.PeriodDtype)
+    ):
+        has_order, kind = True, f"dtype {dtype}"
+    else:
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        has_order = inferred in _ORDERED_KINDS
+        numeric = inferred in ("integer", "floating", "mixed-integer-float")
+        kind = "text" if inferred == "string" else f"values of kind {inferred!r}"
+    if has_order and (numeric or not numeric_only):
+        return
+    shown = ", ".join(repr(v) for v in pd.unique(series.dropna())[:4])
+    code = f"a numeric code in time order (e.g. year * 12 + month, or data[{column!r}].astype(int) for digit strings)"
+    if not has_order and isinstance(dtype, pd.CategoricalDtype):
+        why = (
+            "which has no time order: the category order of an unordered categorical is arbitrary (pd.Categorical "
+            "sorts text labels as text), so the periods could be silently misordered and event times mislabelled."
+        )
+    elif not has_order:
+        why = (
+            "which has no time order: text sorts as text ('10' before '2', 'Q12012' before 'Q22011'), so the "
+            "periods would be silently misordered and event times mislabelled."
+        )
+    else:
+        why = "but this design does arithmetic on periods (cohort - anticipation, event time = period - cohort)."
+    if numeric_only:
+        fix = f"Convert {role} to {code}."
+    else:
+        fix = (
+            f"Convert it to {code}, or to an ordered categorical listing the periods in time order: "
+            f"pd.Categorical(data[{column!r}], categories=[...periods in time order...], ordered=True)."
+        )
+    raise DataError(f"{role} {column!r} holds {kind} ({shown}, ...), {why} {fix}")
 
 
 def encode_labels(data: pd.DataFrame, column: str, role: str) -> tuple[np.ndarray, np.ndarray]:

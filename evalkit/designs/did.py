@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
-from evalkit.designs._roles import arms_in_every_group, encode_labels, no_missing, read_weights
+from evalkit.designs._roles import (
+    arms_in_every_group,
+    check_period_order,
+    encode_labels,
+    no_missing,
+    read_weights,
+)
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, EstimationSample, LinearFit
 from evalkit.estimators.event_study import event_times
 from evalkit.estimators.twfe import n_absorbed
-from evalkit.inference._base import InferenceContext, InferenceOutcome
-from evalkit.inference.analytic import t_inference
-from evalkit.inference.sandwich import NO_CORRECTION, Sandwich, SmallSampleCorrection, sandwich
+from evalkit.inference._base import InferenceContext, InferenceOutcome, JointTest
+from evalkit.inference.analytic import Sandwich, resolve_inference
+from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 from evalkit.provenance import records_provenance
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
@@ -38,30 +42,8 @@ _ESTIMATORS: dict[str, Callable[[EstimationSample], LinearFit]] = {
 CR2_CLUSTER_LIMIT = 50
 
 
-@dataclass(frozen=True)
-class PretrendTest:
-    """Joint Wald test that every pre-treatment (lead) event-study coefficient is zero.
-
-    Attributes
-    ----------
-    statistic : float
-        F statistic.
-    df_num, df_denom : float
-        Numerator (number of leads tested) and denominator degrees of freedom.
-    p_value : float
-        :math:`P(F_{df_{num}, df_{denom}} > F)`.
-    terms : tuple of str
-        The coefficients tested.
-    method : str
-        How the F and its df were formed (see :meth:`DiffInDiff.estimate`, Notes).
-    """
-
-    statistic: float
-    df_num: float
-    df_denom: float
-    p_value: float
-    terms: tuple[str, ...]
-    method: str
+#: The joint Wald test of an event study's leads (the inference layer's JointTest, under its DiD name).
+PretrendTest = JointTest
 
 
 def _read_binary(data: pd.DataFrame, column: str, role: str, hint: str) -> np.ndarray:
@@ -99,7 +81,9 @@ class DiffInDiff:
     post : str, optional
         0/1 post-period column of a 2x2 design on repeated cross-sections.
     unit, time : str, optional
-        Panel unit and period columns (periods are ordered by sorting the time values).
+        Panel unit and period columns. Periods are ordered by sorting the time values: numbers, datetimes,
+        ``pd.Period`` or an ordered categorical (in its category order). Text and unordered categoricals have no
+        time order and raise a DataError (convert them to a numeric code or an ordered categorical).
     clusters : str, optional
         Cluster column. Panel default: the unit (the level at which its treatment status is observed). Units must
         be nested in clusters. Without clusters a 2x2 design uses heteroskedasticity-robust errors.
@@ -203,6 +187,7 @@ class DiffInDiff:
         assert unit is not None and time is not None  # for type checkers; guaranteed by __init__
         self._d = _read_binary(data, self.treatment, "treatment", "In a panel it is the unit's 0/1 status per period.")
         self._unit_codes, self._unit_labels = encode_labels(data, unit, "unit")
+        check_period_order(data, time, "time")
         self._period_codes, self._period_labels = encode_labels(data, time, "time")
         n_units, n_periods = len(self._unit_labels), len(self._period_labels)
         cell = self._unit_codes.astype(np.int64) * n_periods + self._period_codes
@@ -552,7 +537,14 @@ class DiffInDiff:
         window = None
         if est == "event_study":
             keep, window = self._event_window(keep, leads, lags, reference_period, bin_endpoints, notes)
-        spec = self._resolve_inference(inference, keep, notes)
+        spec, default_note = resolve_inference(inference, lambda: self._default_inference(keep))
+        if default_note is not None:
+            notes.append(default_note)
+        if self.is_panel and spec.sandwich_type is None:
+            notes.append(
+                "The inference method received the within-transformed (FWL) fit: unit effects absorbed, period "
+                "effects as explicit columns."
+            )
         refit = _ESTIMATORS[est]
         rows: list[dict[str, object]] = []
         dropped: list[dict[str, object]] = []
@@ -586,15 +578,10 @@ class DiffInDiff:
                     n_absorbed(sample), fe_dof, 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
                 ),
             )
-            pretrend = None
-            if isinstance(spec, Sandwich):
-                self._check_clusters(spec, mask, min_clusters_per_arm, notes)
-                outs, pretrend = _sandwich_inference(fit, spec, ctx, terms)
-            else:
-                outs = [
-                    spec.infer(replace(fit, target=j), _for_term(ctx, refit, j))  # type: ignore[attr-defined]
-                    for j in terms
-                ]
+            self._check_clusters(spec.sandwich_type, mask, min_clusters_per_arm, notes)
+            outs = spec.infer_terms(fit, ctx, terms)
+            leads = [j for j in terms if fit.term_names[j].startswith("event_time::-")]
+            pretrend = spec.joint_test(fit, ctx, leads) if leads else None
             rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
             notes.extend(n for out in outs for n in out.notes if n not in notes)
             extra = {"pretrend_test": pretrend} if pretrend is not None else {}
@@ -603,7 +590,7 @@ class DiffInDiff:
                 rows=ctx.rows,
                 clusters=ctx.clusters,
                 inference={**dict(outs[0].extra), **extra},
-                cov_type=spec.cov_type if isinstance(spec, Sandwich) else None,
+                method=spec,
                 correction=ctx.correction,
             )
         extra_cols = [c for row in rows for c in row if c not in RESULT_COLUMNS]
@@ -616,7 +603,7 @@ class DiffInDiff:
             if self.is_panel
             else "2x2 on repeated cross-sections: y ~ group + post + group:post."
         )
-        if est == "event_study" and isinstance(spec, Sandwich):
+        if est == "event_study":
             for outcome, f in fits.items():
                 pt = f.inference.get("pretrend_test")
                 if pt is not None:
@@ -679,43 +666,29 @@ class DiffInDiff:
                 )
         return keep, (lo, hi)
 
-    def _resolve_inference(self, inference: object | None, keep: np.ndarray, notes: list[str]) -> object:
-        if inference is None:
-            if self._cluster_codes is None:
-                notes.append(
-                    "Inference defaulted to HC2 (no clusters declared). If treatment was assigned to groups, declare "
-                    "clusters= so that standard errors allow for group-level shocks."
-                )
-                return Sandwich("HC2")
-            G = int(np.unique(self._cluster_codes[keep]).size)
-            who = self.clusters or f"{self.unit} (the panel unit, the default cluster)"
-            if G < CR2_CLUSTER_LIMIT:
-                notes.append(
-                    f"Inference defaulted to CR2 with Bell-McCaffrey df, clustered by {who}: with {G} clusters "
-                    f"(< {CR2_CLUSTER_LIMIT}) CR1 with G - 1 df over-rejects."
-                )
-                return Sandwich("CR2")
-            notes.append(f"Inference defaulted to CR1 with G - 1 df, clustered by {who} ({G} clusters).")
-            return Sandwich("CR1")
-        if isinstance(inference, str):
-            return Sandwich(inference)  # type: ignore[arg-type]
-        if not hasattr(inference, "infer"):
-            raise InferenceError(
-                f"inference={inference!r} is not understood; pass a covariance type such as 'CR2', or an object "
-                "from evalkit.inference."
+    def _default_inference(self, keep: np.ndarray) -> tuple[Sandwich, str]:
+        """The design's default inference, stated once: HC2 without clusters; CR2 with Bell-McCaffrey df below
+        ``CR2_CLUSTER_LIMIT`` clusters, CR1 at or above it."""
+        if self._cluster_codes is None:
+            return Sandwich("HC2"), (
+                "Inference defaulted to HC2 (no clusters declared). If treatment was assigned to groups, declare "
+                "clusters= so that standard errors allow for group-level shocks."
             )
-        if isinstance(inference, Sandwich) or not self.is_panel:
-            return inference
-        notes.append(
-            "The inference method received the within-transformed (FWL) fit: unit effects absorbed, period effects "
-            "as explicit columns."
-        )
-        return inference
+        G = int(np.unique(self._cluster_codes[keep]).size)
+        who = self.clusters or f"{self.unit} (the panel unit, the default cluster)"
+        if G < CR2_CLUSTER_LIMIT:
+            return Sandwich("CR2"), (
+                f"Inference defaulted to CR2 with Bell-McCaffrey df, clustered by {who}: with {G} clusters "
+                f"(< {CR2_CLUSTER_LIMIT}) CR1 with G - 1 df over-rejects."
+            )
+        return Sandwich("CR1"), f"Inference defaulted to CR1 with G - 1 df, clustered by {who} ({G} clusters)."
 
-    def _check_clusters(self, spec: Sandwich, mask: np.ndarray, minimum: int, notes: list[str]) -> None:
+    def _check_clusters(self, cov_type: str | None, mask: np.ndarray, minimum: int, notes: list[str]) -> None:
+        """Refuse (or, with ``min_clusters_per_arm=1``, warn about) a cluster-robust sandwich with one cluster in an
+        arm. ``cov_type`` is the method's sandwich type (None for resampling methods, which are not checked)."""
         if not isinstance(minimum, (int, np.integer)) or minimum < 1:
             raise OptionError(f"min_clusters_per_arm={minimum!r} must be an int of at least 1 (default 2).")
-        if not spec.cov_type.startswith("CR") or self._cluster_codes is None:
+        if cov_type is None or not cov_type.startswith("CR") or self._cluster_codes is None:
             return
         codes = self._cluster_codes[mask]
         g = self._group[mask] == 1
@@ -723,7 +696,7 @@ class DiffInDiff:
         if min(treated, control) < 2 and minimum < 2:
             warning = (
                 f"WARNING: {min(treated, control)} {'treated' if treated < 2 else 'comparison'} cluster only; "
-                f"{spec.cov_type} standard errors cannot separate that cluster's shock from the effect and are "
+                f"{cov_type} standard errors cannot separate that cluster's shock from the effect and are "
                 "unreliable (min_clusters_per_arm=1 was set to reproduce such an analysis)."
             )
             if warning not in notes:
@@ -732,7 +705,7 @@ class DiffInDiff:
             arm = "treated" if treated < 2 else "comparison"
             raise InferenceError(
                 f"only {min(treated, control)} {arm} cluster of {self.clusters or self.unit!r}: cluster-robust "
-                f"({spec.cov_type}) standard errors cannot estimate the variance of a single cluster's shock. Use "
+                f"({cov_type}) standard errors cannot estimate the variance of a single cluster's shock. Use "
                 "randomization inference (ek.inference.RandomizationInference) or a wild cluster bootstrap, and "
                 "read the result with care."
             )
@@ -830,11 +803,6 @@ class DiffInDiff:
         return out_rows
 
 
-def _for_term(ctx: InferenceContext, refit: Callable[[EstimationSample], LinearFit], j: int) -> InferenceContext:
-    """The context for term ``j``: its refits target that term too (event studies have several)."""
-    return replace(ctx, refit=lambda s: replace(refit(s), target=j))
-
-
 def _correction(absorbed: int, fe_dof: str, n_blocks: int) -> SmallSampleCorrection:
     """How the absorbed unit effects of an FWL fit are counted (see ``fe_dof`` in ``DiffInDiff.estimate``).
 
@@ -844,66 +812,3 @@ def _correction(absorbed: int, fe_dof: str, n_blocks: int) -> SmallSampleCorrect
     if not absorbed:
         return NO_CORRECTION
     return SmallSampleCorrection(absorbed=absorbed, nested=absorbed - n_blocks if fe_dof == "nested" else 0)
-
-
-def _sandwich_inference(
-    fit: LinearFit,
-    spec: Sandwich,
-    ctx: InferenceContext,
-    terms: list[int],
-) -> tuple[list[InferenceOutcome], PretrendTest | None]:
-    """Sandwich standard errors of the ``terms`` of an FWL fit, with the context's small-sample correction."""
-    cov_type = spec.cov_type
-    clustered = cov_type.startswith("CR")
-    if clustered and ctx.clusters is None:
-        raise InferenceError(
-            f"inference={cov_type!r} needs clusters, and this 2x2 design has none; declare clusters= in DiffInDiff "
-            "or use 'HC2'."
-        )
-    correction = ctx.correction
-    cov = sandwich(
-        fit.X,
-        fit.residuals,
-        cov_type,
-        weights=fit.weights,
-        clusters=ctx.clusters if clustered else None,
-        df_for=terms,
-        correction=correction,
-    )
-    V, df = cov.vcov, cov.df
-    label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
-    if correction.absorbed and cov_type == "CR1":
-        counted = "nested in clusters not counted" if correction.nested else "counted"
-        label = f"CR1 (G - 1 df; fixed effects {counted})"
-    outs = [
-        t_inference(
-            float(fit.coef[j]),
-            float(np.sqrt(V[j, j])),
-            float(df[j]),
-            alpha=ctx.alpha,
-            n_clusters=cov.n_clusters,
-            label=label,
-            scale=float(np.std(fit.y)),
-            term=fit.term_names[j],
-        )
-        for j in terms
-    ]
-    leads = [j for j in terms if fit.term_names[j].startswith("event_time::-")]
-    if not leads:
-        return outs, None
-    b = fit.coef[leads]
-    lead_se = [outs[terms.index(j)].std_error for j in leads]
-    # a lead whose SE is zero up to rounding (set to NaN by t_inference) makes the Wald statistic meaningless
-    W = float(b @ np.linalg.solve(V[np.ix_(leads, leads)], b)) if np.isfinite(lead_se).all() else np.nan
-    q = len(leads)
-    if not clustered:
-        F, d1, d2, method = W / q, q, float(df[leads[0]]), "Wald F with n - K df"
-    elif cov_type == "CR2":
-        eta = float(np.min(df[leads]))
-        d2 = eta - q + 1
-        F, d1, method = W * d2 / (eta * q), q, "Hotelling T2 with eta = min Bell-McCaffrey df"
-    else:
-        F, d1, d2, method = W / q, q, float(cov.n_clusters - 1), "Wald F with G - 1 df"
-    p = float(stats.f.sf(F, d1, d2)) if d2 > 0 else np.nan
-    names = tuple(fit.term_names[j] for j in leads)
-    return outs, PretrendTest(statistic=F, df_num=float(d1), df_denom=float(d2), p_value=p, terms=names, method=method)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
-from evalkit.designs._roles import no_missing
+from evalkit.designs._roles import check_period_order, no_missing
 from evalkit.errors import DataError, DesignError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
@@ -68,7 +68,9 @@ class StaggeredDiD:
     unit : str
         Unit identifier.
     time : str
-        Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods).
+        Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods). Text
+        periods ('1'..'12', 'Q12011') sort lexically, not in time order, and raise a DataError: convert them to a
+        numeric code in time order.
     cohort : str
         First period in which the unit is treated; 0 for never-treated units. Must be constant within a unit and,
         when it falls inside the observed range of ``time``, be one of the observed periods (a cohort of 2003.5 in
@@ -124,6 +126,8 @@ class StaggeredDiD:
                 )
         for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
             no_missing(data, col, role)
+        for col, role in ((time, "time"), (cohort, "cohort")):
+            check_period_order(data, col, role, numeric_only=True)
         self._data = data.copy(deep=True)
         self.unit, self.time, self.cohort = unit, time, cohort
         self.clusters, self.weights = clusters, weights
@@ -488,7 +492,7 @@ class StaggeredDiD:
         clusters = panel.clusters
         test = pretest(fit, clusters)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
-        rng = np.random.default_rng(inference.seed) if isinstance(inference, MultiplierBootstrap) else None
+        rng = inference.generator() if isinstance(inference, MultiplierBootstrap) else None
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]

@@ -22,6 +22,7 @@ from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
 from evalkit.estimators.indices import IndexMethod, IndexReference, summary_index
+from evalkit.inference.analytic import Sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import Results
 
@@ -187,7 +188,11 @@ class RandomizedTrial:
             outcome, e.g. ``"{outcome}_bl"`` adjusts each outcome for its own baseline value.
         inference : str or inference object, optional
             ``"classical"``, ``"HC0"``..``"HC3"``, ``"CR0"``..``"CR2"``, or an object from
-            :mod:`evalkit.inference`. Default HC2, or CR2 with Bell–McCaffrey degrees of freedom when clustered.
+            :mod:`evalkit.inference`. Default HC2, or CR2 with Bell–McCaffrey degrees of freedom when clustered
+            (the difference in means without blocks, clusters or weights uses Welch–Satterthwaite df, as
+            ``estimatr::difference_in_means``; see :func:`evalkit.estimators.difference_in_means`). Weighted CR2
+            uses the identity working model, as estimatr and clubSandwich; ``Sandwich("CR2",
+            working_model="inverse_variance")`` for the other.
         baseline : str or mapping, optional
             For ``estimator="change"``: a template such as ``"{outcome}_bl"``, a column name (one outcome), or a
             mapping outcome -> baseline column.
@@ -216,6 +221,7 @@ class RandomizedTrial:
             baseline=baseline,
             domains=domains,
             inference=inference,
+            default_inference=self._default_inference,
             alpha=alpha,
             block_codes=self._block_codes,
             block_labels=self._block_labels,
@@ -234,6 +240,17 @@ class RandomizedTrial:
                 "the assumption that they are comparable given the covariates; randomization inference is "
                 "unavailable.",
             ),
+        )
+
+    def _default_inference(self) -> tuple[Sandwich, str]:
+        """The trial's default inference, stated once: HC2, or CR2 when clustered (``estimatr::lm_robust``)."""
+        if self._cluster_codes is not None:
+            return Sandwich(
+                "CR2"
+            ), "Inference defaulted to CR2 with Bell-McCaffrey degrees of freedom (clustered design)."
+        return Sandwich("HC2"), (
+            "Inference defaulted to HC2, as estimatr: Welch-Satterthwaite degrees of freedom for the unblocked "
+            "difference in means, n - k otherwise."
         )
 
     def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evalkit._linear_algebra import condition_design
 from evalkit.errors import EstimationError
 
 __all__ = ["LinearFit", "fit_least_squares"]
@@ -57,25 +58,6 @@ class LinearFit:
         return int(self.X.shape[0] - self.X.shape[1])
 
 
-def _collinear_columns(X: np.ndarray, tol: float) -> list[int]:
-    """Indices of columns that are (numerically) linear combinations of the columns before them."""
-    scale = np.linalg.norm(X, axis=0)
-    scale[scale == 0] = 1.0
-    _, r, _ = np.linalg.svd(X / scale, full_matrices=False)
-    if r.size and r[-1] > tol * r[0]:
-        return []
-    bad: list[int] = []
-    kept: list[int] = []
-    for j in range(X.shape[1]):
-        trial = [*kept, j]
-        sub = X[:, trial] / scale[trial]
-        if np.linalg.matrix_rank(sub, tol=tol * np.linalg.norm(sub, 2)) < len(trial):
-            bad.append(j)
-        else:
-            kept.append(j)
-    return bad
-
-
 def fit_least_squares(
     y: np.ndarray,
     X: np.ndarray,
@@ -83,7 +65,6 @@ def fit_least_squares(
     target: int,
     *,
     weights: np.ndarray | None = None,
-    tol: float = 1e-10,
 ) -> LinearFit:
     """Fit ``y`` on ``X`` by (weighted) least squares.
 
@@ -97,8 +78,6 @@ def fit_least_squares(
         Index of the coefficient of interest.
     weights : ndarray, optional
         Positive analytic weights.
-    tol : float
-        Relative singular-value tolerance for declaring columns collinear.
 
     Returns
     -------
@@ -107,12 +86,19 @@ def fit_least_squares(
     Raises
     ------
     EstimationError
-        If there are fewer observations than coefficients, or some columns are collinear (the message names them).
+        If there are fewer observations than coefficients, or the regressors are collinear or so nearly collinear
+        that the condition number of the centred, unit-scaled design exceeds
+        :data:`evalkit._linear_algebra.CONDITION_LIMIT` (the message names the columns and the condition number).
 
     Notes
     -----
-    :math:`\\hat\\beta = (X'WX)^{-1}X'Wy`, computed by a least-squares solve on :math:`W^{1/2}X`
-    (``numpy.linalg.lstsq``) rather than by inverting :math:`X'WX`.
+    :math:`\\hat\\beta = (X'WX)^{-1}X'Wy`, computed without forming :math:`X'WX`: :math:`X` is reparametrised as
+    :math:`X_c = XT` (non-constant columns centred at their weighted mean when there is an intercept, every column
+    scaled to unit norm; see :func:`evalkit._linear_algebra.condition_design`), :math:`\\hat\\beta_c` is the SVD
+    least-squares solution on :math:`W^{1/2}X_c`, :math:`\\hat\\beta = T\\hat\\beta_c` and the residuals are
+    :math:`y - X_c\\hat\\beta_c`. Shifting or rescaling a covariate therefore changes the other coefficients and
+    the residuals only at rounding level, and a covariate far from zero (a year, an income in cents) is not
+    mistaken for a copy of the intercept.
     """
     n, k = X.shape
     if n <= k:
@@ -120,25 +106,10 @@ def fit_least_squares(
             f"{n} observations cannot identify {k} coefficients ({', '.join(term_names)}); "
             "use fewer covariates or more data."
         )
-    if weights is not None:
-        root = np.sqrt(weights)
-        Xw, yw = X * root[:, None], y * root
-    else:
-        Xw, yw = X, y
-    bad = _collinear_columns(Xw, tol)
-    if bad:
-        names = ", ".join(repr(term_names[j]) for j in bad)
-        if target in bad:
-            raise EstimationError(
-                f"the treatment indicator is collinear with the other regressors ({', '.join(term_names)}); "
-                "there is no variation in treatment left to estimate an effect. Check the covariates and blocks."
-            )
-        raise EstimationError(
-            f"regressor(s) {names} are collinear with the others (a linear combination of earlier columns, or "
-            "constant within the sample); drop them from covariates."
-        )
-    coef, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
-    residuals = y - X @ coef
+    design = condition_design(X, None, weights, names=term_names, target=target)
+    coef_c = design.solve(y)
+    coef = design.coef(coef_c)
+    residuals = y - design.X @ coef_c
     return LinearFit(
         coef=coef, X=X, y=y, residuals=residuals, term_names=tuple(term_names), target=target, weights=weights
     )

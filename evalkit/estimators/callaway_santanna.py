@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._linear_algebra import standardize_columns
 from evalkit._validation import check_option
 from evalkit.errors import DataError, EstimationError
 
@@ -251,6 +252,10 @@ def group_time_att(
                 "balanced panel of finite values. Drop or fix those units first (StaggeredDiD does this for you)."
             )
     n, T = Y.shape
+    if covariates is not None:
+        # ATT(g,t) does not depend on a covariate's location or units (regression and logit with an intercept):
+        # standardize each once, so that a covariate far from zero does not make X'WX numerically singular
+        covariates = standardize_columns(covariates.reshape(n * T, -1)).reshape(covariates.shape)
     w_all = np.ones(n) if weights is None else weights / weights.mean()
     glist = np.unique(cohort[np.isfinite(cohort)])
     rows: list[tuple] = []

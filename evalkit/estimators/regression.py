@@ -6,7 +6,7 @@ import numpy as np
 
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
-from evalkit.estimators._sample import EstimationSample, block_dummies, weighted_mean
+from evalkit.estimators._sample import EstimationSample, block_dummies, centre
 from evalkit.estimators.base import Estimator
 from evalkit.estimators.treatment_design import TreatmentDesign
 
@@ -67,7 +67,7 @@ def _lin_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, 
             "estimator='lin' needs covariates (or blocks) to interact with treatment; pass covariates=[...] "
             "or use estimator='difference_in_means'."
         )
-    Wc = W - weighted_mean(W, sample.weights)
+    Wc = centre(W, sample.weights)
     t = sample.treatment_name
     terms = ("(Intercept)", t, *(f"{c}_c" for c in names), *(f"{t}:{c}_c" for c in names))
     return TreatmentDesign(Wc, Wc), terms

@@ -39,7 +39,10 @@ def within(values: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = N
     -----
     :math:`\\tilde x_{it} = x_{it} - \\sum_s w_{is} x_{is} / \\sum_s w_{is}`: the residual of projecting on the
     group indicators, i.e. the unit fixed effects absorbed in one pass (one-way demeaning is exact; no
-    alternating projections are needed). Cost :math:`O(nk)` via ``numpy.bincount``.
+    alternating projections are needed). The means are computed twice, the second time of the deviations from
+    the first, so that a column far from zero (shifted by :math:`10^{8}`, say) is demeaned to full relative
+    precision (Higham 2002, Accuracy and Stability of Numerical Algorithms, section 1.9). Cost :math:`O(nk)` via
+    ``numpy.bincount``.
     """
     values = np.asarray(values, dtype=np.float64)
     flat = values.ndim == 1
@@ -48,9 +51,10 @@ def within(values: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = N
     total = np.bincount(codes, weights=weights, minlength=n_groups)
     out = np.empty_like(M)
     for j in range(M.shape[1]):
-        col = M[:, j] if weights is None else M[:, j] * weights
-        means = np.bincount(codes, weights=col, minlength=n_groups) / total
-        out[:, j] = M[:, j] - means[codes]
+        out[:, j] = M[:, j]
+        for _ in range(2):  # the second pass removes the rounding error of the first means (Higham 2002, 1.9)
+            col = out[:, j] if weights is None else out[:, j] * weights
+            out[:, j] -= (np.bincount(codes, weights=col, minlength=n_groups) / total)[codes]
     return out[:, 0] if flat else out
 
 
@@ -94,6 +98,15 @@ def _absorbed_fit(sample: EstimationSample, regressors: np.ndarray, names: tuple
     terms = (*names, *sample.covariate_names, *pnames)
     w = sample.weights
     Xt = within(X, sample.units, w)
+    # A column constant within every unit is absorbed: its deviations are rounding noise (zero, or ~eps^2 relative
+    # after the two-pass demeaning), which scaling would blow up into a spurious regressor. Refuse it by name.
+    flat = np.linalg.norm(Xt, axis=0) <= 64 * np.finfo(np.float64).eps * np.linalg.norm(X, axis=0)
+    if flat.any():
+        shown = ", ".join(repr(terms[j]) for j in np.flatnonzero(flat))
+        raise EstimationError(
+            f"{shown} does not vary within units, so the unit fixed effects absorb it and it has no coefficient "
+            "in a fixed-effects regression; drop it (time-invariant covariates), or interact it with time."
+        )
     yt = within(sample.y, sample.units, w)
     return fit_least_squares(yt, Xt, terms, target, weights=w)
 

@@ -6,13 +6,13 @@ objects.
 
 from __future__ import annotations
 
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
+from evalkit.inference.analytic import Sandwich
 from evalkit.inference.influence import MultiplierBootstrap
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import (
     CovarianceEstimate,
     CovType,
-    Sandwich,
     SmallSampleCorrection,
     bell_mccaffrey_df,
     sandwich,
@@ -23,7 +23,9 @@ __all__ = [
     "CovType",
     "CovarianceEstimate",
     "InferenceContext",
+    "InferenceMethod",
     "InferenceOutcome",
+    "JointTest",
     "MultiplierBootstrap",
     "RandomizationInference",
     "Sandwich",

@@ -1,9 +1,10 @@
-"""What flows between a design, an estimator and an inference method."""
+"""What flows between a design, an estimator and an inference method, and the protocol every method follows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from evalkit.estimators import EstimationSample, LinearFit
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
-__all__ = ["InferenceContext", "InferenceOutcome"]
+__all__ = ["InferenceContext", "InferenceMethod", "InferenceOutcome", "JointTest"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,69 @@ class InferenceOutcome:
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     columns: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JointTest:
+    """Joint test that several coefficients are zero (e.g. an event study's pre-treatment leads).
+
+    Attributes
+    ----------
+    statistic : float
+        F statistic.
+    df_num, df_denom : float
+        Numerator (number of coefficients tested) and denominator degrees of freedom.
+    p_value : float
+        :math:`P(F_{df_{num}, df_{denom}} > F)`.
+    terms : tuple of str
+        The coefficients tested.
+    method : str
+        How the F and its df were formed.
+    """
+
+    statistic: float
+    df_num: float
+    df_denom: float
+    p_value: float
+    terms: tuple[str, ...]
+    method: str
+
+
+class InferenceMethod(ABC):
+    """The protocol of every inference method: settings only, and the tests they give a fit.
+
+    A design hands a method a fit and an :class:`InferenceContext` (never itself) and gets back one
+    :class:`InferenceOutcome` per tested term. Subclasses are frozen dataclasses holding settings; they implement
+    :meth:`infer` for the fit's target coefficient and may override :meth:`infer_terms` (several terms at once, e.g.
+    one covariance matrix for an event study) and :meth:`joint_test`.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The label shown in results' ``inference`` column."""
+
+    @property
+    def sandwich_type(self) -> str | None:
+        """The sandwich covariance type behind the reported standard errors, when the method is a sandwich."""
+        return None
+
+    @abstractmethod
+    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
+        """Standard error, test and interval for ``fit``'s target coefficient."""
+
+    def infer_terms(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> tuple[InferenceOutcome, ...]:
+        """One outcome per coefficient index in ``terms``: by default :meth:`infer` with each as the target (its
+        refits target that term too)."""
+        if list(terms) == [fit.target]:
+            return (self.infer(fit, ctx),)
+        outs = []
+        for j in terms:
+            refit = ctx.refit
+            term_ctx = ctx if refit is None else replace(ctx, refit=lambda s, _j=j, _r=refit: replace(_r(s), target=_j))
+            outs.append(self.infer(replace(fit, target=j), term_ctx))
+        return tuple(outs)
+
+    def joint_test(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> JointTest | None:
+        """A joint test that the coefficients ``terms`` are zero, or None when the method offers none."""
+        return None

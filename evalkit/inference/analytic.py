@@ -1,6 +1,9 @@
-"""t tests and intervals from a standard error, with small-sample degrees of freedom; the degenerate-SE rule.
+"""Analytic inference: the :class:`Sandwich` method, t tests with small-sample df, and the degenerate-SE rule.
 
-Every analytic test in evalkit goes through :func:`t_tests` (one coefficient: :func:`t_inference`): trials, DiD,
+:class:`Sandwich` is the inference method behind ``inference="HC2"``, ``"CR2"``, ...: it asks the covariance
+kernel (:func:`evalkit.inference.sandwich.sandwich`) for one covariance matrix of the tested terms, with the
+design's small-sample correction, and turns it into t tests and a joint Wald test. Every analytic test in evalkit
+goes through :func:`t_tests` (one coefficient: :func:`t_inference`): trials, DiD,
 Callaway-Sant'Anna, Sun-Abraham and TWFE. It is also where a standard error that is zero up to rounding is
 turned into NaN with a note (:func:`degenerate_se`), so no estimator reports p = 0 from a variance it could not
 estimate.
@@ -8,21 +11,29 @@ estimate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from evalkit._validation import check_option
 from evalkit.errors import InferenceError
 from evalkit.estimators import LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
-from evalkit.inference.sandwich import Sandwich, sandwich
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
+from evalkit.inference.sandwich import (
+    CovarianceEstimate,
+    CovType,
+    DfMethod,
+    WorkingModel,
+    check_bm_type,
+    sandwich,
+)
 
 __all__ = [
     "DEGENERATE_RTOL",
+    "Sandwich",
     "TTests",
-    "analytic_inference",
     "degenerate_note",
     "degenerate_se",
     "resolve_inference",
@@ -139,58 +150,211 @@ def t_tests(
     )
 
 
-def resolve_inference(inference: object, *, clustered: bool) -> object:
-    """Turn the ``inference=`` argument of ``estimate()`` into an inference object.
+def resolve_inference(
+    inference: object, default: Callable[[], tuple[InferenceMethod, str]]
+) -> tuple[InferenceMethod, str | None]:
+    """Turn the ``inference=`` argument of ``estimate()`` into an inference method.
 
-    ``None`` gives the default, HC2, or CR2 when the design is clustered (as ``estimatr::lm_robust``); a string
-    names a covariance type; an inference object is returned as it is.
+    Parameters
+    ----------
+    inference : None, str or InferenceMethod
+        ``None`` takes the design's default; a string names a covariance type (``"HC2"`` is short for
+        ``Sandwich("HC2")``); an inference method is used as it is.
+    default : callable
+        The design's default, stated once where the design is: returns the method and the note that says why it
+        was chosen.
+
+    Returns
+    -------
+    method : InferenceMethod
+    note : str or None
+        The default's note, or None when the user chose.
     """
     if inference is None:
-        return Sandwich("CR2" if clustered else "HC2")
+        return default()
     if isinstance(inference, str):
-        return Sandwich(inference)  # validates the name
-    if not hasattr(inference, "infer"):
+        return Sandwich(inference), None  # type: ignore[arg-type]  # validates the name
+    if not isinstance(inference, InferenceMethod):
         raise InferenceError(
             f"inference={inference!r} is not understood; pass a covariance type such as 'HC2' or 'CR2', or an "
-            "object from evalkit.inference (e.g. ek.inference.Sandwich('CR2'))."
+            "object from evalkit.inference (e.g. ek.inference.Sandwich('CR2'), "
+            "ek.inference.RandomizationInference(reps=10_000, seed=1))."
         )
-    return inference
+    return inference, None
 
 
-def analytic_inference(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> InferenceOutcome:
-    """Standard error, t statistic, p-value and interval for the fit's target coefficient.
+@dataclass(frozen=True)
+class Sandwich(InferenceMethod):
+    """Settings for sandwich (robust) standard errors; ``inference="HC2"`` is short for ``Sandwich("HC2")``.
 
-    Notes
-    -----
-    :math:`t = \\hat\\tau / \\widehat{se}`; two-sided :math:`p = 2\\,P(T_\\nu > |t|)` and interval
-    :math:`\\hat\\tau \\pm t_{\\nu, 1-\\alpha/2}\\,\\widehat{se}`, with :math:`\\nu` the degrees of freedom of the
-    covariance type (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell–McCaffrey for CR2), as ``estimatr``.
+    Parameters
+    ----------
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, default "HC2"
+        Which covariance estimator to use; see :func:`sandwich` for the formulas. The ``CR`` types need the
+        design to have clusters.
+    df : {"default", "bell_mccaffrey"}, default "default"
+        ``"default"``: the type's usual t-test df (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell-McCaffrey for CR2;
+        Welch-Satterthwaite for the unblocked, unclustered, unweighted difference in means with HC2, as
+        ``estimatr::difference_in_means``). ``"bell_mccaffrey"`` (HC2 and CR2 only): the Bell-McCaffrey df of
+        the HC2 t test (Imbens and Kolesar 2016), see :func:`bell_mccaffrey_df`.
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        Weighted CR2 only (ignored otherwise): the working model of the bias correction and of the df.
+        ``"identity"`` (equal error variances) is the default of ``estimatr::lm_robust`` and of
+        ``clubSandwich::vcovCR`` for a weighted fit; ``"inverse_variance"`` (variances proportional to
+        :math:`1/w`) computes CR2 on the regression of :math:`\\sqrt{w}y` on :math:`\\sqrt{w}X`. See :func:`sandwich`.
+
+    Examples
+    --------
+    >>> import evalkit as ek
+    >>> ek.inference.Sandwich("CR2", working_model="inverse_variance").working_model
+    'inverse_variance'
     """
-    cov_type = spec.cov_type
-    clustered_type = cov_type.startswith("CR")
-    if clustered_type and context.clusters is None:
-        raise InferenceError(
-            f"inference={cov_type!r} needs clusters, and this design has none; declare clusters= in the design "
-            "or use 'HC2'."
+
+    cov_type: CovType = "HC2"
+    df: DfMethod = "default"
+    working_model: WorkingModel = "identity"
+
+    def __post_init__(self) -> None:
+        check_option("cov_type", self.cov_type, CovType)
+        check_option("df", self.df, DfMethod)
+        check_option("working_model", self.working_model, WorkingModel)
+        check_bm_type(self.cov_type, self.df)
+
+    @property
+    def name(self) -> str:
+        """The label shown in results' ``inference`` column, e.g. ``"HC2"``."""
+        return self.cov_type
+
+    @property
+    def sandwich_type(self) -> str:
+        """The covariance type (this method is a sandwich)."""
+        return self.cov_type
+
+    @property
+    def clustered(self) -> bool:
+        """Whether this estimator needs cluster labels."""
+        return self.cov_type.startswith("CR")
+
+    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
+        """t test and interval for the fit's target coefficient (see :meth:`infer_terms`)."""
+        return self.infer_terms(fit, ctx, [fit.target])[0]
+
+    def infer_terms(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> tuple[InferenceOutcome, ...]:
+        """t tests and intervals for the coefficients ``terms``, from one covariance matrix.
+
+        Notes
+        -----
+        :math:`t = \\hat\\tau / \\widehat{se}`; two-sided :math:`p = 2\\,P(T_\\nu > |t|)` and interval
+        :math:`\\hat\\tau \\pm t_{\\nu, 1-\\alpha/2}\\,\\widehat{se}`, with :math:`\\nu` the degrees of freedom of
+        the covariance type (:math:`n-K`; :math:`G-1` for CR0/CR1; Bell-McCaffrey for CR2, and for HC2 with
+        ``df="bell_mccaffrey"``), as ``estimatr::lm_robust``; the small-sample factor and :math:`K` count the
+        parameters absorbed outside the design matrix (``ctx.correction``).
+
+        The difference in means without blocks, clusters or weights, with HC2 (its Neyman / Welch variance
+        :math:`s_1^2/n_1 + s_0^2/n_0`) and ``df="default"``, uses the Welch (1947)-Satterthwaite df
+        :math:`\\nu = (v_1 + v_0)^2 / (v_1^2/(n_1-1) + v_0^2/(n_0-1))`, :math:`v_j = s_j^2/n_j`, as
+        ``estimatr::difference_in_means``. With blocks it keeps :math:`n - 2B` (the fully interacted regression's
+        :math:`n - k`, estimatr's blocked df), with weights :math:`n - 2` (estimatr runs ``lm_robust`` HC2), with
+        matched pairs :math:`B - 1`; with clusters, CR2's Bell-McCaffrey df (see
+        :func:`evalkit.estimators.difference_in_means`).
+        """
+        terms = list(terms)
+        cov = self._covariance(fit, ctx, terms)
+        welch = _welch_df(fit, self, ctx) if terms == [fit.target] else None
+        how = "Welch-Satterthwaite" if welch is not None else cov.df_method
+        label = self.cov_type if self.cov_type == "classical" else f"{self.cov_type} ({how} df)"
+        if self.cov_type == "CR2" and fit.weights is not None and self.working_model == "inverse_variance":
+            label = f"CR2 ({how} df, inverse-variance working model)"
+        if ctx.correction.absorbed and self.cov_type == "CR1":
+            counted = "nested in clusters not counted" if ctx.correction.nested else "counted"
+            label = f"CR1 (G - 1 df; fixed effects {counted})"
+        scale = _outcome_scale(fit)
+        return tuple(
+            t_inference(
+                float(fit.coef[j]),
+                float(np.sqrt(cov.vcov[j, j])),
+                welch if welch is not None else float(cov.df[j]),
+                alpha=ctx.alpha,
+                n_clusters=cov.n_clusters,
+                label=label,
+                scale=scale,
+                term=fit.term_names[j],
+            )
+            for j in terms
         )
-    cov = sandwich(
-        fit.X,
-        fit.residuals,
-        cov_type,
-        weights=fit.weights,
-        clusters=context.clusters if clustered_type else None,
-        df_for=[fit.target],
-    )
-    label = cov_type if cov_type == "classical" else f"{cov_type} ({cov.df_method} df)"
-    return t_inference(
-        fit.estimate,
-        float(np.sqrt(cov.vcov[fit.target, fit.target])),
-        float(cov.df[fit.target]),
-        alpha=context.alpha,
-        n_clusters=cov.n_clusters,
-        label=label,
-        scale=_outcome_scale(fit),
-    )
+
+    def joint_test(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> JointTest | None:
+        """Wald test that the coefficients ``terms`` are all zero, with small-sample df.
+
+        Notes
+        -----
+        :math:`W = b'\\hat V^{-1} b` over the :math:`q` terms. Non-clustered types: :math:`F = W/q` on
+        :math:`(q, n-K)` df. CR0/CR1: :math:`F = W/q` on :math:`(q, G-1)`. CR2: the Hotelling :math:`T^2`
+        approximation :math:`F = W(\\eta - q + 1)/(\\eta q)` on :math:`(q, \\eta - q + 1)` with :math:`\\eta` the
+        smallest Bell-McCaffrey df of the terms (Pustejovsky and Tipton 2018 propose the more accurate HTZ test).
+        NaN when a term's standard error is zero up to rounding (:func:`degenerate_se`).
+        """
+        terms = list(terms)
+        if not terms:
+            return None
+        cov = self._covariance(fit, ctx, terms)
+        V, df = cov.vcov, cov.df
+        b = fit.coef[terms]
+        se = np.sqrt(np.diag(V)[terms])
+        q = len(terms)
+        if degenerate_se(se, b, _outcome_scale(fit)).any():
+            W = np.nan
+        else:
+            W = float(b @ np.linalg.solve(V[np.ix_(terms, terms)], b))
+        if not self.clustered:
+            F, d2, method = W / q, float(df[terms[0]]), "Wald F with n - K df"
+        elif self.cov_type == "CR2":
+            eta = float(np.min(df[terms]))
+            d2 = eta - q + 1
+            F, method = W * d2 / (eta * q), "Hotelling T2 with eta = min Bell-McCaffrey df"
+        else:
+            F, d2, method = W / q, float(cov.n_clusters - 1), "Wald F with G - 1 df"
+        p = float(stats.f.sf(F, q, d2)) if d2 > 0 and np.isfinite(F) else np.nan
+        names = tuple(fit.term_names[j] for j in terms)
+        return JointTest(statistic=F, df_num=float(q), df_denom=float(d2), p_value=p, terms=names, method=method)
+
+    def _covariance(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> CovarianceEstimate:
+        if self.clustered and ctx.clusters is None:
+            raise InferenceError(
+                f"inference={self.cov_type!r} needs clusters, and this design has none; declare clusters= in the "
+                "design or use 'HC2'."
+            )
+        return sandwich(
+            fit.X,
+            fit.residuals,
+            self.cov_type,
+            weights=fit.weights,
+            clusters=ctx.clusters if self.clustered else None,
+            df_for=terms,
+            correction=ctx.correction,
+            working_model=self.working_model,
+            df_method=self.df,
+        )
+
+
+def _welch_df(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> float | None:
+    """The Welch-Satterthwaite df of an unblocked, unclustered, unweighted difference in means with HC2, else None."""
+    sample = context.sample
+    if (
+        context.estimator != "difference_in_means"
+        or spec.cov_type != "HC2"
+        or spec.df != "default"
+        or fit.weights is not None
+        or context.clusters is not None
+        or sample is None
+        or (sample.blocks is not None and np.unique(sample.blocks).size > 1)
+        or fit.X.shape[1] != 2
+    ):
+        return None
+    z = fit.X[:, fit.target] == 1
+    v1 = fit.y[z].var(ddof=1) / z.sum()
+    v0 = fit.y[~z].var(ddof=1) / (~z).sum()
+    return float((v1 + v0) ** 2 / (v1**2 / (z.sum() - 1) + v0**2 / ((~z).sum() - 1)))
 
 
 def _outcome_scale(fit: LinearFit) -> float:

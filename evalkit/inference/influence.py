@@ -8,12 +8,13 @@ up to rounding follows the one rule of :func:`evalkit.inference.analytic.degener
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from scipy import stats
 
+from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import OptionError
 from evalkit.estimators.callaway_santanna import GroupTimeFit
@@ -35,7 +36,9 @@ class MultiplierBootstrap:
     weights : {"mammen", "rademacher"}
         Distribution of the multipliers: Mammen's two-point weights (``did``'s default) or Rademacher (+1/-1).
     seed : int or numpy.random.Generator, optional
-        Source of randomness; the same seed gives bit-identical output.
+        Source of randomness; the same seed gives bit-identical output. ``None`` draws fresh entropy once, when the
+        object is created; that integer (:attr:`seed_used`) is recorded in ``Results.provenance["seed"]`` and
+        repeats the run when passed back as ``seed=``.
     batch_size : int
         Draws per batch; each batch is one (batch x clusters) @ (clusters x estimates) product.
 
@@ -52,6 +55,7 @@ class MultiplierBootstrap:
     weights: BootWeights = "mammen"
     seed: int | np.random.Generator | None = None
     batch_size: int = 256
+    _seed_used: int | np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_option("weights", self.weights, BootWeights)
@@ -59,6 +63,16 @@ class MultiplierBootstrap:
             raise OptionError(f"reps={self.reps!r} must be an integer of at least 2 (e.g. 999).")
         if self.batch_size < 1:
             raise OptionError(f"batch_size={self.batch_size!r} must be a positive integer.")
+        object.__setattr__(self, "_seed_used", seed_to_use(self.seed))
+
+    @property
+    def seed_used(self) -> int | None:
+        """The int seed of the draws (``seed``, or the entropy drawn at creation); None for a Generator seed."""
+        return None if isinstance(self._seed_used, np.random.Generator) else self._seed_used
+
+    def generator(self) -> np.random.Generator:
+        """A generator on the seed used (the ``Generator`` itself when one was given)."""
+        return np.random.default_rng(self._seed_used)
 
 
 # --------------------------------------------------------------------------------------------- 2x2 building block
@@ -115,7 +129,7 @@ def multiplier_bootstrap(
         scale = 1.0 / np.sqrt(sums.shape[0])
     else:
         scale = 1.0 / np.sqrt(n)
-    rng = np.random.default_rng(settings.seed) if rng is None else rng
+    rng = settings.generator() if rng is None else rng
     G = sums.shape[0]
     draws = np.empty((settings.reps, influence.shape[1]))
     if settings.weights == "mammen":

@@ -23,9 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evalkit._linear_algebra import bread, cr2_phi, group_sum
+from evalkit._linear_algebra import condition_design, cr2_phi, group_sum
+from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
+from evalkit.inference._cr2_identity import cr2_identity_directions
+from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -58,10 +61,6 @@ _LABELS = {
     "romano_wolf": "Romano–Wolf (2005) step-down max-|t|",
     "westfall_young": "Westfall–Young (1993) free step-down min-p",
 }
-
-# Draws within this relative distance of the observed statistic count as ties (as extreme): the identity draw of a
-# restricted bootstrap or of an enumeration reproduces the observed statistic up to rounding.
-_TIE_RTOL = 1e-10
 
 # Bound on the number of doubles in one draws x rows block of the bootstrap (about 32 MB).
 _BATCH_ELEMENTS = 4_000_000
@@ -181,12 +180,13 @@ def sharpened_qvalues(p: Any, *, step: float = 0.001) -> np.ndarray:
 def _tail_count(null: np.ndarray, observed: np.ndarray, *, larger: bool) -> np.ndarray:
     """Step-down counts: for the j-th hypothesis in step-down order, how many draws have the max (min) over the
     hypotheses not yet rejected at least as extreme as the j-th observed value."""
-    slack = _TIE_RTOL * np.abs(observed)[None, :]
+    # Ties count as extreme (the identity draw of a restricted bootstrap, or the observed assignment in an
+    # enumeration, reproduces the observed statistic up to rounding); the tolerance's scale is each column's draws.
     if larger:
         succ = np.maximum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-        return (succ >= observed[None, :] - slack).sum(axis=0)
+        return at_least_as_extreme(observed, succ, "greater", scale_draws=null).sum(axis=0)
     succ = np.minimum.accumulate(null[:, ::-1], axis=1)[:, ::-1]
-    return (succ <= observed[None, :] + slack).sum(axis=0)
+    return at_least_as_extreme(observed, succ, "less", scale_draws=null).sum(axis=0)
 
 
 def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_sided: bool = True) -> np.ndarray:
@@ -212,9 +212,9 @@ def romano_wolf(observed: Any, null: Any, *, include_observed: bool = True, two_
     -----
     Order the hypotheses by :math:`|t_{(1)}| \\ge \\dots \\ge |t_{(m)}|`. For step :math:`s`,
     :math:`\\tilde p_{(s)} = \\#\\{b : \\max_{j \\ge s} |t^*_{b,(j)}| \\ge |t_{(s)}|\\}` over the number of draws, and
-    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative
-    :math:`10^{-10}` of the observed value count as ties (Romano & Wolf 2005, Econometrica
-    73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
+    the adjusted p-values are :math:`\\max_{r \\le s} \\tilde p_{(r)}`; draws within a relative :math:`10^{-9}`
+    of the statistic's scale count as ties (:func:`evalkit.inference._pvalue.tie_tolerance`; Romano & Wolf 2005,
+    Econometrica 73(4):1237, Algorithm 4.1; Clarke, Romano & Wolf 2020, Stata Journal 20(4):812, ``rwolf``).
     """
     t = np.asarray(observed, dtype=np.float64).reshape(-1)
     tb = np.asarray(null, dtype=np.float64)
@@ -304,6 +304,9 @@ class JointNull:
     two_sided : bool
         Whether ``statistics`` / ``null`` are signed statistics whose absolute values measure extremeness (True),
         or already extremeness scores, larger meaning more extreme (False).
+    seed : int, str or None
+        The seed the draws actually used (fresh entropy when none was given; ``repr`` of a Generator or spawned
+        SeedSequence), None for a complete enumeration; passing it back as ``seed=`` repeats the draws.
     """
 
     statistics: np.ndarray
@@ -313,6 +316,7 @@ class JointNull:
     include_observed: bool
     source: str
     two_sided: bool = True
+    seed: int | str | None = None
 
 
 def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
@@ -362,7 +366,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
     p = np.empty(t.size)
     for j in range(ext.shape[1]):
         null_p[:, j] = (n_draws - np.searchsorted(sorted_ext[:, j], ext[:, j], side="left")) / n_draws
-        count = n_draws - np.searchsorted(sorted_ext[:, j], t_ext[j] - _TIE_RTOL * abs(t_ext[j]), side="left")
+        count = int(at_least_as_extreme(t_ext[j], ext[:, j], "greater").sum())
         p[j] = count / n_draws if enumerated else (1 + count) / (n_draws + 1)
     how = "all possible assignments (enumeration)" if enumerated else f"the {n_draws} re-drawn assignments"
     return JointNull(
@@ -373,6 +377,7 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
         include_observed=not enumerated,
         source=f"{how} of the randomization inference ({alternative}), the same for every outcome",
         two_sided=False,
+        seed=None if enumerated else fits[0].inference.get("seed"),
     )
 
 
@@ -442,14 +447,13 @@ def _studentizer(
     impose_null: bool,
     unit_codes: np.ndarray | None = None,
     correction: SmallSampleCorrection = NO_CORRECTION,
+    working_model: str = "identity",
 ) -> _Studentizer:
-    X = np.asarray(fit.X, dtype=np.float64)
-    n, k = X.shape
     t = int(fit.target)
-    sw = None if fit.weights is None else np.sqrt(np.asarray(fit.weights, dtype=np.float64))
-    Xt = X if sw is None else X * sw[:, None]
-    et = np.asarray(fit.residuals, dtype=np.float64) * (1.0 if sw is None else sw)
-    B, L = bread(Xt)
+    # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
+    design = condition_design(fit.X, fit.residuals, fit.weights, keep=t)
+    X, Xt, et, B, L, sw = design.X, design.Xt, np.asarray(design.et), design.B, design.L, design.sw
+    n, k = Xt.shape
     Q, _ = np.linalg.qr(Xt)
     c = Xt @ B[:, t]
     btt = float(B[t, t])
@@ -473,7 +477,11 @@ def _studentizer(
         groups = groups.astype(np.intp)
         n_groups = len(uniques)
         scale = small_sample_factor(cov_type, n, k, n_groups, correction)
-        if cov_type == "CR2":
+        if cov_type == "CR2" and sw is not None and working_model == "identity":
+            # c'Vc = sum_g (a_g'e_g)^2 with unweighted residuals e = e~ / sqrt(w) (see evalkit.inference._cr2_identity)
+            a = cr2_identity_directions(X, sw**2, groups, n_groups, np.eye(k)[:, t], L)
+            d = a / sw
+        elif cov_type == "CR2":
             cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
             phi = cr2_phi(cross, L)
             s = group_sum(Xt * c[:, None], groups, n_groups)
@@ -533,7 +541,8 @@ def wild_bootstrap_null(
     reps : int
         Number of bootstrap draws. With clusters and :math:`2^G \\le` ``reps`` every sign vector is enumerated.
     seed : int, SeedSequence or Generator, optional
-        Randomness for the Rademacher weights.
+        Randomness for the Rademacher weights. None draws fresh entropy; the seed used is returned in
+        ``JointNull.seed`` so that the draws can be repeated bit for bit.
     impose_null : bool, default True
         Bootstrap from the restricted fit (the null :math:`\\beta_t = 0` imposed, "WCR"), as ``wildboottest``
         and ``pyfixest``; False resamples the unrestricted residuals ("WCU").
@@ -572,7 +581,9 @@ def wild_bootstrap_null(
         units = [np.asarray(of.rows, dtype=np.intp) for of in fits]
     n_units = int(max(u.max() for u in units)) + 1
     prep = [
-        _studentizer(of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u, of.correction)
+        _studentizer(
+            of.fit, ct, of.clusters if ct.startswith("CR") else None, impose_null, u, of.correction, of.working_model
+        )
         for of, ct, u in zip(fits, cov_types, units, strict=True)
     ]
     n_used = np.unique(np.concatenate(units))
@@ -584,7 +595,8 @@ def wild_bootstrap_null(
         signs[:, n_used] = 1.0 - 2.0 * bits
         batches = [signs]
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        seed = seed_to_use(seed)
+        rng = np.random.default_rng(seed)  # a Generator is used as is
         n_max = max(u.size for u in units)
         size = max(1, min(reps, _BATCH_ELEMENTS // max(n_units, n_max)))
         batches = (
@@ -618,6 +630,7 @@ def wild_bootstrap_null(
             f"a wild {'cluster ' if clustered else ''}bootstrap of the t statistics "
             f"({'null imposed' if impose_null else 'unrestricted residuals'}), {how}, shared by every outcome"
         ),
+        seed=None if enumerate_all else recordable_seed(seed),
     )
 
 
@@ -634,6 +647,7 @@ class Adjustment:
     family: np.ndarray
     method: str
     note: str
+    seed: int | str | None = None
 
 
 def _families(table: pd.DataFrame, within: str | None) -> np.ndarray:
@@ -688,6 +702,7 @@ def _joint_null(
         null_p_values=joint.null_p_values,
         include_observed=joint.include_observed,
         source=joint.source,
+        seed=joint.seed,
     )
 
 
@@ -722,6 +737,7 @@ def adjust_table(
     """
     check_option("method", method, AdjustMethod)
     family = _families(table, within)
+    seed_used = None
     out = np.empty(len(table))
     if method in _RESAMPLING:
         joint = _joint_null(table, fits, reps, seed, p_values=method == "westfall_young")
@@ -739,6 +755,7 @@ def adjust_table(
                     joint.p_values[cols], joint.null_p_values[:, cols], include_observed=joint.include_observed
                 )
         source = f" Joint null from {joint.source}."
+        seed_used = joint.seed
     else:
         p = _check_pvalues(table["p_value"].to_numpy(dtype=np.float64))
         for fam in pd.unique(family):
@@ -749,4 +766,4 @@ def adjust_table(
     scope = "all rows as one family" if within is None else f"within each {within} ({n_fam} families)"
     what = "q-values" if method == "sharpened_q" else "adjusted p-values"
     note = f"p_adjusted: {_LABELS[method]} {what}, {scope}.{source}"
-    return Adjustment(p_adjusted=out, family=family, method=method, note=note)
+    return Adjustment(p_adjusted=out, family=family, method=method, note=note, seed=seed_used)

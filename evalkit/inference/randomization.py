@@ -15,10 +15,12 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
 from evalkit.inference.sandwich import CovType, sandwich
 
@@ -29,12 +31,11 @@ Alternative = Literal["two-sided", "greater", "less"]
 EnumerateOption = Literal["auto", "always", "never"]
 
 _MAX_ENUMERATE = 5_000_000  # enumerate="always" refuses designs with more possible assignments than this
-_TIE_TOL = 1e-10  # relative: statistics within this of the observed one count as ties (as extreme)
 _PROGRESS_MIN_ROWS = 20_000_000  # draws x observations above which an interactive run shows a progress bar
 
 
 @dataclass(frozen=True)
-class RandomizationInference:
+class RandomizationInference(InferenceMethod):
     """Randomization inference for the sharp null of a constant treatment effect.
 
     Parameters
@@ -82,7 +83,8 @@ class RandomizationInference:
     :math:`\\hat\\tau - \\tau_0`.
 
     **p-values.** With "extreme" meaning :math:`|T^*| \\ge |T|` (two-sided), :math:`T^* \\ge T` (greater) or
-    :math:`T^* \\le T` (less), ties within a relative :math:`10^{-10}` counting as extreme:
+    :math:`T^* \\le T` (less), ties counting as extreme (within a relative :math:`10^{-9}` of the statistic's scale,
+    so that rescaling the outcome changes nothing; :func:`evalkit.inference._pvalue.tie_tolerance`):
 
     * enumeration (exact): :math:`p = \\#\\{\\text{extreme}\\}/K` over all :math:`K` possible assignments, the
       observed one included (as R's ``ri2`` with complete enumeration);
@@ -157,7 +159,7 @@ class RandomizationInference:
             raise OptionError(f"seed={self.seed!r} must be a non-negative int.")
         if not np.isfinite(self.null):
             raise OptionError(f"null={self.null!r} must be a finite number (the constant effect under the null).")
-        entropy = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy)
+        entropy = seed_to_use(self.seed)
         object.__setattr__(self, "_entropy", entropy)
 
     @property
@@ -424,15 +426,7 @@ class _PValue:
         t_null = _statistic(self.null_fits, self.statistic, tau0)
         if not np.isfinite(t):
             return 1.0
-        tol = _TIE_TOL * max(1.0, abs(t))
-        with np.errstate(invalid="ignore"):
-            if alternative == "two-sided":
-                extreme = np.abs(t_null) >= abs(t) - tol
-            elif alternative == "greater":
-                extreme = t_null >= t - tol
-            else:
-                extreme = t_null <= t + tol
-        extreme |= ~np.isfinite(t_null)
+        extreme = at_least_as_extreme(t, t_null, alternative) | ~np.isfinite(t_null)  # type: ignore[arg-type]
         count = int(extreme.sum())
         n = t_null.size
         return count / n if self.exact else (1 + count) / (1 + n)

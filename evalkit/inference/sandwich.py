@@ -28,29 +28,36 @@ import numpy as np
 
 from evalkit._linear_algebra import (
     LEVERAGE_TOL,
-    bread,
     check_finite,
+    condition_design,
     cr2_phi,
     factorize_clusters,
     group_sum,
-    weighted_design,
 )
 from evalkit._validation import check_option
-from evalkit.errors import EstimationError, InferenceError
+from evalkit.errors import EstimationError, InferenceError, OptionError
+from evalkit.inference._cr2_identity import cr2_identity_weighted
 
 __all__ = [
     "NO_CORRECTION",
     "CovType",
     "CovarianceEstimate",
-    "Sandwich",
+    "DfMethod",
     "SmallSampleCorrection",
+    "WorkingModel",
     "bell_mccaffrey_df",
+    "check_bm_type",
     "residual_df",
     "sandwich",
     "small_sample_factor",
 ]
 
 CovType = Literal["classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"]
+#: How the t-test df are obtained: the type's usual df, or Bell-McCaffrey (HC2 and CR2; CR2's usual df).
+DfMethod = Literal["default", "bell_mccaffrey"]
+#: The working model of weighted CR2: errors with equal variances (``"identity"``, estimatr's and clubSandwich's
+#: default) or with variances proportional to 1/w (``"inverse_variance"``, CR2 of sqrt(w) y on sqrt(w) X).
+WorkingModel = Literal["identity", "inverse_variance"]
 
 _CLUSTER_TYPES = ("CR0", "CR1", "CR2")
 
@@ -199,31 +206,13 @@ class CovarianceEstimate:
         return np.sqrt(np.diag(self.vcov))
 
 
-@dataclass(frozen=True)
-class Sandwich:
-    """Settings for sandwich (robust) standard errors; ``inference="HC2"`` is short for ``Sandwich("HC2")``.
-
-    Parameters
-    ----------
-    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, default "HC2"
-        Which covariance estimator to use; see :func:`sandwich` for the formulas. The ``CR`` types need the
-        design to have clusters.
-    """
-
-    cov_type: CovType = "HC2"
-
-    def __post_init__(self) -> None:
-        check_option("cov_type", self.cov_type, CovType)
-
-    @property
-    def name(self) -> str:
-        """The label shown in results' ``inference`` column, e.g. ``"HC2"``."""
-        return self.cov_type
-
-    @property
-    def clustered(self) -> bool:
-        """Whether this estimator needs cluster labels."""
-        return self.cov_type in _CLUSTER_TYPES
+def check_bm_type(cov_type: str, df: str) -> None:
+    """Refuse ``df="bell_mccaffrey"`` for a covariance type other than HC2 and CR2."""
+    if df == "bell_mccaffrey" and cov_type not in ("HC2", "CR2"):
+        raise OptionError(
+            f"df='bell_mccaffrey' is defined for 'HC2' and 'CR2' (Bell and McCaffrey 2002), not cov_type="
+            f"{cov_type!r}; use cov_type='HC2' or 'CR2', or df='default'."
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -266,6 +255,8 @@ def sandwich(
     clusters: np.ndarray | None = None,
     df_for: Sequence[int] | None = None,
     correction: SmallSampleCorrection = NO_CORRECTION,
+    working_model: WorkingModel = "identity",
+    df_method: DfMethod = "default",
 ) -> CovarianceEstimate:
     """Sandwich covariance of OLS / WLS coefficients and the degrees of freedom of their t tests.
 
@@ -282,12 +273,18 @@ def sandwich(
     clusters : array-like of shape (n,), optional
         Cluster labels (any hashable values) for the ``CR`` types; must be ``None`` for the others.
     df_for : sequence of int, optional
-        For ``CR2``, the coefficient indices whose Bell-McCaffrey df are computed (others are NaN).
-        Default: all. Ignored by the other types, whose df do not depend on the coefficient.
+        For ``CR2`` (and ``HC2`` with ``df="bell_mccaffrey"``), the coefficient indices whose Bell-McCaffrey df
+        are computed (others are NaN). Default: all. Ignored by the other types, whose df do not depend on the
+        coefficient.
     correction : SmallSampleCorrection, optional
         Parameters the fit estimated outside ``X`` (absorbed fixed effects), counted by the small-sample factor
         and the df (:func:`small_sample_factor`, :func:`residual_df`). HC2 and HC3 refuse absorbed parameters:
         their leverages would need the absorbed effects' hat matrix.
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        Working model of weighted ``CR2`` (see Notes); ignored without weights and by the other types.
+    df_method : {"default", "bell_mccaffrey"}, default "default"
+        ``"bell_mccaffrey"`` gives ``HC2`` the Bell-McCaffrey df (Imbens and Kolesar 2016) instead of
+        :math:`n-k`; ``CR2`` always has them; refused for the other types.
 
     Returns
     -------
@@ -301,7 +298,9 @@ def sandwich(
         On missing values, non-positive weights, a leverage of one under HC2/HC3, fewer than 2 clusters,
         or clusters given (or missing) where the type does not use (needs) them.
     EstimationError
-        If X is rank deficient, or has no residual degrees of freedom (n <= k).
+        If X is rank deficient or ill-conditioned (see :func:`evalkit._linear_algebra.condition_design`: the
+        sandwich is computed on the centred, unit-scaled design and mapped back, so a covariate's location and
+        units do not matter), or has no residual degrees of freedom (n <= k).
 
     Notes
     -----
@@ -327,10 +326,26 @@ def sandwich(
       The df of coefficient :math:`j` are the Bell-McCaffrey df (Imbens and Kolesar 2016) for the contrast
       :math:`c = e_j` under the working model :math:`\\Omega = I`, see :func:`bell_mccaffrey_df`.
 
-    Weighted CR2: computing on :math:`\\tilde X = W^{1/2}X` makes the working model :math:`W^{-1}` (weights as
-    inverse variances; clubSandwich's ``vcovCR(..., inverse_var = TRUE)``). ``estimatr::lm_robust`` with weights
-    uses the identity working model instead (clubSandwich's ``inverse_var = FALSE``), so weighted CR2 standard
-    errors and df differ from estimatr's; unweighted CR2, and all HC and CR0/CR1 types, agree.
+    Weighted CR2 has a working model, the error covariance :math:`\\Phi` under which :math:`A_g` makes the
+    estimator exactly unbiased and the df are computed (Pustejovsky and Tipton 2018, eq. 5):
+
+    - ``working_model="identity"`` (default): :math:`\\Phi = I` on the weighted fit,
+      :math:`A_g = S_g^{+1/2}` with :math:`S_g = [(I-H)(I-H)']_{gg}`, :math:`H = X(X'WX)^{-1}X'W`, and meat
+      :math:`\\sum_g X_g'W_gA_ge_ge_g'A_gW_gX_g` (see :mod:`evalkit.inference._cr2_identity`). This is
+      ``estimatr::lm_robust(..., weights =, se_type = "CR2")`` and ``clubSandwich::vcovCR(type = "CR2")``'s
+      default for a weighted ``lm`` (clubSandwich 0.5.8: ``inverse_var`` defaults to ``FALSE`` when the fit has
+      weights, and the target is then the identity); both checked live to 1e-10 in ``tests/r_reference``.
+    - ``working_model="inverse_variance"``: :math:`\\Phi = W^{-1}` (weights as inverse variances), computed as
+      CR2 of the regression of :math:`\\tilde y = W^{1/2}y` on :math:`\\tilde X` (identity working model there),
+      the formulas above. This equals clubSandwich's ``vcovCR`` on that transformed ``lm`` (checked live), and
+      was evalkit's weighted CR2 until issue 8. It is NOT ``vcovCR(..., inverse_var = TRUE)``: that takes the
+      symmetric square root :math:`A_g = \\Phi_g^{1/2}(\\Phi_g^{1/2}S_g\\Phi_g^{1/2})^{-1/2}\\Phi_g^{1/2}`,
+      another matrix with :math:`A_gS_gA_g' = \\Phi_g`; the two agree when the weights are constant within
+      clusters.
+
+    Without weights the two models coincide. HC2 and HC3 always use the leverages of :math:`\\tilde X` (as
+    ``estimatr`` and ``statsmodels.WLS``), so with weights HC2 is CR2 with singleton clusters under the
+    inverse-variance model, not under the identity; ``df="bell_mccaffrey"`` for HC2 uses that model too.
 
     The CR2 computation never forms an :math:`n \\times n` or :math:`n_g \\times n_g` matrix:
     :math:`A_g` is written as :math:`I + \\tilde X_g \\Phi_g \\tilde X_g'` with a :math:`k \\times k` matrix
@@ -351,14 +366,16 @@ def sandwich(
     hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
     """
     check_option("cov_type", cov_type, CovType)
+    check_option("working_model", working_model, WorkingModel)
+    check_option("df_method", df_method, DfMethod)
+    check_bm_type(cov_type, df_method)
     if residuals is None:
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
     if not isinstance(correction, SmallSampleCorrection):
         raise InferenceError(f"correction={correction!r} must be a SmallSampleCorrection.")
-    Xt, et, _ = weighted_design(X, residuals, weights)
-    et = np.asarray(et)
+    design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
+    Xt, et, B, L, sw = design.Xt, np.asarray(design.et), design.B, design.L, design.sw
     n, k = Xt.shape
-    B, L = bread(Xt)
     if correction.absorbed and cov_type in ("HC2", "HC3"):
         raise InferenceError(
             f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
@@ -394,8 +411,17 @@ def sandwich(
                 omega = omega / (one_minus if cov_type == "HC2" else one_minus**2)
             meat = (Xt * omega[:, None]).T @ Xt
             vcov = B @ meat @ B * factor
+        how = "n - k"
+        if df_method == "bell_mccaffrey":
+            # HC2 is CR2 with singleton clusters on the transformed rows (Imbens and Kolesar 2016).
+            idx = _check_df_for(df_for, k)
+            df = np.full(k, np.nan)
+            if idx.size:
+                cross = np.einsum("ni,nj->nij", Xt, Xt)
+                df[idx] = _bm_df_from_pieces(cross, cr2_phi(cross, L), B, design.contrasts(np.eye(k)[:, idx]))
+            how = "Bell-McCaffrey"
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method="n - k"
+            vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=None, df_method=how
         )
 
     if clusters is None:
@@ -406,6 +432,19 @@ def sandwich(
     codes, _ = factorize_clusters(clusters, n)
     G = int(codes.max()) + 1
     factor = small_sample_factor(cov_type, n, k, G, correction)
+    if cov_type == "CR2" and sw is not None and working_model == "identity":
+        idx = _check_df_for(df_for, k)
+        vcov, bm = cr2_identity_weighted(design.X, et / sw, sw**2, codes, G, design.contrasts(np.eye(k)[:, idx]), L)
+        df = np.full(k, np.nan)
+        df[idx] = bm
+        return CovarianceEstimate(
+            vcov=_symmetrize(design.vcov(vcov * factor)),
+            df=df,
+            cov_type=cov_type,
+            n_obs=n,
+            n_clusters=G,
+            df_method="Bell-McCaffrey",
+        )
     scores = group_sum(Xt * et[:, None], codes, G)  # (G, k): X_g'e_g
     if cov_type == "CR2":
         cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
@@ -415,7 +454,7 @@ def sandwich(
     vcov = B @ (scores.T @ scores) @ B * factor
     if cov_type != "CR2":
         return CovarianceEstimate(
-            vcov=_symmetrize(vcov),
+            vcov=_symmetrize(design.vcov(vcov)),
             df=np.full(k, residual_df(cov_type, n, k, G, correction)),
             cov_type=cov_type,
             n_obs=n,
@@ -425,9 +464,9 @@ def sandwich(
     idx = _check_df_for(df_for, k)
     df = np.full(k, np.nan)
     if idx.size:
-        df[idx] = _bm_df_from_pieces(cross, phi, B, np.eye(k)[:, idx])
+        df[idx] = _bm_df_from_pieces(cross, phi, B, design.contrasts(np.eye(k)[:, idx]))
     return CovarianceEstimate(
-        vcov=_symmetrize(vcov), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
+        vcov=_symmetrize(design.vcov(vcov)), df=df, cov_type=cov_type, n_obs=n, n_clusters=G, df_method="Bell-McCaffrey"
     )
 
 
@@ -437,6 +476,7 @@ def bell_mccaffrey_df(
     *,
     weights: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
+    working_model: WorkingModel = "identity",
 ) -> float:
     """Bell-McCaffrey degrees of freedom for the CR2 (or HC2) t test of the contrast ``c'beta``.
 
@@ -450,7 +490,10 @@ def bell_mccaffrey_df(
         Positive WLS weights.
     clusters : array-like of shape (n,), optional
         Cluster labels; ``None`` means every observation is its own cluster, which gives the df of the HC2
-        t test (CR2 with singleton clusters is HC2).
+        t test (CR2 with singleton clusters is HC2; with weights, under ``working_model="inverse_variance"``).
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        With weights, the working model of the CR2 estimator whose df are wanted (see :func:`sandwich`);
+        ignored without weights.
 
     Returns
     -------
@@ -460,7 +503,9 @@ def bell_mccaffrey_df(
     Notes
     -----
     Under the working model :math:`\\tilde e = (I - H)\\varepsilon`,
-    :math:`\\varepsilon \\sim N(0, \\sigma^2 I)` (for WLS in the transformed space, as ``estimatr``),
+    :math:`\\varepsilon \\sim N(0, \\sigma^2 I)` (unweighted, or WLS in the transformed space with
+    ``working_model="inverse_variance"``; the weighted identity model is in
+    :func:`evalkit.inference._cr2_identity.cr2_identity_weighted`),
     :math:`c'\\hat V^{CR2}c = \\sum_g (p_g'\\varepsilon)^2` with
     :math:`p_g = (I-H)'_{\\cdot g} A_g \\tilde X_g B c`. Matching the first two moments of this
     quadratic form to a scaled :math:`\\chi^2` gives (Bell and McCaffrey 2002, Imbens and Kolesar 2016,
@@ -478,21 +523,25 @@ def bell_mccaffrey_df(
     ----------
     See :func:`sandwich`.
     """
-    Xt, _, _ = weighted_design(X, None, weights)
+    check_option("working_model", working_model, WorkingModel)
+    design = condition_design(X, None, weights)
+    Xt, B, L, sw = design.Xt, design.B, design.L, design.sw
     n, k = Xt.shape
     c = np.asarray(contrast, dtype=np.float64).reshape(-1)
     if c.shape[0] != k:
         raise InferenceError(f"contrast has {c.shape[0]} entries but X has {k} columns; they must match.")
     check_finite("contrast", c[:, None])
-    B, L = bread(Xt)
     if clusters is None:
         codes, G = np.arange(n, dtype=np.intp), n
     else:
         codes, uniques = factorize_clusters(clusters, n)
         G = len(uniques)
+    if sw is not None and working_model == "identity":
+        _, bm = cr2_identity_weighted(design.X, np.zeros(n), sw**2, codes, G, design.contrasts(c[:, None]), L)
+        return float(bm[0])
     cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)
     phi = cr2_phi(cross, L)
-    return float(_bm_df_from_pieces(cross, phi, B, c[:, None])[0])
+    return float(_bm_df_from_pieces(cross, phi, B, design.contrasts(c[:, None]))[0])
 
 
 def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:
@@ -506,3 +555,13 @@ def _check_df_for(df_for: Sequence[int] | None, k: int) -> np.ndarray:
 
 def _symmetrize(a: np.ndarray) -> np.ndarray:
     return 0.5 * (a + a.T)
+
+
+def __getattr__(name: str) -> object:
+    # ``Sandwich`` (the analytic inference method) lives in evalkit.inference.analytic, which imports this kernel;
+    # the old import path keeps working without an import cycle.
+    if name == "Sandwich":
+        from evalkit.inference.analytic import Sandwich
+
+        return Sandwich
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

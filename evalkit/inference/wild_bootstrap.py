@@ -10,17 +10,20 @@ cluster-level sums once, so a draw costs :math:`O(G^2)` (or :math:`O(Gk)`) opera
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
 
-from evalkit._linear_algebra import bread, factorize_clusters, group_sum, weighted_design
+from evalkit._linear_algebra import bread, condition_design, factorize_clusters, group_sum
+from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._pvalue import at_least_as_extreme
+from evalkit.inference.analytic import degenerate_se
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -37,9 +40,6 @@ Alternative = Literal["two-sided", "greater", "less"]
 BootstrapType = Literal["11", "31"]
 FullEnumeration = Literal["auto", "always", "never"]
 
-#: Bootstrap statistics within this relative distance of the observed one count as ties (and so as "at least as
-#: extreme"): under full enumeration the all-ones sign vector reproduces the observed t exactly in theory.
-_TIE_RTOL = 1e-9
 #: Largest number of clusters for which ``full_enumeration="always"`` enumerates the 2^G sign vectors.
 _MAX_ENUMERATION_CLUSTERS = 20
 #: Fewer clusters than this (or fewer treated / control clusters than ``_FEW_ARM_CLUSTERS``) adds a note.
@@ -277,14 +277,8 @@ def _moments(problem: _Problem, V: np.ndarray, batch_size: int) -> _Moments:
 
 
 def _p_value(t_obs: float, t_boot: np.ndarray, alternative: Alternative) -> float:
-    tol = _TIE_RTOL * abs(t_obs)
-    if alternative == "two-sided":
-        hits = np.abs(t_boot) >= abs(t_obs) - tol
-    elif alternative == "greater":
-        hits = t_boot >= t_obs - tol
-    else:
-        hits = t_boot <= t_obs + tol
-    return float(np.count_nonzero(hits) / t_boot.shape[0])
+    # ties count as extreme: under full enumeration the all-ones sign vector reproduces the observed t in theory
+    return float(np.count_nonzero(at_least_as_extreme(t_obs, t_boot, alternative)) / t_boot.shape[0])
 
 
 def _p_at(problem: _Problem, moments: _Moments, value: float, alternative: Alternative) -> float:
@@ -332,7 +326,7 @@ def _invert(problem: _Problem, moments: _Moments, alpha: float, alternative: Alt
 
 
 @dataclass(frozen=True)
-class WildClusterBootstrap:
+class WildClusterBootstrap(InferenceMethod):
     """Wild cluster bootstrap t test (restricted WCR11 by default), with a confidence interval by test inversion.
 
     Parameters
@@ -345,8 +339,10 @@ class WildClusterBootstrap:
         about 12 clusters prefer ``"webb"``: Rademacher weights give only :math:`2^G` distinct bootstrap samples
         (Webb 2023).
     seed : int, optional
-        Seed of the weights' random generator. ``None`` draws fresh entropy, recorded in the results'
-        ``inference`` extras (``"seed"``) so that the run can be repeated.
+        Seed of the weights' random generator. ``None`` draws fresh entropy **once, when the object is created**
+        (``numpy.random.SeedSequence().entropy``), so every outcome and ``estimate()`` call using this object draws
+        the same weights. The seed used (:attr:`seed_used`) is recorded in ``Results.provenance["seed"]`` and in
+        the ``inference`` extras (``"seed"``); pass it back as ``seed=`` to repeat the run bit for bit.
     impose_null : bool, default True
         Impose the null hypothesis on the bootstrap data-generating process (WCR, restricted residuals;
         Cameron, Gelbach and Miller 2008; MacKinnon and Webb 2017). ``False`` gives WCU.
@@ -395,7 +391,8 @@ class WildClusterBootstrap:
     p-value conventions: two-sided symmetric, counting ties as extreme (:math:`\\ge`, as ``boottest`` and
     ``fwildclusterboot``; ``wildboottest`` counts strictly :math:`>`, which differs only on ties, e.g. under
     full enumeration where the all-ones vector reproduces the observed :math:`t`, so that
-    :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the observed one count as ties.
+    :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the statistic's scale count as ties
+    (:func:`evalkit.inference._pvalue.tie_tolerance`).
 
     Few clusters: with fewer than about 12 clusters, or few treated or control clusters, WCR tends to
     under-reject and WCU to over-reject (MacKinnon and Webb 2017); a note is added to the results
@@ -435,6 +432,7 @@ class WildClusterBootstrap:
     full_enumeration: FullEnumeration = "auto"
     confidence_interval: bool = True
     batch_size: int | None = None
+    _entropy: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_int("reps", self.reps, minimum=1)
@@ -455,6 +453,12 @@ class WildClusterBootstrap:
             )
         if self.batch_size is not None:
             _check_int("batch_size", self.batch_size, minimum=1)
+        object.__setattr__(self, "_entropy", seed_to_use(self.seed))
+
+    @property
+    def seed_used(self) -> int:
+        """The seed of the weights: ``seed``, or the entropy drawn when the object was created."""
+        return self._entropy
 
     @property
     def name(self) -> str:
@@ -475,8 +479,9 @@ class WildClusterBootstrap:
                 "the wild cluster bootstrap needs clusters, and this design has none; declare them in the design, "
                 "e.g. ek.RandomizedTrial(data, 'treated', clusters='community'), or use inference='HC2'."
             )
-        Xt, e, sw = weighted_design(fit.X, fit.residuals, fit.weights)
-        et = np.asarray(e)
+        # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
+        design = condition_design(fit.X, fit.residuals, fit.weights, keep=fit.target)
+        Xt, et, sw = design.Xt, np.asarray(design.et), design.sw
         yt = np.asarray(fit.y, dtype=np.float64) * (1.0 if sw is None else sw)
         codes, G = _cluster_codes(ctx.clusters, Xt.shape[0])
         problem = _build_problem(
@@ -497,7 +502,7 @@ class WildClusterBootstrap:
             V = _all_sign_vectors(G)
             entropy = self.seed
         else:
-            seq = np.random.SeedSequence(self.seed)
+            seq = np.random.SeedSequence(self.seed_used)
             entropy = seq.entropy
             V = bootstrap_weights(self.weights, G, self.reps, np.random.default_rng(seq))
         V.setflags(write=False)
@@ -505,7 +510,9 @@ class WildClusterBootstrap:
         moments = _moments(problem, V, batch)
         t_boot = moments.t_stats(0.0)
         se = problem.std_error
-        t_obs = (problem.estimate - problem.null) / se if se > 0 else np.nan
+        if degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0:
+            se = np.nan  # zero up to rounding: the one rule of evalkit.inference.analytic.degenerate_se
+        t_obs = (problem.estimate - problem.null) / se if np.isfinite(se) else np.nan
         p = _p_value(t_obs, t_boot, self.alternative) if np.isfinite(t_obs) else np.nan
         low, high = (np.nan, np.nan)
         if self.confidence_interval:
