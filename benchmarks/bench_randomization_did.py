@@ -23,7 +23,7 @@ import numpy as np
 
 import evalkit as ek
 from evalkit.estimators import LinearFit
-from evalkit.inference._base import InferenceContext, InferenceOutcome
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference.randomization import RandomizationInference
 
 REPS = 10_000
@@ -32,10 +32,11 @@ OUTCOME = "social_capital"
 
 
 @dataclass(frozen=True)
-class _Looped:
+class _Looped(InferenceMethod):
     """Randomization inference forced onto the per-draw loop (an estimator name the registry does not know)."""
 
     inner: RandomizationInference
+    name = "looped randomization inference"
 
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         return self.inner.infer(fit, replace(ctx, estimator=f"per-draw loop of {ctx.estimator}"))
