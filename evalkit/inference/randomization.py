@@ -344,6 +344,13 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
     sample = ctx.sample
     if sample is None:
         raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
+    working_model = ()
+    if cov_type == "CR2" and sample.weights is not None:
+        working_model = (
+            "Weighted CR2 in randomization inference: the statistics of the draws (and the observed one) use the "
+            "inverse-variance working model (CR2 of sqrt(w) y on sqrt(w) X); the reported std_error uses the "
+            "identity working model, so statistic differs slightly from estimate / std_error.",
+        )
     estimator = REGISTRY.get(ctx.estimator)
     design = None if estimator is None else estimator.batch_design(sample, fit)
     if design is not None:
@@ -354,7 +361,7 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters, correction=ctx.correction
             )
 
-        return _Engine(batched, batched=True)
+        return _Engine(batched, batched=True, notes=working_model)
 
     if ctx.refit is None:
         raise InferenceError(
@@ -396,7 +403,7 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
             coef[b], gram[b] = one.coef[0], one.gram[0]
         return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
-    return _Engine(looped, batched=False, notes=(note,))
+    return _Engine(looped, batched=False, notes=(note, *working_model))
 
 
 def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
