@@ -1,4 +1,5 @@
-"""The per-outcome loop every design shares: complete cases, fit, inference, one tidy row per outcome."""
+"""A randomized trial's outcomes: templates, complete cases, estimation samples and effect sizes, handed to the one
+estimation loop (:mod:`evalkit.designs._loop`); also the complete-case helper the other designs use."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
+from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
-from evalkit.estimators import EstimationSample, EstimatorName, fit_estimator
+from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_estimator
 from evalkit.estimators.effect_sizes import standardized_effects
 from evalkit.inference._base import InferenceContext, InferenceMethod
 from evalkit.inference.analytic import resolve_inference
-from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
+from evalkit.results import Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
 
@@ -141,11 +143,9 @@ def estimate_outcomes(
                 f"domains has no entry for outcome(s) {', '.join(map(repr, unknown))}; give every outcome a domain."
             )
 
-    rows: list[dict[str, object]] = []
-    dropped: list[dict[str, object]] = []
-    inference_notes: list[str] = []
-    fits = {}
-    for outcome in outcomes:
+    registered = get_estimator(estimator)
+
+    def prepare(outcome: str) -> PreparedOutcome:
         base_col = baselines.get(outcome)
         own_covariates = [fill_template(c, outcome) for c in covariates]
         require_columns(data, own_covariates, f"covariate (for outcome {outcome!r})")
@@ -162,14 +162,12 @@ def estimate_outcomes(
                 )
         columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates]))
         cases = _complete_cases(data, outcome, columns)
-        dropped += cases.dropped
         mask = cases.mask
         if not mask.any():
             raise DataError(
                 f"no complete rows for outcome {outcome!r}: every row misses one of {', '.join(map(repr, columns))}."
             )
         sub = data.loc[mask]
-        y = to_float_array(sub, [outcome], "outcome")[:, 0]
         z = treatment[mask]
         context = (
             f"after dropping {int((~mask).sum())} row(s) with missing values for {outcome!r}, " if (~mask).any() else ""
@@ -180,7 +178,7 @@ def estimate_outcomes(
         if block_codes is not None:
             arms_in_every_group(z, block_codes[mask], block_labels, block_column, context)
         sample = EstimationSample(
-            y=y,
+            y=to_float_array(sub, [outcome], "outcome")[:, 0],
             treatment=z,
             covariates=to_float_array(sub, own_covariates, "covariate"),
             covariate_names=tuple(own_covariates),
@@ -189,95 +187,61 @@ def estimate_outcomes(
             baseline=None if base_col is None else to_float_array(sub, [base_col], "baseline")[:, 0],
             treatment_name=treatment_name,
         )
-        analysed = sample.y if sample.baseline is None or estimator != "change" else sample.y - sample.baseline
+        analysed = _analysed(sample, estimator)
         if np.ptp(analysed) == 0:
             what = "change in " if estimator == "change" else ""
             raise DataError(
                 f"the {what}outcome {outcome!r} has no variation (every value is {analysed[0]:g}); there is no "
                 "effect to estimate. Check the column."
             )
-        fit = fit_estimator(estimator, sample)
-        if own_covariates and np.linalg.norm(fit.residuals) <= 1e-12 * np.linalg.norm(fit.y):
-            raise DataError(
-                f"the covariates ({', '.join(own_covariates)}) fit outcome {outcome!r} perfectly: every residual is "
-                "zero, so standard errors would be zero. Usually a covariate is a copy or a transformation of the "
-                "outcome; remove it."
-            )
         ctx = InferenceContext(
             alpha=alpha,
             clusters=None if cluster_codes is None else cluster_codes[mask],
             sample=sample,
-            refit=lambda s, _name=estimator: fit_estimator(_name, s),
+            refit=registered.fit,
             draw=None if draw is None else (lambda rng, size, _m=mask: draw(rng, size)[:, _m]),
             enumerate=None if enumerate_all is None else (lambda limit, _m=mask: enumerate_all(limit)[:, _m]),
             count=count,
             estimator=estimator,
             rows=np.flatnonzero(mask),
         )
-        out = spec.infer(fit, ctx)
-        eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
-        control = analysed[z == 0]
-        rows.append(
-            {
-                "outcome": outcome,
-                "domain": None if domains is None else domains[outcome],
-                "term": treatment_name,
-                "estimate": fit.estimate,
-                "std_error": out.std_error,
-                "statistic": out.statistic,
-                "p_value": out.p_value,
-                "conf_low": out.conf_low,
-                "conf_high": out.conf_high,
-                "df": out.df,
-                "n_obs": fit.n_obs,
-                "n_treated": int(z.sum()),
-                "n_control": int(z.size - z.sum()),
-                "n_clusters": out.n_clusters,
-                "estimator": estimator,
-                "inference": out.label,
-                "control_mean": float(control.mean()),
-                "control_sd": eff.sd_control,
-                "glass_delta": eff.glass_delta,
-                "cohens_d": eff.cohens_d,
-                "cohens_d_low": eff.cohens_d_low,
-                "cohens_d_high": eff.cohens_d_high,
-                "hedges_g": eff.hedges_g,
-                "hedges_g_low": eff.hedges_g_low,
-                "hedges_g_high": eff.hedges_g_high,
-                **dict(out.columns),
-            }
-        )
-        inference_notes.extend(n for n in out.notes if n not in inference_notes)
-        fits[outcome] = OutcomeFit(
-            fit=fit,
-            rows=ctx.rows,
-            clusters=ctx.clusters,
-            inference=out.extra,
-            method=spec,
-            correction=ctx.correction,
-        )
+        return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=tuple(cases.dropped))
 
-    extra_columns = [c for row in rows for c in row if c not in RESULT_COLUMNS]
-    table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_columns])))
-    table["n_clusters"] = table["n_clusters"].astype("Int64")
-    dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
-    all_notes = [*notes, *inference_notes]
+    def effect_sizes(prepared: PreparedOutcome, fit: LinearFit, term: int, joint: object) -> dict[str, object]:
+        analysed, z = _analysed(prepared.sample, estimator), prepared.sample.treatment
+        eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
+        return {
+            "control_mean": float(analysed[z == 0].mean()),
+            "control_sd": eff.sd_control,
+            "glass_delta": eff.glass_delta,
+            "cohens_d": eff.cohens_d,
+            "cohens_d_low": eff.cohens_d_low,
+            "cohens_d_high": eff.cohens_d_high,
+            "hedges_g": eff.hedges_g,
+            "hedges_g_low": eff.hedges_g_low,
+            "hedges_g_high": eff.hedges_g_high,
+        }
+
+    done = estimate_each(outcomes, registered, spec, OutcomeDesign(prepare=prepare, columns=effect_sizes))
+    all_notes = [*notes, *done.notes]
     if default_note is not None:
         all_notes.append(default_note)
     elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):
         all_notes.append(
             f"{spec.sandwich_type} ignores the clusters of this design; cluster-robust errors (CR2) are usually needed."
         )
-    if len(dropped_frame):
-        all_notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
-    label = table["inference"].iloc[0] if len(table["inference"].unique()) == 1 else "mixed"
-    return Results(
-        _table=table,
+    return assemble_results(
+        done.rows,
         estimator=estimator,
-        inference=str(label),
         design=design,
         alpha=alpha,
-        _dropped=dropped_frame,
-        notes=tuple(all_notes),
-        fits=fits,
+        notes=all_notes,
+        dropped=done.dropped,
+        fits=done.fits,
+        domains=domains,
     )
+
+
+def _analysed(sample: EstimationSample, estimator: str) -> np.ndarray:
+    """The outcome the estimator compares: the change from baseline for ``"change"``, the outcome otherwise."""
+    return sample.y if sample.baseline is None or estimator != "change" else sample.y - sample.baseline

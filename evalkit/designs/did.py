@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
+from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
 from evalkit.designs._roles import (
     arms_in_every_group,
@@ -20,23 +21,22 @@ from evalkit.designs._roles import (
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
-from evalkit.estimators import REGISTRY, EstimationSample, LinearFit
+from evalkit.estimators import REGISTRY, EstimationSample, Estimator, LinearFit
 from evalkit.estimators.event_study import event_times
 from evalkit.estimators.twfe import n_absorbed
-from evalkit.inference._base import InferenceContext, InferenceOutcome, JointTest
+from evalkit.inference._base import InferenceContext, JointTest
 from evalkit.inference.analytic import Sandwich, resolve_inference
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 from evalkit.provenance import records_provenance
-from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
+from evalkit.results import Results
 
 __all__ = ["DiDEstimator", "DiffInDiff", "FixedEffectDof", "PretrendTest"]
 
 DiDEstimator = Literal["did", "twfe", "event_study"]
 FixedEffectDof = Literal["nested", "full"]
 
-_ESTIMATORS: dict[str, Callable[[EstimationSample], LinearFit]] = {
-    name: REGISTRY[name] for name in get_args(DiDEstimator)
-}
+#: The registered DiD estimators (each an ``Estimator``: callable on a sample, with its batched form).
+_ESTIMATORS: dict[str, Estimator] = {name: REGISTRY[name] for name in get_args(DiDEstimator)}
 
 #: Below this many clusters the default inference is CR2 with Bell-McCaffrey df, at or above it CR1.
 CR2_CLUSTER_LIMIT = 50
@@ -545,87 +545,74 @@ class DiffInDiff:
                 "The inference method received the within-transformed (FWL) fit: unit effects absorbed, period "
                 "effects as explicit columns."
             )
-        refit = _ESTIMATORS[est]
-        rows: list[dict[str, object]] = []
-        dropped: list[dict[str, object]] = []
-        fits: dict[str, OutcomeFit] = {}
-        for outcome in names:
+        estimator = _ESTIMATORS[est]
+
+        def prepare(outcome: str) -> PreparedOutcome:
             cases = _complete_cases(self._data, outcome, [outcome, *cov_list])
-            dropped += cases.dropped
             mask = keep & cases.mask
             if not mask.any():
                 raise DataError(f"no complete rows for outcome {outcome!r}.")
             sample = self._sample(outcome, cov_list, mask, window, reference_period)
             if np.ptp(sample.y) == 0:
                 raise DataError(f"outcome {outcome!r} has no variation (every value is {sample.y[0]:g}).")
-            fit = refit(sample)
-            terms = (
-                [j for j, t in enumerate(fit.term_names) if t.startswith("event_time::")]
-                if est == "event_study"
-                else [fit.target]
-            )
+            n_blocks = 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
             ctx = InferenceContext(
                 alpha=alpha,
                 clusters=None if self._cluster_codes is None else self._cluster_codes[mask],
                 sample=sample,
-                refit=refit,
+                refit=estimator.fit,
                 draw=None if self._bound is None else (lambda rng, size, _m=mask: self._draw(rng, size)[:, _m]),
                 enumerate=None if self._bound is None else (lambda limit, _m=mask: self._enumerate(limit)[:, _m]),
                 count=None if self._bound is None else self._bound.count,
                 estimator=est,
                 rows=np.flatnonzero(mask),
-                correction=_correction(
-                    n_absorbed(sample), fe_dof, 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
-                ),
+                correction=_correction(n_absorbed(sample), fe_dof, n_blocks),
             )
+            return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=tuple(cases.dropped))
+
+        def event_terms(fit: LinearFit) -> list[int]:
+            if est != "event_study":
+                return [fit.target]
+            return [j for j, t in enumerate(fit.term_names) if t.startswith("event_time::")]
+
+        def leads(fit: LinearFit, terms: Sequence[int]) -> list[int]:
+            return [j for j in terms if fit.term_names[j].startswith("event_time::-")]
+
+        def check(prepared: PreparedOutcome) -> None:
+            mask = np.zeros(len(self._data), dtype=bool)
+            mask[prepared.context.rows] = True
             self._check_clusters(spec.sandwich_type, mask, min_clusters_per_arm, notes)
-            outs = spec.infer_terms(fit, ctx, terms)
-            leads = [j for j in terms if fit.term_names[j].startswith("event_time::-")]
-            pretrend = spec.joint_test(fit, ctx, leads) if leads else None
-            rows += self._rows(outcome, est, fit, terms, outs, sample, pretrend)
-            notes.extend(n for out in outs for n in out.notes if n not in notes)
-            extra = {"pretrend_test": pretrend} if pretrend is not None else {}
-            fits[outcome] = OutcomeFit(
-                fit=fit,
-                rows=ctx.rows,
-                clusters=ctx.clusters,
-                inference={**dict(outs[0].extra), **extra},
-                method=spec,
-                correction=ctx.correction,
-            )
-        extra_cols = [c for row in rows for c in row if c not in RESULT_COLUMNS]
-        table = pd.DataFrame(rows, columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra_cols])))
-        table["n_clusters"] = table["n_clusters"].astype("Int64")
-        table["event_time"] = table["event_time"].astype("Int64")
-        panels = set(table["panel"])
+
+        done = estimate_each(
+            names,
+            estimator,
+            spec,
+            OutcomeDesign(prepare=prepare, columns=self._columns, terms=event_terms, joint_terms=leads, check=check),
+        )
+        notes.extend(n for n in done.notes if n not in notes)
+        panels = {row["panel"] for row in done.rows}
         notes.append(
             "Panel: " + " and ".join(sorted(panels)) + " (see the 'panel' column)."
             if self.is_panel
             else "2x2 on repeated cross-sections: y ~ group + post + group:post."
         )
-        if est == "event_study":
-            for outcome, f in fits.items():
-                pt = f.inference.get("pretrend_test")
-                if pt is not None:
-                    notes.append(
-                        f"Pre-trend test for {outcome!r} ({len(pt.terms)} leads): F = {pt.statistic:.3f} on "
-                        f"({pt.df_num:g}, {pt.df_denom:.1f}) df, p = {pt.p_value:.3g} [{pt.method}]."
-                    )
-        dropped_frame = pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS))
-        if len(dropped_frame):
-            notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
-        if domains is not None:
-            table["domain"] = table["outcome"].map(dict(domains))
-        label = table["inference"].iloc[0] if table["inference"].nunique() == 1 else "mixed"
-        return Results(
-            _table=table,
+        for outcome, f in done.fits.items():
+            pt = f.inference.get("pretrend_test")
+            if pt is not None:
+                notes.append(
+                    f"Pre-trend test for {outcome!r} ({len(pt.terms)} leads): F = {pt.statistic:.3f} on "
+                    f"({pt.df_num:g}, {pt.df_denom:.1f}) df, p = {pt.p_value:.3g} [{pt.method}]."
+                )
+        return assemble_results(
+            done.rows,
             estimator=est,
-            inference=str(label),
             design=self.describe(),
             alpha=alpha,
-            _dropped=dropped_frame,
-            notes=tuple(notes),
-            fits=fits,
+            notes=notes,
+            dropped=done.dropped,
+            fits=done.fits,
+            domains=domains,
+            integer_columns=("n_clusters", "event_time"),
         )
 
     # ------------------------------------------------------------------ estimate helpers
@@ -738,16 +725,12 @@ class DiffInDiff:
             reference_period=ref,
         )
 
-    def _rows(
-        self,
-        outcome: str,
-        est: str,
-        fit: LinearFit,
-        terms: list[int],
-        outs: list[InferenceOutcome],
-        sample: EstimationSample,
-        pretrend: PretrendTest | None,
-    ) -> list[dict[str, object]]:
+    def _columns(
+        self, prepared: PreparedOutcome, fit: LinearFit, term: int, pretrend: PretrendTest | None
+    ) -> dict[str, object]:
+        """The DiD columns of a row: arms by group, the comparison group's baseline mean and SD, Glass's delta, the
+        event time, the panel's shape and the pre-trend test."""
+        sample = prepared.sample
         g = sample.group == 1
         base = sample.y[~g] if sample.post is None else sample.y[~g & (sample.post == 0)]
         sd = float(base.std(ddof=1)) if base.size > 1 else np.nan
@@ -758,49 +741,25 @@ class DiffInDiff:
             n_periods = np.unique(sample.periods).size
             panel = "balanced" if (counts == n_periods).all() else "unbalanced"
             n_units = int(counts.size)
-        out_rows = []
-        for j, out in zip(terms, outs, strict=True):
-            term = fit.term_names[j]
-            estimate = float(fit.coef[j])
-            out_rows.append(
-                {
-                    "outcome": outcome,
-                    "domain": None,
-                    "term": term,
-                    "estimate": estimate,
-                    "std_error": out.std_error,
-                    "statistic": out.statistic,
-                    "p_value": out.p_value,
-                    "conf_low": out.conf_low,
-                    "conf_high": out.conf_high,
-                    "df": out.df,
-                    "n_obs": fit.n_obs,
-                    "n_treated": int(g.sum()),
-                    "n_control": int((~g).sum()),
-                    "n_clusters": out.n_clusters,
-                    "estimator": est,
-                    "inference": out.label,
-                    "control_mean": float(base.mean()) if base.size else np.nan,
-                    "control_sd": sd,
-                    "glass_delta": estimate / sd if sd and np.isfinite(sd) else np.nan,
-                    "cohens_d": np.nan,
-                    "cohens_d_low": np.nan,
-                    "cohens_d_high": np.nan,
-                    "hedges_g": np.nan,
-                    "hedges_g_low": np.nan,
-                    "hedges_g_high": np.nan,
-                    "event_time": int(term.split("::")[1]) if term.startswith("event_time::") else None,
-                    "panel": panel,
-                    "n_units": n_units,
-                    **(
-                        {"pretrend_F": pretrend.statistic, "pretrend_p": pretrend.p_value}
-                        if pretrend is not None
-                        else {}
-                    ),
-                    **dict(out.columns),
-                }
-            )
-        return out_rows
+        name = fit.term_names[term]
+        estimate = float(fit.coef[term])
+        return {
+            "n_treated": int(g.sum()),
+            "n_control": int((~g).sum()),
+            "control_mean": float(base.mean()) if base.size else np.nan,
+            "control_sd": sd,
+            "glass_delta": estimate / sd if sd and np.isfinite(sd) else np.nan,
+            "cohens_d": np.nan,
+            "cohens_d_low": np.nan,
+            "cohens_d_high": np.nan,
+            "hedges_g": np.nan,
+            "hedges_g_low": np.nan,
+            "hedges_g_high": np.nan,
+            "event_time": int(name.split("::")[1]) if name.startswith("event_time::") else None,
+            "panel": panel,
+            "n_units": n_units,
+            **({"pretrend_F": pretrend.statistic, "pretrend_p": pretrend.p_value} if pretrend is not None else {}),
+        }
 
 
 def _correction(absorbed: int, fe_dof: str, n_blocks: int) -> SmallSampleCorrection:

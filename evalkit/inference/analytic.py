@@ -354,7 +354,8 @@ def _welch_df(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> floa
     z = fit.X[:, fit.target] == 1
     v1 = fit.y[z].var(ddof=1) / z.sum()
     v0 = fit.y[~z].var(ddof=1) / (~z).sum()
-    return float((v1 + v0) ** 2 / (v1**2 / (z.sum() - 1) + v0**2 / ((~z).sum() - 1)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # both arms constant: NaN df (and a degenerate SE)
+        return float((v1 + v0) ** 2 / (v1**2 / (z.sum() - 1) + v0**2 / ((~z).sum() - 1)))
 
 
 def _outcome_scale(fit: LinearFit) -> float:

@@ -1,0 +1,210 @@
+"""The one estimation loop and the one tidy-row builder that every design's ``estimate()`` runs.
+
+A design prepares each outcome (its complete cases, estimation sample and inference context) and says which terms
+it reports and which extra columns they carry; this module fits the registered estimator, asks the inference
+method for every term through the :class:`~evalkit.inference.InferenceMethod` protocol, and assembles the tidy,
+immutable :class:`~evalkit.results.Results`. Nothing here knows which design it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evalkit.errors import DataError
+from evalkit.estimators import EstimationSample, Estimator, LinearFit
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
+from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
+
+__all__ = ["OutcomeDesign", "PreparedOutcome", "assemble_results", "estimate_each", "tidy_row"]
+
+
+@dataclass(frozen=True)
+class PreparedOutcome:
+    """One outcome as a design prepared it.
+
+    Attributes
+    ----------
+    outcome : str
+        The outcome's name.
+    sample : EstimationSample
+        The estimation sample (complete cases).
+    context : InferenceContext
+        What the inference method gets for it (clusters, draws, the small-sample correction, ...).
+    dropped : tuple of dict
+        Records of the rows dropped for missing values (``DROPPED_COLUMNS``).
+    """
+
+    outcome: str
+    sample: EstimationSample = field(repr=False)
+    context: InferenceContext = field(repr=False)
+    dropped: tuple[dict[str, object], ...] = ()
+
+
+def _target_only(fit: LinearFit) -> list[int]:
+    return [fit.target]
+
+
+def _no_joint_test(fit: LinearFit, terms: Sequence[int]) -> list[int]:
+    return []
+
+
+def _no_check(prepared: PreparedOutcome) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class OutcomeDesign:
+    """What the loop needs from a design, as callables.
+
+    Attributes
+    ----------
+    prepare : callable
+        ``prepare(outcome) -> PreparedOutcome``; raises a :class:`~evalkit.errors.DataError` naming the problem.
+    columns : callable
+        ``columns(prepared, fit, term, joint) -> dict``: the design's columns of the row of coefficient ``term``
+        (they may override the tidy row's ``n_treated`` / ``n_control``).
+    terms : callable, optional
+        ``terms(fit) -> list of int``: the reported coefficients (default: the target).
+    joint_terms : callable, optional
+        ``joint_terms(fit, terms) -> list of int``: coefficients tested jointly (default: none), e.g. an event
+        study's leads; the test is the method's :meth:`~evalkit.inference.InferenceMethod.joint_test`.
+    check : callable, optional
+        ``check(prepared)``: a design's last check before inference (e.g. clusters per arm).
+    """
+
+    prepare: Callable[[str], PreparedOutcome]
+    columns: Callable[[PreparedOutcome, LinearFit, int, JointTest | None], dict[str, object]]
+    terms: Callable[[LinearFit], list[int]] = _target_only
+    joint_terms: Callable[[LinearFit, Sequence[int]], list[int]] = _no_joint_test
+    check: Callable[[PreparedOutcome], None] = _no_check
+
+
+@dataclass(frozen=True)
+class _Estimated:
+    rows: list[dict[str, object]]
+    fits: dict[str, OutcomeFit]
+    dropped: list[dict[str, object]]
+    notes: list[str]
+
+
+def tidy_row(
+    outcome: str, fit: LinearFit, term: int, out: InferenceOutcome, *, estimator: str, treatment: np.ndarray
+) -> dict[str, object]:
+    """The contract columns of one reported coefficient (``RESULT_COLUMNS`` up to ``inference``); the loop adds the
+    design's columns, then the inference method's own (``out.columns``)."""
+    z = np.asarray(treatment)
+    return {
+        "outcome": outcome,
+        "domain": None,
+        "term": fit.term_names[term],
+        "estimate": float(fit.coef[term]),
+        "std_error": out.std_error,
+        "statistic": out.statistic,
+        "p_value": out.p_value,
+        "conf_low": out.conf_low,
+        "conf_high": out.conf_high,
+        "df": out.df,
+        "n_obs": fit.n_obs,
+        "n_treated": int((z == 1).sum()),
+        "n_control": int((z == 0).sum()),
+        "n_clusters": out.n_clusters,
+        "estimator": estimator,
+        "inference": out.label,
+    }
+
+
+def estimate_each(
+    outcomes: Sequence[str], estimator: Estimator, method: InferenceMethod, design: OutcomeDesign
+) -> _Estimated:
+    """Fit ``estimator`` to each outcome the design prepares and infer every reported term with ``method``.
+
+    Raises
+    ------
+    DataError
+        If the covariates fit an outcome perfectly (every residual zero): standard errors would be zero.
+    """
+    rows: list[dict[str, object]] = []
+    fits: dict[str, OutcomeFit] = {}
+    dropped: list[dict[str, object]] = []
+    notes: list[str] = []
+    for outcome in outcomes:
+        prepared = design.prepare(outcome)
+        dropped.extend(prepared.dropped)
+        sample = prepared.sample
+        fit = estimator.fit(sample)
+        if sample.covariate_names and np.linalg.norm(fit.residuals) <= 1e-12 * np.linalg.norm(fit.y):
+            raise DataError(
+                f"the covariates ({', '.join(sample.covariate_names)}) fit outcome {outcome!r} perfectly: every "
+                "residual is zero, so standard errors would be zero. Usually a covariate is a copy or a "
+                "transformation of the outcome; remove it."
+            )
+        ctx = prepared.context
+        design.check(prepared)
+        terms = design.terms(fit)
+        outs = method.infer_terms(fit, ctx, terms)
+        joint_terms = design.joint_terms(fit, terms)
+        joint = method.joint_test(fit, ctx, joint_terms) if joint_terms else None
+        for j, out in zip(terms, outs, strict=True):
+            rows.append(
+                {
+                    **tidy_row(outcome, fit, j, out, estimator=estimator.name, treatment=sample.treatment),
+                    **design.columns(prepared, fit, j, joint),
+                    **dict(out.columns),
+                }
+            )
+            notes.extend(n for n in out.notes if n not in notes)
+        fits[outcome] = OutcomeFit(
+            fit=fit,
+            rows=ctx.rows,
+            clusters=ctx.clusters,
+            inference={**dict(outs[0].extra), **({"pretrend_test": joint} if joint is not None else {})},
+            method=method,
+            correction=ctx.correction,
+        )
+    return _Estimated(rows=rows, fits=fits, dropped=dropped, notes=notes)
+
+
+def assemble_results(
+    rows: Sequence[Mapping[str, object]],
+    *,
+    estimator: str,
+    design: str,
+    alpha: float,
+    notes: Sequence[str],
+    dropped: Sequence[Mapping[str, object]] = (),
+    fits: Mapping[str, OutcomeFit] | None = None,
+    domains: Mapping[str, str] | None = None,
+    integer_columns: Sequence[str] = ("n_clusters",),
+) -> Results:
+    """The tidy table (contract columns first, then the design's and the method's, in order of appearance) and the
+    immutable ``Results`` every design returns.
+
+    Adds the note on rows dropped for missing values; the ``inference`` label is the rows' common one, or
+    ``"mixed"``.
+    """
+    extra = [c for row in rows for c in row if c not in RESULT_COLUMNS]
+    table = pd.DataFrame(list(rows), columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra])))
+    for column in integer_columns:
+        if column in table:
+            table[column] = table[column].astype("Int64")
+    if domains is not None:
+        table["domain"] = table["outcome"].map(dict(domains))
+    dropped_frame = pd.DataFrame(list(dropped), columns=list(DROPPED_COLUMNS))
+    all_notes = list(notes)
+    if len(dropped_frame):
+        all_notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
+    labels = table["inference"].astype(str).unique()
+    return Results(
+        _table=table,
+        estimator=estimator,
+        inference=str(labels[0]) if len(labels) == 1 else "mixed",
+        design=design,
+        alpha=alpha,
+        _dropped=dropped_frame,
+        notes=tuple(all_notes),
+        fits=dict(fits or {}),
+    )
