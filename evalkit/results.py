@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -93,6 +94,25 @@ class OutcomeFit:
         return "identity" if self.cov_type is None else self.method.working_model
 
 
+def _read_only(value: Any) -> Any:
+    """``value`` with every array inside it (dataclass fields, mapping values, tuples) made read-only, and mappings
+    wrapped read-only: a ``Results`` is immutable all the way down. Arrays are flagged in place; they are the
+    estimation's own copies (the caller's data are never handed down by reference)."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+        return value
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _read_only(v) for k, v in value.items()})
+    if isinstance(value, tuple):
+        return tuple(_read_only(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            frozen = _read_only(getattr(value, f.name))
+            if frozen is not getattr(value, f.name):
+                object.__setattr__(value, f.name, frozen)
+    return value
+
+
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.flags.allows_duplicate_labels = False
@@ -138,7 +158,7 @@ class Results:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_table", _frozen_frame(self._table))
         object.__setattr__(self, "_dropped", _frozen_frame(self._dropped))
-        object.__setattr__(self, "fits", MappingProxyType(dict(self.fits)))
+        object.__setattr__(self, "fits", MappingProxyType({k: _read_only(v) for k, v in dict(self.fits).items()}))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     # ------------------------------------------------------------------ access
