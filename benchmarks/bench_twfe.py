@@ -1,8 +1,10 @@
 """Benchmark: two-way fixed effects with clustered (CR1) errors, evalkit vs pyfixest, in the same run.
 
 1,000,000 households x 2 waves, 20,000 communities (clusters), treatment at community level from wave 2.
-Prints wall-clock time of each (best of ``--repeats``), their ratio, the peak memory Python allocated during
-each call (tracemalloc; numpy buffers are tracked) and the process's peak resident set size.
+Prints wall-clock time of each (best of ``--repeats``, both warmed, BLAS limited to one thread so that a busy second
+core cannot swing the ratio), their ratio, and, measured in separate runs afterwards (never while timing: a memory
+tracer slows the two libraries unequally), the peak memory Python allocated during each call (tracemalloc; numpy
+buffers are tracked) and the process's peak resident set size.
 
     .venv/bin/python benchmarks/bench_twfe.py [--households 1000000] [--repeats 3]
 """
@@ -16,6 +18,7 @@ import tracemalloc
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 
 def simulate(households: int, communities: int, seed: int = 1) -> pd.DataFrame:
@@ -47,18 +50,24 @@ def run_pyfixest(data: pd.DataFrame) -> tuple[float, float]:
     return float(fit.coef().iloc[0]), float(fit.se().iloc[0])
 
 
-def timed(fn, data: pd.DataFrame, repeats: int) -> tuple[float, float, tuple[float, float]]:
+def timed(fn, data: pd.DataFrame, repeats: int) -> tuple[float, tuple[float, float]]:
+    """Best wall-clock time of ``repeats`` calls, with no tracer running."""
     best = np.inf
-    peak = 0.0
     out = (np.nan, np.nan)
     for _ in range(repeats):
-        tracemalloc.start()
         start = time.perf_counter()
         out = fn(data)
         best = min(best, time.perf_counter() - start)
-        peak = max(peak, tracemalloc.get_traced_memory()[1] / 2**20)
-        tracemalloc.stop()
-    return best, peak, out
+    return best, out
+
+
+def peak_traced(fn, data: pd.DataFrame) -> float:
+    """Peak memory (MiB) Python allocated during one call, under tracemalloc (a separate, untimed run)."""
+    tracemalloc.start()
+    fn(data)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak
 
 
 def main() -> None:
@@ -73,9 +82,12 @@ def main() -> None:
         f"data: {len(data):,} rows ({args.households:,} households x 2 waves), {args.communities:,} clusters, "
         f"{data_mb:.0f} MiB"
     )
-    run_pyfixest(data.head(1000))  # warm up numba/JIT compilation outside the timing
-    t_pf, m_pf, r_pf = timed(run_pyfixest, data, args.repeats)
-    t_ek, m_ek, r_ek = timed(run_evalkit, data, args.repeats)
+    with threadpool_limits(limits=1):
+        run_pyfixest(data.head(1000))  # warm up numba/JIT compilation outside the timing
+        run_evalkit(data.head(1000))
+        t_pf, r_pf = timed(run_pyfixest, data, args.repeats)
+        t_ek, r_ek = timed(run_evalkit, data, args.repeats)
+        m_pf, m_ek = peak_traced(run_pyfixest, data), peak_traced(run_evalkit, data)
     print(f"pyfixest feols  : {t_pf:7.2f} s   peak traced {m_pf:7.0f} MiB   estimate {r_pf[0]:.6f} se {r_pf[1]:.6f}")
     print(f"evalkit twfe CR1: {t_ek:7.2f} s   peak traced {m_ek:7.0f} MiB   estimate {r_ek[0]:.6f} se {r_ek[1]:.6f}")
     print(f"ratio evalkit / pyfixest: {t_ek / t_pf:.2f} (target <= 1.5)")
