@@ -2,8 +2,11 @@
 
 Callaway and Sant'Anna's estimators (:mod:`evalkit.estimators.callaway_santanna`) hand down each estimate's
 influence function (units x estimates); this module turns them into standard errors, a simultaneous band and the
-pre-test of parallel trends, as the R package ``did`` does. A standard error or pre-test covariance that is zero
-up to rounding follows the one rule of :func:`evalkit.inference.analytic.degenerate_se`.
+pre-test of parallel trends, as the R package ``did`` does. The methods follow one protocol,
+:class:`InfluenceInference` (:class:`AnalyticInfluence`, short name ``"analytic"``, and :class:`MultiplierBootstrap`),
+and :func:`resolve_influence_inference` turns a design's ``inference=`` into one of them. A standard error or
+pre-test covariance that is zero up to rounding follows the one rule of
+:func:`evalkit.inference.analytic.degenerate_se`.
 """
 
 from __future__ import annotations
