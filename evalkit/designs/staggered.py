@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -417,16 +417,13 @@ class StaggeredDiD:
                 f"anticipation={anticipation!r} must be a non-negative integer number of periods (e.g. 0 or 1)."
             )
         anticipation = int(anticipation)
-        if estimator == "callaway_santanna":
-            influence, note = resolve_influence_inference(inference, self._default_influence_inference)
-            covs = as_list(covariates)
-            panel = self._panel(outcome, covs, control, anticipation)
-            return self._callaway_santanna(
-                outcome, panel, covs, control, method, aggregate, base_period, anticipation, influence, alpha, note
-            )
-        spec, note = _cluster_sandwich(inference, estimator, self._default_sandwich)
+        spec, note = self._resolve_inference(inference, estimator)
         covs = as_list(covariates)
         panel = self._panel(outcome, covs, control, anticipation)
+        if estimator == "callaway_santanna":
+            return self._callaway_santanna(
+                outcome, panel, covs, control, method, aggregate, base_period, anticipation, spec, alpha, note
+            )
         if covs:
             raise OptionError(
                 f"covariates are only supported with estimator='callaway_santanna', not {estimator!r}; drop them."
@@ -441,6 +438,18 @@ class StaggeredDiD:
         if aggregate is not None:
             raise OptionError(f"aggregate={aggregate!r} does not apply to estimator='twfe'; use aggregate=None.")
         return self._twfe(outcome, panel, spec, alpha, note)
+
+    def _resolve_inference(self, inference: object, estimator: str) -> tuple[Any, str | None]:
+        """The one place ``inference=`` becomes a method, and where each estimator's default is stated with its note.
+
+        Callaway and Sant'Anna take an :class:`~evalkit.inference.influence.InfluenceInference` (default
+        :class:`~evalkit.inference.influence.AnalyticInfluence`); Sun and Abraham and TWFE a cluster-robust
+        :class:`~evalkit.inference.analytic.Sandwich` (default CR1). Anything else is refused, naming what is
+        accepted.
+        """
+        if estimator == "callaway_santanna":
+            return resolve_influence_inference(inference, self._default_influence_inference)
+        return _cluster_sandwich(inference, estimator, self._default_sandwich)
 
     def _clustered_by(self) -> str:
         return f"clusters of {self.clusters!r}" if self.clusters else f"unit ({self.unit!r})"
