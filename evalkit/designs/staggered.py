@@ -9,16 +9,16 @@ effects regression; ``bacon()`` decomposes the latter (Goodman-Bacon 2021).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
 from evalkit.designs._roles import check_period_order, no_missing
-from evalkit.errors import DataError, DesignError, OptionError
+from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
 from evalkit.estimators.callaway_santanna import (
@@ -31,9 +31,15 @@ from evalkit.estimators.callaway_santanna import (
     group_time_att,
 )
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
-from evalkit.inference.analytic import t_tests
-from evalkit.inference.influence import MultiplierBootstrap, analytic_se, multiplier_bootstrap, pretest
-from evalkit.inference.sandwich import CovarianceEstimate, SmallSampleCorrection, sandwich
+from evalkit.inference.analytic import Sandwich, resolve_inference, t_tests
+from evalkit.inference.influence import (
+    AnalyticInfluence,
+    InfluenceInference,
+    MultiplierBootstrap,
+    pretest,
+    resolve_influence_inference,
+)
+from evalkit.inference.sandwich import CovarianceEstimate, SmallSampleCorrection, bell_mccaffrey_df, sandwich
 from evalkit.provenance import records_provenance
 from evalkit.results import RESULT_COLUMNS, Results, empty_dropped
 
@@ -41,6 +47,7 @@ __all__ = ["StaggeredDiD", "StaggeredEstimator"]
 
 StaggeredEstimator = Literal["callaway_santanna", "sun_abraham", "twfe"]
 _AGGREGATES = (None, "simple", "group", "dynamic", "calendar", "all")
+_CLUSTER_SANDWICHES = ("CR0", "CR1", "CR2")
 
 
 @dataclass(frozen=True)
@@ -340,7 +347,11 @@ class StaggeredDiD:
         aggregate: AggregateKind | Literal["all"] | None = None,
         base_period: BaseKind = "varying",
         anticipation: int = 0,
-        inference: Literal["analytic"] | MultiplierBootstrap = "analytic",
+        inference: Literal["analytic", "CR0", "CR1", "CR2"]
+        | AnalyticInfluence
+        | MultiplierBootstrap
+        | Sandwich
+        | None = None,
         alpha: float = 0.05,
     ) -> Results:
         """Estimate the effects of staggered adoption on one outcome.
@@ -370,10 +381,13 @@ class StaggeredDiD:
             Base period of pre-treatment cells (Callaway and Sant'Anna).
         anticipation : int
             Periods before adoption in which units may respond (an int >= 0; booleans are refused).
-        inference : "analytic" or MultiplierBootstrap
-            Analytic influence-function (Callaway and Sant'Anna) or CR1 (Sun and Abraham, TWFE) standard errors
-            clustered by unit or by ``clusters``; or a multiplier bootstrap with a simultaneous band (Callaway and
-            Sant'Anna only).
+        inference : None, "analytic", AnalyticInfluence, MultiplierBootstrap, "CR0", "CR1", "CR2" or Sandwich
+            Standard errors clustered by unit or by ``clusters``. None (default): analytic, stated with a note.
+            Callaway and Sant'Anna: ``"analytic"`` (short for ``AnalyticInfluence()``, influence-function standard
+            errors) or ``MultiplierBootstrap(...)`` (with a simultaneous band); any
+            :class:`~evalkit.inference.influence.InfluenceInference`. Sun and Abraham, TWFE: ``"analytic"`` means
+            CR1 with G - 1 df; ``"CR0"``, ``"CR1"``, ``"CR2"`` (Bell-McCaffrey df) or a cluster-robust
+            ``Sandwich`` are computed by the covariance kernel with the unit effects nested in the clusters.
         alpha : float
             One minus the confidence level.
 
@@ -403,21 +417,12 @@ class StaggeredDiD:
                 f"anticipation={anticipation!r} must be a non-negative integer number of periods (e.g. 0 or 1)."
             )
         anticipation = int(anticipation)
-        if not (inference == "analytic" or isinstance(inference, MultiplierBootstrap)):
-            raise OptionError(
-                f"inference={inference!r} is not understood; use 'analytic' or "
-                "MultiplierBootstrap(reps=999, weights='mammen', seed=1)."
-            )
+        spec, note = self._resolve_inference(inference, estimator)
         covs = as_list(covariates)
         panel = self._panel(outcome, covs, control, anticipation)
         if estimator == "callaway_santanna":
             return self._callaway_santanna(
-                outcome, panel, covs, control, method, aggregate, base_period, anticipation, inference, alpha
-            )
-        if isinstance(inference, MultiplierBootstrap):
-            raise OptionError(
-                f"inference=MultiplierBootstrap(...) is only available with estimator='callaway_santanna'; "
-                f"use inference='analytic' (CR1) with estimator={estimator!r}."
+                outcome, panel, covs, control, method, aggregate, base_period, anticipation, spec, alpha, note
             )
         if covs:
             raise OptionError(
@@ -429,10 +434,41 @@ class StaggeredDiD:
                     f"aggregate={aggregate!r} is not available for estimator='sun_abraham', which reports event "
                     "times; use aggregate=None or 'dynamic'."
                 )
-            return self._sun_abraham(outcome, panel, control, alpha)
+            return self._sun_abraham(outcome, panel, control, spec, alpha, note)
         if aggregate is not None:
             raise OptionError(f"aggregate={aggregate!r} does not apply to estimator='twfe'; use aggregate=None.")
-        return self._twfe(outcome, panel, alpha)
+        return self._twfe(outcome, panel, spec, alpha, note)
+
+    def _resolve_inference(self, inference: object, estimator: str) -> tuple[Any, str | None]:
+        """The one place ``inference=`` becomes a method, and where each estimator's default is stated with its note.
+
+        Callaway and Sant'Anna take an :class:`~evalkit.inference.influence.InfluenceInference` (default
+        :class:`~evalkit.inference.influence.AnalyticInfluence`); Sun and Abraham and TWFE a cluster-robust
+        :class:`~evalkit.inference.analytic.Sandwich` (default CR1). Anything else is refused, naming what is
+        accepted.
+        """
+        if estimator == "callaway_santanna":
+            return resolve_influence_inference(inference, self._default_influence_inference)
+        return _cluster_sandwich(inference, estimator, self._default_sandwich)
+
+    def _clustered_by(self) -> str:
+        return f"clusters of {self.clusters!r}" if self.clusters else f"unit ({self.unit!r})"
+
+    def _default_influence_inference(self) -> tuple[InfluenceInference, str]:
+        """The design's default for Callaway and Sant'Anna, stated once: analytic influence-function SEs."""
+        return AnalyticInfluence(), (
+            "Inference defaulted to analytic influence-function standard errors (normal, no simultaneous band), "
+            f"clustered by {self._clustered_by()}, as did::att_gt(bstrap = FALSE). did's own default is the "
+            "multiplier bootstrap with a simultaneous band: pass inference=ek.inference.MultiplierBootstrap(seed=1)."
+        )
+
+    def _default_sandwich(self) -> tuple[Sandwich, str]:
+        """The design's default for Sun and Abraham and TWFE, stated once: CR1 with G - 1 df (fixest's)."""
+        return Sandwich("CR1"), (
+            f"Inference defaulted to CR1 with G - 1 df, clustered by {self._clustered_by()}, the unit effects "
+            "nested in the clusters left out of the small-sample factor (fixest's convention). With few clusters "
+            "pass inference='CR2' (Bell-McCaffrey df)."
+        )
 
     def bacon(self, outcome: str) -> BaconDecomposition:
         """Goodman-Bacon (2021) decomposition of the static TWFE estimate into 2x2 comparisons.
@@ -475,8 +511,9 @@ class StaggeredDiD:
         agg: str | None,
         base_period: str,
         anticipation: int,
-        inference: object,
+        inference: InfluenceInference,
         alpha: float,
+        default_note: str | None,
     ) -> Results:
         fit = group_time_att(
             panel.Y,
@@ -492,15 +529,11 @@ class StaggeredDiD:
         clusters = panel.clusters
         test = pretest(fit, clusters)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
-        rng = inference.generator() if isinstance(inference, MultiplierBootstrap) else None
+        rng = inference.generator()
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
-        if isinstance(inference, MultiplierBootstrap):
-            label = f"multiplier bootstrap ({inference.weights}, {inference.reps} draws, normal)"
-        else:
-            label = "influence function (normal)"
-        label += ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
+        label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
         tests = t_tests(est, se, np.inf, alpha=alpha, scale=float(np.nanstd(panel.Y)))
         se = tests.std_error
         table = _build_table(
@@ -532,6 +565,8 @@ class StaggeredDiD:
             est.size,
         )
         notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]])]
+        if default_note is not None:
+            notes.append(default_note)
         notes.append(
             f"Comparison group: {control.replace('_', '-')} units; {base_period} base period; anticipation "
             f"{anticipation}; 2x2 estimator {method!r}" + (f" with covariates {', '.join(covs)}." if covs else ".")
@@ -548,7 +583,7 @@ class StaggeredDiD:
                 f"Pre-test of parallel trends (Wald, all {test.df} pre-treatment ATT(g,t) = 0): "
                 f"W = {test.statistic:.4f}, p = {test.p_value:.5f}."
             )
-        if isinstance(inference, MultiplierBootstrap):
+        if inference.simultaneous:
             notes.append(
                 f"Simultaneous {100 * (1 - alpha):g}% bands (conf_low_uniform, conf_high_uniform) use the sup-t "
                 "critical value crit_uniform, computed separately for the ATT(g,t) and for each aggregation's terms."
@@ -570,15 +605,22 @@ class StaggeredDiD:
         clusters = unit if panel.clusters is None else panel.clusters[unit]
         return panel.Y.ravel(), unit, tcode, panel.cohort[unit], clusters
 
-    def _sun_abraham(self, outcome: str, panel: _Panel, control: str, alpha: float) -> Results:
+    def _sun_abraham(
+        self, outcome: str, panel: _Panel, control: str, spec: Sandwich, alpha: float, default_note: str | None
+    ) -> Results:
         if panel.weights is not None:
             raise OptionError("weights are not supported with estimator='sun_abraham'; drop weights=.")
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
-        cov = _unit_fe_cr1(fit.regression, fit.clusters, fit.n_units)
+        cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[])
         se = np.sqrt(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
+        if spec.cov_type == "CR2":  # Bell-McCaffrey df of each event time's contrast of the coefficients
+            df = np.array([bell_mccaffrey_df(fit.regression.X, a, clusters=fit.clusters) for a in fit.aggregation])
+        else:
+            df = np.full(se.size, float(cov.df[0]))
+        label = _sandwich_label(cov)
         terms = [f"event {e:g}" for e in fit.event_times]
-        tests = t_tests(fit.estimates, se, cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        tests = t_tests(fit.estimates, se, df, alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = _build_table(
             {
                 "outcome": outcome,
@@ -589,13 +631,13 @@ class StaggeredDiD:
                 "p_value": tests.p_value,
                 "conf_low": tests.conf_low,
                 "conf_high": tests.conf_high,
-                "df": float(cov.df[0]),
+                "df": df,
                 "n_obs": fit.n_obs,
                 "n_treated": fit.n_treated,
                 "n_control": fit.n_control,
                 "n_clusters": cov.n_clusters,
                 "estimator": "sun_abraham",
-                "inference": "CR1 (G - 1 df)",
+                "inference": label,
                 "type": "dynamic",
                 "event_time": fit.event_times,
             },
@@ -604,24 +646,26 @@ class StaggeredDiD:
         notes = [
             *panel.notes,
             *tests.notes(terms),
+            *([] if default_note is None else [default_note]),
             f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
             "reference period -1; weights are cohort shares at each event time.",
         ]
         return Results(
             _table=table,
             estimator="sun_abraham",
-            inference="CR1 (G - 1 df)",
+            inference=label,
             design=self._design_label(panel),
             alpha=alpha,
             _dropped=_dropped_frame(panel),
             notes=tuple(notes),
         )
 
-    def _twfe(self, outcome: str, panel: _Panel, alpha: float) -> Results:
+    def _twfe(self, outcome: str, panel: _Panel, spec: Sandwich, alpha: float, default_note: str | None) -> Results:
         y, unit, tcode, cohort, clusters = self._long(panel)
         w = None if panel.weights is None else panel.weights[unit]
         fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
-        cov = _unit_fe_cr1(fit.regression, fit.clusters, fit.n_units)
+        cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[0])
+        label = _sandwich_label(cov)
         tests = t_tests(fit.estimate, np.sqrt(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = _build_table(
             {
@@ -639,46 +683,76 @@ class StaggeredDiD:
                 "n_control": [int((~np.isfinite(panel.cohort)).sum())],
                 "n_clusters": [cov.n_clusters],
                 "estimator": ["twfe"],
-                "inference": ["CR1 (G - 1 df)"],
+                "inference": [label],
             },
             1,
         )
         return Results(
             _table=table,
             estimator="twfe",
-            inference="CR1 (G - 1 df)",
+            inference=label,
             design=self._design_label(panel),
             alpha=alpha,
             _dropped=_dropped_frame(panel),
             notes=(
                 *panel.notes,
                 *tests.notes(["treated"]),
+                *(() if default_note is None else (default_note,)),
                 "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
                 "a weighted average with possibly negative weights (see bacon()).",
             ),
         )
 
 
-def _unit_fe_cr1(regression: LinearFit, clusters: np.ndarray, n_units: int) -> CovarianceEstimate:
-    """CR1 of a within-unit regression, the unit effects counted as nested in the clusters (fixest's convention:
-    only the intercept they replace counts in K)."""
+def _cluster_sandwich(
+    inference: object, estimator: str, default: Callable[[], tuple[Sandwich, str]]
+) -> tuple[Sandwich, str | None]:
+    """The cluster-robust sandwich of Sun and Abraham or TWFE: ``"analytic"`` is CR1; influence-function methods
+    (and any non-cluster-robust method) are refused, naming what is accepted."""
+    spec = "CR1" if inference == "analytic" else inference
+    try:
+        method, note = resolve_inference(spec, default)
+    except (InferenceError, OptionError):  # not a method, or not a covariance type: refused below
+        method, note = None, None
+    if method is None or method.sandwich_type not in _CLUSTER_SANDWICHES:
+        raise OptionError(
+            f"inference={inference!r} is not available with estimator={estimator!r}, which takes 'analytic' (CR1 "
+            "with G - 1 df, the default), 'CR0', 'CR1', 'CR2' or a cluster-robust ek.inference.Sandwich; "
+            "influence-function inference (AnalyticInfluence(), MultiplierBootstrap(...)) is only available with "
+            "estimator='callaway_santanna'."
+        )
+    return method, note  # type: ignore[return-value]
+
+
+def _unit_fe_sandwich(
+    regression: LinearFit, clusters: np.ndarray, n_units: int, spec: Sandwich, df_for: Sequence[int]
+) -> CovarianceEstimate:
+    """Cluster-robust covariance of a within-unit regression, the unit effects counted as nested in the clusters
+    (fixest's convention: only the intercept they replace counts in K)."""
     correction = SmallSampleCorrection(absorbed=n_units, nested=n_units - 1)
     return sandwich(
         regression.X,
         regression.residuals,
-        "CR1",
+        spec.cov_type,
         weights=regression.weights,
         clusters=clusters,
-        df_for=[],
+        df_for=df_for,
         correction=correction,
+        working_model=spec.working_model,
+        df_method=spec.df,
     )
+
+
+def _sandwich_label(cov: CovarianceEstimate) -> str:
+    """E.g. ``"CR1 (G - 1 df)"``, ``"CR2 (Bell-McCaffrey df)"``."""
+    return f"{cov.cov_type} ({cov.df_method} df)"
 
 
 def _cs_block(
     fit: GroupTimeFit,
     kind: str | None,
     clusters: np.ndarray | None,
-    inference: object,
+    inference: InfluenceInference,
     alpha: float,
     rng: np.random.Generator | None,
 ) -> dict[str, object]:
@@ -723,13 +797,7 @@ def _cs_block(
         }
     identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
     se = np.full(est.size, np.nan)
-    crit = np.nan
-    if isinstance(inference, MultiplierBootstrap):
-        boot = multiplier_bootstrap(infl[:, identified], inference, alpha=alpha, clusters=clusters, rng=rng)
-        se[identified] = boot.std_errors
-        crit = boot.critical_value
-    else:
-        se[identified] = analytic_se(infl[:, identified], clusters)
+    se[identified], crit = inference.standard_errors(infl[:, identified], clusters, alpha, rng)
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
 
 

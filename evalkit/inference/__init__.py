@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
 from evalkit.inference.analytic import Sandwich
-from evalkit.inference.influence import MultiplierBootstrap
+from evalkit.inference.influence import AnalyticInfluence, InfluenceInference, MultiplierBootstrap
 from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import (
     CovarianceEstimate,
@@ -20,11 +20,13 @@ from evalkit.inference.sandwich import (
 from evalkit.inference.wild_bootstrap import WildClusterBootstrap, bootstrap_weights
 
 __all__ = [
+    "AnalyticInfluence",
     "CovType",
     "CovarianceEstimate",
     "InferenceContext",
     "InferenceMethod",
     "InferenceOutcome",
+    "InfluenceInference",
     "JointTest",
     "MultiplierBootstrap",
     "RandomizationInference",

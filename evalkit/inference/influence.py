@@ -2,12 +2,17 @@
 
 Callaway and Sant'Anna's estimators (:mod:`evalkit.estimators.callaway_santanna`) hand down each estimate's
 influence function (units x estimates); this module turns them into standard errors, a simultaneous band and the
-pre-test of parallel trends, as the R package ``did`` does. A standard error or pre-test covariance that is zero
-up to rounding follows the one rule of :func:`evalkit.inference.analytic.degenerate_se`.
+pre-test of parallel trends, as the R package ``did`` does. The methods follow one protocol,
+:class:`InfluenceInference` (:class:`AnalyticInfluence`, short name ``"analytic"``, and :class:`MultiplierBootstrap`),
+and :func:`resolve_influence_inference` turns a design's ``inference=`` into one of them. A standard error or
+pre-test covariance that is zero up to rounding follows the one rule of
+:func:`evalkit.inference.analytic.degenerate_se`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,17 +21,149 @@ from scipy import stats
 
 from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
-from evalkit.errors import OptionError
+from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators.callaway_santanna import GroupTimeFit
 from evalkit.inference.analytic import degenerate_se
 
-__all__ = ["BootstrapOutcome", "MultiplierBootstrap", "PreTest", "analytic_se", "multiplier_bootstrap", "pretest"]
+__all__ = [
+    "AnalyticInfluence",
+    "BootstrapOutcome",
+    "InfluenceInference",
+    "MultiplierBootstrap",
+    "PreTest",
+    "analytic_se",
+    "multiplier_bootstrap",
+    "pretest",
+    "resolve_influence_inference",
+]
 
 BootWeights = Literal["mammen", "rademacher"]
 
 
+class InfluenceInference(ABC):
+    """The protocol of inference from influence functions: settings only, and the standard errors they give.
+
+    An estimator that hands down each estimate's influence function (units x estimates, e.g. Callaway and
+    Sant'Anna's ATT(g,t) and their aggregations) is asked for standard errors through this protocol alone, so a
+    design never branches on which method it holds. Subclasses are frozen dataclasses holding settings; they
+    implement :attr:`name` and :meth:`standard_errors`, and override :attr:`simultaneous` and :meth:`generator`
+    when they draw (a bootstrap).
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The label shown in results' ``inference`` column (before the clustering is named)."""
+
+    @property
+    def simultaneous(self) -> bool:
+        """Whether :meth:`standard_errors` returns a simultaneous-band (sup-t) critical value, not NaN."""
+        return False
+
+    def generator(self) -> np.random.Generator | None:
+        """The random stream of one ``estimate()`` call, shared by its blocks of estimates; None if no draws."""
+        return None
+
+    @abstractmethod
+    def standard_errors(
+        self,
+        influence: np.ndarray,
+        clusters: np.ndarray | None,
+        alpha: float,
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, float]:
+        """Standard errors of the estimates whose influence functions are the columns of ``influence``.
+
+        Parameters
+        ----------
+        influence : ndarray of shape (n_units, n_estimates)
+            Influence functions, finite.
+        clusters : ndarray of shape (n_units,) or None
+            Integer codes ``0..G-1`` of each unit's cluster; None: each unit its own cluster.
+        alpha : float
+            One minus the confidence level of the simultaneous band.
+        rng : numpy.random.Generator or None
+            The stream from :meth:`generator` (None for methods that do not draw).
+
+        Returns
+        -------
+        std_errors : ndarray of shape (n_estimates,)
+        critical_value : float
+            The sup-t critical value of a simultaneous :math:`1-\\alpha` band over these estimates; NaN when the
+            method gives none (:attr:`simultaneous` is False).
+        """
+
+
 @dataclass(frozen=True)
-class MultiplierBootstrap:
+class AnalyticInfluence(InfluenceInference):
+    """Analytic standard errors from influence functions (``did``'s ``bstrap=FALSE``); short name ``"analytic"``.
+
+    Notes
+    -----
+    :math:`\\widehat{se}_j = \\sqrt{\\sum_c (\\sum_{i \\in c}\\psi_{ij})^2}/n`, the clusters :math:`c` being the
+    units unless the design declares coarser ones; no small-sample factor, normal critical values, no simultaneous
+    band (see :func:`analytic_se`). Callaway and Sant'Anna (2021), J. Econometrics 225(2):200-230, Sec. 4.
+
+    Examples
+    --------
+    >>> AnalyticInfluence().name
+    'influence function (normal)'
+    """
+
+    @property
+    def name(self) -> str:
+        """``"influence function (normal)"``."""
+        return "influence function (normal)"
+
+    def standard_errors(
+        self,
+        influence: np.ndarray,
+        clusters: np.ndarray | None,
+        alpha: float,
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, float]:
+        """:func:`analytic_se` of the columns of ``influence``, and no critical value (NaN)."""
+        return analytic_se(influence, clusters), np.nan
+
+
+def resolve_influence_inference(
+    inference: object, default: Callable[[], tuple[InfluenceInference, str]]
+) -> tuple[InfluenceInference, str | None]:
+    """Turn the ``inference=`` argument of an influence-function estimator into an :class:`InfluenceInference`.
+
+    Parameters
+    ----------
+    inference : None, "analytic" or InfluenceInference
+        ``None`` takes the design's default; ``"analytic"`` is short for :class:`AnalyticInfluence`; an
+        influence-function method (:class:`AnalyticInfluence`, :class:`MultiplierBootstrap`) is used as it is.
+    default : callable
+        The design's default, stated once where the design is: returns the method and the note that says why.
+
+    Returns
+    -------
+    method : InfluenceInference
+    note : str or None
+        The default's note, or None when the user chose.
+
+    Raises
+    ------
+    InferenceError
+        For anything else, naming the accepted values.
+    """
+    if inference is None:
+        return default()
+    if isinstance(inference, InfluenceInference):
+        return inference, None
+    if isinstance(inference, str) and inference == "analytic":
+        return AnalyticInfluence(), None
+    raise InferenceError(
+        f"inference={inference!r} is not understood for influence-function estimates; use 'analytic' (or "
+        "ek.inference.AnalyticInfluence()) or ek.inference.MultiplierBootstrap(reps=999, weights='mammen', seed=1)."
+    )
+
+
+@dataclass(frozen=True)
+class MultiplierBootstrap(InfluenceInference):
     """Settings for the multiplier bootstrap of influence functions (``did``'s ``bstrap=TRUE``).
 
     Parameters
@@ -70,9 +207,30 @@ class MultiplierBootstrap:
         """The int seed of the draws (``seed``, or the entropy drawn at creation); None for a Generator seed."""
         return None if isinstance(self._seed_used, np.random.Generator) else self._seed_used
 
+    @property
+    def name(self) -> str:
+        """E.g. ``"multiplier bootstrap (mammen, 999 draws, normal)"``."""
+        return f"multiplier bootstrap ({self.weights}, {self.reps} draws, normal)"
+
+    @property
+    def simultaneous(self) -> bool:
+        """True: the bootstrap gives the sup-t critical value of a simultaneous band."""
+        return True
+
     def generator(self) -> np.random.Generator:
         """A generator on the seed used (the ``Generator`` itself when one was given)."""
         return np.random.default_rng(self._seed_used)
+
+    def standard_errors(
+        self,
+        influence: np.ndarray,
+        clusters: np.ndarray | None,
+        alpha: float,
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, float]:
+        """Bootstrap standard errors and the sup-t critical value (:func:`multiplier_bootstrap`)."""
+        boot = multiplier_bootstrap(influence, self, alpha=alpha, clusters=clusters, rng=rng)
+        return boot.std_errors, boot.critical_value
 
 
 # --------------------------------------------------------------------------------------------- 2x2 building block

@@ -63,14 +63,21 @@ def test_defaults_are_stated_by_the_design_with_their_reason():
 
 
 def test_designs_do_not_branch_on_the_type_of_inference_method():
-    # STRUCTURE: designs ask every method through the protocol; no isinstance / hasattr on inference objects.
-    # KNOWN EXCEPTION (issue 8, left for later): StaggeredDiD's influence-function inference ("analytic" or
-    # MultiplierBootstrap) is not on the protocol yet; staggered.py is skipped until it is.
-    names = {"Sandwich", "RandomizationInference", "WildClusterBootstrap", "InferenceMethod", "MultiplierBootstrap"}
+    # STRUCTURE: designs ask every method through the protocol (InferenceMethod, or InfluenceInference for
+    # StaggeredDiD's influence functions); no isinstance / hasattr on inference objects, staggered.py included.
+    names = {
+        "Sandwich",
+        "RandomizationInference",
+        "WildClusterBootstrap",
+        "InferenceMethod",
+        "MultiplierBootstrap",
+        "AnalyticInfluence",
+        "InfluenceInference",
+    }
     offending = []
-    for path in DESIGNS.rglob("*.py"):
-        if path.name == "staggered.py":
-            continue
+    paths = list(DESIGNS.rglob("*.py"))
+    assert "staggered.py" in {p.name for p in paths}
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "hasattr"):
                 args = ast.unparse(node)
