@@ -70,7 +70,7 @@ def test_callaway_santanna_cells_within_one_cluster(mpdta):
 
 def test_callaway_santanna_normal_case_unchanged(mpdta):
     # SOURCE: R did README (att_gt on mpdta), ATT(2004,2004) = -0.0105, SE 0.0233 (printed to 4 decimals; the
-    # analytic SE matches csdid to 1e-10 in tests/test_staggered.py). TOLERANCE: 5e-5 (printed precision).
+    # analytic SE matches csdid to 1e-10 in tests/designs/test_staggered.py). TOLERANCE: 5e-5 (printed precision).
     stag = ek.StaggeredDiD(mpdta, unit="countyreal", time="year", cohort="first.treat")
     row = stag.estimate("lemp").to_frame().iloc[0]
     assert row["estimate"] == pytest.approx(-0.0105, abs=5e-5)

@@ -20,7 +20,7 @@ from scipy import stats
 from evalkit.datasets import available_samples, casita_metadata, load_casita, load_sample, sample_metadata
 from evalkit.errors import DataError, EvalkitError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "make_casita.py"
 CSV = REPO / "data" / "sample" / "casita.csv"
 

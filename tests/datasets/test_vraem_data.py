@@ -19,7 +19,7 @@ import statsmodels.formula.api as smf
 from evalkit.datasets import available_samples, load_sample, load_vraem, sample_metadata, vraem_metadata
 from evalkit.designs.assignment import from_observed
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "make_vraem.py"
 CSV = REPO / "data" / "sample" / "vraem.csv"
 
