@@ -11,7 +11,7 @@ treatment, age in months and sex, complete cases (47 children), HC1 standard err
 
 The two do not draw the same assignments: pyfixest draws each child's treatment independently with probability 1/2
 (the number treated varies), evalkit keeps the observed 41/19 split (complete randomization) -- see
-tests/test_randomization.py. Timings are wall-clock on a shared machine and noisy.
+tests/inference/test_randomization.py. Timings are wall-clock on a shared machine and noisy.
 """
 
 from __future__ import annotations

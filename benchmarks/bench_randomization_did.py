@@ -11,7 +11,7 @@ community, studentized statistic, 10,000 draws:
   on each fit), as before the batched path existed; timed on ``LOOP_REPS`` draws and scaled linearly.
 
 Both runs use the same draws and give the same null distribution (checked below, and in
-tests/test_randomization_did.py). Timings are wall-clock on a shared machine and noisy.
+tests/inference/test_randomization_did.py). Timings are wall-clock on a shared machine and noisy.
 """
 
 from __future__ import annotations

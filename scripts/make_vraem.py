@@ -114,7 +114,7 @@ SOCIAL_CAPITAL = {
     "effect": 5.0,
 }
 
-# outcomes whose assumed effect the generator (and tests/test_vraem_data.py) checks the data recover: the
+# outcomes whose assumed effect the generator (and tests/datasets/test_vraem_data.py) checks the data recover: the
 # difference-in-differences estimate within 2 cluster-robust SEs of the assumed effect. Single practices are
 # reported in the metadata but not required to pass (with 14 practices about one would fall outside 2 SEs).
 HEADLINE = (

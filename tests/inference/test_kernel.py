@@ -107,7 +107,8 @@ def test_multiple_testing_studentizes_with_the_table_standard_error(cov_type):
 
 def test_wild_bootstrap_reports_the_sandwich_cr1_standard_error_on_panels():
     # SOURCE: evalkit's CR1 with the same absorbed effects (fixest's nested convention, itself matched to pyfixest
-    # in tests/test_did.py). TOLERANCE: 1e-12 relative. Before the fix the bootstrap ignored the absorbed effects.
+    # in tests/designs/test_did.py). TOLERANCE: 1e-12 relative. Before the fix the bootstrap ignored the absorbed
+    # effects.
     did = ek.DiffInDiff(_panel(), treatment="d", unit="unit", time="wave", clusters="cluster")
     cr1 = did.estimate("y", inference="CR1").to_frame().iloc[0]
     wcb = did.estimate("y", inference=ek.inference.WildClusterBootstrap(reps=99, seed=1)).to_frame().iloc[0]

@@ -10,7 +10,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.replication import ReplicationError, read_replication, run_replication
 
-REPLICATIONS = sorted((Path(__file__).resolve().parents[1] / "replications").glob("*.toml"))
+REPLICATIONS = sorted((Path(__file__).resolve().parents[2] / "replications").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", REPLICATIONS, ids=[p.stem for p in REPLICATIONS])

@@ -17,6 +17,8 @@ import numpy as np
 
 from evalkit.inference.sandwich import sandwich
 
+from _references import ESTIMATR_SLEEP_HC2, KOLESAR_STATA
+
 # ----------------------------------------------------------------------------------------------------------
 # Kolesar's dfadjust test data, with Stata results hard-coded in the test
 # ----------------------------------------------------------------------------------------------------------
@@ -26,14 +28,10 @@ from evalkit.inference.sandwich import sandwich
 #     y = c(cos(0:9), tan(1:10)), x = c(sin(1:10), sin(2:11)),
 #     clusters = factor(c(2, 1, 3, 2, 2, 3, 3, 1, 1, 2))   (recycled to the 20 rows by data.frame)
 # and the expected values come from Stata (`reg y x, cluster(clusters)`, `reg y x, r`, `reg y x, vce(hc2)`,
-# printed with esttab b(%11.10f) se(%11.10f)):
-#     coefficients (_cons, x)            -0.4456202905, 0.3241183110
-#     cluster(clusters) SE (_cons, x)     0.4827602183, 0.1814501834
-#     vce(hc2) SE                         0.4227339762, 0.4421048122
-#     robust (HC1) SE                     0.4278077455, 0.4392155956
-# Tolerance: 1e-10 absolute, one unit in the tenth (last printed) decimal; evalkit agrees to < 5e-11.
+# printed with esttab b(%11.10f) se(%11.10f)); they are tests/_references.py's KOLESAR_STATA, with their tolerance:
+# 1e-10 absolute, one unit in the tenth (last printed) decimal; evalkit agrees to < 5e-11.
 
-STATA_TOL = 1e-10
+STATA_TOL = KOLESAR_STATA["tolerance"]
 
 
 def _kolesar_data():
@@ -47,13 +45,13 @@ def _kolesar_data():
 
 def test_kolesar_data_coefficients_match_stata():
     _, _, beta, _ = _kolesar_data()
-    np.testing.assert_allclose(beta, [-0.4456202905, 0.3241183110], rtol=0, atol=STATA_TOL)
+    np.testing.assert_allclose(beta, KOLESAR_STATA["coefficients"], rtol=0, atol=STATA_TOL)
 
 
 def test_cr1_matches_stata_vce_cluster():
     X, e, _, clusters = _kolesar_data()
     cov = sandwich(X, e, "CR1", clusters=clusters)
-    np.testing.assert_allclose(cov.std_errors, [0.4827602183, 0.1814501834], rtol=0, atol=STATA_TOL)
+    np.testing.assert_allclose(cov.std_errors, KOLESAR_STATA["se_cluster"], rtol=0, atol=STATA_TOL)
     assert cov.n_clusters == 3
     np.testing.assert_array_equal(cov.df, [2.0, 2.0])  # Stata's G - 1
 
@@ -61,7 +59,7 @@ def test_cr1_matches_stata_vce_cluster():
 def test_cr2_with_singleton_clusters_matches_stata_vce_hc2():
     # With every observation its own cluster, CR2 reduces to HC2: A_g = (1 - h_ii)^(-1/2).
     X, e, _, _ = _kolesar_data()
-    expected = [0.4227339762, 0.4421048122]
+    expected = KOLESAR_STATA["se_hc2"]
     cr2 = sandwich(X, e, "CR2", clusters=np.arange(20))
     np.testing.assert_allclose(cr2.std_errors, expected, rtol=0, atol=STATA_TOL)
     # The cluster labels' order must not matter (the dfadjust test also permutes them).
@@ -75,7 +73,7 @@ def test_cr2_with_singleton_clusters_matches_stata_vce_hc2():
 def test_hc1_matches_stata_robust():
     X, e, _, _ = _kolesar_data()
     cov = sandwich(X, e, "HC1")
-    np.testing.assert_allclose(cov.std_errors, [0.4278077455, 0.4392155956], rtol=0, atol=STATA_TOL)
+    np.testing.assert_allclose(cov.std_errors, KOLESAR_STATA["se_robust"], rtol=0, atol=STATA_TOL)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -88,13 +86,14 @@ def test_hc1_matches_stata_robust():
 #     (Intercept)     0.75  0.5657345 1.325710 0.20151554 -0.4385641 1.938564 18
 #     group2          1.58  0.8490910 1.860813 0.07918671 -0.2038740 3.363874 18
 # (lm_robust's default se_type is HC2.) The data are the 20 values of `extra` in R's datasets::sleep
-# (Cushny and Peebles 1905, as tabulated by Student 1908), group 1 then group 2.
-# Tolerance: 5e-8 absolute, half a unit in the seventh printed decimal.
+# (Cushny and Peebles 1905, as tabulated by Student 1908), group 1 then group 2. The printed numbers are
+# tests/_references.py's ESTIMATR_SLEEP_HC2, with their tolerance: 5e-8 absolute, half a unit in the seventh printed
+# decimal.
 
 SLEEP_EXTRA = np.array(
     [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0, 1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
 )
-R_TOL = 5e-8
+R_TOL = ESTIMATR_SLEEP_HC2["tolerance"]
 
 
 def _sleep_fit():
@@ -105,16 +104,16 @@ def _sleep_fit():
 
 def test_sleep_hc2_matches_estimatr():
     X, e, beta = _sleep_fit()
-    np.testing.assert_allclose(beta, [0.75, 1.58], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(beta, ESTIMATR_SLEEP_HC2["coefficients"], rtol=0, atol=1e-12)
     hc2 = sandwich(X, e, "HC2")
-    np.testing.assert_allclose(hc2.std_errors, [0.5657345, 0.8490910], rtol=0, atol=R_TOL)
-    np.testing.assert_array_equal(hc2.df, [18.0, 18.0])
+    np.testing.assert_allclose(hc2.std_errors, ESTIMATR_SLEEP_HC2["std_errors"], rtol=0, atol=R_TOL)
+    np.testing.assert_array_equal(hc2.df, [ESTIMATR_SLEEP_HC2["df"]] * 2)
 
 
 def test_sleep_cr2_with_singleton_clusters_matches_estimatr_hc2():
     X, e, _ = _sleep_fit()
     cr2 = sandwich(X, e, "CR2", clusters=np.arange(20))
-    np.testing.assert_allclose(cr2.std_errors, [0.5657345, 0.8490910], rtol=0, atol=R_TOL)
+    np.testing.assert_allclose(cr2.std_errors, ESTIMATR_SLEEP_HC2["std_errors"], rtol=0, atol=R_TOL)
     # Not printed by the source: the Bell-McCaffrey df under the homoskedastic working model are
     # n_1 - 1 = 9 for the group-1 mean and, with equal group sizes, (n_1 + n_2 - 2) = 18 for the difference.
     np.testing.assert_allclose(cr2.df, [9.0, 18.0], rtol=1e-10)

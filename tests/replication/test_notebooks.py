@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 
 from evalkit.replication import read_replication
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Seconds a single cell may take before the run fails (the time budget of CI's notebook step).
 CELL_TIMEOUT = 600

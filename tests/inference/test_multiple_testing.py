@@ -20,6 +20,8 @@ from evalkit.inference.multiple_testing import (
 from evalkit.inference.sandwich import sandwich
 from evalkit.results import OutcomeFit, Results
 
+from _references import STATA_SHARPENED_Q
+
 CASITA_OUTCOMES = ["easq_comm", "easq_gross_motor", "easq_fine_motor", "easq_problem", "easq_social"]
 
 
@@ -73,22 +75,9 @@ def test_pvalue_methods_equal_statsmodels(sim_results: Results, method: str, sm_
 
 # ------------------------------------------------------------------------------------------ sharpened q-values
 # SOURCE: q-values printed by Anderson's Stata code fdr_sharpened_qvalues.do (Stata 14), as recorded in the test
-# file of github.com/josh-ashkinaze/sharp-q-values (tests/test_compute_q.py). TOLERANCE: 1e-10 (grid values).
-STATA_Q = [
-    ([0.02, 0.01, 0.03, 0.08, 0.168, 0.168, 0.168], [0.076, 0.076, 0.076, 0.087, 0.107, 0.107, 0.107]),
-    ([0.001, 0.005, 0.01, 0.05, 0.1, 0.5], [0.007, 0.013, 0.016, 0.039, 0.064, 0.137]),
-    ([0.9, 0.8, 0.7, 0.6, 0.5], [1.0] * 5),
-    ([0.001], [0.002]),
-    ([0.001] * 5, [0.002] * 5),
-    ([0.05, 0.05, 0.05, 0.1, 0.1], [0.091] * 5),
-    ([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1], [0.112] * 10),
-    ([0.0001, 0.0005, 0.001, 0.005, 0.01], [0.001, 0.002, 0.002, 0.003, 0.005]),
-    ([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [1.0] * 7),
-    (
-        [0.001, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5],
-        [0.012, 0.334, 0.429, 0.51, 0.563, 0.579, 0.579, 0.579, 0.579, 0.579, 0.579],
-    ),
-]
+# file of github.com/josh-ashkinaze/sharp-q-values (tests/test_compute_q.py); the pairs (p, printed q) are
+# tests/_references.py's STATA_SHARPENED_Q. TOLERANCE: 1e-10 (grid values).
+STATA_Q = STATA_SHARPENED_Q
 
 
 @pytest.mark.parametrize(("p", "q"), STATA_Q)

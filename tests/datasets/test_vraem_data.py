@@ -19,7 +19,9 @@ import statsmodels.formula.api as smf
 from evalkit.datasets import available_samples, load_sample, load_vraem, sample_metadata, vraem_metadata
 from evalkit.designs.assignment import from_observed
 
-REPO = Path(__file__).resolve().parents[1]
+from _references import VRAEM_DESIGN, published
+
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "make_vraem.py"
 CSV = REPO / "data" / "sample" / "vraem.csv"
 
@@ -58,10 +60,20 @@ COLUMNS = [
 ]
 
 # Source of the published numbers: MSH Peru, USAID-funded VRAEM programme, final results, via
-# shared/STUDIES.md section 2 (31 communities in 6 districts, 17 intervention / 14 control; shares within
-# intervention communities). Tolerance for the shares: the printed integer percent, round(100 * share) == printed.
-N_COMMUNITIES, N_DISTRICTS, N_TREATED, N_CONTROL = 31, 6, 17, 14
-PUBLISHED_PERCENT = {"child_health_improved_2plus": 83, "hygiene_improved_1plus": 47, "parenting_5_6_endline": 50}
+# shared/STUDIES.md section 2: the design (31 communities in 6 districts, 17 intervention / 14 control;
+# tests/_references.py) and the shares within intervention communities (replications/vraem.toml, one [[summary]]
+# per share). Tolerance for the shares: the printed integer percent, round(100 * share) == printed (the file's
+# tolerance, 0.005, is half of that percent).
+N_COMMUNITIES, N_DISTRICTS, N_TREATED, N_CONTROL = (
+    VRAEM_DESIGN[k] for k in ("n_communities", "n_districts", "n_intervention_communities", "n_control_communities")
+)
+SUMMARY_ID = {
+    "child_health_improved_2plus": "child health: 2+ practices improved",
+    "hygiene_improved_1plus": "hygiene: 1+ of 2 practices improved",
+    "parenting_5_6_endline": "parenting: 5-6 behaviours at endline",
+}
+PUBLISHED_SHARE = {key: published("vraem.toml", "mean", id=summary).value for key, summary in SUMMARY_ID.items()}
+PUBLISHED_PERCENT = {key: round(100 * share) for key, share in PUBLISHED_SHARE.items()}
 
 
 @pytest.fixture(scope="module")
@@ -289,16 +301,13 @@ def test_metadata_labels_every_parameter():
         assert p.get("source") or p.get("note"), p
     assert {p["label"] for p in params} == {"published", "derived", "assumed"}
     by = {p["name"]: p for p in params}
-    published = {
-        "n_communities": 31,
-        "n_districts": 6,
-        "n_intervention_communities": 17,
-        "n_control_communities": 14,
-        "share_child_health_improved_2plus": 0.83,
-        "share_hygiene_improved_1plus": 0.47,
-        "share_parenting_5_6": 0.50,
+    published_values = {
+        **VRAEM_DESIGN,
+        "share_child_health_improved_2plus": PUBLISHED_SHARE["child_health_improved_2plus"],
+        "share_hygiene_improved_1plus": PUBLISHED_SHARE["hygiene_improved_1plus"],
+        "share_parenting_5_6": PUBLISHED_SHARE["parenting_5_6_endline"],
     }
-    for name, value in published.items():
+    for name, value in published_values.items():
         assert by[name]["label"] == "published" and by[name]["value"] == value, name
     for name in ["assignment", "communities_per_district", "intervention_communities_per_district", "seed"]:
         assert by[name]["label"] == "assumed", name

@@ -18,6 +18,8 @@ from evalkit.designs.staggered import StaggeredDiD
 from evalkit.errors import DataError, DesignError, OptionError
 from evalkit.inference.influence import MultiplierBootstrap
 
+from _references import MPDTA_README, published
+
 moderndid = pytest.importorskip("moderndid")
 
 
@@ -61,63 +63,59 @@ def _diff_diff(data: pd.DataFrame, **kwargs):
 
 # ------------------------------------------------------------------------------------------- published numbers
 # SOURCE: R did README (bcallaway11/did README.md, summary(att_gt(yname="lemp", tname="year", idname="countyreal",
-# gname="first.treat", xformla=~1, data=mpdta))), printed to 4 decimals. The SEs there come from the multiplier
-# bootstrap (1000 draws, R's RNG), so they are compared loosely below.
-README_ATT_GT = [
-    # group, time, ATT(g,t), bootstrap SE
-    (2004, 2004, -0.0105, 0.0241),
-    (2004, 2005, -0.0704, 0.0313),
-    (2004, 2006, -0.1373, 0.0380),
-    (2004, 2007, -0.1008, 0.0337),
-    (2006, 2004, 0.0065, 0.0223),
-    (2006, 2005, -0.0028, 0.0196),
-    (2006, 2006, -0.0046, 0.0188),
-    (2006, 2007, -0.0412, 0.0202),
-    (2007, 2004, 0.0305, 0.0154),
-    (2007, 2005, -0.0027, 0.0168),
-    (2007, 2006, -0.0311, 0.0190),
-    (2007, 2007, -0.0261, 0.0182),
-]
+# gname="first.treat", xformla=~1, data=mpdta))), printed to 4 decimals. Point estimates, pre-test p-value and the
+# overall aggregates as stated in replications/callaway_santanna_mpdta.toml; the README's other numbers (bootstrap
+# SEs, group and event-time aggregates) in tests/_references.py. The SEs there come from the multiplier bootstrap
+# (1000 draws, R's RNG), so they are compared loosely below.
+MPDTA = "callaway_santanna_mpdta.toml"
+README_CELLS = list(MPDTA_README["att_gt_se"])  # (group, time), in the README table's order
 
 
 def test_att_gt_matches_did_readme(stag: StaggeredDiD) -> None:
     res = stag.estimate("lemp").to_frame()
-    assert list(zip(res["group"], res["time"], strict=True)) == [(g, t) for g, t, _, _ in README_ATT_GT]
-    published = np.array([a for _, _, a, _ in README_ATT_GT])
-    # SOURCE: did README table; TOLERANCE 5e-5 (rounding to 4 decimals)
-    np.testing.assert_allclose(res["estimate"], published, atol=5e-5 + 1e-12)
-    # SOURCE: did README, "P-value for pre-test of parallel trends assumption: 0.16812"; TOLERANCE 5e-6 (5 decimals)
-    assert res["pretest_p_value"].iloc[0] == pytest.approx(0.16812, abs=5e-6)
+    assert list(zip(res["group"], res["time"], strict=True)) == README_CELLS
+    # SOURCE: did README table (replication file); TOLERANCE the file's, 5e-5 (rounding to 4 decimals)
+    for (g, t), estimate in zip(README_CELLS, res["estimate"], strict=True):
+        ref = published(MPDTA, "estimate", term=f"ATT({g},{t})")
+        assert estimate == pytest.approx(ref.value, abs=ref.tolerance + 1e-12), (g, t)
+    # SOURCE: did README, "P-value for pre-test of parallel trends assumption: 0.16812" (replication file);
+    # TOLERANCE the file's, 5e-6 (5 decimals)
+    pretest = published(MPDTA, "pretest_p_value")
+    assert res["pretest_p_value"].iloc[0] == pytest.approx(pretest.value, abs=pretest.tolerance)
     assert res["pretest_df"].iloc[0] == 5  # five pre-treatment cells (t < g) in the table above
 
 
 def test_aggregations_match_did_readme(stag: StaggeredDiD) -> None:
     group = stag.estimate("lemp", aggregate="group").to_frame().set_index("term")
-    # SOURCE: did README aggte(type="group"): overall -0.031 (printed "-0.031"), groups -0.0797, -0.0229, -0.0261;
-    # TOLERANCE 5e-4 for the 3-decimal overall, 5e-5 for the rest
-    assert group.loc["overall", "estimate"] == pytest.approx(-0.0310, abs=5e-4)
+    # SOURCE: did README aggte(type="group"): overall -0.031 (printed "-0.031", replication file), groups -0.0797,
+    # -0.0229, -0.0261 (tests/_references.py); TOLERANCE the file's 5e-4 for the 3-decimal overall, 5e-5 for the rest
+    overall = published(MPDTA, "estimate", term="overall", where={"type": "group overall"})
+    assert group.loc["overall", "estimate"] == pytest.approx(overall.value, abs=overall.tolerance)
+    groups = MPDTA_README["group"]
     np.testing.assert_allclose(
-        group.loc[["group 2004", "group 2006", "group 2007"], "estimate"], [-0.0797, -0.0229, -0.0261], atol=5e-5
+        group.loc[[f"group {g}" for g in groups], "estimate"], list(groups.values()), atol=MPDTA_README["tolerance"]
     )
     dyn = stag.estimate("lemp", aggregate="dynamic").to_frame().set_index("term")
-    # SOURCE: did README aggte(type="dynamic"): overall -0.0772; event times -3..3; TOLERANCE 5e-5
-    assert dyn.loc["overall", "estimate"] == pytest.approx(-0.0772, abs=5e-5)
+    # SOURCE: did README aggte(type="dynamic"): overall -0.0772 (replication file); event times -3..3
+    # (tests/_references.py); TOLERANCE 5e-5
+    overall = published(MPDTA, "estimate", term="overall", where={"type": "dynamic overall"})
+    assert dyn.loc["overall", "estimate"] == pytest.approx(overall.value, abs=overall.tolerance)
     np.testing.assert_allclose(
-        dyn["estimate"].iloc[:-1], [0.0305, -0.0006, -0.0245, -0.0199, -0.0510, -0.1373, -0.1008], atol=5e-5
+        dyn["estimate"].iloc[:-1], list(MPDTA_README["dynamic"].values()), atol=MPDTA_README["tolerance"]
     )
     # SOURCE: did README, analytic-equivalent overall SE of the dynamic aggregation 0.0196 (bootstrap);
     # TOLERANCE 10% relative (bootstrap noise in the published value)
-    assert dyn.loc["overall", "std_error"] == pytest.approx(0.0196, rel=0.1)
+    assert dyn.loc["overall", "std_error"] == pytest.approx(MPDTA_README["dynamic_overall_se"], rel=0.1)
 
 
 def test_bootstrap_se_close_to_published_and_reproducible(stag: StaggeredDiD) -> None:
     boot = MultiplierBootstrap(reps=999, seed=20260101)
     res = stag.estimate("lemp", inference=boot).to_frame()
-    published = np.array([s for _, _, _, s in README_ATT_GT])
-    # SOURCE: did README bootstrap SEs; TOLERANCE 15% relative (two independent 1000-draw bootstraps)
-    np.testing.assert_allclose(res["std_error"], published, rtol=0.15)
+    # SOURCE: did README bootstrap SEs (tests/_references.py); TOLERANCE 15% relative (two independent 1000-draw
+    # bootstraps)
+    np.testing.assert_allclose(res["std_error"], list(MPDTA_README["att_gt_se"].values()), rtol=0.15)
     # SOURCE: did README simultaneous band, (0.0539 - (-0.0749)) / 2 / 0.0241 = 2.67; TOLERANCE 0.3
-    assert res["crit_uniform"].iloc[0] == pytest.approx(2.67, abs=0.3)
+    assert res["crit_uniform"].iloc[0] == pytest.approx(MPDTA_README["att_gt_crit_uniform"], abs=0.3)
     again = stag.estimate("lemp", inference=boot).to_frame()
     pd.testing.assert_frame_equal(res, again)  # same seed, bit-identical
     rad = stag.estimate("lemp", inference=MultiplierBootstrap(reps=499, weights="rademacher", seed=1)).to_frame()
@@ -421,13 +419,17 @@ def test_nan_group_time_cell_makes_every_aggregate_using_it_nan(mpdta: pd.DataFr
     assert np.isnan(group.estimates[0]) and np.isnan(group.overall) and np.isnan(group.influence[:, 0]).all()
     # SOURCE: did README aggte(type="group") on mpdta, groups 2006 and 2007 (they do not use ATT(2004,2005));
     # TOLERANCE 5e-5 (4 decimals)
-    np.testing.assert_allclose(group.estimates[1:], [-0.0229, -0.0261], atol=5e-5)
+    np.testing.assert_allclose(
+        group.estimates[1:], [MPDTA_README["group"][2006], MPDTA_README["group"][2007]], atol=MPDTA_README["tolerance"]
+    )
     dyn = aggregate(bad, "dynamic")
     assert list(dyn.keys) == [-3, -2, -1, 0, 1, 2, 3]  # event 1 is kept (as NaN), not dropped
     assert np.isnan(dyn.estimates[4]) and np.isnan(dyn.overall)
     # SOURCE: did README aggte(type="dynamic") event times -3..0, 2, 3 (none uses ATT(2004,2005)); TOLERANCE 5e-5
     np.testing.assert_allclose(
-        dyn.estimates[[0, 1, 2, 3, 5, 6]], [0.0305, -0.0006, -0.0245, -0.0199, -0.1373, -0.1008], atol=5e-5
+        dyn.estimates[[0, 1, 2, 3, 5, 6]],
+        [MPDTA_README["dynamic"][e] for e in (-3, -2, -1, 0, 2, 3)],
+        atol=MPDTA_README["tolerance"],
     )
     cal = aggregate(bad, "calendar")
     assert np.isnan(cal.estimates[cal.keys == 2005]).all() and np.isnan(cal.overall)

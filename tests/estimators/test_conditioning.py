@@ -177,7 +177,8 @@ def _did_row(data: pd.DataFrame, cov_type: str, panel: bool) -> np.ndarray:
 
 def test_did_panel_fit_matches_pyfixest() -> None:
     # SOURCE: pyfixest feols("y ~ d + x | unit + time", vcov={"CRV1": "unit"}) run here (fixest's small-sample
-    # factor: unit effects nested in the clusters are not counted), as tests/test_did.py. TOLERANCE: 1e-8 relative.
+    # factor: unit effects nested in the clusters are not counted), as tests/designs/test_did.py.
+    # TOLERANCE: 1e-8 relative.
     pf = pytest.importorskip("pyfixest")
     data = _panel()
     ref = pf.feols("y ~ d + x | unit + time", data=data, vcov={"CRV1": "unit"})
@@ -319,7 +320,7 @@ def test_accepted_ill_conditioned_design_gives_row_order_free_standard_errors() 
 def test_wild_bootstrap_ignores_a_covariate_shift(bootstrap_type: str) -> None:
     # SOURCE: property (the bootstrap t statistics are functions of the column space and the target coefficient).
     # REFERENCE: the unshifted run with the same seed (its numbers are checked against wildboottest in
-    # tests/test_wild_bootstrap.py). TOLERANCE: 1e-9 relative on estimate, SE, p-value and interval bounds.
+    # tests/inference/test_wild_bootstrap.py). TOLERANCE: 1e-9 relative on estimate, SE, p-value and interval bounds.
     data = _trial_data()
     inference = ek.inference.WildClusterBootstrap(reps=499, seed=1, bootstrap_type=bootstrap_type)
 
@@ -356,7 +357,7 @@ def test_resampling_adjustments_ignore_a_covariate_shift(method: str, cov_type: 
 def test_callaway_santanna_ignores_a_covariate_shift(method: str) -> None:
     # SOURCE: property (outcome regression and propensity logit with an intercept are invariant to an affine map of
     # a covariate). REFERENCE: the unshifted fit on mpdta with lpop (checked against csdid / diff-diff in
-    # tests/test_staggered.py); lpop rounded to a 2**-10 grid so that lpop + 1e10 is exact.
+    # tests/designs/test_staggered.py); lpop rounded to a 2**-10 grid so that lpop + 1e10 is exact.
     # TOLERANCE: 1e-9 relative on the simple aggregate and its SE.
     moderndid = pytest.importorskip("moderndid")
     mpdta = moderndid.load_mpdta().to_pandas()
