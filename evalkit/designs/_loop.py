@@ -19,7 +19,7 @@ from evalkit.estimators import EstimationSample, Estimator, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
 from evalkit.results import DROPPED_COLUMNS, RESULT_COLUMNS, OutcomeFit, Results
 
-__all__ = ["OutcomeDesign", "PreparedOutcome", "assemble_results", "estimate_each", "tidy_row"]
+__all__ = ["OutcomeDesign", "PreparedOutcome", "assemble_results", "estimate_each", "tidy_row", "tidy_table"]
 
 
 @dataclass(frozen=True)
@@ -168,35 +168,57 @@ def estimate_each(
     return _Estimated(rows=rows, fits=fits, dropped=dropped, notes=notes)
 
 
+_DROPPED_NOTE = "Rows with missing values were dropped outcome by outcome; see Results.dropped for counts."
+
+
+def tidy_table(rows: Sequence[Mapping[str, object]] | Mapping[str, object], size: int | None = None) -> pd.DataFrame:
+    """The tidy table: every contract column (``RESULT_COLUMNS``) first, in order, then the others in order of
+    appearance; a contract column a design does not fill is NaN (``None`` for ``domain``).
+
+    ``rows`` is a list of row dicts, or a dict of columns (scalars or arrays of length ``size``).
+    """
+    if isinstance(rows, Mapping):
+        n = int(size if size is not None else 1)
+        columns = {k: (v if np.ndim(v) else [v] * n) for k, v in rows.items()}
+        frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
+    else:
+        frame = pd.DataFrame(list(rows))
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = None if column == "domain" else np.nan
+    extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
+    return frame[[*RESULT_COLUMNS, *extra]]
+
+
 def assemble_results(
-    rows: Sequence[Mapping[str, object]],
+    rows: Sequence[Mapping[str, object]] | pd.DataFrame,
     *,
     estimator: str,
     design: str,
     alpha: float,
     notes: Sequence[str],
-    dropped: Sequence[Mapping[str, object]] = (),
+    dropped: Sequence[Mapping[str, object]] | pd.DataFrame = (),
     fits: Mapping[str, OutcomeFit] | None = None,
     domains: Mapping[str, str] | None = None,
     integer_columns: Sequence[str] = ("n_clusters",),
+    dropped_note: str | None = _DROPPED_NOTE,
 ) -> Results:
-    """The tidy table (contract columns first, then the design's and the method's, in order of appearance) and the
-    immutable ``Results`` every design returns.
+    """The immutable ``Results`` every design returns, from its rows (or its :func:`tidy_table`).
 
-    Adds the note on rows dropped for missing values; the ``inference`` label is the rows' common one, or
-    ``"mixed"``.
+    Adds ``dropped_note`` when rows were dropped; the ``inference`` label is the rows' common one, or ``"mixed"``.
     """
-    extra = [c for row in rows for c in row if c not in RESULT_COLUMNS]
-    table = pd.DataFrame(list(rows), columns=list(dict.fromkeys([*RESULT_COLUMNS, *extra])))
+    table = rows.copy() if isinstance(rows, pd.DataFrame) else tidy_table(rows)
     for column in integer_columns:
         if column in table:
-            table[column] = table[column].astype("Int64")
+            table[column] = pd.array(table[column].to_numpy(dtype=object), dtype="Int64")
     if domains is not None:
         table["domain"] = table["outcome"].map(dict(domains))
-    dropped_frame = pd.DataFrame(list(dropped), columns=list(DROPPED_COLUMNS))
+    dropped_frame = (
+        dropped.copy() if isinstance(dropped, pd.DataFrame) else pd.DataFrame(list(dropped), columns=DROPPED_COLUMNS)
+    )
     all_notes = list(notes)
-    if len(dropped_frame):
-        all_notes.append("Rows with missing values were dropped outcome by outcome; see Results.dropped for counts.")
+    if len(dropped_frame) and dropped_note is not None:
+        all_notes.append(dropped_note)
     labels = table["inference"].astype(str).unique()
     return Results(
         _table=table,

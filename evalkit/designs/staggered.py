@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
+from evalkit.designs._loop import assemble_results, tidy_table
 from evalkit.designs._roles import check_period_order, no_missing
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
@@ -41,7 +42,7 @@ from evalkit.inference.influence import (
 )
 from evalkit.inference.sandwich import CovarianceEstimate, SmallSampleCorrection, bell_mccaffrey_df, sandwich
 from evalkit.provenance import records_provenance
-from evalkit.results import RESULT_COLUMNS, Results, empty_dropped
+from evalkit.results import Results, empty_dropped
 
 __all__ = ["StaggeredDiD", "StaggeredEstimator"]
 
@@ -536,7 +537,7 @@ class StaggeredDiD:
         label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
         tests = t_tests(est, se, np.inf, alpha=alpha, scale=float(np.nanstd(panel.Y)))
         se = tests.std_error
-        table = _build_table(
+        table = tidy_table(
             {
                 "outcome": outcome,
                 "term": block["term"],
@@ -588,14 +589,14 @@ class StaggeredDiD:
                 f"Simultaneous {100 * (1 - alpha):g}% bands (conf_low_uniform, conf_high_uniform) use the sup-t "
                 "critical value crit_uniform, computed separately for the ATT(g,t) and for each aggregation's terms."
             )
-        return Results(
-            _table=table,
+        return assemble_results(
+            table,
             estimator=f"callaway_santanna ({method})",
-            inference=label,
             design=self._design_label(panel),
             alpha=alpha,
-            _dropped=_dropped_frame(panel),
             notes=tuple(notes),
+            dropped=_dropped_frame(panel),
+            dropped_note=None,  # the panel's own notes say which units were dropped and why
         )
 
     def _long(self, panel: _Panel) -> tuple[np.ndarray, ...]:
@@ -621,7 +622,7 @@ class StaggeredDiD:
         label = _sandwich_label(cov)
         terms = [f"event {e:g}" for e in fit.event_times]
         tests = t_tests(fit.estimates, se, df, alpha=alpha, scale=float(np.nanstd(panel.Y)))
-        table = _build_table(
+        table = tidy_table(
             {
                 "outcome": outcome,
                 "term": terms,
@@ -650,14 +651,14 @@ class StaggeredDiD:
             f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
             "reference period -1; weights are cohort shares at each event time.",
         ]
-        return Results(
-            _table=table,
+        return assemble_results(
+            table,
             estimator="sun_abraham",
-            inference=label,
             design=self._design_label(panel),
             alpha=alpha,
-            _dropped=_dropped_frame(panel),
             notes=tuple(notes),
+            dropped=_dropped_frame(panel),
+            dropped_note=None,  # the panel's own notes say which units were dropped and why
         )
 
     def _twfe(self, outcome: str, panel: _Panel, spec: Sandwich, alpha: float, default_note: str | None) -> Results:
@@ -667,7 +668,7 @@ class StaggeredDiD:
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[0])
         label = _sandwich_label(cov)
         tests = t_tests(fit.estimate, np.sqrt(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
-        table = _build_table(
+        table = tidy_table(
             {
                 "outcome": [outcome],
                 "term": ["treated"],
@@ -687,13 +688,11 @@ class StaggeredDiD:
             },
             1,
         )
-        return Results(
-            _table=table,
+        return assemble_results(
+            table,
             estimator="twfe",
-            inference=label,
             design=self._design_label(panel),
             alpha=alpha,
-            _dropped=_dropped_frame(panel),
             notes=(
                 *panel.notes,
                 *tests.notes(["treated"]),
@@ -701,6 +700,8 @@ class StaggeredDiD:
                 "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
                 "a weighted average with possibly negative weights (see bacon()).",
             ),
+            dropped=_dropped_frame(panel),
+            dropped_note=None,  # the panel's own notes say which units were dropped and why
         )
 
 
@@ -823,19 +824,6 @@ def _one_outcome(outcome: object) -> Hashable:
 
 def _recode(codes: np.ndarray) -> np.ndarray:
     return np.unique(codes, return_inverse=True)[1].astype(np.intp)
-
-
-def _build_table(columns: dict[str, object], size: int) -> pd.DataFrame:
-    """One DataFrame with every Results column (NaN, or None for text, where not given) then the extras."""
-    full: dict[str, object] = {}
-    for col in RESULT_COLUMNS:
-        if col in columns:
-            full[col] = columns[col]
-        else:
-            full[col] = [None] * size if col == "domain" else np.full(size, np.nan)
-    full.update({k: v for k, v in columns.items() if k not in RESULT_COLUMNS})
-    full["n_clusters"] = pd.array(np.broadcast_to(np.asarray(full["n_clusters"]), (size,)), dtype="Int64")
-    return pd.DataFrame(full, index=pd.RangeIndex(size))
 
 
 _EMPTY_DROPPED = empty_dropped()  # never mutated: Results copies it

@@ -30,14 +30,20 @@ def _panel(seed: int = 6) -> pd.DataFrame:
     return pd.DataFrame({"u": unit, "t": wave, "d": d, "y": rng.normal(size=unit.size)[unit] + 0.5 * d})
 
 
-def test_both_designs_run_the_same_loop():
-    # STRUCTURE: the per-outcome loop lives once (designs/_loop.py); trial and DiD call estimate_each and
-    # assemble_results, and neither builds a Results itself.
+def _calls(name: str) -> set[str]:
+    tree = ast.parse((DESIGNS / name).read_text())
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def test_designs_run_the_same_loop_and_table_builder():
+    # STRUCTURE: the per-outcome loop lives once (designs/_loop.py); trial and DiD call estimate_each, every design
+    # builds its Results through assemble_results, and none constructs a Results itself.
     for name in ("_outcomes.py", "did.py"):
-        source = (DESIGNS / name).read_text()
-        calls = {n.func.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and hasattr(n.func, "id")}
-        assert {"estimate_each", "assemble_results"} <= calls, name
-        assert "Results(" not in source, name
+        assert {"estimate_each", "assemble_results"} <= _calls(name), name
+    assert {"tidy_table", "assemble_results"} <= _calls("staggered.py")
+    for path in DESIGNS.rglob("*.py"):
+        if path.name != "_loop.py":
+            assert "Results" not in _calls(path.name) if path.parent == DESIGNS else True, path.name
 
 
 @pytest.mark.parametrize("make", ["trial", "did"])
