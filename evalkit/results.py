@@ -63,7 +63,7 @@ class OutcomeFit:
     clusters : ndarray or None
         Cluster codes of those rows.
     inference : Mapping
-        What the inference method left for later use (e.g. ``"null_distribution"`` of a randomization test).
+        What the inference method left for later use (e.g. ``"null_statistics"`` of a randomization test).
     method : InferenceMethod or None
         The inference method (settings) that produced the reported standard errors and tests.
     correction : SmallSampleCorrection
@@ -91,13 +91,17 @@ class OutcomeFit:
     @property
     def working_model(self) -> str:
         """The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`); "identity" otherwise."""
-        return "identity" if self.cov_type is None else self.method.working_model
+        return "identity" if self.method is None else self.method.working_model
 
 
 def _read_only(value: Any) -> Any:
-    """``value`` with every array inside it (dataclass fields, mapping values, tuples) made read-only, and mappings
-    wrapped read-only: a ``Results`` is immutable all the way down. Arrays are flagged in place; they are the
-    estimation's own copies (the caller's data are never handed down by reference)."""
+    """``value`` with the arrays the estimation made inside it flagged read-only and its mappings wrapped read-only.
+
+    Recurses into mappings, tuples and evalkit's own result dataclasses (the kept fit), never into other objects:
+    the inference method and any object a caller handed in are settings, and a caller's objects are never changed.
+    Arrays are flagged in place; they are the estimation's own copies (the caller's data are never handed down by
+    reference).
+    """
     if isinstance(value, np.ndarray):
         value.setflags(write=False)
         return value
@@ -105,12 +109,20 @@ def _read_only(value: Any) -> Any:
         return MappingProxyType({k: _read_only(v) for k, v in value.items()})
     if isinstance(value, tuple):
         return tuple(_read_only(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if dataclasses.is_dataclass(value) and type(value).__module__.startswith("evalkit.estimators"):
         for f in dataclasses.fields(value):
             frozen = _read_only(getattr(value, f.name))
             if frozen is not getattr(value, f.name):
                 object.__setattr__(value, f.name, frozen)
     return value
+
+
+def _freeze_fit(of: OutcomeFit) -> OutcomeFit:
+    """A read-only ``OutcomeFit``: its fit, rows, clusters and inference payload (not its method: settings)."""
+    _read_only(of.fit)
+    for array in (of.rows, of.clusters):
+        _read_only(array)
+    return dataclasses.replace(of, inference=_read_only(dict(of.inference)))
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -158,7 +170,7 @@ class Results:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_table", _frozen_frame(self._table))
         object.__setattr__(self, "_dropped", _frozen_frame(self._dropped))
-        object.__setattr__(self, "fits", MappingProxyType({k: _read_only(v) for k, v in dict(self.fits).items()}))
+        object.__setattr__(self, "fits", MappingProxyType({k: _freeze_fit(v) for k, v in dict(self.fits).items()}))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     # ------------------------------------------------------------------ access

@@ -8,7 +8,7 @@ import numpy as np
 
 from evalkit._linear_algebra import centre_columns
 
-__all__ = ["EstimationSample", "block_dummies", "centre", "weighted_mean"]
+__all__ = ["EstimationSample", "block_dummies", "centre"]
 
 
 @dataclass(frozen=True)
@@ -71,20 +71,13 @@ class EstimationSample:
         return int(self.y.shape[0])
 
 
-def weighted_mean(X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """Column means of ``X``, weighted when ``weights`` is given."""
-    if weights is None:
-        return X.mean(axis=0)
-    return (weights @ X) / weights.sum()
-
-
 def centre(X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """``X`` minus its (weighted) column means, to full relative precision even far from zero; a new array.
 
     Notes
     -----
     Two-pass centring (:func:`evalkit._linear_algebra.centre_columns`). Lin's (2013) estimate moves with the
-    centring point (by the interaction coefficients times its error), so ``X - weighted_mean(X)``, whose mean of a
+    centring point (by the interaction coefficients times its error), so a one-pass ``X - mean(X)``, whose mean of a
     covariate shifted by :math:`10^{10}` is only representable to :math:`2 \\times 10^{-6}`, is not good enough.
     """
     return centre_columns(X, weights)[0]

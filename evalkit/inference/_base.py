@@ -125,6 +125,11 @@ class InferenceMethod(ABC):
         """The sandwich covariance type behind the reported standard errors, when the method is a sandwich."""
         return None
 
+    @property
+    def working_model(self) -> str:
+        """The working model of a weighted CR2 behind the reported standard errors (``"identity"`` by default)."""
+        return "identity"
+
     @abstractmethod
     def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
         """Standard error, test and interval for ``fit``'s target coefficient."""

@@ -73,3 +73,28 @@ def test_results_are_read_only_all_the_way_down():
     ek.RandomizedTrial(data, treatment="z").estimate("y")
     pd.testing.assert_frame_equal(data, before)
     data.loc[0, "y"] = 1.0
+
+
+def test_building_results_leaves_the_callers_inference_object_alone():
+    # Reviewer's reproduction: a custom method holding a dict and an array, reused for a second estimate().
+    from dataclasses import dataclass, field
+
+    from evalkit.inference import InferenceMethod
+    from evalkit.inference._base import InferenceOutcome
+
+    @dataclass(frozen=True)
+    class Counting(InferenceMethod):
+        calls: dict = field(default_factory=dict)
+        weights: np.ndarray = field(default_factory=lambda: np.ones(3))
+        name = "counting"
+
+        def infer(self, fit, ctx):
+            self.calls["n"] = self.calls.get("n", 0) + 1
+            return InferenceOutcome(1.0, 0.0, 1.0, -1.0, 1.0, np.inf, None, "counting")
+
+    method = Counting()
+    trial = ek.RandomizedTrial(_trial(), treatment="z")
+    trial.estimate("y", inference=method)
+    trial.estimate("y", inference=method)  # was TypeError: 'mappingproxy' object does not support item assignment
+    assert method.calls == {"n": 2}
+    assert method.weights.flags.writeable

@@ -347,6 +347,7 @@ def test_panel_randomization_inference_reports_the_tables_standard_error(cov_typ
     inference = RI(reps=20, seed=1, enumerate="never", cov_type=cov_type, confidence_interval=False, progress=False)
     ri = did.estimate("y", inference=inference, fe_dof=fe_dof).to_frame().iloc[0]
     assert ri["std_error"] == pytest.approx(table["std_error"], rel=1e-10)
+    # the real check: the batched engine's observed statistic studentizes with that same SE
     assert ri["statistic"] == pytest.approx(ri["estimate"] / ri["std_error"], rel=1e-10)
 
 
