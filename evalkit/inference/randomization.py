@@ -22,7 +22,7 @@ from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
-from evalkit.inference.sandwich import CovType, sandwich
+from evalkit.inference.sandwich import CovType, WorkingModel, sandwich
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
 
@@ -63,6 +63,13 @@ class RandomizationInference(InferenceMethod):
     cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, optional
         Standard error used for the studentized statistic and reported as ``std_error``. Default: HC2, or CR2 when
         the design is clustered.
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        Weighted CR2 only (ignored otherwise): the working model of the CR2 adjustment, for the reported
+        ``std_error`` and for the studentized statistic of every draw alike, as in
+        :class:`evalkit.inference.Sandwich` (``"identity"``: the default of ``estimatr::lm_robust`` and
+        ``clubSandwich::vcovCR``). The batched engine computes ``"inverse_variance"`` (CR2 of the regression of
+        :math:`\\sqrt{w}y` on :math:`\\sqrt{w}X`); under ``"identity"`` the estimator is re-run draw by draw with
+        :func:`~evalkit.inference.sandwich.sandwich` (same numbers as a per-draw run, slower; a note says so).
     confidence_interval : bool, default True
         Invert the test for an interval of constant effects (``conf_low``, ``conf_high``); NaN when False.
     batch_size : int, default 2_000
@@ -138,6 +145,7 @@ class RandomizationInference(InferenceMethod):
     null: float = 0.0
     enumerate: EnumerateOption = "auto"
     cov_type: CovType | None = None
+    working_model: WorkingModel = "identity"
     confidence_interval: bool = True
     batch_size: int = 2_000
     progress: bool | None = None
@@ -147,6 +155,7 @@ class RandomizationInference(InferenceMethod):
         check_option("statistic", self.statistic, RandomizationStatistic)
         check_option("alternative", self.alternative, Alternative)
         check_option("enumerate", self.enumerate, EnumerateOption)
+        check_option("working_model", self.working_model, WorkingModel)
         if self.cov_type is not None:
             check_option("cov_type", self.cov_type, CovType)
         for name in ("reps", "batch_size"):
@@ -217,10 +226,11 @@ class RandomizationInference(InferenceMethod):
             clusters=clusters,
             df_for=[fit.target],
             correction=ctx.correction,
+            working_model=self.working_model,
         )
         std_error = float(np.sqrt(cov.vcov[fit.target, fit.target]))
 
-        engine = _engine(fit, ctx, cov_type, clusters)
+        engine = _engine(fit, ctx, cov_type, clusters, self.working_model)
         observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
         exact, assignments, total = self._assignments(ctx)
         coefs, grams = [], []
@@ -258,6 +268,7 @@ class RandomizationInference(InferenceMethod):
                 "alternative": self.alternative,
                 "null": float(self.null),
                 "cov_type": cov_type,
+                "working_model": self.working_model,
                 "n_undefined": int((~np.isfinite(t_null)).sum()),
                 "batched": engine.batched,
             },
@@ -334,25 +345,25 @@ class _Engine:
         return self.run(Z)
 
 
-def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None) -> _Engine:
+def _engine(
+    fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None, working_model: str = "identity"
+) -> _Engine:
     """A function mapping treatment vectors (B, n) to fits of [outcome, observed treatment] as responses.
 
     The second response column is what the sharp null subtracts: the statistic at ``tau0`` uses the combination
     ``[1, -tau0]`` of the two columns. The estimator's batched form (``REGISTRY[ctx.estimator].batch_design``) is
-    used when it rebuilds the fit's regressors; otherwise the estimator is re-run draw by draw, and a note says why.
+    used when it rebuilds the fit's regressors and the covariance has a batched form; otherwise the estimator is
+    re-run draw by draw, and a note says why. Weighted CR2 under the identity working model has no batched form
+    (its adjustment matrices need a :math:`2k \times 2k` eigen-decomposition per cluster and draw): it is re-run
+    draw by draw with :func:`~evalkit.inference.sandwich.sandwich`, so that every statistic uses the working model
+    of the reported ``std_error``.
     """
     sample = ctx.sample
     if sample is None:
         raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
-    working_model = ()
-    if cov_type == "CR2" and sample.weights is not None:
-        working_model = (
-            "Weighted CR2 in randomization inference: the statistics of the draws (and the observed one) use the "
-            "inverse-variance working model (CR2 of sqrt(w) y on sqrt(w) X); the reported std_error uses the "
-            "identity working model, so statistic differs slightly from estimate / std_error.",
-        )
+    identity_cr2 = cov_type == "CR2" and sample.weights is not None and working_model == "identity"
     estimator = REGISTRY.get(ctx.estimator)
-    design = None if estimator is None else estimator.batch_design(sample, fit)
+    design = None if estimator is None or identity_cr2 else estimator.batch_design(sample, fit)
     if design is not None:
         Y = np.column_stack([fit.y, sample.treatment])
 
@@ -361,14 +372,19 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters, correction=ctx.correction
             )
 
-        return _Engine(batched, batched=True, notes=working_model)
+        return _Engine(batched, batched=True)
 
     if ctx.refit is None:
         raise InferenceError(
             f"randomization inference cannot re-run estimator={ctx.estimator!r}: the design handed down no refit "
             "function."
         )
-    if estimator is None:
+    if identity_cr2:
+        why = (
+            "weighted CR2 under the identity working model has no batched form; each draw's statistic uses "
+            "sandwich(..., working_model='identity'), as std_error does. working_model='inverse_variance' is batched"
+        )
+    elif estimator is None:
         why = "it is not a registered estimator"
     elif not estimator.batched:
         why = estimator.unbatched_reason
@@ -390,6 +406,9 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 fb = refit(dataclasses.replace(shifted, treatment=z))
             except EstimationError:
                 continue
+            if identity_cr2:
+                coef[b], gram[b] = _identity_cr2_draw(fa, fb, clusters, ctx)
+                continue
             Y = np.column_stack([fa.y, fa.y - fb.y])  # fit-space outcome and observed treatment (affine fits)
             one = batch_least_squares(
                 fa.X[None],
@@ -403,7 +422,38 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
             coef[b], gram[b] = one.coef[0], one.gram[0]
         return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
-    return _Engine(looped, batched=False, notes=(note, *working_model))
+    return _Engine(looped, batched=False, notes=(note,))
+
+
+def _identity_cr2_draw(
+    fa: LinearFit, fb: LinearFit, clusters: np.ndarray | None, ctx: InferenceContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and CR2 Gram matrix (identity working model) of [outcome, observed treatment] for one draw.
+
+    ``fa`` is the fit of the outcome and ``fb`` that of the outcome minus the observed treatment (same regressors),
+    so the responses ``[y, z_obs]`` have coefficients ``[a_t, a_t - b_t]`` and residuals ``[e_a, e_a - e_b]``.
+    Every sandwich is a quadratic form :math:`V(e)` in the residuals, so the Gram matrix follows from
+    :func:`~evalkit.inference.sandwich.sandwich` by polarization: :math:`g_{01} = (V(e_0 + e_1) - V(e_0) -
+    V(e_1))/2`.
+    """
+    t = fa.target
+    residuals = (fa.residuals, fa.residuals - fb.residuals)
+    variances = []
+    for e in (residuals[0], residuals[1], residuals[0] + residuals[1]):
+        cov = sandwich(
+            fa.X,
+            e,
+            "CR2",
+            weights=fa.weights,
+            clusters=clusters,
+            df_for=[],
+            correction=ctx.correction,
+            working_model="identity",
+        )
+        variances.append(float(cov.vcov[t, t]))
+    v0, v1, v01 = variances
+    cross = 0.5 * (v01 - v0 - v1)
+    return np.array([fa.coef[t], fa.coef[t] - fb.coef[t]]), np.array([[v0, cross], [cross, v1]])
 
 
 def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
