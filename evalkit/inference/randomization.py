@@ -379,12 +379,7 @@ def _engine(
             f"randomization inference cannot re-run estimator={ctx.estimator!r}: the design handed down no refit "
             "function."
         )
-    if identity_cr2:
-        why = (
-            "weighted CR2 under the identity working model has no batched form; each draw's statistic uses "
-            "sandwich(..., working_model='identity'), as std_error does. working_model='inverse_variance' is batched"
-        )
-    elif estimator is None:
+    if estimator is None:
         why = "it is not a registered estimator"
     elif not estimator.batched:
         why = estimator.unbatched_reason
@@ -394,6 +389,13 @@ def _engine(
         f"Randomization inference re-ran estimator {ctx.estimator!r} draw by draw ({why}); the p-values are the "
         "same as a batched run would give, only slower."
     )
+    if identity_cr2:
+        note = (
+            f"Randomization inference re-ran estimator {ctx.estimator!r} draw by draw: weighted CR2 under the "
+            "identity working model (the default, as estimatr and clubSandwich) has no batched form, so every "
+            "draw's statistic is computed with sandwich(..., working_model='identity'), as std_error is (correct, "
+            "slower). RandomizationInference(working_model='inverse_variance') is batched."
+        )
     refit = ctx.refit
     shifted = dataclasses.replace(sample, y=sample.y - sample.treatment)
 
