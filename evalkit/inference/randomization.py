@@ -15,14 +15,16 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._linear_algebra import condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
-from evalkit.inference.sandwich import CovType, WorkingModel, sandwich
+from evalkit.inference.sandwich import CovType, WorkingModel, sandwich, small_sample_factor
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
 
@@ -433,29 +435,25 @@ def _identity_cr2_draw(
     """Coefficients and CR2 Gram matrix (identity working model) of [outcome, observed treatment] for one draw.
 
     ``fa`` is the fit of the outcome and ``fb`` that of the outcome minus the observed treatment (same regressors),
-    so the responses ``[y, z_obs]`` have coefficients ``[a_t, a_t - b_t]`` and residuals ``[e_a, e_a - e_b]``.
-    Every sandwich is a quadratic form :math:`V(e)` in the residuals, so the Gram matrix follows from
-    :func:`~evalkit.inference.sandwich.sandwich` by polarization: :math:`g_{01} = (V(e_0 + e_1) - V(e_0) -
-    V(e_1))/2`.
+    so the responses ``[y, z_obs]`` have coefficients ``[a_t, a_t - b_t]`` and residuals ``E = [e_a, e_a - e_b]``.
+    With the kernel of :func:`~evalkit.inference.sandwich.sandwich` for weighted CR2 under the identity working
+    model (:func:`~evalkit._linear_algebra.condition_design`, then
+    :func:`~evalkit.inference._cr2_identity.cr2_identity_directions`): :math:`c'\\hat Vc = f\\sum_g (a_g'e_g)^2`
+    for the target's contrast :math:`c`, so the Gram matrix over the response columns is :math:`f\\,U'U` with
+    :math:`U_g = a_g'E_g` and :math:`f` the small-sample factor (Pustejovsky and Tipton 2018, JBES 36(4)).
     """
+    if clusters is None or fa.weights is None:  # the engine only routes weighted, clustered CR2 here
+        raise InferenceError("weighted CR2 under the identity working model needs weights and clusters.")
     t = fa.target
-    residuals = (fa.residuals, fa.residuals - fb.residuals)
-    variances = []
-    for e in (residuals[0], residuals[1], residuals[0] + residuals[1]):
-        cov = sandwich(
-            fa.X,
-            e,
-            "CR2",
-            weights=fa.weights,
-            clusters=clusters,
-            df_for=[],
-            correction=ctx.correction,
-            working_model="identity",
-        )
-        variances.append(float(cov.vcov[t, t]))
-    v0, v1, v01 = variances
-    cross = 0.5 * (v01 - v0 - v1)
-    return np.array([fa.coef[t], fa.coef[t] - fb.coef[t]]), np.array([[v0, cross], [cross, v1]])
+    n, k = fa.X.shape
+    design = condition_design(fa.X, weights=fa.weights)
+    codes, _ = factorize_clusters(clusters, n)
+    G = int(codes.max()) + 1
+    a = cr2_identity_directions(design.X, fa.weights, codes, G, design.contrasts(np.eye(k)[:, t]), design.L)
+    E = np.column_stack([fa.residuals, fa.residuals - fb.residuals])
+    U = group_sum(a[:, None] * E, codes, G)  # (G, 2)
+    gram = (U.T @ U) * small_sample_factor("CR2", n, k, G, ctx.correction)
+    return np.array([fa.coef[t], fa.coef[t] - fb.coef[t]]), 0.5 * (gram + gram.T)
 
 
 def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
