@@ -181,8 +181,9 @@ def _centre_scale_stack(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray
 
 
 def _condition_fixed(F: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """Columns that do not change between draws, centred (two-pass, weighted) when ``intercept`` and scaled to unit
-    weighted norm: a reparametrisation of the columns other than the treatment's, done once per design."""
+    """Columns that do not change between draws (of a design with an intercept), centred (two-pass, weighted) and
+    scaled to unit weighted norm: a reparametrisation of the columns other than the treatment's, done once per
+    design (see :func:`evalkit._linear_algebra.centre_columns`)."""
     if not F.shape[1]:
         return F
     Fc, _ = centre_columns(F, w)
@@ -557,6 +558,14 @@ def batch_least_squares(
     to one coefficient and computed for all draws with stacked matrix products; the Gram matrix over response
     columns is :math:`U'U`. Memory is bounded by splitting the draws into chunks of at most about 64 MB of
     work arrays.
+
+    Every draw is fitted on the basis of :func:`evalkit._linear_algebra.condition_design`: with an intercept the
+    other columns are centred (two-pass, weighted), every column is scaled to unit weighted norm, and the
+    least-squares problem is solved by a QR decomposition of that matrix, so that shifting or rescaling a
+    covariate changes nothing. A draw is undefined (NaN) exactly when ``condition_design`` would refuse its design:
+    condition number of the centred, unit-scaled design above
+    :data:`~evalkit._linear_algebra.CONDITION_LIMIT` (:func:`~evalkit._linear_algebra.acceptable_condition`; draws
+    near the limit are decided by :func:`~evalkit._linear_algebra.design_condition_number`).
     """
     check_option("cov_type", cov_type, CovType)
     X = np.asarray(X, dtype=np.float64)
@@ -731,7 +740,10 @@ def fit_did_design(
     :func:`batch_least_squares` (hence of
     :func:`evalkit.inference.sandwich.sandwich`) on the estimator's fit, with :math:`k` = number of explicit
     columns (absorbed unit effects not counted, as in that fit). Cost per draw :math:`O(n m (p + r) + G k^3)`
-    instead of refitting and re-running the sandwich.
+    instead of refitting and re-running the sandwich. :math:`F` is first put on the basis of
+    :func:`evalkit._linear_algebra.condition_design` (centred when it holds an intercept, unit-scaled), and a draw is
+    undefined exactly when ``condition_design`` would refuse its design (bounds on the condition number from the
+    Schur complement :math:`D`, the SVD of the draw's design matrix where they do not decide).
     """
     check_option("cov_type", cov_type, CovType)
     Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
