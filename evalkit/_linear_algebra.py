@@ -34,11 +34,13 @@ __all__ = [
     "CONDITION_LIMIT",
     "LEVERAGE_TOL",
     "ConditionedDesign",
+    "acceptable_condition",
     "bread",
     "centre_columns",
     "check_finite",
     "condition_design",
     "cr2_phi",
+    "design_condition_number",
     "factorize_clusters",
     "group_sum",
     "standardize_columns",
@@ -323,6 +325,76 @@ def standardize_columns(A: np.ndarray) -> np.ndarray:
     return centred / np.where(sd > 0, sd, 1.0)
 
 
+def _centre_and_scale(
+    X: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The centring and scaling of :func:`condition_design` (see its Notes), shared with
+    :func:`design_condition_number`.
+
+    Returns ``(Xc, Z, T0, D, fixed, constant, centred)``: the centred design :math:`X_c = XT_0`, the unit-scaled
+    weighted design :math:`Z = W^{1/2}X_cD^{-1}`, :math:`T_0`, the column norms :math:`D` (1 for a zero column),
+    the columns constant in the sample, the constant nonzero ones, and whether anything was centred.
+    """
+    k = X.shape[1]
+    T = np.eye(k)
+    Xc = X.copy()
+    first = X[0]
+    fixed = (X == first).all(axis=0)
+    constant = np.flatnonzero(fixed & (first != 0))
+    centred = bool(constant.size)
+    if centred:
+        c = int(constant[0])
+        moving = np.flatnonzero(~fixed)
+        if moving.size:
+            Xc[:, moving], means = centre_columns(X[:, moving], w)
+            T[c, moving] = -means / first[c]
+    Xt = Xc if w is None else Xc * np.sqrt(w)[:, None]
+    norms = np.linalg.norm(Xt, axis=0)
+    norms[norms == 0] = 1.0
+    return Xc, Xt / norms, T, norms, fixed, constant, centred
+
+
+def _condition_from_singular_values(s: np.ndarray, n: int, k: int) -> float:
+    """:math:`s_{max}/s_{min}`; infinite when the design is rank deficient by the ``matrix_rank`` rule."""
+    rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
+    if s.size < k or s[-1] <= rank_tol:
+        return np.inf
+    return float(s[0] / s[-1])
+
+
+def acceptable_condition(cond: Any) -> Any:
+    """Whether a condition number (float or array) is accepted: finite and at most :data:`CONDITION_LIMIT`.
+
+    The one collinearity rule of evalkit: :func:`condition_design` refuses a design, and the batched fits of
+    :mod:`evalkit.inference.batched` mark a re-drawn assignment undefined, exactly when this is False for the
+    condition number of the centred, unit-scaled (weighted) design (:func:`design_condition_number`).
+    """
+    return np.isfinite(cond) & (np.asarray(cond) <= CONDITION_LIMIT)
+
+
+def design_condition_number(X: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Condition number of the centred, unit-scaled (weighted) design, as :func:`condition_design` computes it.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Design matrix, unweighted, finite.
+    weights : ndarray of shape (n,), optional
+        Positive weights.
+
+    Returns
+    -------
+    float
+        :math:`s_{max}/s_{min}` of :math:`W^{1/2}XT_0D^{-1}` (see :func:`condition_design`, Notes; Belsley, Kuh and
+        Welsch 1980, Regression Diagnostics, ch. 3); ``inf`` when rank deficient.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    _, Xt, _, _, _, _, _ = _centre_and_scale(X, w)
+    s = np.linalg.svd(Xt, compute_uv=False)
+    return _condition_from_singular_values(s, *X.shape)
+
+
 def condition_design(
     X: Any,
     residuals: Any | None = None,
@@ -389,31 +461,17 @@ def condition_design(
     """
     X, e, w = _checked_inputs(X, residuals, weights)
     n, k = X.shape
-    T = np.eye(k)
-    Xc = X.copy()
-    first = X[0]
-    fixed = (X == first).all(axis=0)
-    constant = np.flatnonzero(fixed & (first != 0))
-    centred = bool(constant.size)
-    if centred:
-        c = int(constant[0])
-        moving = np.flatnonzero(~fixed)
-        if moving.size:
-            Xc[:, moving], means = centre_columns(X[:, moving], w)
-            T[c, moving] = -means / first[c]
+    Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
     sw = None if w is None else np.sqrt(w)
-    Xt = Xc if sw is None else Xc * sw[:, None]
-    norms = np.linalg.norm(Xt, axis=0)
-    norms[norms == 0] = 1.0
-    Xt = Xt / norms
     u, s, vt = np.linalg.svd(Xt, full_matrices=False)
-    cond = float(s[0] / s[-1]) if s.size == k and s[-1] > 0 else np.inf
-    rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
-    if s.size < k or s[-1] <= rank_tol or not cond <= CONDITION_LIMIT:
+    cond = _condition_from_singular_values(s, n, k)
+    if not acceptable_condition(cond):
+        rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
         null = vt[-1] if s.size == k else np.linalg.svd(Xt)[2][-1]
         extra_constant = fixed & centred  # constant columns other than the intercept
         extra_constant[constant[:1]] = False
-        _refuse(null, int((s > rank_tol).sum()), k, cond, extra_constant, names, target)
+        ratio = float(s[0] / s[-1]) if s.size == k and s[-1] > 0 else np.inf
+        _refuse(null, int((s > rank_tol).sum()), k, ratio, extra_constant, names, target)
     if keep is None:  # orthonormal basis U: T = T0 D^-1 V S^-1, B = L = I
         T = (T / norms) @ (vt.T / s)
         Xt, Xc = u, (u if sw is None else u / sw[:, None])

@@ -21,11 +21,19 @@ The sandwich formulas are those of :func:`evalkit.inference.sandwich.sandwich`, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from evalkit._linear_algebra import LEVERAGE_TOL, cr2_phi
+from evalkit._linear_algebra import (
+    CONDITION_LIMIT,
+    LEVERAGE_TOL,
+    acceptable_condition,
+    centre_columns,
+    cr2_phi,
+    design_condition_number,
+)
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
 from evalkit.estimators import EstimationSample, Estimator, get_estimator
@@ -44,7 +52,10 @@ __all__ = [
 ]
 
 CLUSTER_TYPES = ("CR0", "CR1", "CR2")
-SINGULAR_TOL = 1e-14  # smallest / largest eigenvalue of the scaled X'WX below this: collinear draw
+#: A draw whose condition number estimated from its (centred, unit-scaled) Gram matrix exceeds this share of
+#: CONDITION_LIMIT is checked with the SVD of its design (design_condition_number): near the limit the eigenvalues
+#: of the Gram matrix are rounding noise (kappa^2 ~ 1/eps), and the decision must be condition_design's.
+_RECHECK_SHARE = 1e-3
 MEMORY_BUDGET = 64 * 2**20  # bytes of float64 work arrays per chunk of draws
 
 
@@ -94,6 +105,90 @@ def check_residual_df(n: int, k: int) -> None:
     """
     if n <= k:
         raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
+
+
+def _defined_draws(estimate: np.ndarray, exact: Callable[[int], float]) -> np.ndarray:
+    """Which draws have an acceptable design, by the one rule of :func:`evalkit._linear_algebra.condition_design`.
+
+    ``estimate`` (b,) is an estimate of (or bounds on) each draw's condition number; where it is within
+    :data:`_RECHECK_SHARE` of :data:`~evalkit._linear_algebra.CONDITION_LIMIT` (or not finite), ``exact(i)``
+    computes the condition number of draw ``i`` from its design matrix
+    (:func:`~evalkit._linear_algebra.design_condition_number`), so that a draw is undefined exactly when the
+    per-draw fit would refuse it.
+    """
+    ok = acceptable_condition(estimate)
+    for i in np.flatnonzero(~(np.isfinite(estimate) & (estimate <= _RECHECK_SHARE * CONDITION_LIMIT))):
+        ok[i] = bool(acceptable_condition(exact(int(i))))
+    return ok
+
+
+def _schur_condition_bounds(
+    fixed_eigenvalues: np.ndarray, schur_min: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds on the condition number of ``[A, V]`` from ``A``'s and a Schur complement's.
+
+    ``A`` (fixed, Gram eigenvalues ``fixed_eigenvalues``) and ``V`` (``m`` columns of unit norm) are the
+    centred, unit-scaled columns; ``schur_min`` (b,) is the smallest eigenvalue of :math:`S = V'M_AV`. With
+    :math:`C = [A, V]'[A, V]`: :math:`\\lambda_{min}(C) \\le \\lambda_{min}(S)` and :math:`\\lambda_{max}(C) \\ge
+    \\max(1, \\lambda_{max}(A'A))` (interlacing), and from the block inverse :math:`\\lVert C^{-1}\\rVert \\le
+    1/\\lambda_{min}(A'A) + (1 + \\sqrt{m/\\lambda_{min}(A'A)})^2/\\lambda_{min}(S)` with
+    :math:`\\lambda_{max}(C) \\le \\lambda_{max}(A'A) + m` (Horn and Johnson 2013, Matrix Analysis, 2nd ed.,
+    sections 0.7 and 4.3).
+    """
+    lo_a = float(fixed_eigenvalues[0]) if fixed_eigenvalues.size else np.inf
+    hi_a = float(fixed_eigenvalues[-1]) if fixed_eigenvalues.size else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe = np.where(schur_min > 0, schur_min, np.nan)
+        lower = np.sqrt(max(1.0, hi_a) / safe)
+        upper = np.sqrt((hi_a + m) * (1.0 / lo_a + (1.0 + np.sqrt(m / lo_a)) ** 2 / safe))
+    lower = np.where(np.isfinite(lower), lower, np.inf)
+    upper = np.where(np.isfinite(upper), upper, np.inf)
+    return lower, upper
+
+
+def _bounded_draws(lower: np.ndarray, upper: np.ndarray, exact: Callable[[int], float]) -> np.ndarray:
+    """:func:`_defined_draws` from bounds: accepted below, refused above, the SVD in between."""
+    ok = acceptable_condition(upper)
+    refused = ~acceptable_condition(lower)
+    for i in np.flatnonzero(~ok & ~refused):
+        ok[i] = bool(acceptable_condition(exact(int(i))))
+    return ok
+
+
+def _centre_scale_stack(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw, the centring and unit scaling of :func:`evalkit._linear_algebra.condition_design`, weighted.
+
+    Returns ``(Z, norms)``: :math:`Z_b = W^{1/2}X_bT_{0b}D_b^{-1}` (b, n, k) and :math:`D_b` (b, k). When a column is
+    constant and nonzero in every draw (the intercept), every column that is not constant in a draw is centred at
+    its weighted mean in two passes; centring only moves the intercept's coefficient, scaling column ``j`` divides
+    its coefficient by ``D_bj``, and everything else of the fit (residuals, leverages, the CR2 adjustment) does not
+    depend on the basis.
+    """
+    first = X[:, :1, :]
+    const = (X == first).all(axis=1)  # (b, k)
+    intercept = const.all(axis=0) & (first[:, 0, :] != 0).all(axis=0)
+    Xc = X
+    if intercept.any():
+        total = X.shape[1] if w is None else float(w.sum())
+        m1 = (X.sum(axis=1) if w is None else np.einsum("n,bnk->bk", w, X)) / total
+        R = X - m1[:, None, :]
+        m2 = (R.sum(axis=1) if w is None else np.einsum("n,bnk->bk", w, R)) / total
+        Xc = np.where(const[:, None, :], X, R - m2[:, None, :])
+    Xt = Xc if w is None else Xc * np.sqrt(w)[None, :, None]
+    norms = np.linalg.norm(Xt, axis=1)
+    norms[norms == 0] = 1.0
+    return Xt / norms[:, None, :], norms
+
+
+def _condition_fixed(F: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Columns that do not change between draws (of a design with an intercept), centred (two-pass, weighted) and
+    scaled to unit weighted norm: a reparametrisation of the columns other than the treatment's, done once per
+    design (see :func:`evalkit._linear_algebra.centre_columns`)."""
+    if not F.shape[1]:
+        return F
+    Fc, _ = centre_columns(F, w)
+    norms = np.linalg.norm(Fc if w is None else Fc * np.sqrt(w)[:, None], axis=0)
+    return Fc / np.where(norms > 0, norms, 1.0)
 
 
 def _group_matrix(clusters: np.ndarray) -> np.ndarray:
@@ -291,7 +386,10 @@ def fit_treatment_design(
         )
     check_option("cov_type", cov_type, CovType)
     n = Z.shape[1]
-    F = np.column_stack([np.ones(n), design.fixed])
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    # the fixed columns centred and unit-scaled once (condition_design's basis; the treatment's coefficient and
+    # every sandwich are invariant to this reparametrisation of the other columns)
+    F = np.column_stack([np.ones(n), _condition_fixed(np.asarray(design.fixed, dtype=np.float64), w)])
     check_residual_df(n, F.shape[1] + 1)
     sw = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
     groups = groups_for(cov_type, clusters)
@@ -322,42 +420,48 @@ def _solve_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     B, n, k = X.shape
     r = Y.shape[-1]
-    Xt = X if sw is None else X * sw[None, :, None]
+    w = None if sw is None else sw * sw
+    Xs, norms = _centre_scale_stack(X, w)  # condition_design's basis: same fit, same collinearity rule
     Yt = Y if sw is None else Y * sw[..., :, None]
-    XtX = np.swapaxes(Xt, 1, 2) @ Xt
-    scale = np.sqrt(np.einsum("bii->bi", XtX))
-    scale[scale == 0] = 1.0
-    ev = np.linalg.eigvalsh(XtX / (scale[:, :, None] * scale[:, None, :]))
-    ok = ev[:, 0] > SINGULAR_TOL * ev[:, -1]
+    Qs, R = np.linalg.qr(Xs)  # (b, n, k), (b, k, k): a backward-stable solve, as condition_design's SVD
+    sv = np.linalg.svd(R, compute_uv=False)  # the singular values of the centred, unit-scaled design
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(sv[:, -1] > 0, sv[:, 0] / sv[:, -1], np.inf)
+    ok = _defined_draws(kappa, lambda i: design_condition_number(X[i], w))
     coef = np.full((B, r), np.nan)
     gram = np.full((B, r, r), np.nan)
     if not ok.any():
         return coef, gram
+    scale = norms[:, target]
     if not ok.all():
-        Xt, XtX = Xt[ok], XtX[ok]
+        Qs, R, scale = Qs[ok], R[ok], scale[ok]
         Yt = Yt[ok] if Yt.ndim == 3 else Yt
-    Binv = np.linalg.inv(XtX)
-    Binv = 0.5 * (Binv + np.swapaxes(Binv, 1, 2))
-    beta = Binv @ (np.swapaxes(Xt, 1, 2) @ Yt)  # (b, k, r)
-    E = Yt - Xt @ beta  # (b, n, r)
-    a = (Xt @ Binv[:, :, target, None])[:, :, 0]  # (b, n): row `target` of (X'X)^{-1} X'
+    # In the orthonormal basis Q of the column space (X_s = QR): (Q'Q)^{-1} = I, the coefficients of Q are Q'y,
+    # and the target's coefficient is c'Q'y with c = R^{-T} e_t (row t of R^{-1}); residuals, leverages and the CR2
+    # adjustments do not depend on the basis.
+    c = np.linalg.inv(R)[:, target, :]  # (b, k)
+    theta = np.swapaxes(Qs, 1, 2) @ Yt  # (b, k, r)
+    E = Yt - Qs @ theta  # (b, n, r)
+    a = np.einsum("bnk,bk->bn", Qs, c)  # (b, n): row `target` of (X'X)^{-1} X'
     if cov_type == "CR2":
         assert groups is not None  # groups_for returns the cluster matrix for the CR types
         G = groups.shape[0]
-        cross = (groups @ (Xt[:, :, :, None] * Xt[:, :, None, :]).reshape(-1, n, k * k)).reshape(-1, G, k, k)
-        XE = (groups @ (Xt[:, :, :, None] * E[:, :, None, :]).reshape(-1, n, k * r)).reshape(-1, G, k, r)
-        L = np.linalg.cholesky(Binv)
-        phi = cr2_phi(cross, L)
-        S = XE + cross @ (phi @ XE)  # X_g' A_g e_g
-        U = np.einsum("bk,bgkr->bgr", Binv[:, target, :], S)
+        cross = (groups @ (Qs[:, :, :, None] * Qs[:, :, None, :]).reshape(-1, n, k * k)).reshape(-1, G, k, k)
+        XE = (groups @ (Qs[:, :, :, None] * E[:, :, None, :]).reshape(-1, n, k * r)).reshape(-1, G, k, r)
+        phi = cr2_phi(cross, np.broadcast_to(np.eye(k), (Qs.shape[0], k, k)))
+        S = XE + cross @ (phi @ XE)  # Q_g' A_g e_g
+        U = np.einsum("bk,bgkr->bgr", c, S)
         g = np.swapaxes(U, 1, 2) @ U
         g = 0.5 * (g + np.swapaxes(g, 1, 2))
     else:
-        h = np.einsum("bni,bij,bnj->bn", Xt, Binv, Xt, optimize=True) if cov_type in ("HC2", "HC3") else None
-        g, good = target_gram(a, E, cov_type, n, k, Binv[:, target, target], h, groups=groups, correction=correction)
+        h = np.einsum("bnk,bnk->bn", Qs, Qs) if cov_type in ("HC2", "HC3") else None
+        btt = np.einsum("bk,bk->b", c, c)
+        g, good = target_gram(a, E, cov_type, n, k, btt, h, groups=groups, correction=correction)
         g[~good] = np.nan
-    coef[ok] = beta[:, target, :]
-    gram[ok] = g
+    # column `target` was divided by its norm: its coefficient and variance are those of the original column times
+    # the norm (centring moved only the intercept's coefficient)
+    coef[ok] = np.einsum("bk,bkr->br", c, theta) / scale[:, None]
+    gram[ok] = g / (scale * scale)[:, None, None]
     return coef, gram
 
 
@@ -379,6 +483,7 @@ def _solve_fwl(
     """
     n = Z.shape[1]
     k = F.shape[1] + 1
+    w = None if sw is None else sw * sw
     Ft = F if sw is None else F * sw[:, None]
     Zt = Z if sw is None else Z * sw[None, :]
     Yt = Y if sw is None else Y * sw[:, None]
@@ -386,7 +491,16 @@ def _solve_fwl(
     zr = Zt - (Zt @ Q) @ Q.T  # (B, n)
     yr = Yt - Q @ (Q.T @ Yt)  # (n, r)
     d = np.einsum("bn,bn->b", zr, zr)
-    ok = d > SINGULAR_TOL * np.einsum("bn,bn->b", Zt, Zt)
+    # collinearity rule of condition_design on [1, z, F] centred and unit-scaled: bounds from the Schur complement
+    # d / |z - zbar|^2 of the scaled treatment column, the SVD of the draw's design where they do not decide
+    A = Ft / np.linalg.norm(Ft, axis=0)
+    total = float(n if w is None else w.sum())
+    zc = Z - ((Z.sum(axis=1) if w is None else Z @ w) / total)[:, None]
+    zc2 = (zc * zc).sum(axis=1) if w is None else (zc * zc) @ w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        schur = np.where(zc2 > 0, d / zc2, 0.0)
+    lower, upper = _schur_condition_bounds(np.linalg.eigvalsh(A.T @ A), schur, 1)
+    ok = _bounded_draws(lower, upper, lambda i: design_condition_number(np.column_stack([F, Z[i]]), w))
     d = np.where(ok, d, 1.0)
     coef = (zr @ yr) / d[:, None]  # (B, r)
     E = yr[None] - zr[:, :, None] * coef[:, None, :]  # (B, n, r)
@@ -444,6 +558,14 @@ def batch_least_squares(
     to one coefficient and computed for all draws with stacked matrix products; the Gram matrix over response
     columns is :math:`U'U`. Memory is bounded by splitting the draws into chunks of at most about 64 MB of
     work arrays.
+
+    Every draw is fitted on the basis of :func:`evalkit._linear_algebra.condition_design`: with an intercept the
+    other columns are centred (two-pass, weighted), every column is scaled to unit weighted norm, and the
+    least-squares problem is solved by a QR decomposition of that matrix, so that shifting or rescaling a
+    covariate changes nothing. A draw is undefined (NaN) exactly when ``condition_design`` would refuse its design:
+    condition number of the centred, unit-scaled design above
+    :data:`~evalkit._linear_algebra.CONDITION_LIMIT` (:func:`~evalkit._linear_algebra.acceptable_condition`; draws
+    near the limit are decided by :func:`~evalkit._linear_algebra.design_condition_number`).
     """
     check_option("cov_type", cov_type, CovType)
     X = np.asarray(X, dtype=np.float64)
@@ -481,6 +603,8 @@ class _FixedPart:
     basis: np.ndarray | None  # (n, s): rows of cluster g hold P_g = U_g S_g, with Q_g Q_g' = P_g P_g' (CR2)
     basis_gram: np.ndarray | None  # (G, s, s): P_g'P_g (CR2)
     basis_y: np.ndarray | None  # (G, s, r): P_g'y_g (CR2)
+    centred: bool  # the design has an intercept: condition_design centres the other columns
+    eigenvalues: np.ndarray  # eigenvalues of the Gram matrix of the centred, unit-scaled fixed columns
 
 
 def _cluster_bases(Q: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -510,11 +634,22 @@ def _fixed_part(design: DiDTreatmentDesign, Y: np.ndarray, cov_type: str, cluste
     sw = None if design.weights is None else np.sqrt(np.asarray(design.weights, dtype=np.float64))
     F = design.within(design.fixed)
     Yt = design.within(Y)
+    # condition_design's basis: with a constant column (the intercept of the 2x2 regression) the others are centred
+    # (two-pass, weighted), then every column is scaled to unit weighted norm; the span, hence the fit, is the same
+    centred = False
+    if F.shape[1]:
+        const = (F == F[:1]).all(axis=0)
+        centred = bool((const & (F[0] != 0)).any())
+        if centred and (~const).any():
+            F[:, ~const] = centre_columns(F[:, ~const], design.weights)[0]
     if sw is not None:
         F, Yt = F * sw[:, None], Yt * sw[:, None]
+    eigenvalues = np.empty(0)
     if F.shape[1]:
         norms = np.linalg.norm(F, axis=0)
-        Q, R = np.linalg.qr(F / np.where(norms > 0, norms, 1.0))
+        F = F / np.where(norms > 0, norms, 1.0)
+        eigenvalues = np.linalg.eigvalsh(F.T @ F)
+        Q, R = np.linalg.qr(F)
         bad = np.flatnonzero(np.abs(np.diag(R)) < 1e-10)
         if bad.size:
             cols = ", ".join(str(design.fixed_columns[j]) for j in bad)
@@ -534,7 +669,18 @@ def _fixed_part(design: DiDTreatmentDesign, Y: np.ndarray, cov_type: str, cluste
             basis = _cluster_bases(Q, starts)
             basis_gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], starts, axis=0)
             basis_y = np.add.reduceat(basis[:, :, None] * y[:, None, :], starts, axis=0)
-    return _FixedPart(Q=Q, y=y, sw=sw, order=order, starts=starts, basis=basis, basis_gram=basis_gram, basis_y=basis_y)
+    return _FixedPart(
+        Q=Q,
+        y=y,
+        sw=sw,
+        order=order,
+        starts=starts,
+        basis=basis,
+        basis_gram=basis_gram,
+        basis_y=basis_y,
+        centred=centred,
+        eigenvalues=eigenvalues,
+    )
 
 
 def fit_did_design(
@@ -594,7 +740,10 @@ def fit_did_design(
     :func:`batch_least_squares` (hence of
     :func:`evalkit.inference.sandwich.sandwich`) on the estimator's fit, with :math:`k` = number of explicit
     columns (absorbed unit effects not counted, as in that fit). Cost per draw :math:`O(n m (p + r) + G k^3)`
-    instead of refitting and re-running the sandwich.
+    instead of refitting and re-running the sandwich. :math:`F` is first put on the basis of
+    :func:`evalkit._linear_algebra.condition_design` (centred when it holds an intercept, unit-scaled), and a draw is
+    undefined exactly when ``condition_design`` would refuse its design (bounds on the condition number from the
+    Schur complement :math:`D`, the SVD of the draw's design matrix where they do not decide).
     """
     check_option("cov_type", cov_type, CovType)
     Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
@@ -647,23 +796,30 @@ def _solve_did_chunk(
     Q, y, sw = fixed.Q, fixed.y, fixed.sw
     r = y.shape[1]
     V2 = V.transpose(1, 0, 2).reshape(n, b * m)
-    if sw is not None:
-        raw = np.einsum("nc,n->c", V2 * V2, sw * sw).reshape(b, m)
-    else:
-        raw = np.einsum("nc,nc->c", V2, V2).reshape(b, m)
     V2 = design.within(V2)
     if sw is not None:
         V2 *= sw[:, None]
+    # squared norms of the columns of the draw's design as condition_design scales them (centred with an intercept)
+    norm2 = np.einsum("nc,nc->c", V2, V2)
+    if fixed.centred:
+        root = np.ones(n) if sw is None else sw
+        norm2 = norm2 - (root @ V2) ** 2 / float(root @ root)
+    norm2 = norm2.reshape(b, m)
     if fixed.order is not None:
         V2 = V2[fixed.order]
     if Q.shape[1]:
         V2 -= Q @ (Q.T @ V2)
     Vq = V2.reshape(n, b, m)
     D = np.einsum("nbi,nbj->bij", Vq, Vq)
-    scale = np.sqrt(raw)
-    scale[scale == 0] = 1.0
-    ev = np.linalg.eigvalsh(D / (scale[:, :, None] * scale[:, None, :]))
-    ok = ev[:, 0] > SINGULAR_TOL
+    # the collinearity rule of condition_design: bounds from the Schur complement of the scaled varying columns,
+    # the SVD of the draw's design matrix where they do not decide
+    live = (norm2 > 0).all(axis=1)
+    scale = np.sqrt(np.where(norm2 > 0, norm2, 1.0))
+    schur = np.linalg.eigvalsh(np.where(live[:, None, None], D / (scale[:, :, None] * scale[:, None, :]), np.eye(m)))
+    lower, upper = _schur_condition_bounds(fixed.eigenvalues, np.where(live, schur[:, 0], 0.0), m)
+    ok = _bounded_draws(
+        lower, upper, lambda i: design_condition_number(design.matrices(Z[i : i + 1])[0], design.weights)
+    )
     eye = np.eye(m)
     Dinv = np.linalg.inv(np.where(ok[:, None, None], D, eye))
     Dinv = 0.5 * (Dinv + np.swapaxes(Dinv, 1, 2))

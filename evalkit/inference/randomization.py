@@ -15,14 +15,16 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._linear_algebra import condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
-from evalkit.inference.sandwich import CovType, sandwich
+from evalkit.inference.sandwich import CovType, WorkingModel, sandwich, small_sample_factor
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
 
@@ -63,6 +65,13 @@ class RandomizationInference(InferenceMethod):
     cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}, optional
         Standard error used for the studentized statistic and reported as ``std_error``. Default: HC2, or CR2 when
         the design is clustered.
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        Weighted CR2 only (ignored otherwise): the working model of the CR2 adjustment, for the reported
+        ``std_error`` and for the studentized statistic of every draw alike, as in
+        :class:`evalkit.inference.Sandwich` (``"identity"``: the default of ``estimatr::lm_robust`` and
+        ``clubSandwich::vcovCR``). The batched engine computes ``"inverse_variance"`` (CR2 of the regression of
+        :math:`\\sqrt{w}y` on :math:`\\sqrt{w}X`); under ``"identity"`` the estimator is re-run draw by draw with
+        :func:`~evalkit.inference.sandwich.sandwich` (same numbers as a per-draw run, slower; a note says so).
     confidence_interval : bool, default True
         Invert the test for an interval of constant effects (``conf_low``, ``conf_high``); NaN when False.
     batch_size : int, default 2_000
@@ -138,6 +147,7 @@ class RandomizationInference(InferenceMethod):
     null: float = 0.0
     enumerate: EnumerateOption = "auto"
     cov_type: CovType | None = None
+    working_model: WorkingModel = "identity"
     confidence_interval: bool = True
     batch_size: int = 2_000
     progress: bool | None = None
@@ -147,6 +157,7 @@ class RandomizationInference(InferenceMethod):
         check_option("statistic", self.statistic, RandomizationStatistic)
         check_option("alternative", self.alternative, Alternative)
         check_option("enumerate", self.enumerate, EnumerateOption)
+        check_option("working_model", self.working_model, WorkingModel)
         if self.cov_type is not None:
             check_option("cov_type", self.cov_type, CovType)
         for name in ("reps", "batch_size"):
@@ -217,10 +228,11 @@ class RandomizationInference(InferenceMethod):
             clusters=clusters,
             df_for=[fit.target],
             correction=ctx.correction,
+            working_model=self.working_model,
         )
         std_error = float(np.sqrt(cov.vcov[fit.target, fit.target]))
 
-        engine = _engine(fit, ctx, cov_type, clusters)
+        engine = _engine(fit, ctx, cov_type, clusters, self.working_model)
         observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
         exact, assignments, total = self._assignments(ctx)
         coefs, grams = [], []
@@ -258,6 +270,7 @@ class RandomizationInference(InferenceMethod):
                 "alternative": self.alternative,
                 "null": float(self.null),
                 "cov_type": cov_type,
+                "working_model": self.working_model,
                 "n_undefined": int((~np.isfinite(t_null)).sum()),
                 "batched": engine.batched,
             },
@@ -334,25 +347,25 @@ class _Engine:
         return self.run(Z)
 
 
-def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None) -> _Engine:
+def _engine(
+    fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None, working_model: str = "identity"
+) -> _Engine:
     """A function mapping treatment vectors (B, n) to fits of [outcome, observed treatment] as responses.
 
     The second response column is what the sharp null subtracts: the statistic at ``tau0`` uses the combination
     ``[1, -tau0]`` of the two columns. The estimator's batched form (``REGISTRY[ctx.estimator].batch_design``) is
-    used when it rebuilds the fit's regressors; otherwise the estimator is re-run draw by draw, and a note says why.
+    used when it rebuilds the fit's regressors and the covariance has a batched form; otherwise the estimator is
+    re-run draw by draw, and a note says why. Weighted CR2 under the identity working model has no batched form
+    (its adjustment matrices need a :math:`2k \times 2k` eigen-decomposition per cluster and draw): it is re-run
+    draw by draw with :func:`~evalkit.inference.sandwich.sandwich`, so that every statistic uses the working model
+    of the reported ``std_error``.
     """
     sample = ctx.sample
     if sample is None:
         raise InferenceError("randomization inference needs the estimation sample (InferenceContext.sample).")
-    working_model = ()
-    if cov_type == "CR2" and sample.weights is not None:
-        working_model = (
-            "Weighted CR2 in randomization inference: the statistics of the draws (and the observed one) use the "
-            "inverse-variance working model (CR2 of sqrt(w) y on sqrt(w) X); the reported std_error uses the "
-            "identity working model, so statistic differs slightly from estimate / std_error.",
-        )
+    identity_cr2 = cov_type == "CR2" and sample.weights is not None and working_model == "identity"
     estimator = REGISTRY.get(ctx.estimator)
-    design = None if estimator is None else estimator.batch_design(sample, fit)
+    design = None if estimator is None or identity_cr2 else estimator.batch_design(sample, fit)
     if design is not None:
         Y = np.column_stack([fit.y, sample.treatment])
 
@@ -361,7 +374,7 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters, correction=ctx.correction
             )
 
-        return _Engine(batched, batched=True, notes=working_model)
+        return _Engine(batched, batched=True)
 
     if ctx.refit is None:
         raise InferenceError(
@@ -378,6 +391,13 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
         f"Randomization inference re-ran estimator {ctx.estimator!r} draw by draw ({why}); the p-values are the "
         "same as a batched run would give, only slower."
     )
+    if identity_cr2:
+        note = (
+            f"Randomization inference re-ran estimator {ctx.estimator!r} draw by draw: weighted CR2 under the "
+            "identity working model (the default, as estimatr and clubSandwich) has no batched form, so every "
+            "draw's statistic is computed with sandwich(..., working_model='identity'), as std_error is (correct, "
+            "slower). RandomizationInference(working_model='inverse_variance') is batched."
+        )
     refit = ctx.refit
     shifted = dataclasses.replace(sample, y=sample.y - sample.treatment)
 
@@ -389,6 +409,9 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
                 fa = refit(dataclasses.replace(sample, treatment=z))
                 fb = refit(dataclasses.replace(shifted, treatment=z))
             except EstimationError:
+                continue
+            if identity_cr2:
+                coef[b], gram[b] = _identity_cr2_draw(fa, fb, clusters, ctx)
                 continue
             Y = np.column_stack([fa.y, fa.y - fb.y])  # fit-space outcome and observed treatment (affine fits)
             one = batch_least_squares(
@@ -403,7 +426,34 @@ def _engine(fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.n
             coef[b], gram[b] = one.coef[0], one.gram[0]
         return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
-    return _Engine(looped, batched=False, notes=(note, *working_model))
+    return _Engine(looped, batched=False, notes=(note,))
+
+
+def _identity_cr2_draw(
+    fa: LinearFit, fb: LinearFit, clusters: np.ndarray | None, ctx: InferenceContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and CR2 Gram matrix (identity working model) of [outcome, observed treatment] for one draw.
+
+    ``fa`` is the fit of the outcome and ``fb`` that of the outcome minus the observed treatment (same regressors),
+    so the responses ``[y, z_obs]`` have coefficients ``[a_t, a_t - b_t]`` and residuals ``E = [e_a, e_a - e_b]``.
+    With the kernel of :func:`~evalkit.inference.sandwich.sandwich` for weighted CR2 under the identity working
+    model (:func:`~evalkit._linear_algebra.condition_design`, then
+    :func:`~evalkit.inference._cr2_identity.cr2_identity_directions`): :math:`c'\\hat Vc = f\\sum_g (a_g'e_g)^2`
+    for the target's contrast :math:`c`, so the Gram matrix over the response columns is :math:`f\\,U'U` with
+    :math:`U_g = a_g'E_g` and :math:`f` the small-sample factor (Pustejovsky and Tipton 2018, JBES 36(4)).
+    """
+    if clusters is None or fa.weights is None:  # the engine only routes weighted, clustered CR2 here
+        raise InferenceError("weighted CR2 under the identity working model needs weights and clusters.")
+    t = fa.target
+    n, k = fa.X.shape
+    design = condition_design(fa.X, weights=fa.weights)
+    codes, _ = factorize_clusters(clusters, n)
+    G = int(codes.max()) + 1
+    a = cr2_identity_directions(design.X, fa.weights, codes, G, design.contrasts(np.eye(k)[:, t]), design.L)
+    E = np.column_stack([fa.residuals, fa.residuals - fb.residuals])
+    U = group_sum(a[:, None] * E, codes, G)  # (G, 2)
+    gram = (U.T @ U) * small_sample_factor("CR2", n, k, G, ctx.correction)
+    return np.array([fa.coef[t], fa.coef[t] - fb.coef[t]]), 0.5 * (gram + gram.T)
 
 
 def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
