@@ -448,7 +448,8 @@ class DiffInDiff:
         inference : str or inference object, optional
             ``"classical"``, ``"HC0"``, ``"HC1"``, ``"CR0"``..``"CR2"`` (``"HC2"``/``"HC3"`` too in a 2x2), a
             ``Sandwich(...)``, or any :class:`~evalkit.inference.InferenceMethod` (wild cluster bootstrap,
-            randomization inference), which receives the within-transformed (FWL) fit. Default: CR2 with Bell-McCaffrey df below 50 clusters, CR1 from 50 on;
+            randomization inference), which receives the within-transformed (FWL) fit. Default: CR2 with
+            Bell-McCaffrey df below 50 clusters, CR1 from 50 on;
             HC2 in a 2x2 without clusters.
         domains : mapping, optional
             Outcome -> domain label, copied to the ``domain`` column of the results.
