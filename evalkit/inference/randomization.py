@@ -8,6 +8,7 @@ and inverts that test for a confidence interval.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._pvalue import at_least_as_extreme
+from evalkit.inference.analytic import degenerate_note, degenerate_se
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
 from evalkit.inference.sandwich import CovType, WorkingModel, sandwich, small_sample_factor
 
@@ -168,8 +170,12 @@ class RandomizationInference(InferenceMethod):
             raise OptionError(f"seed={self.seed!r} must be an int or None.")
         if self.seed is not None and self.seed < 0:
             raise OptionError(f"seed={self.seed!r} must be a non-negative int.")
-        if not np.isfinite(self.null):
+        if isinstance(self.null, bool) or not isinstance(self.null, numbers.Real) or not np.isfinite(self.null):
             raise OptionError(f"null={self.null!r} must be a finite number (the constant effect under the null).")
+        if not isinstance(self.confidence_interval, bool | np.bool_):
+            raise OptionError(f"confidence_interval={self.confidence_interval!r} must be True or False.")
+        if self.progress is not None and not isinstance(self.progress, bool | np.bool_):
+            raise OptionError(f"progress={self.progress!r} must be True, False or None (automatic).")
         entropy = seed_to_use(self.seed)
         object.__setattr__(self, "_entropy", entropy)
 
@@ -242,15 +248,20 @@ class RandomizationInference(InferenceMethod):
             grams.append(b.gram)
         null_fits = BatchFit(coef=np.concatenate(coefs), gram=np.concatenate(grams), cov_type=cov_type)
 
-        pvalue = _PValue(observed, null_fits, self.statistic, self.alternative, exact)
+        scale = float(np.std(fit.y))
+        notes = engine.notes
+        if degenerate_se(std_error, fit.estimate, scale).item():
+            std_error = np.nan  # zero up to rounding: the one rule, as in the table
+            notes = (*notes, degenerate_note([fit.term_names[fit.target]]))
+        pvalue = _PValue(observed, null_fits, self.statistic, self.alternative, exact, scale)
         p = pvalue(self.null)
         n_draws = null_fits.coef.shape[0]
-        t_obs = float(_statistic(observed, self.statistic, self.null)[0])
-        t_null = _statistic(null_fits, self.statistic, self.null)
+        t_obs = float(_statistic(observed, self.statistic, self.null, scale)[0])
+        t_null = _statistic(null_fits, self.statistic, self.null, scale)
         low, high = (np.nan, np.nan)
-        if self.confidence_interval:
+        if self.confidence_interval and np.isfinite(p):
             low, high = _invert(pvalue, fit.estimate, std_error, ctx.alpha, self.alternative)
-        mc_se = 0.0 if exact else float(np.sqrt(p * (1 - p) / n_draws))
+        mc_se = (0.0 if exact else float(np.sqrt(p * (1 - p) / n_draws))) if np.isfinite(p) else np.nan
         how = f"exact, {n_draws:,} assignments" if exact else f"{n_draws:,} draws"
         return InferenceOutcome(
             std_error=std_error,
@@ -275,7 +286,7 @@ class RandomizationInference(InferenceMethod):
                 "batched": engine.batched,
             },
             columns={"p_value_mc_se": mc_se, "n_draws": n_draws, "exact": exact},
-            notes=engine.notes,
+            notes=notes,
         )
 
     # ------------------------------------------------------------------------------------------------------
@@ -456,15 +467,20 @@ def _identity_cr2_draw(
     return np.array([fa.coef[t], fa.coef[t] - fb.coef[t]]), 0.5 * (gram + gram.T)
 
 
-def _statistic(fits: BatchFit, statistic: str, tau0: float) -> np.ndarray:
-    """Statistic of the fits of ``y - tau0 * z_obs`` (the control outcomes under the sharp null tau0)."""
+def _statistic(fits: BatchFit, statistic: str, tau0: float, scale: float = 0.0) -> np.ndarray:
+    """Statistic of the fits of ``y - tau0 * z_obs`` (the control outcomes under the sharp null tau0).
+
+    A studentized statistic whose standard error is zero up to rounding (the one rule,
+    :func:`evalkit.inference.analytic.degenerate_se`, judged against ``scale``, the outcome's scale) is NaN: the draw
+    is undefined, never an infinite statistic."""
     est = fits.coef[:, 0] - tau0 * fits.coef[:, 1]
     if statistic == "estimate":
         return est
     g = fits.gram
     var = g[:, 0, 0] - 2.0 * tau0 * g[:, 0, 1] + tau0 * tau0 * g[:, 1, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return est / np.sqrt(np.where(var > 0, var, np.nan))
+        se = np.sqrt(np.where(var > 0, var, np.nan))
+        return est / np.where(degenerate_se(se, est, scale), np.nan, se)
 
 
 @dataclass(frozen=True)
@@ -476,13 +492,14 @@ class _PValue:
     statistic: str
     alternative: str
     exact: bool
+    scale: float = 0.0
 
     def __call__(self, tau0: float) -> float:
         alternative = self.alternative
-        t = float(_statistic(self.observed, self.statistic, tau0)[0])
-        t_null = _statistic(self.null_fits, self.statistic, tau0)
+        t = float(_statistic(self.observed, self.statistic, tau0, self.scale)[0])
+        t_null = _statistic(self.null_fits, self.statistic, tau0, self.scale)
         if not np.isfinite(t):
-            return 1.0
+            return np.nan  # the observed statistic is undefined (a degenerate SE): no test
         extreme = at_least_as_extreme(t, t_null, alternative) | ~np.isfinite(t_null)  # type: ignore[arg-type]
         count = int(extreme.sum())
         n = t_null.size
