@@ -176,7 +176,7 @@ class MultiplierBootstrap(InfluenceInference):
         Number of bootstrap draws (``did``'s ``biters``; default 999).
     weights : {"mammen", "rademacher"}
         Distribution of the multipliers: Mammen's two-point weights (``did``'s default) or Rademacher (+1/-1).
-    seed : int or numpy.random.Generator, optional
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Source of randomness; the same seed gives bit-identical output. ``None`` draws fresh entropy once, when the
         object is created; that integer (:attr:`seed_used`) is recorded in ``Results.provenance["seed"]`` and
         repeats the run when passed back as ``seed=``.
@@ -194,9 +194,9 @@ class MultiplierBootstrap(InfluenceInference):
 
     reps: int = 999
     weights: BootWeights = "mammen"
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
     batch_size: int = 256
-    _seed_used: int | np.random.Generator = field(init=False, repr=False)
+    _seed_used: int | np.random.SeedSequence | np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_int("reps", self.reps, minimum=2)

@@ -15,6 +15,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 import evalkit as ek
+from evalkit.reporting import balance_table_to
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,7 @@ def test_covariate_constant_within_arms_gives_nan_and_notes(flat: pd.DataFrame) 
     # x predicts treatment exactly: the joint regression's SEs are zero up to rounding, so no joint p-value
     assert np.isnan(bal.joint_p_value) and any(n.startswith("Joint test: no p-value") for n in bal.notes)
     assert "Note: The standard error of x" in bal.summary()
+    assert "standard error of x is zero up to rounding" in balance_table_to(bal, "markdown")
 
 
 def test_std_difference_is_judged_against_the_covariate_scale(flat: pd.DataFrame) -> None:
