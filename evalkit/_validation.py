@@ -6,6 +6,7 @@ and name the allowed values.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any, get_args
 
@@ -14,7 +15,16 @@ import pandas as pd
 
 from evalkit.errors import ColumnNotFoundError, DataError, OptionError
 
-__all__ = ["as_list", "check_alpha", "check_binary", "check_option", "require_columns", "to_float_array"]
+__all__ = [
+    "as_list",
+    "check_alpha",
+    "check_binary",
+    "check_bool",
+    "check_int",
+    "check_option",
+    "require_columns",
+    "to_float_array",
+]
 
 
 def check_option(name: str, value: Any, allowed: Any) -> Any:
@@ -30,6 +40,26 @@ def check_option(name: str, value: Any, allowed: Any) -> Any:
         shown = ", ".join(repr(c) for c in choices)
         raise OptionError(f"{name}={value!r} is not a valid option; choose one of {shown}.")
     return value
+
+
+def check_int(name: str, value: Any, *, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) of at least ``minimum``.
+
+    Raises
+    ------
+    OptionError
+        Naming the option, the value given and the minimum.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise OptionError(f"{name}={value!r} must be an integer of at least {minimum}.")
+    return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool if it is True or False (Python or numpy); raise :class:`OptionError` otherwise."""
+    if not isinstance(value, bool | np.bool_):
+        raise OptionError(f"{name}={value!r} must be True or False.")
+    return bool(value)
 
 
 def as_list(value: str | Iterable[str] | None) -> list[str]:

@@ -32,11 +32,12 @@ from evalkit.estimators.callaway_santanna import (
     group_time_att,
 )
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
-from evalkit.inference.analytic import Sandwich, resolve_inference, t_tests
+from evalkit.inference.analytic import Sandwich, degenerate_se, resolve_inference, t_tests
 from evalkit.inference.influence import (
     AnalyticInfluence,
     InfluenceInference,
     MultiplierBootstrap,
+    analytic_se,
     pretest,
     resolve_influence_inference,
 )
@@ -528,14 +529,15 @@ class StaggeredDiD:
             anticipation=anticipation,
         )
         clusters = panel.clusters
-        test = pretest(fit, clusters)
+        scale = float(np.nanstd(panel.Y))  # the outcome's scale: the one degenerate-SE rule of table and pre-test
+        test = pretest(fit, clusters, scale=scale)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
         rng = inference.generator()
-        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng) for kind in kinds]
+        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
         label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
-        tests = t_tests(est, se, np.inf, alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        tests = t_tests(est, se, np.inf, alpha=alpha, scale=scale)
         se = tests.std_error
         table = tidy_table(
             {
@@ -756,8 +758,16 @@ def _cs_block(
     inference: InfluenceInference,
     alpha: float,
     rng: np.random.Generator | None,
+    scale: float,
 ) -> dict[str, object]:
-    """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation."""
+    """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation.
+
+    ``scale`` is the outcome's standard deviation. An estimate whose analytic standard error is zero up to
+    rounding against it (the one rule, :func:`~evalkit.inference.analytic.degenerate_se`; the bootstrap's draws
+    are multiples of the same cluster sums, so they are zero too) is not handed to the inference method: its
+    standard error is 0, which the caller's ``t_tests`` reports as NaN with a note, and it stays out of the
+    simultaneous band.
+    """
     n = fit.n_units
     if kind is None:
         est, infl, identified = fit.att, fit.influence, fit.identified
@@ -797,8 +807,12 @@ def _cs_block(
             "n_obs": np.full(est.size, n),
         }
     identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
+    flat = np.zeros(est.size, dtype=bool)
+    flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)
+    usable = identified & ~flat
     se = np.full(est.size, np.nan)
-    se[identified], crit = inference.standard_errors(infl[:, identified], clusters, alpha, rng)
+    se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
+    se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
 
 

@@ -88,9 +88,11 @@ def attrition_table(
         t, c = treatment == 1, treatment == 0
         diff, se, p = float(missing[t].mean() - missing[c].mean()), 0.0, np.nan
         if np.ptp(missing) > 0:
-            diff, se, p = difference_test(
+            diff, test = difference_test(
                 missing, treatment, cov_type, block_codes=block_codes, cluster_codes=cluster_codes
             )
+            se, p = float(test.std_error[0]), float(test.p_value[0])
+            notes.extend(test.notes([f"the attrition difference for {outcome!r}"]))
             if covariates:
                 keep = missing == 0
                 try:

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evalkit._validation import to_float_array
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimationSample, difference_in_means, fit_least_squares
 from evalkit.estimators._sample import block_dummies
+from evalkit.inference._base import InferenceContext
+from evalkit.inference.analytic import DEGENERATE_RTOL, Sandwich, TTests, degenerate_note, degenerate_se, t_tests
 from evalkit.inference.sandwich import sandwich
 
 __all__ = ["BalanceTable", "balance_table"]
@@ -48,6 +49,11 @@ class BalanceTable:
         Complete cases used by the joint test.
     inference : str
         Covariance used for the tests.
+    joint_method : str
+        How the joint F and its df were formed (see :meth:`evalkit.inference.Sandwich.joint_test`).
+    notes : tuple of str
+        Caveats, e.g. covariates whose standard error or within-arm standard deviations are zero up to rounding
+        (reported as NaN).
     """
 
     _table: pd.DataFrame = field(repr=False)
@@ -56,6 +62,8 @@ class BalanceTable:
     joint_p_value: float
     joint_n_obs: int
     inference: str
+    joint_method: str = ""
+    notes: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """The balance table, one row per covariate (a copy)."""
@@ -64,12 +72,13 @@ class BalanceTable:
     def summary(self, digits: int = 3) -> str:
         """Readable text: the table and the joint test."""
         body = self._table.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
-        return (
+        text = (
             f"{body}\n\nJoint test ({self.inference}): F({self.joint_df[0]:g}, {self.joint_df[1]:g}) = "
             f"{self.joint_statistic:.{digits}f}, p = {self.joint_p_value:.{digits}f}, n = {self.joint_n_obs}"
             if self.joint_df[0] > 0
             else f"{body}\n\nJoint test: not computed (no covariate varies among the complete rows)."
         )
+        return text + "".join(f"\nNote: {note}" for note in self.notes)
 
     def __str__(self) -> str:
         return self.summary()
@@ -102,14 +111,23 @@ def difference_test(
     *,
     block_codes: np.ndarray | None = None,
     cluster_codes: np.ndarray | None = None,
-) -> tuple[float, float, float]:
-    """Difference in means (block-size weighted), its robust standard error and two-sided t-test p-value."""
+    alpha: float = 0.05,
+) -> tuple[float, TTests]:
+    """Difference in means (block-size weighted) and its robust two-sided t test.
+
+    Returns
+    -------
+    estimate : float
+    test : TTests
+        From :func:`evalkit.inference.analytic.t_tests` with the variable's standard deviation as the scale: a
+        standard error that is zero up to rounding is NaN there (``test.degenerate``), with no p-value.
+    """
     sample = EstimationSample(y=y, treatment=treatment, covariates=np.empty((y.size, 0)), blocks=block_codes)
     fit = difference_in_means(sample)
     cov = sandwich(fit.X, fit.residuals, cov_type, clusters=cluster_codes, df_for=[fit.target])
     se = float(np.sqrt(cov.vcov[fit.target, fit.target]))
-    p = float(2 * stats.t.sf(abs(fit.estimate / se), cov.df[fit.target])) if se > 0 else np.nan
-    return fit.estimate, se, p
+    test = t_tests(fit.estimate, se, cov.df[fit.target], alpha=alpha, scale=float(np.std(y)))
+    return fit.estimate, test
 
 
 def balance_table(
@@ -135,7 +153,7 @@ def balance_table(
     block_codes, cluster_codes : ndarray, optional
         Block and cluster codes per row.
     alpha : float
-        Unused for now; kept for symmetry with ``estimate``.
+        One minus the confidence level (the table reports no intervals; kept for symmetry with ``estimate``).
 
     Returns
     -------
@@ -145,16 +163,26 @@ def balance_table(
     -----
     Per covariate (available cases): arm means and SDs, the difference in means (block-size weighted within
     blocks), the standardized difference :math:`(\\bar x_1 - \\bar x_0)/\\sqrt{(s_1^2 + s_0^2)/2}` (Imbens &
-    Rubin 2015, eq. 14.2), and its HC2 (CR2 when clustered) t test. Joint test (complete cases): regress
-    treatment on the covariates (and block indicators) and test that all covariate coefficients are zero with
-    the Wald statistic :math:`F = \\hat\\beta' \\hat V^{-1} \\hat\\beta / q`, referred to :math:`F(q, n-k)`, or
-    :math:`F(q, G-1)` when clustered (a small-sample approximation; Hansen 2007).
+    Rubin 2015, eq. 14.2), and its HC2 (CR2 when clustered) t test with :math:`n-2` (Bell-McCaffrey) df, through
+    :func:`evalkit.inference.analytic.t_tests`. A standard error, or a pooled SD :math:`\\sqrt{(s_1^2+s_0^2)/2}`,
+    that is zero up to rounding relative to the covariate's scale (its standard deviation, or the difference
+    when larger; :func:`evalkit.inference.analytic.degenerate_se`) is reported as NaN with a note, never as
+    p = 0 or a standardized difference of 1e15 (e.g. a covariate that is constant within each arm).
+
+    Joint test (complete cases): regress treatment on the covariates (and block indicators) and test that all
+    covariate coefficients are zero with :meth:`evalkit.inference.Sandwich.joint_test`, as DiD's pre-trend test:
+    with HC2, :math:`F = \\hat\\beta' \\hat V^{-1} \\hat\\beta / q` on :math:`(q, n-k)` df; with CR2, the
+    Hotelling :math:`T^2` approximation :math:`F = W(\\eta - q + 1)/(\\eta q)` on :math:`(q, \\eta - q + 1)` df,
+    :math:`\\eta` the smallest Bell-McCaffrey df of the :math:`q` coefficients (Pustejovsky and Tipton 2018,
+    J. Bus. Econ. Stat. 36(4):672-683, sec. 3); NaN when :math:`\\eta \\le q - 1`.
     """
     if not covariates:
         raise DataError("balance needs at least one covariate.")
     X_all = to_float_array(data, covariates, "covariate")
     cov_type = "CR2" if cluster_codes is not None else "HC2"
     rows = []
+    no_se: list[str] = []  # standard error zero up to rounding
+    no_sd: list[str] = []  # pooled within-arm SD zero up to rounding
     for j, name in enumerate(covariates):
         x = X_all[:, j]
         ok = ~np.isnan(x)
@@ -165,17 +193,21 @@ def balance_table(
         if block_codes is not None:
             _arms_in_blocks(block_codes[ok], z, f"covariate {name!r} (non-missing rows)", block_labels)
         s1, s0 = float(np.std(x1, ddof=1)), float(np.std(x0, ddof=1))
-        scale = np.sqrt((s1**2 + s0**2) / 2)
-        if scale == 0:
-            diff, se, p = float(x1.mean() - x0.mean()), 0.0, np.nan
-        else:
-            diff, se, p = difference_test(
-                x[ok],
-                z,
-                cov_type,
-                block_codes=None if block_codes is None else block_codes[ok],
-                cluster_codes=None if cluster_codes is None else cluster_codes[ok],
-            )
+        pooled = float(np.sqrt((s1**2 + s0**2) / 2))
+        raw_difference = float(x1.mean() - x0.mean())
+        diff, test = difference_test(
+            x[ok],
+            z,
+            cov_type,
+            block_codes=None if block_codes is None else block_codes[ok],
+            cluster_codes=None if cluster_codes is None else cluster_codes[ok],
+            alpha=alpha,
+        )
+        if test.degenerate[0]:
+            no_se.append(name)
+        flat = bool(degenerate_se(pooled, raw_difference, float(np.std(x[ok]))).item())  # the one rule, for SDs
+        if flat:
+            no_sd.append(name)
         rows.append(
             {
                 "covariate": name,
@@ -184,9 +216,9 @@ def balance_table(
                 "sd_treated": s1,
                 "sd_control": s0,
                 "difference": diff,
-                "std_difference": float((x1.mean() - x0.mean()) / scale) if scale > 0 else np.nan,
-                "std_error": se,
-                "p_value": p,
+                "std_difference": np.nan if flat else raw_difference / pooled,
+                "std_error": float(test.std_error[0]),
+                "p_value": float(test.p_value[0]),
                 "n_treated": int(x1.size),
                 "n_control": int(x0.size),
                 "n_missing": int((~ok).sum()),
@@ -194,9 +226,19 @@ def balance_table(
         )
     table = pd.DataFrame(rows, columns=list(BALANCE_COLUMNS))
 
+    notes = []
+    if no_se:
+        notes.append(degenerate_note(no_se))
+    if no_sd:
+        shown = ", ".join(map(repr, no_sd))
+        notes.append(
+            f"Covariate(s) {shown} are constant within each arm up to rounding (pooled SD at most "
+            f"{DEGENERATE_RTOL:g} of the covariate's scale): their standardized difference is reported as NaN."
+        )
+
     ok = ~np.isnan(X_all).any(axis=1)
     varying = [j for j in range(len(covariates)) if np.ptp(X_all[ok, j]) > 0]
-    wald, q, df2, p_joint = np.nan, 0, np.nan, np.nan
+    wald, q, df2, p_joint, method = np.nan, 0, np.nan, np.nan, ""
     if varying:
         Xc = X_all[ok][:, varying]
         parts = [np.ones((int(ok.sum()), 1)), Xc]
@@ -208,14 +250,22 @@ def balance_table(
         X = np.column_stack(parts)
         fit = fit_least_squares(treatment[ok], X, tuple(names), 1)
         clusters = None if cluster_codes is None else cluster_codes[ok]
-        cov = sandwich(X, fit.residuals, cov_type, clusters=clusters, df_for=[])
-        idx = np.arange(1, 1 + len(varying))
-        b = fit.coef[idx]
-        V = cov.vcov[np.ix_(idx, idx)]
-        q = len(idx)
-        wald = float(b @ np.linalg.solve(V, b)) / q
-        df2 = float(cov.n_clusters - 1) if cluster_codes is not None else float(fit.df_resid)
-        p_joint = float(stats.f.sf(wald, q, df2))
+        context = InferenceContext(alpha=alpha, clusters=clusters)
+        joint = Sandwich(cov_type).joint_test(fit, context, list(range(1, 1 + len(varying))))
+        if joint is not None:
+            wald, q, df2, p_joint, method = (
+                joint.statistic,
+                len(joint.terms),
+                joint.df_denom,
+                joint.p_value,
+                joint.method,
+            )
+            if not np.isfinite(p_joint):
+                notes.append(
+                    "Joint test: no p-value, because a covariate coefficient's standard error in the regression of "
+                    "treatment on the covariates is zero up to rounding (e.g. a covariate that predicts treatment "
+                    "exactly), or too few Bell-McCaffrey df are left for the Hotelling approximation."
+                )
     return BalanceTable(
         _table=table,
         joint_statistic=wald,
@@ -223,4 +273,6 @@ def balance_table(
         joint_p_value=p_joint,
         joint_n_obs=int(ok.sum()),
         inference=cov_type,
+        joint_method=method,
+        notes=tuple(notes),
     )

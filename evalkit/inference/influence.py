@@ -20,8 +20,8 @@ import numpy as np
 from scipy import stats
 
 from evalkit._seeds import seed_to_use
-from evalkit._validation import check_option
-from evalkit.errors import InferenceError, OptionError
+from evalkit._validation import check_int, check_option
+from evalkit.errors import InferenceError
 from evalkit.estimators.callaway_santanna import GroupTimeFit
 from evalkit.inference.analytic import degenerate_se
 
@@ -88,6 +88,10 @@ class InfluenceInference(ABC):
         Returns
         -------
         std_errors : ndarray of shape (n_estimates,)
+            As estimated, never censored by a threshold of the method's own: the design hands over only columns
+            whose standard error is not zero up to rounding (the one rule of
+            :func:`~evalkit.inference.analytic.degenerate_se`, against the outcome's scale) and its
+            :func:`~evalkit.inference.analytic.t_tests` turns any degenerate one into NaN.
         critical_value : float
             The sup-t critical value of a simultaneous :math:`1-\\alpha` band over these estimates; NaN when the
             method gives none (:attr:`simultaneous` is False).
@@ -172,7 +176,7 @@ class MultiplierBootstrap(InfluenceInference):
         Number of bootstrap draws (``did``'s ``biters``; default 999).
     weights : {"mammen", "rademacher"}
         Distribution of the multipliers: Mammen's two-point weights (``did``'s default) or Rademacher (+1/-1).
-    seed : int or numpy.random.Generator, optional
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Source of randomness; the same seed gives bit-identical output. ``None`` draws fresh entropy once, when the
         object is created; that integer (:attr:`seed_used`) is recorded in ``Results.provenance["seed"]`` and
         repeats the run when passed back as ``seed=``.
@@ -190,16 +194,16 @@ class MultiplierBootstrap(InfluenceInference):
 
     reps: int = 999
     weights: BootWeights = "mammen"
-    seed: int | np.random.Generator | None = None
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None
     batch_size: int = 256
-    _seed_used: int | np.random.Generator = field(init=False, repr=False)
+    _seed_used: int | np.random.SeedSequence | np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_int("reps", self.reps, minimum=2)
         check_option("weights", self.weights, BootWeights)
-        if not isinstance(self.reps, int | np.integer) or self.reps < 2:
-            raise OptionError(f"reps={self.reps!r} must be an integer of at least 2 (e.g. 999).")
-        if self.batch_size < 1:
-            raise OptionError(f"batch_size={self.batch_size!r} must be a positive integer.")
+        if self.seed is not None and not isinstance(self.seed, np.random.Generator | np.random.SeedSequence):
+            check_int("seed", self.seed, minimum=0)
+        check_int("batch_size", self.batch_size, minimum=1)
         object.__setattr__(self, "_seed_used", seed_to_use(self.seed))
 
     @property
@@ -272,21 +276,29 @@ def multiplier_bootstrap(
     alpha: float = 0.05,
     clusters: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
+    estimates: np.ndarray | None = None,
+    scale: float = 0.0,
 ) -> BootstrapOutcome:
     """Multiplier bootstrap of influence functions (see :class:`MultiplierBootstrap` for the formulas).
 
     Units (or clusters, when ``clusters`` codes are given) receive i.i.d. multipliers; draws are processed in
     batches of ``settings.batch_size``, one matrix product per batch. ``rng`` (default: a generator from
     ``settings.seed``) lets a caller draw several bootstraps from one stream.
+
+    The standard errors are returned as estimated (the caller's :func:`~evalkit.inference.analytic.t_tests`
+    sets degenerate ones to NaN). The sup-t critical value is taken over the columns whose standard error is
+    finite, positive and not zero up to rounding relative to ``estimates`` and ``scale`` (the one rule,
+    :func:`~evalkit.inference.analytic.degenerate_se`; without ``estimates`` only exact zeros are left out), so
+    it does not depend on the units the outcome is measured in; NaN when no column is left.
     """
     n = influence.shape[0]
     sums = _cluster_sums(influence, clusters)
     if clusters is not None:  # did: cluster means of the IF, scaled by sqrt(G)
         sizes = np.bincount(clusters).astype(np.float64)
         sums = sums / sizes[:, None]
-        scale = 1.0 / np.sqrt(sums.shape[0])
+        factor = 1.0 / np.sqrt(sums.shape[0])
     else:
-        scale = 1.0 / np.sqrt(n)
+        factor = 1.0 / np.sqrt(n)
     rng = settings.generator() if rng is None else rng
     G = sums.shape[0]
     draws = np.empty((settings.reps, influence.shape[1]))
@@ -298,13 +310,13 @@ def multiplier_bootstrap(
         b = min(settings.batch_size, settings.reps - start)
         u = rng.random((b, G))
         V = np.where(u < p_lo, lo, hi) if settings.weights == "mammen" else np.where(u < 0.5, -1.0, 1.0)
-        draws[start : start + b] = (V @ sums) * scale  # sqrt(n) (theta* - theta)
+        draws[start : start + b] = (V @ sums) * factor  # sqrt(n) (theta* - theta)
     q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
     sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    sigma[sigma <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
     denom = np.sqrt(G) if clusters is not None else np.sqrt(n)
     se = sigma / denom
-    usable = np.isfinite(sigma)
+    reference = np.zeros(se.shape) if estimates is None else np.asarray(estimates, dtype=np.float64)
+    usable = np.isfinite(se) & (se > 0) & ~degenerate_se(se, reference, scale)
     if usable.any():
         sup_t = np.max(np.abs(draws[:, usable]) / sigma[usable], axis=1)
         crit = float(np.quantile(sup_t, 1 - alpha))
@@ -322,7 +334,7 @@ class PreTest:
     p_value: float
 
 
-def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
+def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None, *, scale: float | None = None) -> PreTest:
     """Wald test of :math:`H_0: ATT(g,t) = 0` for all pre-treatment cells (``did``'s summary pre-test).
 
     Notes
@@ -332,6 +344,11 @@ def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
     cells (Callaway and Sant'Anna 2021, Sec. 4.1). Returns NaN when there are no pre-treatment cells, when one of
     them is NaN (it is not skipped), when one of their standard errors is zero up to rounding
     (:func:`~evalkit.inference.analytic.degenerate_se`: one cluster) or when their covariance is singular.
+
+    ``scale`` is the scale of the data the ATT(g,t) are measured in, against which a standard error is judged
+    zero up to rounding: pass the outcome's standard deviation, as the results table does (``StaggeredDiD``
+    passes ``np.nanstd`` of the outcome panel), so that the pre-test and the table's tests follow the same rule.
+    Without it the standard deviation of the ATT(g,t) is used, which is (close to) zero when every effect is.
     """
     keep = fit.pre & fit.identified
     q = int(keep.sum())
@@ -345,7 +362,8 @@ def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None) -> PreTest:
     if np.linalg.cond(V) > 1 / np.finfo(float).eps:
         return PreTest(np.nan, q, np.nan)
     theta = fit.att[keep]
-    scale = float(np.nanstd(fit.att)) if fit.att.size > 1 else 0.0
+    if scale is None:
+        scale = float(np.nanstd(fit.att)) if fit.att.size > 1 else 0.0
     if degenerate_se(np.sqrt(np.diag(V) / n), theta, scale).any():
         return PreTest(np.nan, q, np.nan)
     W = float(n * theta @ np.linalg.solve(V, theta))

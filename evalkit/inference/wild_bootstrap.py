@@ -18,12 +18,12 @@ from scipy import stats
 
 from evalkit._linear_algebra import bread, condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
-from evalkit._validation import check_option
+from evalkit._validation import check_bool, check_int, check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._pvalue import at_least_as_extreme
-from evalkit.inference.analytic import degenerate_se
+from evalkit.inference.analytic import degenerate_note, degenerate_se
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -435,12 +435,12 @@ class WildClusterBootstrap(InferenceMethod):
     _entropy: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_int("reps", self.reps, minimum=1)
+        check_int("reps", self.reps, minimum=1)
         check_option("weights", self.weights, WeightsType)
         if self.seed is not None:
-            _check_int("seed", self.seed, minimum=0)
-        _check_bool("impose_null", self.impose_null)
-        _check_bool("confidence_interval", self.confidence_interval)
+            check_int("seed", self.seed, minimum=0)
+        check_bool("impose_null", self.impose_null)
+        check_bool("confidence_interval", self.confidence_interval)
         if isinstance(self.null, bool) or not isinstance(self.null, numbers.Real) or not np.isfinite(self.null):
             raise OptionError(f"null={self.null!r} must be a finite number, the coefficient's value under H0.")
         check_option("alternative", self.alternative, Alternative)
@@ -452,7 +452,7 @@ class WildClusterBootstrap(InferenceMethod):
                 "use weights='rademacher' or full_enumeration='auto'."
             )
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, minimum=1)
+            check_int("batch_size", self.batch_size, minimum=1)
         object.__setattr__(self, "_entropy", seed_to_use(self.seed))
 
     @property
@@ -510,15 +510,19 @@ class WildClusterBootstrap(InferenceMethod):
         moments = _moments(problem, V, batch)
         t_boot = moments.t_stats(0.0)
         se = problem.std_error
-        if degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0:
+        degenerate = bool(degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0)
+        if degenerate:
             se = np.nan  # zero up to rounding: the one rule of evalkit.inference.analytic.degenerate_se
         t_obs = (problem.estimate - problem.null) / se if np.isfinite(se) else np.nan
         p = _p_value(t_obs, t_boot, self.alternative) if np.isfinite(t_obs) else np.nan
         low, high = (np.nan, np.nan)
-        if self.confidence_interval:
+        if self.confidence_interval and not degenerate:  # no test, no interval (inverting it gives width 0)
             low, high = _invert(problem, moments, ctx.alpha, self.alternative)
         t_boot.setflags(write=False)
         note = self._note(G, codes, ctx)
+        notes = () if note is None else (note,)
+        if degenerate:
+            notes += (degenerate_note([fit.term_names[fit.target]]),)
         return InferenceOutcome(
             std_error=se,
             statistic=float(t_obs),
@@ -540,7 +544,7 @@ class WildClusterBootstrap(InferenceMethod):
                 "exact": bool(enumerate_all),
                 "bootstrap_note": note,
             },
-            notes=() if note is None else (note,),
+            notes=notes,
         )
 
     def _enumerates(self, G: int) -> bool:
@@ -589,13 +593,3 @@ def _cluster_codes(clusters: Any, n: int) -> tuple[np.ndarray, int]:
         clusters, n, needs="the wild cluster bootstrap needs", because="there is nothing to resample"
     )
     return codes, len(uniques)
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise OptionError(f"{name}={value!r} must be an integer of at least {minimum}.")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool | np.bool_):
-        raise OptionError(f"{name}={value!r} must be True or False.")

@@ -710,7 +710,8 @@ def balance_table_to(
     booktabs : bool
         LaTeX booktabs rules (default) or ``\\hline``.
     notes : bool
-        Print the arm sizes, the definition of the standardized difference and the joint test below the table.
+        Print the arm sizes, the definition of the standardized difference, the joint test and the balance
+        table's own notes (e.g. a standard error that is zero up to rounding) below the table.
 
     Returns
     -------
@@ -719,8 +720,9 @@ def balance_table_to(
     Notes
     -----
     The standardized difference is :math:`(\\bar x_1 - \\bar x_0)/\\sqrt{(s_1^2 + s_0^2)/2}` (Imbens & Rubin
-    2015, eq. 14.2); the joint test is the Wald F test of the covariates in a regression of treatment on them,
-    as computed by :func:`evalkit.diagnostics.balance.balance_table`.
+    2015, eq. 14.2); the joint test is the Wald F test of the covariates in a regression of treatment on them
+    (the Hotelling approximation with Bell-McCaffrey df when clustered), as computed by
+    :func:`evalkit.diagnostics.balance.balance_table`.
     """
     fmt = check_option("fmt", fmt, TableFormat)
     digits = _check_digits(digits)
@@ -750,6 +752,7 @@ def balance_table_to(
             "difference in means over sqrt((s1^2 + s0^2)/2). Per-covariate p-values from "
             f"{balance.inference} t tests.",
             joint,
+            *balance.notes,
         )
     grid = _Grid(
         header=tuple(_LABELS.get(c, c) for c in cols),
