@@ -10,7 +10,7 @@ are not "the df of the HC2 t test": they are ``bell_mccaffrey_df(..., working_mo
 default working model) both give the inverse_var = TRUE df.
 
 ``weighted_hc2_df.R`` (next to this file) computes the references in one ``Rscript`` call. Without ``Rscript`` the
-tests skip (``EVALKIT_REQUIRE_R=1`` makes that a failure, as in ``test_against_r.py``).
+tests skip (``EVALKIT_REQUIRE_R=1`` makes that a failure; ``tests/_rscript.py``).
 
 TOLERANCE: 1e-10 relative (both programs compute in double precision from the same doubles).
 """
@@ -18,14 +18,12 @@ TOLERANCE: 1e-10 relative (both programs compute in double precision from the sa
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _rscript import run_rscript
 
 from evalkit.inference.sandwich import bell_mccaffrey_df, sandwich
 
@@ -45,22 +43,9 @@ def _design() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def r_reference(tmp_path_factory) -> dict:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        message = "Rscript not found on PATH; the live-R reference tier needs R (see test_against_r.py for apt-get)."
-        if os.environ.get("EVALKIT_REQUIRE_R") == "1":
-            pytest.fail(f"EVALKIT_REQUIRE_R=1 but {message}", pytrace=False)
-        pytest.skip(message)
     root = tmp_path_factory.mktemp("weighted_hc2_df")
     _design().to_csv(root / "design.csv", index=False, float_format="%.17g")
-    done = subprocess.run(
-        [rscript, "--vanilla", str(R_SCRIPT), str(root / "design.csv"), str(root / "results.json")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"weighted_hc2_df.R failed (exit {done.returncode}):\n{done.stderr[-4000:]}", pytrace=False)
+    run_rscript(R_SCRIPT, root / "design.csv", root / "results.json")  # skips without R (see _rscript)
     return json.loads((root / "results.json").read_text())
 
 
