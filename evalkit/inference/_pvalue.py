@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit._validation import check_option
+
 __all__ = ["TIE_RTOL", "Direction", "at_least_as_extreme", "count_at_least_as_extreme", "tie_tolerance"]
 
 Direction = Literal["two-sided", "greater", "less"]
@@ -160,7 +162,13 @@ def count_at_least_as_extreme(observed: np.ndarray, draws: np.ndarray, direction
     :math:`t_i`), "greater" counts :math:`T^*_b \\ge t_i - \\tau_i`, "less" :math:`T^*_b \\le t_i + \\tau_i` and
     "two-sided" :math:`|T^*_b| \\ge |t_i| - \\tau_i`: a binary search of :math:`t_i \\mp \\tau_i` in the sorted
     draws, :math:`O((B + m) \\log B)`.
+
+    References
+    ----------
+    Westfall, P. H. and Young, S. S. (1993). *Resampling-Based Multiple Testing*. Wiley, Algorithm 2.8 (each draw's
+    p-value against the same draws).
     """
+    check_option("direction", direction, Direction)
     draws = np.asarray(draws, dtype=np.float64).reshape(-1)
     t = np.asarray(observed, dtype=np.float64).reshape(-1)
     tol = _finite_tolerance(t, draws)
