@@ -163,10 +163,47 @@ class DiDTreatmentDesign:
 
     def __post_init__(self) -> None:
         check_option("estimator", self.estimator, DID_ESTIMATORS)
+        if np.ndim(self.fixed) != 2:
+            raise EstimationError(
+                f"DiDTreatmentDesign: fixed must be a 2-d array (rows x columns), got {np.ndim(self.fixed)} "
+                "dimension(s); pass np.column_stack of the treatment-independent columns."
+            )
         if self.target not in self.varying_columns:
             raise EstimationError(
                 f"target={self.target} must be one of the treatment-dependent columns {self.varying_columns}."
             )
+        if len(set(self.varying_columns)) != len(self.varying_columns):
+            raise EstimationError(f"varying_columns={self.varying_columns} repeats a column; list each position once.")
+        n = np.shape(self.fixed)[0]
+        for name in ("units", "weights", "assignment_units", "periods"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != (n,):
+                raise EstimationError(
+                    f"DiDTreatmentDesign: {name} has shape {np.shape(value)} but fixed has {n} rows; give one value "
+                    "per row."
+                )
+        if self.estimator == "event_study":
+            missing = [name for name in ("units", "periods", "window") if getattr(self, name) is None]
+            if missing:
+                raise EstimationError(
+                    f"DiDTreatmentDesign('event_study') needs {', '.join(missing)} (the event-time columns are built "
+                    "from each unit's first treated period and binned to the window); pass them."
+                )
+            lo, hi = self.window  # type: ignore[misc]  # checked above
+            if lo > hi:
+                raise EstimationError(f"DiDTreatmentDesign: window=({lo}, {hi}) must have lo <= hi.")
+            if len(self.event_times) != len(self.varying_columns):
+                raise EstimationError(
+                    f"DiDTreatmentDesign('event_study') has {len(self.event_times)} event_times for "
+                    f"{len(self.varying_columns)} varying_columns; give one event time per column."
+                )
+        else:
+            expected = 2 if self.estimator == "did" and self.assignment_units is not None else 1
+            if len(self.varying_columns) != expected:
+                raise EstimationError(
+                    f"DiDTreatmentDesign({self.estimator!r}) builds {expected} treatment-dependent column(s) "
+                    f"({'[g(z), z]' if expected == 2 else '[z]'}) but varying_columns={self.varying_columns}."
+                )
         demean = None if self.units is None else _unit_mean_operator(self.units, self.weights)
         object.__setattr__(self, "_demean", demean)
 
@@ -199,12 +236,12 @@ class DiDTreatmentDesign:
                 return Z[:, :, None].copy()
             g = group_max(Z, self.assignment_units)
             return np.stack([g, Z], axis=2)
-        assert self.periods is not None and self.units is not None and self.window is not None  # set by the builder
-        periods = self.periods.astype(np.float64)
-        first = group_min(np.where(Z > 0, periods[None, :], np.inf), self.units)
+        # "event_study": periods, units and window are present (checked in __post_init__)
+        periods = np.asarray(self.periods, dtype=np.float64)
+        first = group_min(np.where(Z > 0, periods[None, :], np.inf), np.asarray(self.units))
         rel = periods[None, :] - first
         treated = np.isfinite(rel)
-        lo, hi = self.window
+        lo, hi = self.window  # type: ignore[misc]
         binned = np.clip(np.where(treated, rel, 0.0), lo, hi)
         ks = np.asarray(self.event_times, dtype=np.float64)
         return (treated[:, :, None] & (binned[:, :, None] == ks)).astype(np.float64)

@@ -196,7 +196,9 @@ class Sandwich(InferenceMethod):
         ``"default"``: the type's usual t-test df (:math:`n-k`; :math:`G-1` for CR0/CR1; Bell-McCaffrey for CR2;
         Welch-Satterthwaite for the unblocked, unclustered, unweighted difference in means with HC2, as
         ``estimatr::difference_in_means``). ``"bell_mccaffrey"`` (HC2 and CR2 only): the Bell-McCaffrey df of
-        the HC2 t test (Imbens and Kolesar 2016), see :func:`bell_mccaffrey_df`.
+        the HC2 t test (Imbens and Kolesar 2016), see :func:`bell_mccaffrey_df` (with weights under the
+        inverse-variance working model, the one under which HC2 is CR2 with singleton clusters); joint tests then
+        use the Hotelling approximation with the smallest of those df, as CR2 (:meth:`joint_test`).
     working_model : {"identity", "inverse_variance"}, default "identity"
         Weighted CR2 only (ignored otherwise): the working model of the bias correction and of the df.
         ``"identity"`` (equal error variances) is the default of ``estimatr::lm_robust`` and of
@@ -288,11 +290,13 @@ class Sandwich(InferenceMethod):
 
         Notes
         -----
-        :math:`W = b'\\hat V^{-1} b` over the :math:`q` terms. Non-clustered types: :math:`F = W/q` on
-        :math:`(q, n-K)` df. CR0/CR1: :math:`F = W/q` on :math:`(q, G-1)`. CR2: the Hotelling :math:`T^2`
-        approximation :math:`F = W(\\eta - q + 1)/(\\eta q)` on :math:`(q, \\eta - q + 1)` with :math:`\\eta` the
-        smallest Bell-McCaffrey df of the terms (Pustejovsky and Tipton 2018 propose the more accurate HTZ test).
-        NaN when a term's standard error is zero up to rounding (:func:`degenerate_se`).
+        :math:`W = b'\\hat V^{-1} b` over the :math:`q` terms. Non-clustered types with their usual df:
+        :math:`F = W/q` on :math:`(q, n-K)` df. CR0/CR1: :math:`F = W/q` on :math:`(q, G-1)`. CR2, and HC2 with
+        ``df="bell_mccaffrey"`` (whose t tests use Bell-McCaffrey df, so the joint test must not fall back to
+        :math:`n-K`): the Hotelling :math:`T^2` approximation :math:`F = W(\\eta - q + 1)/(\\eta q)` on
+        :math:`(q, \\eta - q + 1)` with :math:`\\eta` the smallest Bell-McCaffrey df of the terms (Pustejovsky and
+        Tipton 2018, JBES 36(4), Sec. 3.3, propose the more accurate HTZ test). NaN when a term's standard error is
+        zero up to rounding (:func:`degenerate_se`).
         """
         terms = list(terms)
         if not terms:
@@ -306,12 +310,12 @@ class Sandwich(InferenceMethod):
             W = np.nan
         else:
             W = float(b @ np.linalg.solve(V[np.ix_(terms, terms)], b))
-        if not self.clustered:
-            F, d2, method = W / q, float(df[terms[0]]), "Wald F with n - K df"
-        elif self.cov_type == "CR2":
+        if self.cov_type == "CR2" or self.df == "bell_mccaffrey":
             eta = float(np.min(df[terms]))
             d2 = eta - q + 1
             F, method = W * d2 / (eta * q), "Hotelling T2 with eta = min Bell-McCaffrey df"
+        elif not self.clustered:
+            F, d2, method = W / q, float(df[terms[0]]), "Wald F with n - K df"
         else:
             F, d2, method = W / q, float(cov.n_clusters - 1), "Wald F with G - 1 df"
         p = float(stats.f.sf(F, q, d2)) if d2 > 0 and np.isfinite(F) else np.nan

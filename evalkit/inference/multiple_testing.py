@@ -28,7 +28,7 @@ from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
 from evalkit.inference._cr2_identity import cr2_identity_directions
-from evalkit.inference._pvalue import at_least_as_extreme
+from evalkit.inference._pvalue import at_least_as_extreme, count_at_least_as_extreme
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
 
 __all__ = [
@@ -333,7 +333,11 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
     (NaN) count as extreme. The marginal p-value of draw :math:`b` for outcome :math:`j` is the share of draws at
     least as extreme, :math:`\\#\\{b' : T_{b'j} \\succeq T_{bj}\\}/B`, and the observed one is
     :math:`(1 + \\#\\{b : T_{bj} \\succeq T_j\\})/(1 + B)` (:math:`\\#/B` for an enumeration), so that min-p
-    compares like with like (Westfall & Young 1993, §2.6).
+    compares like with like (Westfall & Young 1993, §2.6). Both use the one tie rule of
+    :func:`evalkit.inference._pvalue.at_least_as_extreme` (:func:`~evalkit.inference._pvalue.count_at_least_as_extreme`
+    for the draws): :math:`T_{b'j} \\succeq x` when :math:`T_{b'j} \\ge x - \\tau`, :math:`\\tau` a relative
+    :math:`10^{-9}` of the statistic's scale, so that draws equal up to rounding (equivalent assignments) tie, and
+    rescaling the outcome changes no adjusted p-value.
     """
     null_cols, observed, alternatives, exact = [], [], set(), set()
     for of in fits:
@@ -361,11 +365,12 @@ def randomization_null(fits: Sequence[Any], names: Sequence[str]) -> JointNull:
     t_ext = np.abs(t) if sign is None else sign * t
     enumerated = exact.pop()
     n_draws = null.shape[0]
-    sorted_ext = np.sort(ext, axis=0)
     null_p = np.empty_like(ext)
     p = np.empty(t.size)
     for j in range(ext.shape[1]):
-        null_p[:, j] = (n_draws - np.searchsorted(sorted_ext[:, j], ext[:, j], side="left")) / n_draws
+        # every draw's p-value and the observed one by the same tie-tolerant rule (ties within the tolerance count
+        # as extreme), so that min-p compares like with like whatever the scale of the statistic
+        null_p[:, j] = count_at_least_as_extreme(ext[:, j], ext[:, j], "greater") / n_draws
         count = int(at_least_as_extreme(t_ext[j], ext[:, j], "greater").sum())
         p[j] = count / n_draws if enumerated else (1 + count) / (n_draws + 1)
     how = "all possible assignments (enumeration)" if enumerated else f"the {n_draws} re-drawn assignments"

@@ -345,7 +345,14 @@ def sandwich(
 
     Without weights the two models coincide. HC2 and HC3 always use the leverages of :math:`\\tilde X` (as
     ``estimatr`` and ``statsmodels.WLS``), so with weights HC2 is CR2 with singleton clusters under the
-    inverse-variance model, not under the identity; ``df="bell_mccaffrey"`` for HC2 uses that model too.
+    inverse-variance model, not under the identity; ``df_method="bell_mccaffrey"`` for HC2 uses that model too,
+    so that the df belong to the estimator whose standard error is reported. In R this pair (HC2 standard error,
+    Bell-McCaffrey df) is ``clubSandwich::vcovCR(fit, cluster = 1:n, type = "CR2", inverse_var = TRUE)`` with
+    ``coef_test(test = "Satterthwaite")`` (singleton clusters make its symmetric square root the leverage
+    correction). ``vcovCR``'s default for a weighted ``lm`` (clubSandwich 0.5.8: ``inverse_var = FALSE``, identity
+    working model) with ``cluster = 1:n`` is another estimator: its standard error is not HC2's, and neither are its
+    df (those are ``bell_mccaffrey_df(..., working_model="identity")`` with ``clusters=None``). Both checked live in
+    ``tests/r_reference``.
 
     The CR2 computation never forms an :math:`n \\times n` or :math:`n_g \\times n_g` matrix:
     :math:`A_g` is written as :math:`I + \\tilde X_g \\Phi_g \\tilde X_g'` with a :math:`k \\times k` matrix
@@ -476,7 +483,7 @@ def bell_mccaffrey_df(
     *,
     weights: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
-    working_model: WorkingModel = "identity",
+    working_model: WorkingModel | None = None,
 ) -> float:
     """Bell-McCaffrey degrees of freedom for the CR2 (or HC2) t test of the contrast ``c'beta``.
 
@@ -489,11 +496,15 @@ def bell_mccaffrey_df(
     weights : ndarray of shape (n,), optional
         Positive WLS weights.
     clusters : array-like of shape (n,), optional
-        Cluster labels; ``None`` means every observation is its own cluster, which gives the df of the HC2
-        t test (CR2 with singleton clusters is HC2; with weights, under ``working_model="inverse_variance"``).
-    working_model : {"identity", "inverse_variance"}, default "identity"
-        With weights, the working model of the CR2 estimator whose df are wanted (see :func:`sandwich`);
-        ignored without weights.
+        Cluster labels; ``None`` means every observation is its own cluster, which by default gives the df of the
+        HC2 t test, the same as ``sandwich(X, e, "HC2", weights=weights, df_method="bell_mccaffrey")``.
+    working_model : {"identity", "inverse_variance"}, optional
+        With weights, the working model of the CR2 estimator whose df are wanted (see :func:`sandwich`); ignored
+        without weights. Default: ``"identity"`` with ``clusters`` (CR2's default, as :func:`sandwich`), and
+        ``"inverse_variance"`` without (HC2: with weights, HC2 is CR2 with singleton clusters under the
+        inverse-variance model, see :func:`sandwich`). ``clusters=None`` with ``"identity"`` gives the df of the
+        identity-model CR2 with singleton clusters, which is not HC2 (it is ``clubSandwich::vcovCR``'s default for a
+        weighted ``lm`` with ``cluster = 1:n``).
 
     Returns
     -------
@@ -523,6 +534,8 @@ def bell_mccaffrey_df(
     ----------
     See :func:`sandwich`.
     """
+    if working_model is None:
+        working_model = "identity" if clusters is not None else "inverse_variance"
     check_option("working_model", working_model, WorkingModel)
     design = condition_design(X, None, weights)
     Xt, B, L, sw = design.Xt, design.B, design.L, design.sw

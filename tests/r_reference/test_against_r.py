@@ -37,24 +37,18 @@ another inverse-variance CR2 than evalkit's (see ``CLUB_INVERSE_VAR``).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _rscript import run_rscript
 
 import evalkit as ek
 from evalkit.inference.sandwich import Sandwich, bell_mccaffrey_df
 
 R_SCRIPT = Path(__file__).with_name("reference.R")
-INSTALL = (
-    "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-    "r-base-core r-cran-estimatr r-cran-clubsandwich r-cran-sandwich r-cran-jsonlite"
-)
 RTOL = 1e-10
 
 # ----------------------------------------------------------------------------------------------------------
@@ -275,12 +269,6 @@ CASES = _cases()
 
 @pytest.fixture(scope="session")
 def r_reference(tmp_path_factory) -> dict:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        message = f"Rscript not found on PATH; the live-R reference tier needs R. Install it with: {INSTALL}"
-        if os.environ.get("EVALKIT_REQUIRE_R") == "1":
-            pytest.fail(f"EVALKIT_REQUIRE_R=1 but {message}", pytrace=False)
-        pytest.skip(message)
     root = tmp_path_factory.mktemp("r_reference")
     paths = {}
     for name, make in DESIGNS.items():
@@ -288,14 +276,7 @@ def r_reference(tmp_path_factory) -> dict:
         make().to_csv(paths[name], index=False, float_format="%.17g")
     manifest = {"cases": [{"id": c.id, "data": str(paths[c.design]), **c.r} for c in CASES]}
     (root / "manifest.json").write_text(json.dumps(manifest))
-    done = subprocess.run(
-        [rscript, "--vanilla", str(R_SCRIPT), str(root / "manifest.json"), str(root / "results.json")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"reference.R failed (exit {done.returncode}):\n{done.stderr[-4000:]}", pytrace=False)
+    run_rscript(R_SCRIPT, root / "manifest.json", root / "results.json")  # skips without R (see _rscript)
     out = json.loads((root / "results.json").read_text())
     return {"versions": out["versions"], "results": {r["id"]: r for r in out["results"]}}
 
