@@ -28,7 +28,6 @@ import numpy as np
 
 from evalkit._linear_algebra import (
     CONDITION_LIMIT,
-    LEVERAGE_TOL,
     acceptable_condition,
     centre_columns,
     cr2_phi,
@@ -38,7 +37,13 @@ from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError
 from evalkit.estimators import EstimationSample, Estimator, get_estimator
 from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign, sorted_starts
-from evalkit.inference.sandwich import NO_CORRECTION, CovType, SmallSampleCorrection, small_sample_factor
+from evalkit.inference.sandwich import (
+    NO_CORRECTION,
+    CovType,
+    SmallSampleCorrection,
+    coefficient_meat,
+    cr2_adjusted_scores,
+)
 
 __all__ = [
     "BatchFit",
@@ -240,91 +245,9 @@ def groups_for(cov_type: str, clusters: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
-def target_gram(
-    a: np.ndarray,
-    E: np.ndarray,
-    cov_type: str,
-    n: int,
-    k: int,
-    btt: np.ndarray,
-    h: np.ndarray | None,
-    *,
-    groups: np.ndarray | None = None,
-    starts: np.ndarray | None = None,
-    correction: SmallSampleCorrection = NO_CORRECTION,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sandwich variance of one coefficient under a batch of fits, as Gram matrices over response columns.
-
-    Serves every covariance type but CR2 (whose adjustment needs the regressors, not only ``a``).
-
-    Parameters
-    ----------
-    a : ndarray (b, n)
-        Row ``t`` of :math:`(\\tilde X'\\tilde X)^{-1}\\tilde X'` for each fit (so that
-        :math:`\\hat\\beta_t = a'\\tilde y`).
-    E : ndarray (b, n, r)
-        Residuals (weighted space) of each fit and response column.
-    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1"}
-        Covariance type.
-    n, k : int
-        Observations and coefficients of each fit.
-    btt : ndarray (b,)
-        :math:`(\\tilde X'\\tilde X)^{-1}_{tt}` (classical only).
-    h : ndarray (b, n) or None
-        Leverages :math:`h_{ii}` (HC2 and HC3 only).
-    groups : ndarray (G, n), optional
-        One-hot cluster matrix (CR0 and CR1), as from :func:`groups_for`; or
-    starts : ndarray (G,), optional
-        First row of each cluster when the rows are sorted by cluster (CR0 and CR1).
-    correction : SmallSampleCorrection
-        Parameters estimated outside the design matrix (absorbed fixed effects), counted by the small-sample
-        factor.
-
-    Returns
-    -------
-    gram : ndarray (b, r, r)
-        Symmetrized :math:`U'U` (``c' gram c`` is the variance for the response combination ``Y c``).
-    good : ndarray (b,) of bool
-        False for fits with a leverage of one under HC2/HC3 (their variance is undefined).
-
-    Notes
-    -----
-    :math:`u_i = a_i e_i \\sqrt{\\omega_i}` with :math:`\\omega_i = 1` (HC0, HC1), :math:`1/(1-h_{ii})` (HC2) or
-    :math:`1/(1-h_{ii})^2` (HC3) (MacKinnon and White 1985, J. Econometrics 29(3)); :math:`u_g = \\sum_{i \\in g}
-    a_i e_i` per cluster (CR0, CR1; Liang and Zeger 1986); classical: :math:`e'e\\,(X'X)^{-1}_{tt}`. The HC1, CR1
-    and classical small-sample factors (:math:`n/(n-K)`, :math:`\\frac{G}{G-1}\\frac{n-1}{n-K}`, :math:`1/(n-K)`
-    with :math:`K` counting ``correction``'s absorbed parameters) come from
-    :func:`evalkit.inference.sandwich.small_sample_factor`, the one copy, which
-    :func:`~evalkit.inference.sandwich.sandwich` uses too.
-    """
-    if correction.absorbed and cov_type in ("HC2", "HC3"):  # as sandwich(): the leverages are not those of the model
-        raise InferenceError(
-            f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
-            "(clustered by unit, the default for panels) or 'HC1'."
-        )
-    good = np.ones(a.shape[0], dtype=bool)
-    if cov_type == "classical":
-        g = (np.swapaxes(E, 1, 2) @ E) * (btt * small_sample_factor(cov_type, n, k, correction=correction))[
-            :, None, None
-        ]
-    elif cov_type in ("HC0", "HC1", "HC2", "HC3"):
-        U = a[:, :, None] * E
-        if h is not None:
-            one_minus = 1.0 - h
-            good = (one_minus >= LEVERAGE_TOL).all(axis=1)
-            one_minus = np.where(one_minus >= LEVERAGE_TOL, one_minus, 1.0)
-            U = U / (np.sqrt(one_minus) if cov_type == "HC2" else one_minus)[:, :, None]
-        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, correction=correction)
-    else:  # CR0, CR1
-        scores = a[:, :, None] * E
-        if starts is not None:
-            U = np.add.reduceat(scores, starts, axis=1)  # (b, G, r)
-        elif groups is not None:
-            U = groups @ scores  # (b, G, r)
-        else:
-            raise InferenceError(f"cov_type={cov_type!r} needs the clusters (groups= or starts=).")
-        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, U.shape[1], correction)
-    return 0.5 * (g + np.swapaxes(g, 1, 2)), good
+#: The batched engine's name for :func:`evalkit.inference.sandwich.coefficient_meat`, the one copy of the HC/CR meat
+#: (leverage weights, cluster sums, small-sample factors) that :func:`~evalkit.inference.sandwich.sandwich` uses too.
+target_gram = coefficient_meat
 
 
 def fit_treatment_design(
@@ -449,7 +372,7 @@ def _solve_chunk(
         cross = (groups @ (Qs[:, :, :, None] * Qs[:, :, None, :]).reshape(-1, n, k * k)).reshape(-1, G, k, k)
         XE = (groups @ (Qs[:, :, :, None] * E[:, :, None, :]).reshape(-1, n, k * r)).reshape(-1, G, k, r)
         phi = cr2_phi(cross, np.broadcast_to(np.eye(k), (Qs.shape[0], k, k)))
-        S = XE + cross @ (phi @ XE)  # Q_g' A_g e_g
+        S = cr2_adjusted_scores(cross, phi, XE)  # Q_g' A_g e_g
         U = np.einsum("bk,bgkr->bgr", c, S)
         g = np.swapaxes(U, 1, 2) @ U
         g = 0.5 * (g + np.swapaxes(g, 1, 2))
@@ -879,7 +802,7 @@ def _did_cr2(fixed: _FixedPart, Vq: np.ndarray, beta: np.ndarray, Dinv: np.ndarr
     L[:, :m, :m] = np.linalg.cholesky(Dinv)
     L[:, m:, m:] = np.eye(s)
     phi = cr2_phi(cross, L)
-    adjusted = XE[:, :, :m, :] + cross[:, :, :m, :] @ (phi @ XE)  # V~_g' A_g e_g
+    adjusted = cr2_adjusted_scores(cross, phi, XE, rows=m)  # V~_g' A_g e_g
     U = np.einsum("bi,bgir->bgr", Dinv[:, t, :], adjusted)
     return np.swapaxes(U, 1, 2) @ U
 

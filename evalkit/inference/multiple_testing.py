@@ -29,7 +29,13 @@ from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
 from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._pvalue import at_least_as_extreme, count_at_least_as_extreme
-from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
+from evalkit.inference.sandwich import (
+    NO_CORRECTION,
+    SmallSampleCorrection,
+    check_absorbed_leverage,
+    leverage_scale,
+    small_sample_factor,
+)
 
 __all__ = [
     "AdjustMethod",
@@ -454,6 +460,7 @@ def _studentizer(
     correction: SmallSampleCorrection = NO_CORRECTION,
     working_model: str = "identity",
 ) -> _Studentizer:
+    check_absorbed_leverage(cov_type, correction)
     t = int(fit.target)
     # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
     design = condition_design(fit.X, fit.residuals, fit.weights, keep=t)
@@ -471,10 +478,8 @@ def _studentizer(
         classical, scale = btt, small_sample_factor(cov_type, n, k, correction=correction)
     elif cov_type in ("HC0", "HC1"):
         scale = small_sample_factor(cov_type, n, k, correction=correction)
-    elif cov_type == "HC2":
-        d = c / np.sqrt(1.0 - h)
-    elif cov_type == "HC3":
-        d = c / (1.0 - h)
+    elif cov_type in ("HC2", "HC3"):
+        d = c * leverage_scale(h, cov_type)[0]  # refuses a leverage of one, as sandwich() does
     else:
         if clusters is None:
             raise InferenceError(f"the results used {cov_type!r} but kept no cluster codes; re-estimate them.")

@@ -46,7 +46,11 @@ __all__ = [
     "SmallSampleCorrection",
     "WorkingModel",
     "bell_mccaffrey_df",
+    "check_absorbed_leverage",
     "check_bm_type",
+    "coefficient_meat",
+    "cr2_adjusted_scores",
+    "leverage_scale",
     "residual_df",
     "sandwich",
     "small_sample_factor",
@@ -171,6 +175,182 @@ def residual_df(
     if cov_type == "CR2":
         return float("nan")
     return float(n - correction.n_params(k, cov_type))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the meat: the one place where leverage weights, cluster sums of scores and the CR2 score adjustment are computed,
+# for sandwich() below, the batched resampling engine (evalkit.inference.batched) and the wild-bootstrap
+# studentizer (evalkit.inference.multiple_testing)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def check_absorbed_leverage(cov_type: str, correction: SmallSampleCorrection) -> None:
+    """Refuse HC2/HC3 for a fit with absorbed parameters: its leverages are not those of the model."""
+    if correction.absorbed and cov_type in ("HC2", "HC3"):
+        raise InferenceError(
+            f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
+            "(clustered by unit, the default for panels) or 'HC1'."
+        )
+
+
+def leverage_scale(h: np.ndarray | None, cov_type: str, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The factor :math:`s_i` that multiplies each score :math:`a_i e_i` of ``cov_type``, and where it is defined.
+
+    Parameters
+    ----------
+    h : ndarray (..., n) or None
+        Leverages :math:`h_{ii}` of one fit, or of a batch of fits along the leading axes. Needed by HC2 and HC3;
+        for the other types the factor is 1 (and ``h`` may be ``None``).
+    cov_type : str
+        Covariance type.
+    strict : bool, default True
+        Raise on a leverage of one (``sandwich()``, the wild-bootstrap studentizer). With ``False`` the factor is
+        1 there and ``good`` marks the fits that have one (the batched engine makes their variance NaN).
+
+    Returns
+    -------
+    scale : ndarray (..., n)
+        :math:`1/\\sqrt{1-h_{ii}}` (HC2), :math:`1/(1-h_{ii})` (HC3), 1 otherwise.
+    good : ndarray (...) of bool
+        False for the fits with some :math:`1 - h_{ii}` below :data:`evalkit._linear_algebra.LEVERAGE_TOL`.
+
+    Raises
+    ------
+    InferenceError
+        With ``strict``, if an observation has a leverage of one under HC2/HC3 (the variance is undefined).
+
+    Notes
+    -----
+    The weights :math:`\\omega_i = s_i^2` of MacKinnon and White (1985, J. Econometrics 29(3)):
+    :math:`1/(1-h_{ii})` for HC2 and :math:`1/(1-h_{ii})^2` for HC3.
+    """
+    if cov_type not in ("HC2", "HC3"):
+        shape = () if h is None else np.shape(h)
+        return np.ones(shape), np.ones(shape[:-1], dtype=bool)
+    if h is None:
+        raise InferenceError(f"cov_type={cov_type!r} needs the leverages h_ii of the fit.")
+    one_minus = 1.0 - np.asarray(h, dtype=np.float64)
+    defined = one_minus >= LEVERAGE_TOL
+    if strict and not defined.all():
+        bad = np.flatnonzero(~defined.reshape(-1))
+        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise InferenceError(
+            f"{cov_type} is undefined: observation(s) {shown} have leverage h_ii = 1 (the model "
+            "fits them exactly; usual cause: a block or treatment arm with a single unit, or a "
+            "dummy equal to 1 for one observation only). Drop or merge that block/arm, or use "
+            "'HC1'."
+        )
+    one_minus = np.where(defined, one_minus, 1.0)
+    return 1.0 / (np.sqrt(one_minus) if cov_type == "HC2" else one_minus), defined.all(axis=-1)
+
+
+def cr2_adjusted_scores(cross: np.ndarray, phi: np.ndarray, scores: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """CR2 scores :math:`\\tilde X_g'A_g\\tilde e_g = \\tilde X_g'\\tilde e_g + C_g\\Phi_g\\tilde X_g'\\tilde e_g`.
+
+    Parameters
+    ----------
+    cross : ndarray (..., G, k, k)
+        :math:`C_g = \\tilde X_g'\\tilde X_g`.
+    phi : ndarray (..., G, k, k)
+        :math:`\\Phi_g` from :func:`evalkit._linear_algebra.cr2_phi`, so that
+        :math:`A_g = I + \\tilde X_g\\Phi_g\\tilde X_g'`.
+    scores : ndarray (..., G, k, r)
+        :math:`\\tilde X_g'\\tilde e_g` for ``r`` residual vectors.
+    rows : int, optional
+        Return the adjusted scores of the first ``rows`` coefficients only (default: all ``k``).
+
+    Returns
+    -------
+    ndarray (..., G, rows, r)
+
+    Notes
+    -----
+    :math:`A_g = (I - H_{gg})^{-1/2}` (Bell and McCaffrey 2002, Survey Methodology 28(2)), written through the
+    :math:`k \\times k` matrix :math:`\\Phi_g` so that no :math:`n_g \\times n_g` matrix is formed.
+    """
+    rows = scores.shape[-2] if rows is None else rows
+    return scores[..., :rows, :] + cross[..., :rows, :] @ (phi @ scores)
+
+
+def coefficient_meat(
+    a: np.ndarray,
+    E: np.ndarray,
+    cov_type: str,
+    n: int,
+    k: int,
+    btt: np.ndarray | None = None,
+    h: np.ndarray | None = None,
+    *,
+    groups: np.ndarray | None = None,
+    starts: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sandwich variance of one coefficient under a batch of fits, as Gram matrices over response columns.
+
+    Serves every covariance type but CR2, whose adjustment needs the regressors and not only ``a`` (the batched
+    engine forms its scores with :func:`cr2_adjusted_scores`, as :func:`sandwich` does).
+
+    Parameters
+    ----------
+    a : ndarray (b, n)
+        Row ``t`` of :math:`(\\tilde X'\\tilde X)^{-1}\\tilde X'` for each fit (so that
+        :math:`\\hat\\beta_t = a'\\tilde y`).
+    E : ndarray (b, n, r)
+        Residuals (weighted space) of each fit and response column.
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1"}
+        Covariance type.
+    n, k : int
+        Observations and coefficients of each fit.
+    btt : ndarray (b,), optional
+        :math:`(\\tilde X'\\tilde X)^{-1}_{tt}` (classical only).
+    h : ndarray (b, n), optional
+        Leverages :math:`h_{ii}` (HC2 and HC3 only).
+    groups : ndarray (G, n), optional
+        One-hot cluster matrix (CR0 and CR1); or
+    starts : ndarray (G,), optional
+        First row of each cluster when the rows are sorted by cluster (CR0 and CR1).
+    correction : SmallSampleCorrection
+        Parameters estimated outside the design matrix (absorbed fixed effects), counted by the small-sample
+        factor.
+
+    Returns
+    -------
+    gram : ndarray (b, r, r)
+        Symmetrized :math:`U'U` (``c' gram c`` is the variance for the response combination ``Y c``).
+    good : ndarray (b,) of bool
+        False for fits with a leverage of one under HC2/HC3 (their variance is undefined).
+
+    Notes
+    -----
+    :math:`u_i = a_i e_i s_i` with :math:`s_i` from :func:`leverage_scale` (HC0 ... HC3; MacKinnon and White
+    1985, J. Econometrics 29(3)); :math:`u_g = \\sum_{i \\in g} a_i e_i` per cluster (CR0, CR1; Liang and Zeger
+    1986, Biometrika 73(1)); classical: :math:`e'e\\,(X'X)^{-1}_{tt}`. The HC1, CR1 and classical factors come from
+    :func:`small_sample_factor`, as in :func:`sandwich`.
+    """
+    check_absorbed_leverage(cov_type, correction)
+    good = np.ones(a.shape[0], dtype=bool)
+    if cov_type == "classical":
+        if btt is None:
+            raise InferenceError("the classical variance needs btt, the (X'X)^{-1} entry of the coefficient.")
+        g = (np.swapaxes(E, 1, 2) @ E) * (btt * small_sample_factor(cov_type, n, k, correction=correction))[
+            :, None, None
+        ]
+    elif cov_type in ("HC0", "HC1", "HC2", "HC3"):
+        U = a[:, :, None] * E
+        if cov_type in ("HC2", "HC3"):
+            s, good = leverage_scale(h, cov_type, strict=False)
+            U = U * s[:, :, None]
+        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, correction=correction)
+    else:  # CR0, CR1
+        scores = a[:, :, None] * E
+        if starts is not None:
+            U = np.add.reduceat(scores, starts, axis=1)  # (b, G, r)
+        elif groups is not None:
+            U = groups @ scores  # (b, G, r)
+        else:
+            raise InferenceError(f"cov_type={cov_type!r} needs the clusters (groups= or starts=).")
+        g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, U.shape[1], correction)
+    return 0.5 * (g + np.swapaxes(g, 1, 2)), good
 
 
 @dataclass(frozen=True)
@@ -383,11 +563,7 @@ def sandwich(
     design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
     Xt, et, B, L, sw = design.Xt, np.asarray(design.et), design.B, design.L, design.sw
     n, k = Xt.shape
-    if correction.absorbed and cov_type in ("HC2", "HC3"):
-        raise InferenceError(
-            f"{cov_type} would need the leverage of the {correction.absorbed} absorbed fixed effects; use 'CR2' "
-            "(clustered by unit, the default for panels) or 'HC1'."
-        )
+    check_absorbed_leverage(cov_type, correction)
     if n <= k and cov_type in ("HC0", "HC2", "HC3"):
         raise EstimationError(f"the model has no residual degrees of freedom: {n} observations for {k} coefficients.")
 
@@ -402,21 +578,9 @@ def sandwich(
         if cov_type == "classical":
             vcov = (et @ et) * factor * B
         else:
-            omega = et**2
-            if cov_type in ("HC2", "HC3"):
-                h = np.einsum("ij,ij->i", Xt @ L, Xt @ L)
-                one_minus = 1.0 - h
-                bad = np.flatnonzero(one_minus < LEVERAGE_TOL)
-                if bad.size:
-                    shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
-                    raise InferenceError(
-                        f"{cov_type} is undefined: observation(s) {shown} have leverage h_ii = 1 (the model "
-                        "fits them exactly; usual cause: a block or treatment arm with a single unit, or a "
-                        "dummy equal to 1 for one observation only). Drop or merge that block/arm, or use "
-                        "'HC1'."
-                    )
-                omega = omega / (one_minus if cov_type == "HC2" else one_minus**2)
-            meat = (Xt * omega[:, None]).T @ Xt
+            h = np.einsum("ij,ij->i", Xt @ L, Xt @ L) if cov_type in ("HC2", "HC3") else None
+            u = Xt * (et * leverage_scale(h, cov_type)[0])[:, None]  # rows s_i e_i x_i: omega_i = s_i^2 e_i^2
+            meat = u.T @ u
             vcov = B @ meat @ B * factor
         how = "n - k"
         if df_method == "bell_mccaffrey":
@@ -457,7 +621,7 @@ def sandwich(
         cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, G)  # (G, k, k): X_g'X_g
         phi = cr2_phi(cross, L)
         # X_g'A_g e_g = X_g'e_g + C_g Phi_g X_g'e_g
-        scores = scores + np.einsum("gij,gjl,gl->gi", cross, phi, scores, optimize=True)
+        scores = cr2_adjusted_scores(cross, phi, scores[:, :, None])[:, :, 0]
     vcov = B @ (scores.T @ scores) @ B * factor
     if cov_type != "CR2":
         return CovarianceEstimate(
