@@ -23,17 +23,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evalkit._linear_algebra import condition_design, cr2_phi, group_sum
+from evalkit._linear_algebra import condition_design
 from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
-from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._pvalue import at_least_as_extreme, count_at_least_as_extreme
 from evalkit.inference.sandwich import (
     NO_CORRECTION,
     SmallSampleCorrection,
     check_absorbed_leverage,
-    leverage_scale,
+    coefficient_score_weights,
     small_sample_factor,
 )
 
@@ -464,7 +463,7 @@ def _studentizer(
     t = int(fit.target)
     # centred, unit-scaled basis with the target's column (and coefficient) unchanged: shift- and scale-free
     design = condition_design(fit.X, fit.residuals, fit.weights, keep=t)
-    X, Xt, et, B, L, sw = design.X, design.Xt, np.asarray(design.et), design.B, design.L, design.sw
+    Xt, et, B = design.Xt, np.asarray(design.et), design.B
     n, k = Xt.shape
     Q, _ = np.linalg.qr(Xt)
     c = Xt @ B[:, t]
@@ -473,29 +472,21 @@ def _studentizer(
     resid = et + c * (float(fit.coef[t]) / btt) if impose_null else et
     h = np.einsum("nk,nk->n", Q, Q)
     groups, n_groups, scale, classical = None, n, 1.0, None
-    d = c
     if cov_type == "classical":
         classical, scale = btt, small_sample_factor(cov_type, n, k, correction=correction)
     elif cov_type in ("HC0", "HC1"):
         scale = small_sample_factor(cov_type, n, k, correction=correction)
-    elif cov_type in ("HC2", "HC3"):
-        d = c * leverage_scale(h, cov_type)[0]  # refuses a leverage of one, as sandwich() does
-    else:
+    elif cov_type in ("CR0", "CR1", "CR2"):
         if clusters is None:
             raise InferenceError(f"the results used {cov_type!r} but kept no cluster codes; re-estimate them.")
         groups, uniques = pd.factorize(np.asarray(clusters))
         groups = groups.astype(np.intp)
         n_groups = len(uniques)
         scale = small_sample_factor(cov_type, n, k, n_groups, correction)
-        if cov_type == "CR2" and sw is not None and working_model == "identity":
-            # c'Vc = sum_g (a_g'e_g)^2 with unweighted residuals e = e~ / sqrt(w) (see evalkit.inference._cr2_identity)
-            a = cr2_identity_directions(X, sw**2, groups, n_groups, np.eye(k)[:, t], L)
-            d = a / sw
-        elif cov_type == "CR2":
-            cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), groups, n_groups)
-            phi = cr2_phi(cross, L)
-            s = group_sum(Xt * c[:, None], groups, n_groups)
-            d = c + np.einsum("ni,nij,nj->n", Xt, phi[groups], s[groups])
+    # the sandwich kernel's weights (leverage check for HC2/HC3, A_g for CR2): one copy, shared with sandwich()
+    d = coefficient_score_weights(
+        design, np.eye(k)[:, t], cov_type, codes=groups, n_clusters=n_groups, h=h, working_model=working_model
+    )
     codes = np.arange(n) if unit_codes is None else np.asarray(unit_codes, dtype=np.intp)
     units, position = np.unique(codes, return_inverse=True)
     K = g = None

@@ -28,6 +28,7 @@ import numpy as np
 
 from evalkit._linear_algebra import (
     LEVERAGE_TOL,
+    ConditionedDesign,
     check_finite,
     condition_design,
     cr2_phi,
@@ -36,7 +37,7 @@ from evalkit._linear_algebra import (
 )
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError, OptionError
-from evalkit.inference._cr2_identity import cr2_identity_weighted
+from evalkit.inference._cr2_identity import cr2_identity_directions, cr2_identity_weighted
 
 __all__ = [
     "NO_CORRECTION",
@@ -49,6 +50,7 @@ __all__ = [
     "check_absorbed_leverage",
     "check_bm_type",
     "coefficient_meat",
+    "coefficient_score_weights",
     "cr2_adjusted_scores",
     "leverage_scale",
     "residual_df",
@@ -351,6 +353,75 @@ def coefficient_meat(
             raise InferenceError(f"cov_type={cov_type!r} needs the clusters (groups= or starts=).")
         g = (np.swapaxes(U, 1, 2) @ U) * small_sample_factor(cov_type, n, k, U.shape[1], correction)
     return 0.5 * (g + np.swapaxes(g, 1, 2)), good
+
+
+def coefficient_score_weights(
+    design: ConditionedDesign,
+    contrast: np.ndarray,
+    cov_type: str,
+    *,
+    codes: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    h: np.ndarray | None = None,
+    working_model: WorkingModel = "identity",
+) -> np.ndarray:
+    """Per-row weights :math:`d` that turn residuals into the (uncorrected) variance of one contrast.
+
+    Parameters
+    ----------
+    design : ConditionedDesign
+        The conditioned fit (:func:`evalkit._linear_algebra.condition_design`).
+    contrast : ndarray (k,)
+        The contrast :math:`c` in the conditioned basis (``e_t`` for coefficient ``t`` kept with ``keep=t``).
+    cov_type : {"classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"}
+        Covariance type.
+    codes : ndarray (n,) of int, optional
+        Cluster codes ``0..G-1`` (CR2 only).
+    n_clusters : int, optional
+        :math:`G` (CR2 only).
+    h : ndarray (n,), optional
+        Leverages of the fit (HC2, HC3); computed from the design when not given.
+    working_model : {"identity", "inverse_variance"}, default "identity"
+        Working model of weighted CR2 (see :func:`sandwich`).
+
+    Returns
+    -------
+    ndarray (n,)
+        :math:`d` such that, for any weighted residual vector :math:`\\tilde e`, the uncorrected variance of
+        :math:`c'\\hat\\beta` is :math:`\\sum_i (d_i\\tilde e_i)^2` (HC) or
+        :math:`\\sum_g (\\sum_{i \\in g} d_i\\tilde e_i)^2` (CR); the small-sample factor is
+        :func:`small_sample_factor`'s.
+
+    Raises
+    ------
+    InferenceError
+        On a leverage of one under HC2/HC3 (as :func:`sandwich`).
+
+    Notes
+    -----
+    With :math:`a = \\tilde X B c`: :math:`d = a` (classical, HC0, HC1, CR0, CR1), :math:`d_i = a_i s_i` with
+    :math:`s_i` from :func:`leverage_scale` (HC2, HC3; MacKinnon and White 1985), and :math:`d_g = A_g a_g`,
+    :math:`A_g = I + \\tilde X_g\\Phi_g\\tilde X_g'` (CR2; Bell and McCaffrey 2002), with the identity working model
+    of weighted CR2 from :func:`evalkit.inference._cr2_identity.cr2_identity_directions`.
+    """
+    Xt, B, L, sw = design.Xt, design.B, design.L, design.sw
+    c = Xt @ (B @ np.asarray(contrast, dtype=np.float64))
+    if cov_type in ("HC2", "HC3"):
+        if h is None:
+            XL = Xt @ L
+            h = np.einsum("ij,ij->i", XL, XL)
+        return c * leverage_scale(h, cov_type)[0]
+    if cov_type != "CR2":
+        return c
+    if codes is None or n_clusters is None:
+        raise InferenceError("CR2 score weights need the cluster codes and their number.")
+    if sw is not None and working_model == "identity":
+        # c'Vc = sum_g (a_g'e_g)^2 with unweighted residuals e = e~ / sqrt(w) (see evalkit.inference._cr2_identity)
+        return cr2_identity_directions(design.X, sw**2, codes, n_clusters, contrast, L) / sw
+    cross = group_sum(np.einsum("ni,nj->nij", Xt, Xt), codes, n_clusters)
+    phi = cr2_phi(cross, L)
+    s = group_sum(Xt * c[:, None], codes, n_clusters)
+    return c + np.einsum("ni,nij,nj->n", Xt, phi[codes], s[codes])
 
 
 @dataclass(frozen=True)
