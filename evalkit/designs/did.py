@@ -76,6 +76,8 @@ class DiffInDiff:
     data : DataFrame
         Repeated cross-sections (with ``post``) or a panel, one row per unit and period (with ``unit`` and
         ``time``). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     treatment : str
         With ``post``: the 0/1 treated-group indicator. In a panel: the unit's 0/1 treatment status in the
         period (1 from its first treated period on), as in ``y ~ treated | unit + time``.

@@ -74,6 +74,8 @@ class StaggeredDiD:
     ----------
     data : DataFrame
         One row per unit and period (long format). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     unit : str
         Unit identifier.
     time : str

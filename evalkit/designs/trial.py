@@ -37,6 +37,8 @@ class RandomizedTrial:
     ----------
     data : DataFrame
         One row per unit (child, household). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     treatment : str
         Column with the 0/1 (or False/True) assignment.
     blocks : str, optional
