@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalkit.errors import EstimationError, InferenceError
+from evalkit.errors import DataError, EstimationError, InferenceError
 
 __all__ = [
     "CONDITION_LIMIT",
@@ -565,6 +565,8 @@ def factorize_clusters(
     ------
     InferenceError
         On a wrong shape, a missing label, or fewer than 2 clusters.
+    DataError
+        On an unhashable label (a list or dict).
 
     Notes
     -----
@@ -576,7 +578,14 @@ def factorize_clusters(
         raise InferenceError(
             f"clusters must be a 1-d array with one label per observation ({n}); got shape {labels.shape}."
         )
-    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    except TypeError:  # an unhashable label (a list or dict cell) cannot be grouped
+        at = next(i for i, v in enumerate(labels) if not _hashable(v))
+        raise DataError(
+            f"clusters has an unhashable label ({type(labels[at]).__name__} {labels[at]!r} at observation {at}); "
+            "cluster labels must be single values (numbers or text). Convert them, e.g. with .map(str), first."
+        ) from None
     if (codes < 0).any():
         i = int(np.flatnonzero(codes < 0)[0])
         raise InferenceError(
@@ -591,6 +600,14 @@ def factorize_clusters(
             "heteroskedasticity-robust type such as 'HC2', or randomization inference."
         )
     return codes.astype(np.intp), np.asarray(uniques)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:

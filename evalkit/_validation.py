@@ -7,7 +7,7 @@ and name the allowed values.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 import numpy as np
@@ -62,15 +62,22 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def as_list(value: str | Iterable[str] | None) -> list[str]:
-    """Turn ``None``, one column name or an iterable of names into a list of names."""
+def as_list(value: Hashable | Iterable[Hashable] | None) -> list[Hashable]:
+    """Turn ``None``, one column name or an iterable of names into a list of names.
+
+    A column name is any hashable label pandas accepts: text, or a number such as ``0`` (frames read without a
+    header, or built from arrays). A tuple is read as a list of names, as elsewhere in evalkit. Booleans are
+    refused: ``covariates=True`` is a mistake far more often than a column named ``True``.
+    """
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, Iterable) or isinstance(value, bytes | dict):
+    if isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
+        return list(value)
+    if isinstance(value, bool | np.bool_ | bytes | Mapping) or not isinstance(value, Hashable):
         raise OptionError(f"expected a column name or a list of column names, got {value!r}.")
-    return list(value)
+    return [value]
 
 
 def check_alpha(alpha: Any) -> float:
@@ -84,6 +91,12 @@ def require_columns(data: pd.DataFrame, columns: Sequence[str], role: str = "col
     """Raise :class:`ColumnNotFoundError` naming every column of ``columns`` that ``data`` lacks."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    unhashable = [c for c in columns if not isinstance(c, Hashable)]
+    if unhashable:
+        raise OptionError(
+            f"{role} name {unhashable[0]!r} is not a column name (a {type(unhashable[0]).__name__}); pass names as a "
+            "flat list, e.g. ['y1', 'y2']."
+        )
     missing = [c for c in columns if c not in data.columns]
     if missing:
         available = ", ".join(map(str, list(data.columns)[:20]))
@@ -98,6 +111,11 @@ def to_float_array(data: pd.DataFrame, columns: Sequence[str], role: str) -> np.
     out = np.empty((len(data), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         series = data[col]
+        if isinstance(series, pd.DataFrame):
+            raise DataError(
+                f"{role} {col!r} names {series.shape[1]} columns of the data (the name is duplicated); rename the "
+                "copies or drop them: data.loc[:, ~data.columns.duplicated()]."
+            )
         if isinstance(series.dtype, pd.CategoricalDtype) or not (
             pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
         ):

@@ -197,7 +197,7 @@ class Results:
         if rows.empty:
             from evalkit.errors import DataError
 
-            raise DataError(f"no results for outcome {outcome!r}; outcomes are {', '.join(self.outcomes)}.")
+            raise DataError(f"no results for outcome {outcome!r}; outcomes are {', '.join(map(repr, self.outcomes))}.")
         return rows.iloc[0].copy()
 
     # ------------------------------------------------------------------ corrections

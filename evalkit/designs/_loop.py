@@ -138,8 +138,8 @@ def estimate_each(
         fit = estimator.fit(sample)
         if sample.covariate_names and np.linalg.norm(fit.residuals) <= 1e-12 * np.linalg.norm(fit.y):
             raise DataError(
-                f"the covariates ({', '.join(sample.covariate_names)}) fit outcome {outcome!r} perfectly: every "
-                "residual is zero, so standard errors would be zero. Usually a covariate is a copy or a "
+                f"the covariates ({', '.join(map(str, sample.covariate_names))}) fit outcome {outcome!r} perfectly: "
+                "every residual is zero, so standard errors would be zero. Usually a covariate is a copy or a "
                 "transformation of the outcome; remove it."
             )
         ctx = prepared.context

@@ -3,7 +3,7 @@ estimation loop (:mod:`evalkit.designs._loop`); also the complete-case helper th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +22,15 @@ from evalkit.results import Results
 __all__ = ["estimate_outcomes", "resolve_baseline"]
 
 
-def fill_template(name: str, outcome: str) -> str:
-    """``name`` with every ``{outcome}`` replaced by the outcome's name (other braces are kept as they are)."""
-    return name.replace("{outcome}", outcome)
+def is_template(name: object) -> bool:
+    """True for a column-name template: text containing ``{outcome}`` (a non-text name, e.g. ``0``, never is)."""
+    return isinstance(name, str) and "{outcome}" in name
+
+
+def fill_template(name: Hashable, outcome: Hashable) -> Hashable:
+    """``name`` with every ``{outcome}`` replaced by the outcome's name as text (other braces are kept as they
+    are); a name that is not a template (:func:`is_template`) is returned unchanged."""
+    return name.replace("{outcome}", str(outcome)) if is_template(name) else name
 
 
 def check_outcome_list(outcomes: Sequence[str], roles: Sequence[str | None]) -> None:
@@ -45,8 +51,8 @@ def resolve_baseline(baseline: str | Mapping[str, str] | None, outcomes: Sequenc
     """Map each outcome to its baseline column from a template, a single name or a mapping."""
     if baseline is None:
         return {}
-    if isinstance(baseline, str):
-        if "{outcome}" in baseline:
+    if not isinstance(baseline, Mapping):
+        if is_template(baseline):
             return {o: fill_template(baseline, o) for o in outcomes}
         if len(outcomes) > 1:
             raise OptionError(

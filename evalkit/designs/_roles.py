@@ -11,11 +11,13 @@ from evalkit._validation import check_binary, require_columns, to_float_array
 from evalkit.errors import DataError, DesignError
 
 __all__ = [
+    "check_column_names",
     "check_period_order",
     "encode_labels",
     "no_missing",
     "read_treatment",
     "read_weights",
+    "require_hashable",
     "treatment_constant_within",
 ]
 
@@ -35,6 +37,73 @@ _ORDERED_KINDS = frozenset(
         "timedelta64",
     }
 )
+
+
+def check_column_names(data: pd.DataFrame) -> None:
+    """Refuse a frame whose column names are not unique.
+
+    A design refuses duplicated names anywhere in the frame, used or not: ``data[name]`` is then a DataFrame,
+    not a column, and which of the copies a later outcome, covariate or balance check would read is ambiguous.
+    Column names need not be strings; any hashable label pandas accepts (``0``, ``("wave", 1)``) works, and is
+    shown with ``str()`` in tables.
+
+    Raises
+    ------
+    DataError
+        Naming the duplicated names and how to fix them.
+    """
+    duplicated = data.columns[data.columns.duplicated()]
+    if len(duplicated):
+        names = list(dict.fromkeys(duplicated))
+        shown = ", ".join(repr(c) for c in names[:8]) + (", ..." if len(names) > 8 else "")
+        counts = ", ".join(f"{c!r} x{int((data.columns == c).sum())}" for c in names[:8])
+        raise DataError(
+            f"column name(s) {shown} appear more than once in the data ({counts}); a design needs unique column "
+            "names, since it cannot tell which copy is meant. Rename them (e.g. pandas' "
+            "data.columns = [...]) or drop the copies: data.loc[:, ~data.columns.duplicated()]."
+        )
+
+
+def require_hashable(data: pd.DataFrame, column: Hashable, role: str) -> None:
+    """Refuse a label column (blocks, clusters, unit, time, cohort) holding an unhashable cell (list, dict, set).
+
+    Labels are grouped by equality (``pandas.factorize``), which needs hashable values; a list-valued cell (a
+    survey export's multi-select, a JSON array) is no label.
+
+    Raises
+    ------
+    DataError
+        Naming the column, the first offending row (its index and value) and the fix.
+    """
+    series = data[column]
+    if series.dtype != object:
+        return
+    try:
+        pd.unique(series)
+        return
+    except TypeError:
+        pass
+    values = series.to_numpy()
+    bad = [i for i, v in enumerate(values) if not _is_hashable(v)]
+    if not bad:
+        return
+    value = values[bad[0]]
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise DataError(
+        f"{role} {column!r} holds {len(bad)} unhashable value(s) ({type(value).__name__}, e.g. {shown} at index "
+        f"{series.index[bad[0]]!r}); the labels of {role} must be single values (numbers or text) that can be compared "
+        f"for equality. Convert them, e.g. data[{column!r}].map(str) or one element of each list, before building "
+        "the design."
+    )
+
+
+def _is_hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def no_missing(data: pd.DataFrame, column: str, role: str) -> None:
@@ -95,6 +164,7 @@ def check_period_order(data: pd.DataFrame, column: str, role: str, *, numeric_on
     order of an unordered categorical is arbitrary (``pd.Categorical`` sorts string labels lexically), so both would
     silently relabel event times; they are refused rather than guessed.
     """
+    require_hashable(data, column, role)
     series = data[column]
     dtype = series.dtype
     numeric = pd.api.types.is_numeric_dtype(series) and not isinstance(dtype, pd.CategoricalDtype)
@@ -143,6 +213,7 @@ def encode_labels(data: pd.DataFrame, column: str, role: str) -> tuple[np.ndarra
     """Integer codes ``0..G-1`` and the labels of a blocks or clusters column (checked complete)."""
     require_columns(data, [column], f"{role} column")
     no_missing(data, column, role)
+    require_hashable(data, column, role)
     codes, labels = pd.factorize(data[column], sort=True)
     return codes.astype(np.intp), np.asarray(labels, dtype=object)
 

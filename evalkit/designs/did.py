@@ -13,6 +13,7 @@ from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_resul
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
 from evalkit.designs._roles import (
     arms_in_every_group,
+    check_column_names,
     check_period_order,
     encode_labels,
     no_missing,
@@ -75,6 +76,8 @@ class DiffInDiff:
     data : DataFrame
         Repeated cross-sections (with ``post``) or a panel, one row per unit and period (with ``unit`` and
         ``time``). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     treatment : str
         With ``post``: the 0/1 treated-group indicator. In a panel: the unit's 0/1 treatment status in the
         period (1 from its first treated period on), as in ``y ~ treated | unit + time``.
@@ -130,6 +133,7 @@ class DiffInDiff:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
         if len(data) == 0:
             raise DataError("data has no rows.")
+        check_column_names(data)
         roles = [c for c in (treatment, post, unit, time, clusters, blocks, weights) if c is not None]
         require_columns(data, roles, "role column")
         if post is not None and (unit is not None or time is not None):
@@ -571,13 +575,16 @@ class DiffInDiff:
             )
             return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=tuple(cases.dropped))
 
+        # Event-time terms are the columns the estimator says they are (LinearFit.event_columns), never columns
+        # recognised by their names: a user's covariate may be called "event_time::-7".
         def event_terms(fit: LinearFit) -> list[int]:
             if est != "event_study":
                 return [fit.target]
-            return [j for j, t in enumerate(fit.term_names) if t.startswith("event_time::")]
+            return list(fit.event_columns)
 
         def leads(fit: LinearFit, terms: Sequence[int]) -> list[int]:
-            return [j for j in terms if fit.term_names[j].startswith("event_time::-")]
+            time_of = dict(zip(fit.event_columns, fit.event_times, strict=True))
+            return [j for j in terms if time_of.get(j, 0) < 0]
 
         def check(prepared: PreparedOutcome) -> None:
             mask = np.zeros(len(self._data), dtype=bool)
@@ -742,7 +749,7 @@ class DiffInDiff:
             n_periods = np.unique(sample.periods).size
             panel = "balanced" if (counts == n_periods).all() else "unbalanced"
             n_units = int(counts.size)
-        name = fit.term_names[term]
+        event_time = dict(zip(fit.event_columns, fit.event_times, strict=True)).get(term)
         estimate = float(fit.coef[term])
         return {
             "n_treated": int(g.sum()),
@@ -756,7 +763,7 @@ class DiffInDiff:
             "hedges_g": np.nan,
             "hedges_g_low": np.nan,
             "hedges_g_high": np.nan,
-            "event_time": int(name.split("::")[1]) if name.startswith("event_time::") else None,
+            "event_time": event_time,
             "panel": panel,
             "n_units": n_units,
             **({"pretrend_F": pretrend.statistic, "pretrend_p": pretrend.p_value} if pretrend is not None else {}),

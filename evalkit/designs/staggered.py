@@ -18,7 +18,7 @@ import pandas as pd
 
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
 from evalkit.designs._loop import assemble_results, tidy_table
-from evalkit.designs._roles import check_period_order, no_missing
+from evalkit.designs._roles import check_column_names, check_period_order, no_missing, require_hashable
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
@@ -74,6 +74,8 @@ class StaggeredDiD:
     ----------
     data : DataFrame
         One row per unit and period (long format). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     unit : str
         Unit identifier.
     time : str
@@ -120,6 +122,7 @@ class StaggeredDiD:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
         if len(data) == 0:
             raise DataError("data has no rows.")
+        check_column_names(data)
         roles = [unit, time, cohort, *as_list(clusters), *as_list(weights)]
         require_columns(data, roles, "column")
         if unit == time:
@@ -135,6 +138,7 @@ class StaggeredDiD:
                 )
         for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
             no_missing(data, col, role)
+            require_hashable(data, col, role)
         for col, role in ((time, "time"), (cohort, "cohort")):
             check_period_order(data, col, role, numeric_only=True)
         self._data = data.copy(deep=True)
@@ -161,6 +165,7 @@ class StaggeredDiD:
         self._cluster_codes: np.ndarray | None = None
         if clusters is not None:
             no_missing(self._data, clusters, "clusters")
+            require_hashable(self._data, clusters, "clusters")
             codes, _ = pd.factorize(self._data[clusters], sort=True)
             unit_cl = self._unit_constant(codes.astype(np.float64), clusters, "clusters", n_units)
             self._cluster_codes = unit_cl.astype(np.intp)
@@ -572,7 +577,8 @@ class StaggeredDiD:
             notes.append(default_note)
         notes.append(
             f"Comparison group: {control.replace('_', '-')} units; {base_period} base period; anticipation "
-            f"{anticipation}; 2x2 estimator {method!r}" + (f" with covariates {', '.join(covs)}." if covs else ".")
+            f"{anticipation}; 2x2 estimator {method!r}"
+            + (f" with covariates {', '.join(map(str, covs))}." if covs else ".")
         )
         missing = ~np.isfinite(fit.att)
         if missing.any():

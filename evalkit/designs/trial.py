@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import as_list, require_columns
-from evalkit.designs._outcomes import estimate_outcomes
+from evalkit.designs._outcomes import estimate_outcomes, is_template
 from evalkit.designs._roles import (
     arms_in_every_group,
+    check_column_names,
     encode_labels,
     read_treatment,
     read_weights,
@@ -36,6 +37,8 @@ class RandomizedTrial:
     ----------
     data : DataFrame
         One row per unit (child, household). Copied; the caller's frame is never changed.
+        Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
+        hashable label, e.g. an integer, shown with ``str()`` in results and tables.
     treatment : str
         Column with the 0/1 (or False/True) assignment.
     blocks : str, optional
@@ -71,6 +74,7 @@ class RandomizedTrial:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
         if len(data) == 0:
             raise DataError("data has no rows.")
+        check_column_names(data)
         self._data = data.copy(deep=True)
         self.treatment = treatment
         self.blocks = blocks
@@ -210,7 +214,7 @@ class RandomizedTrial:
             raise DataError("no outcomes given; pass a column name or a list of column names.")
         covariate_list = as_list(covariates)
         require_columns(self._data, outcome_list, "outcome")
-        require_columns(self._data, [c for c in covariate_list if "{outcome}" not in c], "covariate")
+        require_columns(self._data, [c for c in covariate_list if not is_template(c)], "covariate")
         return estimate_outcomes(
             self._data,
             outcome_list,
@@ -328,8 +332,10 @@ class RandomizedTrial:
             reference=reference,
             name=name,
         )
+        data = self._data.copy()
+        data[name] = index.to_numpy()  # not DataFrame.assign(**...): a column name need not be text
         return RandomizedTrial(
-            self._data.assign(**{name: index.to_numpy()}),
+            data,
             self.treatment,
             blocks=self.blocks,
             clusters=self.clusters,

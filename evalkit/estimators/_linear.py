@@ -27,11 +27,16 @@ class LinearFit:
     residuals : ndarray, shape (n,)
         ``y - X @ coef``, unweighted.
     term_names : tuple of str
-        One name per column of ``X``.
+        One name per column of ``X``, for display only: nothing identifies a column by its name, so a user's
+        column may have any name (even one that looks like evalkit's own, such as ``"event_time::-7"``).
     target : int
         Index of the treatment effect in ``coef``.
     weights : ndarray or None
         Analytic weights, if any.
+    event_columns : tuple of int
+        Indices of the event-time indicators of an event study (empty otherwise), in increasing event time.
+    event_times : tuple of int
+        The event time of each of ``event_columns`` (same length).
     """
 
     coef: np.ndarray
@@ -41,6 +46,15 @@ class LinearFit:
     term_names: tuple[str, ...]
     target: int
     weights: np.ndarray | None = field(default=None, repr=False)
+    event_columns: tuple[int, ...] = ()
+    event_times: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.event_columns) != len(self.event_times):
+            raise EstimationError(
+                f"LinearFit has {len(self.event_columns)} event_columns but {len(self.event_times)} event_times; "
+                "give one event time per event-time column."
+            )
 
     @property
     def estimate(self) -> float:
@@ -72,8 +86,9 @@ def fit_least_squares(
     ----------
     y, X : ndarray
         Outcome (n,) and regressors (n, k), with no missing values.
-    term_names : tuple of str
-        Column names, used in error messages and results.
+    term_names : tuple
+        Column names, used in error messages and results; stored as text (``str()`` of each, so a user's integer
+        column name ``0`` becomes the term ``"0"``).
     target : int
         Index of the coefficient of interest.
     weights : ndarray, optional
@@ -100,6 +115,7 @@ def fit_least_squares(
     the residuals only at rounding level, and a covariate far from zero (a year, an income in cents) is not
     mistaken for a copy of the intercept.
     """
+    term_names = tuple(str(t) for t in term_names)
     n, k = X.shape
     if n <= k:
         raise EstimationError(
@@ -110,6 +126,4 @@ def fit_least_squares(
     coef_c = design.solve(y)
     coef = design.coef(coef_c)
     residuals = y - design.X @ coef_c
-    return LinearFit(
-        coef=coef, X=X, y=y, residuals=residuals, term_names=tuple(term_names), target=target, weights=weights
-    )
+    return LinearFit(coef=coef, X=X, y=y, residuals=residuals, term_names=term_names, target=target, weights=weights)

@@ -23,8 +23,9 @@ class EstimationSample:
         0/1 treatment indicator.
     covariates : ndarray (n, p)
         Covariates (p may be 0).
-    covariate_names : tuple of str
-        Names of the covariate columns.
+    covariate_names : tuple
+        Names of the covariate columns: the caller's labels (text, or any hashable such as an integer); term names
+        are their ``str()``.
     blocks : ndarray (n,) of int or None
         Block (stratum) codes 0..B-1.
     weights : ndarray (n,) or None

@@ -95,7 +95,7 @@ def _columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]
     if sample.covariates.shape[1]:
         raise EstimationError(
             "estimator='difference_in_means' takes no covariates; use estimator='ols' (ANCOVA) or 'lin' "
-            f"to adjust for {', '.join(sample.covariate_names)}."
+            f"to adjust for {', '.join(map(str, sample.covariate_names))}."
         )
     z = sample.treatment
     n = sample.n_obs

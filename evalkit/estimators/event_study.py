@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from evalkit.errors import EstimationError
@@ -44,7 +46,8 @@ def event_study(sample: EstimationSample) -> LinearFit:
     LinearFit
         Columns of ``X``: the event-time indicators ``event_time::k`` in increasing ``k`` (the reference omitted),
         then covariates and period indicators, all within-unit transformed. ``target`` is event time 0 (or the
-        first post-treatment term).
+        first post-treatment term). ``event_columns`` / ``event_times`` say which columns are the indicators and
+        their event times (the names are for display only).
 
     Notes
     -----
@@ -78,7 +81,9 @@ def event_study(sample: EstimationSample) -> LinearFit:
         )
     post = [j for j, k in enumerate(ks) if k >= 0]
     target = post[0] if post else 0
-    return _absorbed_fit(sample, E, tuple(event_term(k) for k in ks), target)
+    fit = _absorbed_fit(sample, E, tuple(event_term(k) for k in ks), target)
+    # The event-time columns are said by position, never recognised by name: a covariate may be called anything.
+    return dataclasses.replace(fit, event_columns=tuple(range(len(ks))), event_times=tuple(int(k) for k in ks))
 
 
 def event_study_design(sample: EstimationSample) -> DiDTreatmentDesign | None:

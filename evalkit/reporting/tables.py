@@ -151,6 +151,23 @@ def _fmt(value: Any, digits: int) -> str:
     return str(value)
 
 
+#: Columns holding names (of outcomes, terms, covariates): shown as text, left-aligned, whatever their type, so that
+#: a column named ``2`` or ``2.5`` is shown as ``2`` / ``2.5`` (not ``2.500``).
+_NAME_COLUMNS = frozenset({"outcome", "domain", "term", "covariate", "family"})
+
+
+def _cell_text(value: Any, column: str, digits: int) -> str:
+    """A table cell: names as ``str()`` (blank when missing), numbers by :func:`_fmt`."""
+    if column in _NAME_COLUMNS:
+        return "" if _is_missing(value) else str(value)
+    return _fmt(value, digits)
+
+
+def _align(frame: pd.DataFrame, column: str) -> str:
+    numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+    return "r" if numeric and column not in _NAME_COLUMNS else "l"
+
+
 def _check_digits(digits: int) -> int:
     if isinstance(digits, bool) or not isinstance(digits, Integral) or digits < 0:
         raise OptionError(f"digits={digits!r} must be a non-negative integer, e.g. digits=3.")
@@ -310,8 +327,7 @@ def _results_grid(results: Results, columns: Sequence[str] | None, digits: int, 
             align.append("c")
         else:
             header.append(_LABELS.get(c, c))
-            numeric = pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-            align.append("r" if numeric else "l")
+            align.append(_align(frame, c))
     rows = []
     for rec in frame.to_dict("records"):
         row: list[Cell] = []
@@ -320,7 +336,7 @@ def _results_grid(results: Results, columns: Sequence[str] | None, digits: int, 
                 lo, hi = _fmt(rec["conf_low"], digits), _fmt(rec["conf_high"], digits)
                 row.append(f"[{lo}, {hi}]" if lo or hi else "")
             else:
-                row.append(_fmt(rec[c], digits))
+                row.append(_cell_text(rec[c], c, digits))
         rows.append(tuple(row))
     grid_notes: tuple[str, ...] = ()
     if notes:
@@ -734,11 +750,8 @@ def balance_table_to(
             f"balance column {', '.join(map(repr, missing)) or '(none given)'} is not in the balance table; "
             f"available: {', '.join(frame.columns)}."
         )
-    align = tuple(
-        "r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "l"
-        for c in cols
-    )
-    rows = tuple(tuple(_fmt(rec[c], digits) for c in cols) for rec in frame.to_dict("records"))
+    align = tuple(_align(frame, c) for c in cols)
+    rows = tuple(tuple(_cell_text(rec[c], c, digits) for c in cols) for rec in frame.to_dict("records"))
     grid_notes: tuple[str, ...] = ()
     if notes:
         n1, n0 = int(frame["n_treated"].max()), int(frame["n_control"].max())

@@ -90,7 +90,7 @@ def test_threshold_from_acceptance_and_back() -> None:
         ({"base": NotRandomized()}, DesignError, "cannot be rerandomized"),
         ({"covariates": []}, OptionError, "covariates is empty"),
         ({"covariates": ["x0", "x0"]}, OptionError, "'x0' is listed twice"),
-        ({"covariates": [1]}, OptionError, "column names"),
+        ({"covariates": [["x0"]]}, OptionError, "column names"),  # a list is no name (integer names are, issue 9)
         ({"criterion": "euclidean"}, OptionError, "criterion='euclidean' is not a valid option"),
         ({"threshold": -1.0}, OptionError, "threshold=-1.0 must be a positive"),
         ({"acceptance": 1.0}, OptionError, "strictly between 0 and 1"),

@@ -297,6 +297,9 @@ def test_duplicate_outcomes_and_bad_types(small_trial: pd.DataFrame) -> None:
     with pytest.raises(OptionError, match="alpha"):
         trial.estimate("y", alpha="0.05")  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="column name"):
+        trial.estimate(True)  # type: ignore[arg-type]
+    # An integer is a column name (frames without a header; issue 9): a missing one is not found, by name.
+    with pytest.raises(ek.errors.ColumnNotFoundError, match="outcome 3 not found"):
         trial.estimate(3)  # type: ignore[arg-type]
 
 

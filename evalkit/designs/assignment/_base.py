@@ -81,12 +81,27 @@ def check_length(arr: np.ndarray, n_obs: int, name: str) -> None:
         raise DataError(f"{name} has {arr.shape[0]} values but there are {n_obs} observations; give one per row.")
 
 
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def factorize(values: np.ndarray, name: str) -> tuple[np.ndarray, list[Hashable]]:
     """Integer codes (labels in sorted order when sortable) and the original labels; DataError on missing."""
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # labels of mixed types cannot be sorted; keep order of appearance
-        codes, uniques = pd.factorize(values, sort=False)
+        try:
+            codes, uniques = pd.factorize(values, sort=False)
+        except TypeError:  # an unhashable label (a list or dict cell) cannot be grouped at all
+            at = next(i for i, v in enumerate(values) if not _hashable(v))
+            raise DataError(
+                f"{name} has an unhashable label ({type(values[at]).__name__} {values[at]!r} at position {at}); "
+                f"{name} labels must be single values (numbers or text). Convert them, e.g. with .map(str), first."
+            ) from None
     missing = np.flatnonzero(codes < 0)
     if missing.size:
         raise DataError(

@@ -7,6 +7,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from evalkit._validation import require_columns
+from evalkit.designs._roles import require_hashable
 from evalkit.designs.assignment.blocked import BlockRandomization
 from evalkit.designs.assignment.bound import BoundAssignment, GeneratedAssignment
 from evalkit.designs.assignment.cluster import BlockClusterRandomization, ClusterRandomization
@@ -58,6 +59,9 @@ def assign(
         )
     columns = [c for c in (blocks, clusters) if c is not None]
     require_columns(data, columns, role="column")
+    for column, role in ((blocks, "blocks"), (clusters, "clusters")):
+        if column is not None:
+            require_hashable(data, column, role)
     if spec._randomized and spec._n_treated() is None and spec._share() is None:
         raise DesignError(
             f"{type(spec).__name__}() does not say how many to treat; state n_treated=... or share=... "

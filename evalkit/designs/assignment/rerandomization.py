@@ -175,10 +175,12 @@ class Rerandomization(AssignmentSpec):
             ) from None
         if not covariates:
             raise OptionError("covariates is empty; name at least one baseline column to balance.")
-        bad = [c for c in covariates if not isinstance(c, str)]
+        bad = [c for c in covariates if isinstance(c, bool | bytes) or not isinstance(c, Hashable)]
         if bad:
-            raise OptionError(f"covariates must be column names (str); got {bad[0]!r}.")
-        dupes = sorted({c for c in covariates if covariates.count(c) > 1})
+            raise OptionError(
+                f"covariates must be column names (text, or numbers for unnamed columns); got {bad[0]!r}."
+            )
+        dupes = list(dict.fromkeys(c for c in covariates if covariates.count(c) > 1))
         if dupes:
             raise OptionError(f"covariate {dupes[0]!r} is listed twice; name each column once.")
         object.__setattr__(self, "covariates", covariates)
