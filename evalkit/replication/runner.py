@@ -78,7 +78,7 @@ class ReplicationOutcome:
 def _load_package(spec: ReplicationSpec, loader: str) -> pd.DataFrame:
     package, _, name = loader.partition(":")
     where = spec.where("loader")
-    if package not in LOADERS or not name:
+    if package not in LOADERS or not name.isidentifier():  # a dataset name, never a module path
         raise ReplicationError(
             f"{where}: loader {loader!r} is not understood; use 'package:dataset' with package one of "
             f"{', '.join(LOADERS)}, or sample = ... / csv = ...."

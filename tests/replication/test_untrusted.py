@@ -105,6 +105,7 @@ def test_assignment_type_resolves_only_from_the_allow_list(tmp_path: Path, name:
     [
         ('sample = "casita"', "loader = 5", "loader"),
         ('sample = "casita"', "csv = 5", "csv"),
+        ('sample = "casita"', 'loader = "causaldata:os.path"', "loader 'causaldata:os.path' is not understood"),
         ('sample = "casita"', "sample = [1]", "sample"),
         ("[design]", '[data.columns]\nz = { op = "difference", columns = ["easq_global"] }\n[design]', "columns"),
         ("[design]", '[data.columns]\nz = { op = "difference", columns = 5 }\n[design]', "columns"),
