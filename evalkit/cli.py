@@ -46,7 +46,7 @@ def run_demo() -> str:
     return "\n".join(lines)
 
 
-def run_replicate(files: Sequence[str], out: str) -> int:
+def run_replicate(files: Sequence[str], out: str, data_root: str | None = None) -> int:
     """Run replication files, print published vs reproduced, write reports; 0 when every number holds."""
     from pathlib import Path
 
@@ -61,7 +61,7 @@ def run_replicate(files: Sequence[str], out: str) -> int:
     outcomes = []
     for path in paths:
         try:
-            outcomes.append(run_replication(path))
+            outcomes.append(run_replication(path, data_root=data_root))
         except ReplicationError as exc:
             outcomes.append(ReplicationOutcome(path=str(path), name=path.stem, source="", checks=(), error=str(exc)))
     print(console_table(outcomes))
@@ -82,12 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep = sub.add_parser("replicate", help="re-run replication files and compare with published numbers")
     rep.add_argument("files", nargs="*", help="replication .toml files (default: replications/*.toml)")
     rep.add_argument("--out", default="reports", help="folder for replication.json and replication.md")
+    rep.add_argument(
+        "--data-root",
+        default=None,
+        help="a folder csv = ... paths may name besides each replication file's own folder (others are refused)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         print(run_demo())
         return 0
     if args.command == "replicate":
-        return run_replicate(args.files, args.out)
+        return run_replicate(args.files, args.out, args.data_root)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

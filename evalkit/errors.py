@@ -14,6 +14,7 @@ __all__ = [
     "EstimationError",
     "EvalkitError",
     "InferenceError",
+    "KeywordError",
     "OptionError",
 ]
 
@@ -39,6 +40,13 @@ class DesignError(EvalkitError, ValueError):
 
 class OptionError(EvalkitError, ValueError):
     """An option has a value outside the allowed set."""
+
+
+class KeywordError(OptionError, TypeError):
+    """A call got a keyword argument it does not accept; the message names the closest one it does accept.
+
+    Also a :class:`TypeError`, which is what Python raises for an unexpected keyword argument.
+    """
 
 
 class EstimationError(EvalkitError, ValueError):

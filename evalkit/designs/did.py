@@ -8,6 +8,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from evalkit._boundary import as_pandas, code_treatment, known_keywords
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
@@ -78,9 +79,12 @@ class DiffInDiff:
         ``time``). Copied; the caller's frame is never changed.
         Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
         hashable label, e.g. an integer, shown with ``str()`` in results and tables.
+        A polars (or pyarrow, or any) frame with ``to_pandas()``, the Arrow stream or the dataframe interchange
+        protocol is converted.
     treatment : str
         With ``post``: the 0/1 treated-group indicator. In a panel: the unit's 0/1 treatment status in the
-        period (1 from its first treated period on), as in ``y ~ treated | unit + time``.
+        period (1 from its first treated period on), as in ``y ~ treated | unit + time``. Labels (e.g.
+        ``"treatment"``/``"control"``) are accepted with ``treated_value``.
     post : str, optional
         0/1 post-period column of a 2x2 design on repeated cross-sections.
     unit, time : str, optional
@@ -102,6 +106,11 @@ class DiffInDiff:
         no clusters are given) were randomized within blocks; randomization inference then re-draws the treated
         group and rebuilds the treatment regressor as ``group x post`` (panel: ``post`` is the common first
         treated period; re-drawing staggered adoption dates is not supported).
+    treated_value : str, number or bool, optional
+        For a treatment stored as labels (``"treatment"``/``"control"``, Stata value labels, a categorical): the
+        label of the treated group (2x2) or status (panel); the column must have exactly two values and is recoded
+        0/1 (the caller's frame is not changed). Not needed for 0/1 columns, nor for an ordered categorical with
+        two levels (the later level is the treated one).
 
     Notes
     -----
@@ -116,6 +125,7 @@ class DiffInDiff:
     >>> res = did.estimate("rprice", inference="classical")
     """
 
+    @known_keywords
     def __init__(
         self,
         data: pd.DataFrame,
@@ -128,9 +138,9 @@ class DiffInDiff:
         blocks: str | None = None,
         weights: str | None = None,
         assignment: object | None = None,
+        treated_value: object | None = None,
     ) -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        data = as_pandas(data)
         if len(data) == 0:
             raise DataError("data has no rows.")
         check_column_names(data)
@@ -146,7 +156,7 @@ class DiffInDiff:
                 "a difference-in-differences design needs post= (2x2 on repeated cross-sections) or both unit= and "
                 f"time= (panel); got unit={unit!r}, time={time!r}."
             )
-        self._data = data.copy(deep=True)
+        self._data = code_treatment(data.copy(deep=True), treatment, treated_value)
         self.treatment, self.post, self.unit, self.time = treatment, post, unit, time
         self.clusters, self.blocks, self.weights = clusters, blocks, weights
         self.is_panel = post is None
@@ -381,6 +391,7 @@ class DiffInDiff:
         out[:, rows] = groups[:, self._au_of_row[rows]] & self._post_row[rows]
         return out
 
+    @known_keywords
     def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
         """The treatment regressor (group x post) implied by a re-drawn group assignment, aligned with the data.
 
@@ -398,6 +409,7 @@ class DiffInDiff:
         z = self._draw(np.random.default_rng(seed), 1)[0]
         return pd.Series(z.astype(np.int64), index=self._data.index, name=self.treatment)
 
+    @known_keywords
     def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:
         """Balance of covariates between the treated and comparison groups in the pre-treatment rows.
 
@@ -421,6 +433,7 @@ class DiffInDiff:
         )
 
     # ------------------------------------------------------------------ analysis
+    @known_keywords
     @records_provenance
     def estimate(
         self,

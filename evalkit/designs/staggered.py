@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evalkit._boundary import as_pandas, known_keywords
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
 from evalkit.designs._loop import assemble_results, tidy_table
 from evalkit.designs._roles import check_column_names, check_period_order, no_missing, require_hashable
@@ -76,6 +77,8 @@ class StaggeredDiD:
         One row per unit and period (long format). Copied; the caller's frame is never changed.
         Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
         hashable label, e.g. an integer, shown with ``str()`` in results and tables.
+        A polars (or pyarrow, or any) frame with ``to_pandas()``, the Arrow stream or the dataframe interchange
+        protocol is converted.
     unit : str
         Unit identifier.
     time : str
@@ -108,6 +111,7 @@ class StaggeredDiD:
     >>> stag.estimate("lemp", aggregate="group")  # doctest: +SKIP
     """
 
+    @known_keywords
     def __init__(
         self,
         data: pd.DataFrame,
@@ -118,8 +122,7 @@ class StaggeredDiD:
         clusters: str | None = None,
         weights: str | None = None,
     ) -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        data = as_pandas(data)
         if len(data) == 0:
             raise DataError("data has no rows.")
         check_column_names(data)
@@ -342,6 +345,7 @@ class StaggeredDiD:
         )
 
     # ------------------------------------------------------------------ estimation
+    @known_keywords
     @records_provenance
     def estimate(
         self,
@@ -477,6 +481,7 @@ class StaggeredDiD:
             "pass inference='CR2' (Bell-McCaffrey df)."
         )
 
+    @known_keywords
     def bacon(self, outcome: str) -> BaconDecomposition:
         """Goodman-Bacon (2021) decomposition of the static TWFE estimate into 2x2 comparisons.
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from evalkit._boundary import as_pandas, code_treatment, known_keywords
 from evalkit._validation import as_list, require_columns
 from evalkit.designs._outcomes import estimate_outcomes, is_template
 from evalkit.designs._roles import (
@@ -39,8 +40,10 @@ class RandomizedTrial:
         One row per unit (child, household). Copied; the caller's frame is never changed.
         Column names must be unique (duplicates raise a DataError naming them); a name may be text or any other
         hashable label, e.g. an integer, shown with ``str()`` in results and tables.
+        A polars (or pyarrow, or any) frame with ``to_pandas()``, the Arrow stream or the dataframe interchange
+        protocol is converted.
     treatment : str
-        Column with the 0/1 (or False/True) assignment.
+        Column with the 0/1 (or False/True) assignment, or two labels with ``treated_value``.
     blocks : str, optional
         Column of blocks (strata) within which treatment was assigned.
     clusters : str, optional
@@ -51,6 +54,11 @@ class RandomizedTrial:
         estimates are still computed but randomization-based inference refuses.
     weights : str, optional
         Column of analytic weights.
+    treated_value : str, number or bool, optional
+        For a treatment stored as labels (``"treatment"``/``"control"``, Stata value labels, a categorical): the
+        label of the treated arm; the column must have exactly two values and is recoded 0/1 (the caller's frame
+        is not changed). Not needed for 0/1 columns, nor for an ordered categorical with two levels (the later
+        level is the treated arm).
 
     Examples
     --------
@@ -60,6 +68,7 @@ class RandomizedTrial:
     ...                      covariates=["home_total_bl", "age_months", "female"])
     """
 
+    @known_keywords
     def __init__(
         self,
         data: pd.DataFrame,
@@ -69,13 +78,13 @@ class RandomizedTrial:
         clusters: str | None = None,
         assignment: object | None = None,
         weights: str | None = None,
+        treated_value: object | None = None,
     ) -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        data = as_pandas(data)
         if len(data) == 0:
             raise DataError("data has no rows.")
         check_column_names(data)
-        self._data = data.copy(deep=True)
+        self._data = code_treatment(data.copy(deep=True), treatment, treated_value)
         self.treatment = treatment
         self.blocks = blocks
         self.clusters = clusters
@@ -165,6 +174,7 @@ class RandomizedTrial:
         return f"RandomizedTrial({self.describe()})"
 
     # ------------------------------------------------------------------ analysis
+    @known_keywords
     @records_provenance
     def estimate(
         self,
@@ -257,6 +267,7 @@ class RandomizedTrial:
             "difference in means, n - k otherwise."
         )
 
+    @known_keywords
     def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:
         """Baseline balance of covariates between arms: means, differences, standardized differences, tests.
 
@@ -279,6 +290,7 @@ class RandomizedTrial:
             block_labels=self._block_labels,
         )
 
+    @known_keywords
     def attrition(
         self, outcomes: str | Sequence[str], *, covariates: str | Sequence[str] | None = None
     ) -> AttritionTable:
@@ -299,6 +311,7 @@ class RandomizedTrial:
             block_labels=self._block_labels,
         )
 
+    @known_keywords
     def with_index(
         self,
         name: str,
@@ -343,6 +356,7 @@ class RandomizedTrial:
             weights=self.weights,
         )
 
+    @known_keywords
     def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:
         """A new assignment drawn from the design's mechanism, as a 0/1 Series aligned with the data.
 

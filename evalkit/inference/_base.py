@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit._boundary import KnownKeywords
 from evalkit.estimators import EstimationSample, LinearFit
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
@@ -106,7 +107,7 @@ class JointTest:
     method: str
 
 
-class InferenceMethod(ABC):
+class InferenceMethod(KnownKeywords, ABC):
     """The protocol of every inference method: settings only, and the tests they give a fit.
 
     A design hands a method a fit and an :class:`InferenceContext` (never itself) and gets back one

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from evalkit._boundary import KnownKeywords
 from evalkit._seeds import seed_to_use
 from evalkit._validation import check_int, check_option
 from evalkit.errors import InferenceError
@@ -40,7 +41,7 @@ __all__ = [
 BootWeights = Literal["mammen", "rademacher"]
 
 
-class InfluenceInference(ABC):
+class InfluenceInference(KnownKeywords, ABC):
     """The protocol of inference from influence functions: settings only, and the standard errors they give.
 
     An estimator that hands down each estimate's influence function (units x estimates, e.g. Callaway and

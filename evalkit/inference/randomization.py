@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -23,6 +22,7 @@ from evalkit.errors import DesignError, EstimationError, InferenceError, OptionE
 from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._cr2_identity import cr2_identity_directions
+from evalkit.inference._progress import progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
 from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
@@ -80,8 +80,9 @@ class RandomizationInference(InferenceMethod):
         Assignments drawn and estimated per batch. It fixes the random stream (draws are made in batches of this
         size), so the same seed with a different ``batch_size`` gives different draws.
     progress : bool, optional
-        Show a tqdm progress bar. ``None``: only when standard error is a terminal and the run is long; skipped
-        silently when tqdm is not installed.
+        Show a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal). ``None``: only when the run
+        is interactive (a terminal or a notebook kernel) and long (draws x observations >= 20 million, more than a
+        few seconds); ``False`` never, ``True`` always.
 
     Notes
     -----
@@ -326,24 +327,14 @@ class RandomizationInference(InferenceMethod):
         return False, (draw(rng, size) for size in sizes), self.reps
 
     def _show_progress(self, total: int, n: int) -> bool:
-        if self.progress is not None:
-            return bool(self.progress)
-        return bool(getattr(sys.stderr, "isatty", lambda: False)()) and total * n >= _PROGRESS_MIN_ROWS
+        return show_progress(self.progress, total * n, _PROGRESS_MIN_ROWS)
 
 
 def _progress(batches: Iterator[np.ndarray], total: int, show: bool) -> Iterator[np.ndarray]:
-    if not show:
-        yield from batches
-        return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional
-        yield from batches
-        return
-    with tqdm(total=total, desc="randomization inference", unit="draw") as bar:
+    with progress_bar(total, show, "randomization inference") as update:
         for Z in batches:
             yield Z
-            bar.update(Z.shape[0])
+            update(Z.shape[0])
 
 
 @dataclass(frozen=True)

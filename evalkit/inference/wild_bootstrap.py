@@ -10,6 +10,7 @@ cluster-level sums once, so a draw costs :math:`O(G^2)` (or :math:`O(Gk)`) opera
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from evalkit._validation import check_bool, check_int, check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._progress import check_progress, progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection, small_sample_factor
@@ -47,6 +49,7 @@ _FEW_CLUSTERS = 12
 _FEW_ARM_CLUSTERS = 5
 #: Default memory budget of one batch (floats in each B x G work array).
 _BATCH_FLOATS = 1 << 21
+_PROGRESS_MIN_WORK = 1e8  # samples x clusters above which an interactive run shows a progress bar (~3 s)
 
 _WEBB_VALUES = np.sqrt(np.array([1.5, 1.0, 0.5, 0.5, 1.0, 1.5])) * np.array([-1, -1, -1, 1, 1, 1])
 _SQRT5 = np.sqrt(5.0)
@@ -249,7 +252,9 @@ class _Moments:
             return num / np.sqrt(np.maximum(var, 0.0))
 
 
-def _moments(problem: _Problem, V: np.ndarray, batch_size: int) -> _Moments:
+def _moments(
+    problem: _Problem, V: np.ndarray, batch_size: int, update: Callable[[int], None] = lambda n: None
+) -> _Moments:
     """Bootstrap numerators and variance pieces for the draws in the rows of ``V`` (B, G), batch by batch."""
     G, k = problem.D.shape
     j = problem.target
@@ -273,6 +278,7 @@ def _moments(problem: _Problem, V: np.ndarray, batch_size: int) -> _Moments:
         out["A"][sl] = np.einsum("bg,bg->b", Z0, Z0)
         out["C01"][sl] = np.einsum("bg,bg->b", Z0, Z1)
         out["C11"][sl] = np.einsum("bg,bg->b", Z1, Z1)
+        update(v.shape[0])  # the progress bar, if shown
     return _Moments(**out, ssc=problem.ssc)
 
 
@@ -365,6 +371,10 @@ class WildClusterBootstrap(InferenceMethod):
     batch_size : int, optional
         Bootstrap samples per matrix product; bounds memory at about ``2 * batch_size * G`` floats. Default:
         about two million floats per work array. The draws do not depend on it.
+    progress : bool, optional
+        Show a progress bar over the bootstrap samples (``tqdm.auto``: a widget in Jupyter, text in a terminal).
+        ``None``: only when the run is interactive (a terminal or a notebook kernel) and long (samples x
+        clusters >= 100 million, a few seconds); ``False`` never, ``True`` always. The draws do not depend on it.
 
     Notes
     -----
@@ -432,6 +442,7 @@ class WildClusterBootstrap(InferenceMethod):
     full_enumeration: FullEnumeration = "auto"
     confidence_interval: bool = True
     batch_size: int | None = None
+    progress: bool | None = None
     _entropy: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -453,6 +464,7 @@ class WildClusterBootstrap(InferenceMethod):
             )
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, minimum=1)
+        check_progress(self.progress)
         object.__setattr__(self, "_entropy", seed_to_use(self.seed))
 
     @property
@@ -507,7 +519,9 @@ class WildClusterBootstrap(InferenceMethod):
             V = bootstrap_weights(self.weights, G, self.reps, np.random.default_rng(seq))
         V.setflags(write=False)
         batch = self.batch_size or max(1, _BATCH_FLOATS // G)
-        moments = _moments(problem, V, batch)
+        show = show_progress(self.progress, V.shape[0] * G, _PROGRESS_MIN_WORK)
+        with progress_bar(V.shape[0], show, "wild cluster bootstrap") as update:
+            moments = _moments(problem, V, batch, update)
         t_boot = moments.t_stats(0.0)
         se = problem.std_error
         degenerate = bool(degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,17 @@ import pandas as pd
 
 from evalkit.errors import EvalkitError
 from evalkit.provenance import data_hash
-from evalkit.replication.spec import Expectation, ReplicationError, ReplicationSpec, read_replication
+from evalkit.replication.spec import (
+    ASSIGNMENT_TYPES,
+    DESIGNS,
+    INFERENCE_TYPES,
+    EstimateSpec,
+    Expectation,
+    ReplicationError,
+    ReplicationSpec,
+    SummarySpec,
+    read_replication,
+)
 
 __all__ = ["Check", "ReplicationOutcome", "data_hash", "load_data", "run_replication"]
 
@@ -67,7 +78,7 @@ class ReplicationOutcome:
 def _load_package(spec: ReplicationSpec, loader: str) -> pd.DataFrame:
     package, _, name = loader.partition(":")
     where = spec.where("loader")
-    if package not in LOADERS or not name:
+    if package not in LOADERS or not name.isidentifier():  # a dataset name, never a module path
         raise ReplicationError(
             f"{where}: loader {loader!r} is not understood; use 'package:dataset' with package one of "
             f"{', '.join(LOADERS)}, or sample = ... / csv = ...."
@@ -129,17 +140,46 @@ def _derive(frame: pd.DataFrame, columns: Mapping[str, Mapping[str, Any]], spec:
     return out
 
 
-def load_data(spec: ReplicationSpec) -> pd.DataFrame:
-    """The data a replication file names, with its derived columns."""
+def _csv_path(spec: ReplicationSpec, data_root: str | Path | None) -> Path:
+    """The csv file a replication file names, confined to the file's folder or ``data_root``.
+
+    The path is resolved against the replication file's folder (``..`` and symbolic links followed) and must lie
+    inside that folder or inside ``data_root``; anything else is refused before it is opened, so that a
+    replication file cannot read (and leak the column names of) files elsewhere on the machine.
+    """
+    roots = [spec.path.parent.resolve()]
+    if data_root is not None:
+        roots.append(Path(data_root).resolve())
+    csv = (spec.path.parent / spec.data["csv"]).resolve()
+    if not any(csv.is_relative_to(root) for root in roots):
+        raise ReplicationError(
+            f"{spec.where('csv')}: csv = {spec.data['csv']!r} is outside the replication file's folder"
+            + (f" and the data root {str(roots[1])!r}" if data_root is not None else "")
+            + "; a replication file may only read data in its own folder (or below). Move the data there or "
+            "pass an explicit data root (run_replication(..., data_root=...), evalkit replicate --data-root)."
+        )
+    if not csv.is_file():
+        raise ReplicationError(f"{spec.where('csv')}: csv file {spec.data['csv']!r} does not exist.")
+    return csv
+
+
+def load_data(spec: ReplicationSpec, data_root: str | Path | None = None) -> pd.DataFrame:
+    """The data a replication file names, with its derived columns.
+
+    Parameters
+    ----------
+    spec : ReplicationSpec
+        A file read by :func:`~evalkit.replication.read_replication`.
+    data_root : str or Path, optional
+        A folder whose files (and subfolders) a ``csv = ...`` path may name besides the replication file's own
+        folder. Paths anywhere else are refused with :class:`ReplicationError`.
+    """
     if "sample" in spec.data:
         from evalkit.datasets import load_sample
 
         frame = load_sample(spec.data["sample"])
     elif "csv" in spec.data:
-        csv = (spec.path.parent / spec.data["csv"]).resolve()
-        if not csv.is_file():
-            raise ReplicationError(f"{spec.where('csv')}: csv file {str(csv)!r} does not exist.")
-        frame = pd.read_csv(csv)
+        frame = pd.read_csv(_csv_path(spec, data_root))
     else:
         frame = _load_package(spec, spec.data["loader"])
     if spec.data.get("cast_float", False):
@@ -148,15 +188,21 @@ def load_data(spec: ReplicationSpec) -> pd.DataFrame:
     return _derive(frame, spec.columns, spec)
 
 
+def _allowed(names: tuple[str, ...], module: Any) -> dict[str, Any]:
+    """The classes of an allow-list, looked up once by exact name (nothing outside the list is ever resolved)."""
+    return {name: getattr(module, name) for name in names if hasattr(module, name)}
+
+
 def _build_inference(value: Any) -> Any:
     if not isinstance(value, Mapping):
         return value
     import evalkit.inference as inference
 
     settings = dict(value)
-    cls = getattr(inference, settings.pop("type"), None)
+    kind = settings.pop("type")
+    cls = _allowed(INFERENCE_TYPES, inference).get(kind) if isinstance(kind, str) else None
     if cls is None:  # listed in the spec but not available in this version
-        raise ReplicationError(f"inference type {value['type']!r} is not available in this evalkit version.")
+        raise ReplicationError(f"inference type {kind!r} is not available in this evalkit version.")
     return cls(**settings)
 
 
@@ -165,16 +211,23 @@ def _build_design(spec: ReplicationSpec, data: pd.DataFrame) -> Any:
 
     settings = dict(spec.design)
     kind = settings.pop("type")
-    cls = getattr(ek, kind, None)
+    cls = _allowed(DESIGNS, ek).get(kind)
     if cls is None:
         raise ReplicationError(f"{spec.where('type', kind)}: design {kind!r} is not available in this evalkit.")
     assignment = settings.pop("assignment", None)
     if assignment is not None:
         assignment = dict(assignment)
-        assignment_cls = getattr(ek, assignment.pop("type"), None)
+        assignment_kind = assignment.pop("type", None)
+        assignment_cls = _allowed(ASSIGNMENT_TYPES, ek).get(assignment_kind)
         if assignment_cls is None:
-            raise ReplicationError(f"{spec.where('assignment')}: unknown assignment type.")
-        settings["assignment"] = assignment_cls(**assignment)
+            raise ReplicationError(
+                f"{spec.where('assignment')}: assignment type {assignment_kind!r} is not one of "
+                f"{', '.join(ASSIGNMENT_TYPES)}."
+            )
+        try:
+            settings["assignment"] = assignment_cls(**assignment)
+        except (TypeError, EvalkitError) as exc:
+            raise ReplicationError(f"{spec.where('assignment')}: cannot build the assignment: {exc}") from exc
     try:
         return cls(data, **settings)
     except (TypeError, EvalkitError) as exc:
@@ -204,98 +257,68 @@ def _value(frame: pd.DataFrame, exp: Expectation, spec: ReplicationSpec, estimat
     return float(rows[exp.column].iloc[0])
 
 
-def run_replication(path: str | Path) -> ReplicationOutcome:
-    """Run one replication file and compare every published number with the reproduced one.
+@contextmanager
+def _stage(where: str) -> Iterator[None]:
+    """Turn any failure inside one stage of a run into a :class:`ReplicationError` naming file and key.
 
-    Errors in the file (unknown columns, datasets, keys, wrong types) raise :class:`ReplicationError` naming the
-    file (and the line where it can be found).
+    A replication file is untrusted data: whatever it asks for (a wrong type, an absurd size, deep nesting) must
+    end as a named error for that file, never as an exception that aborts the other files and the report.
     """
     try:
-        return _run(path)
+        yield
     except ReplicationError:
         raise
     except EvalkitError as exc:
-        raise ReplicationError(f"{path}: {exc}") from exc
-    except (TypeError, KeyError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        raise ReplicationError(f"{path}: {type(exc).__name__}: {exc} (check the file's keys and values)") from exc
+        raise ReplicationError(f"{where}: {exc}") from exc
+    except MemoryError as exc:
+        raise ReplicationError(f"{where}: needs more memory than this machine has ({exc}); ask for less.") from exc
+    except RecursionError as exc:
+        raise ReplicationError(f"{where}: values nested too deeply ({exc}); flatten them.") from exc
+    except Exception as exc:  # untrusted input: every failure becomes this file's error
+        raise ReplicationError(f"{where}: {type(exc).__name__}: {exc} (check the file's keys and values)") from exc
 
 
-def _run(path: str | Path) -> ReplicationOutcome:
+def run_replication(path: str | Path, data_root: str | Path | None = None) -> ReplicationOutcome:
+    """Run one replication file and compare every published number with the reproduced one.
+
+    Parameters
+    ----------
+    path : str or Path
+        A replication ``.toml`` file.
+    data_root : str or Path, optional
+        A folder a ``csv = ...`` path may name besides the replication file's own folder (see :func:`load_data`).
+
+    Returns
+    -------
+    ReplicationOutcome
+
+    Raises
+    ------
+    ReplicationError
+        For every failure of the file (unknown columns, datasets, keys, wrong types, csv paths outside the allowed
+        folders, sizes that exhaust memory, deep nesting), naming the file and the section or key (and the line
+        where it can be found). A replication file is treated as untrusted data.
+    """
+    with _stage(str(path)):
+        return _run(path, data_root)
+
+
+def _run(path: str | Path, data_root: str | Path | None = None) -> ReplicationOutcome:
     import evalkit
 
     spec = read_replication(path)
-    data = load_data(spec)
-    design = _build_design(spec, data)
+    with _stage(f"{spec.where('[data')} [data]"):
+        data = load_data(spec, data_root)
+    with _stage(f"{spec.where('[design')} [design]"):
+        design = _build_design(spec, data)
     checks: list[Check] = []
     settings: dict[str, Any] = {}
     for est in spec.estimates:
-        arguments = dict(est.arguments)
-        outcomes = arguments.pop("outcomes", None) or arguments.pop("outcome")
-        if "inference" in arguments:
-            arguments["inference"] = _build_inference(arguments["inference"])
-        try:
-            results = design.estimate(outcomes, **arguments)
-        except TypeError as exc:
-            raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} has a bad argument: {exc}") from exc
-        except EvalkitError as exc:
-            raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} failed: {exc}") from exc
-        frame = results.to_frame()
-        settings[est.id] = {k: results.provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
-        for exp in est.expect:
-            checks.append(
-                Check(
-                    estimate_id=est.id,
-                    label=exp.label
-                    or " ".join(
-                        str(p) for p in (exp.outcome, exp.term, *exp.where.values(), exp.column) if p is not None
-                    ),
-                    column=exp.column,
-                    outcome=exp.outcome,
-                    term=exp.term,
-                    published=exp.value,
-                    reproduced=_value(frame, exp, spec, est.id),
-                    tolerance=exp.tolerance,
-                    source=exp.source,
-                    where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
-                )
-            )
+        with _stage(f"{spec.path}:{est.line} estimate {est.id!r}"):
+            checks += _run_estimate(spec, est, design, settings)
     for summ in spec.summaries:
-        rows = data
-        for key, wanted in summ.where.items():
-            if key not in data.columns:
-                raise ReplicationError(
-                    f"{spec.path}:{summ.line}: summary {summ.id!r} filters on unknown column {key!r}."
-                )
-            rows = rows[rows[key] == wanted]
-        if summ.column not in data.columns:
-            raise ReplicationError(
-                f"{spec.path}:{summ.line}: summary {summ.id!r} names unknown column {summ.column!r}."
-            )
-        values = rows[summ.column].dropna().astype("float64")
-        frame = pd.DataFrame(
-            {
-                "outcome": [summ.column],
-                "term": [summ.id],
-                "mean": [values.mean()],
-                "sum": [values.sum()],
-                "n": [len(values)],
-            }
-        )
-        for exp in summ.expect:
-            checks.append(
-                Check(
-                    estimate_id=summ.id,
-                    label=exp.label or f"{summ.column} {exp.column}",
-                    column=exp.column,
-                    outcome=exp.outcome,
-                    term=exp.term,
-                    published=exp.value,
-                    reproduced=_value(frame, exp, spec, summ.id),
-                    tolerance=exp.tolerance,
-                    source=exp.source,
-                    where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
-                )
-            )
+        with _stage(f"{spec.path}:{summ.line} summary {summ.id!r}"):
+            checks += _run_summary(spec, summ, data)
     provenance = {
         "evalkit_version": evalkit.__version__,
         "numpy_version": np.__version__,
@@ -308,3 +331,73 @@ def _run(path: str | Path) -> ReplicationOutcome:
     return ReplicationOutcome(
         path=str(spec.path), name=spec.name, source=spec.source, checks=tuple(checks), provenance=provenance
     )
+
+
+def _run_estimate(spec: ReplicationSpec, est: EstimateSpec, design: Any, settings: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    arguments = dict(est.arguments)
+    outcomes = arguments.pop("outcomes", None) or arguments.pop("outcome")
+    if "inference" in arguments:
+        arguments["inference"] = _build_inference(arguments["inference"])
+    try:
+        results = design.estimate(outcomes, **arguments)
+    except TypeError as exc:
+        raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} has a bad argument: {exc}") from exc
+    except EvalkitError as exc:
+        raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} failed: {exc}") from exc
+    frame = results.to_frame()
+    settings[est.id] = {k: results.provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
+    for exp in est.expect:
+        checks.append(
+            Check(
+                estimate_id=est.id,
+                label=exp.label
+                or " ".join(str(p) for p in (exp.outcome, exp.term, *exp.where.values(), exp.column) if p is not None),
+                column=exp.column,
+                outcome=exp.outcome,
+                term=exp.term,
+                published=exp.value,
+                reproduced=_value(frame, exp, spec, est.id),
+                tolerance=exp.tolerance,
+                source=exp.source,
+                where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
+            )
+        )
+    return checks
+
+
+def _run_summary(spec: ReplicationSpec, summ: SummarySpec, data: pd.DataFrame) -> list[Check]:
+    checks: list[Check] = []
+    rows = data
+    for key, wanted in summ.where.items():
+        if key not in data.columns:
+            raise ReplicationError(f"{spec.path}:{summ.line}: summary {summ.id!r} filters on unknown column {key!r}.")
+        rows = rows[rows[key] == wanted]
+    if summ.column not in data.columns:
+        raise ReplicationError(f"{spec.path}:{summ.line}: summary {summ.id!r} names unknown column {summ.column!r}.")
+    values = rows[summ.column].dropna().astype("float64")
+    frame = pd.DataFrame(
+        {
+            "outcome": [summ.column],
+            "term": [summ.id],
+            "mean": [values.mean()],
+            "sum": [values.sum()],
+            "n": [len(values)],
+        }
+    )
+    for exp in summ.expect:
+        checks.append(
+            Check(
+                estimate_id=summ.id,
+                label=exp.label or f"{summ.column} {exp.column}",
+                column=exp.column,
+                outcome=exp.outcome,
+                term=exp.term,
+                published=exp.value,
+                reproduced=_value(frame, exp, spec, summ.id),
+                tolerance=exp.tolerance,
+                source=exp.source,
+                where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
+            )
+        )
+    return checks

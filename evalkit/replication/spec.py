@@ -15,9 +15,11 @@ from typing import Any
 from evalkit.errors import EvalkitError
 
 __all__ = [
+    "ASSIGNMENT_TYPES",
     "COLUMN_OPERATIONS",
     "DESIGNS",
     "INFERENCE_TYPES",
+    "MAX_REPS",
     "EstimateSpec",
     "Expectation",
     "ReplicationError",
@@ -30,6 +32,17 @@ __all__ = [
 DESIGNS: tuple[str, ...] = ("RandomizedTrial", "DiffInDiff", "StaggeredDiD")
 #: Inference objects a replication file may build (``inference = {type = ...}``).
 INFERENCE_TYPES: tuple[str, ...] = ("Sandwich", "RandomizationInference", "WildClusterBootstrap")
+#: Assignment specs a replication file may name (``[design] assignment = {type = ...}``); nothing else is resolved.
+ASSIGNMENT_TYPES: tuple[str, ...] = (
+    "CompleteRandomization",
+    "BlockRandomization",
+    "ClusterRandomization",
+    "BlockClusterRandomization",
+    "NotRandomized",
+)
+#: The largest ``reps`` a replication file may ask of a resampling method (a file is data: it must not be able to
+#: ask for more work than a replication run can do).
+MAX_REPS: int = 10_000_000
 #: Operations for derived columns (``[data.columns] name = {op = ..., ...}``).
 COLUMN_OPERATIONS: tuple[str, ...] = (
     "power",
@@ -41,6 +54,21 @@ COLUMN_OPERATIONS: tuple[str, ...] = (
     "difference",
     "unit_change",
 )
+
+
+#: The keys each column operation takes (besides ``op``): ``column`` (one column name), ``columns`` (a list of
+#: column names, with its minimum and maximum length), ``value`` (a string, number or boolean), ``exponent``
+#: (a number), ``unit`` / ``time`` (column names).
+_OPERATION_KEYS: dict[str, dict[str, str]] = {
+    "power": {"column": "name", "exponent": "number"},
+    "product": {"columns": "names"},
+    "equals": {"column": "name", "value": "scalar"},
+    "greater_equal": {"column": "name", "value": "scalar"},
+    "and": {"columns": "names"},
+    "or": {"columns": "names"},
+    "difference": {"columns": "two names"},
+    "unit_change": {"column": "name", "unit": "name", "time": "name"},
+}
 
 
 class ReplicationError(EvalkitError, ValueError):
@@ -128,6 +156,13 @@ def _value_lines(text: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("value")]
 
 
+def _expectations(raw: Any, owner: str, path: Path, text: str, lines: Any) -> tuple[Expectation, ...]:
+    """The ``expect`` entries of an estimate or summary (each a table), read in file order."""
+    if not isinstance(raw, list) or not all(isinstance(e, Mapping) for e in raw):
+        raise ReplicationError(f"{path}:{_line_of(text, 'expect')}: {owner}: expect must be [[...expect]] tables.")
+    return tuple(_expectation(e, path, text, next(lines, None)) for e in raw)
+
+
 def _expectation(raw: Mapping[str, Any], path: Path, text: str, line: int | None) -> Expectation:
     for key in ("column", "value", "source"):
         if key not in raw:
@@ -173,6 +208,70 @@ def _expectation(raw: Mapping[str, Any], path: Path, text: str, line: int | None
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_operation(name: str, op: Mapping[str, Any], path: Path, text: str) -> None:
+    """Refuse a derived column whose keys are missing, unknown or of the wrong type (naming file, line and key)."""
+    where = f"{path}:{_line_of(text, name, 'op') or _line_of(text, name)}"
+    keys = _OPERATION_KEYS[op["op"]]
+    unknown = sorted(set(op) - set(keys) - {"op"})
+    if unknown:
+        raise ReplicationError(
+            f"{where}: derived column {name!r} (op = {op['op']!r}) has unknown key(s) {unknown}; it takes "
+            f"{', '.join(sorted(keys))}."
+        )
+    for key, kind in keys.items():
+        if key not in op:
+            raise ReplicationError(f"{where}: derived column {name!r} (op = {op['op']!r}) needs {key} = ....")
+        value = op[key]
+        if kind == "name":
+            ok = isinstance(value, str)
+            wanted = "a column name (a string)"
+        elif kind == "number":
+            ok = _is_number(value) and abs(value) < float("inf")
+            wanted = "a finite number"
+        elif kind == "scalar":
+            ok = isinstance(value, str | bool) or (_is_number(value) and value == value)
+            wanted = "a string, number or boolean"
+        else:
+            size = 2 if kind == "two names" else None
+            ok = (
+                isinstance(value, list)
+                and all(isinstance(v, str) for v in value)
+                and (len(value) == size if size else len(value) >= 1)
+            )
+            wanted = "a list of two column names" if size else "a non-empty list of column names"
+        if not ok:
+            raise ReplicationError(f"{where}: derived column {name!r}: {key} = {value!r} must be {wanted}.")
+
+
+def _check_inference(est_id: str, inference: Mapping[str, Any], path: Path, text: str) -> None:
+    where = f"{path}:{_line_of(text, 'inference', 'type')}"
+    if inference.get("type") not in INFERENCE_TYPES:
+        raise ReplicationError(
+            f"{where}: estimate {est_id!r}: inference type {inference.get('type')!r} is not one of "
+            f"{', '.join(INFERENCE_TYPES)}."
+        )
+    reps = inference.get("reps")
+    if reps is not None and (not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPS):
+        raise ReplicationError(
+            f"{where}: estimate {est_id!r}: inference reps = {reps!r} must be a whole number from 1 to "
+            f"{MAX_REPS:_} in a replication file (e.g. reps = 10_000)."
+        )
+
+
+def _check_assignment(assignment: Any, path: Path, text: str) -> None:
+    where = f"{path}:{_line_of(text, 'assignment')}"
+    if not isinstance(assignment, Mapping) or assignment.get("type") not in ASSIGNMENT_TYPES:
+        got = assignment.get("type") if isinstance(assignment, Mapping) else assignment
+        raise ReplicationError(
+            f"{where}: [design] assignment = {{type = ...}} must name one of {', '.join(ASSIGNMENT_TYPES)} "
+            f"(got {got!r})."
+        )
+
+
 def read_replication(path: str | Path) -> ReplicationSpec:
     """Read and check a replication file.
 
@@ -199,32 +298,56 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ReplicationError(f"{path}: not valid TOML ({exc}).") from exc
+    except RecursionError as exc:  # arrays or inline tables nested thousands deep
+        lines = text.splitlines()
+        deepest = max(range(len(lines)), key=lambda i: lines[i].count("[") + lines[i].count("{"), default=0)
+        key = lines[deepest].partition("=")[0].strip()[:40] if lines else ""
+        raise ReplicationError(
+            f"{path}:{deepest + 1}: {key!r}: arrays or tables nested too deeply to read; flatten them."
+        ) from exc
     study = _require(raw, "study", "study", path, text)
     for section in ("study", "data", "design"):
         if section in raw and not isinstance(raw[section], Mapping):
             raise ReplicationError(f"{path}:{_line_of(text, section)}: '{section}' must be a [{section}] table.")
     data = dict(_require(raw, "data", "data", path, text))
-    columns = dict(data.pop("columns", {}))
+    columns = data.pop("columns", {})
+    if not isinstance(columns, Mapping):
+        raise ReplicationError(f"{path}:{_line_of(text, 'columns')}: [data.columns] must be a table.")
+    columns = dict(columns)
     for name, op in columns.items():
         if not isinstance(op, Mapping) or op.get("op") not in COLUMN_OPERATIONS:
-            line = _line_of(text, name, "op")
+            line = _line_of(text, name, "op") or _line_of(text, name, "=")
             raise ReplicationError(
                 f"{path}:{line}: derived column {name!r} needs op = one of {', '.join(COLUMN_OPERATIONS)}."
             )
+        _check_operation(name, op, path, text)
     sources = [k for k in ("sample", "csv", "loader") if k in data]
     if len(sources) != 1:
         line = _line_of(text, "[data")
         raise ReplicationError(
             f"{path}:{line}: [data] needs exactly one of sample = ..., csv = ... or loader = ... (found {sources})."
         )
+    if not isinstance(data[sources[0]], str):
+        raise ReplicationError(
+            f"{path}:{_line_of(text, sources[0], '=')}: [data] {sources[0]} = {data[sources[0]]!r} must be a string."
+        )
+    if not isinstance(data.get("cast_float", False), bool):
+        raise ReplicationError(f"{path}:{_line_of(text, 'cast_float')}: [data] cast_float must be true or false.")
     design = dict(_require(raw, "design", "design", path, text))
     dtype = _require(design, "type", "design", path, text)
-    if dtype not in DESIGNS:
+    if "assignment" in design:
+        _check_assignment(design["assignment"], path, text)
+    if not isinstance(dtype, str) or dtype not in DESIGNS:
         raise ReplicationError(
             f"{path}:{_line_of(text, 'type', str(dtype))}: design type {dtype!r} is not one of {', '.join(DESIGNS)}."
         )
     estimates = []
     value_lines = iter(_value_lines(text))
+    for section in ("estimate", "summary"):
+        if section in raw and not (
+            isinstance(raw[section], list) and all(isinstance(e, Mapping) for e in raw[section])
+        ):
+            raise ReplicationError(f"{path}:{_line_of(text, section)}: '{section}' must be [[{section}]] tables.")
     for i, est in enumerate(raw.get("estimate", [])):
         est = dict(est)
         expect_raw = est.pop("expect", [])
@@ -232,16 +355,13 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         if "outcomes" not in est and "outcome" not in est:
             raise ReplicationError(f"{path}:{_line_of(text, est_id)}: estimate {est_id!r} needs outcomes = [...].")
         inference = est.get("inference")
-        if isinstance(inference, Mapping) and inference.get("type") not in INFERENCE_TYPES:
-            raise ReplicationError(
-                f"{path}:{_line_of(text, 'inference', 'type')}: inference type {inference.get('type')!r} is not one "
-                f"of {', '.join(INFERENCE_TYPES)}."
-            )
+        if isinstance(inference, Mapping):
+            _check_inference(est_id, inference, path, text)
         estimates.append(
             EstimateSpec(
                 id=est_id,
                 arguments=est,
-                expect=tuple(_expectation(e, path, text, next(value_lines, None)) for e in expect_raw),
+                expect=_expectations(expect_raw, f"estimate {est_id!r}", path, text, value_lines),
                 line=_line_of(text, est_id),
             )
         )
@@ -251,6 +371,8 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         summ_id = str(summ.get("id", f"summary {i + 1}"))
         if "column" not in summ:
             raise ReplicationError(f"{path}:{_line_of(text, summ_id)}: summary {summ_id!r} needs column = ....")
+        if not isinstance(summ.get("where", {}), Mapping):
+            raise ReplicationError(f"{path}:{_line_of(text, summ_id)}: summary {summ_id!r}: where must be a table.")
         unknown = set(summ) - {"id", "column", "where", "expect"}
         if unknown:
             raise ReplicationError(f"{path}:{_line_of(text, summ_id)}: unknown key(s) {sorted(unknown)} in summary.")
@@ -259,7 +381,7 @@ def read_replication(path: str | Path) -> ReplicationSpec:
                 id=summ_id,
                 column=str(summ["column"]),
                 where=dict(summ.get("where", {})),
-                expect=tuple(_expectation(e, path, text, next(value_lines, None)) for e in summ.get("expect", [])),
+                expect=_expectations(summ.get("expect", []), f"summary {summ_id!r}", path, text, value_lines),
                 line=_line_of(text, summ_id),
             )
         )

@@ -81,11 +81,11 @@ def test_missing_keys_and_code_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('inference = "HC2"', 'inference = { type = "Sandwich", cov = "HC2" }', "TypeError"),
+        ('inference = "HC2"', 'inference = { type = "Sandwich", cov = "HC2" }', "Did you mean cov_type="),
         ("value = 6.33", 'value = "abc"', "must be a number"),
         ("  digits = 2\n", '  digits = "two"\n', "whole number"),
         ("  digits = 2\n", "  tolerance = -1\n", "finite number >= 0"),
-        ('type = "RandomizedTrial"', 'type = "RandomizedTrial"\nassignment = {}', "KeyError"),
+        ('type = "RandomizedTrial"', 'type = "RandomizedTrial"\nassignment = {}', "assignment .* must name one of"),
     ],
 )
 def test_malformed_files_raise_replication_errors(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from evalkit._boundary import as_pandas, known_keywords
 from evalkit._validation import require_columns
 from evalkit.designs._roles import require_hashable
 from evalkit.designs.assignment.blocked import BlockRandomization
@@ -18,6 +19,7 @@ from evalkit.errors import DesignError, OptionError
 __all__ = ["assign", "from_observed"]
 
 
+@known_keywords
 def assign(
     data: pd.DataFrame,
     spec: AssignmentSpec,
@@ -31,7 +33,8 @@ def assign(
     Parameters
     ----------
     data : pandas.DataFrame
-        One row per observation.
+        One row per observation. A polars (or pyarrow, or any) frame with ``to_pandas()``, the Arrow stream or
+        the dataframe interchange protocol is converted.
     spec : AssignmentSpec
         How to assign, e.g. ``CompleteRandomization(n_treated=41)`` or ``BlockRandomization(share=2/3)``. The
         spec must state ``n_treated`` or ``share``: there is no observed treatment to take the number from.
@@ -57,6 +60,7 @@ def assign(
         raise OptionError(
             f"spec must be an assignment spec such as ek.CompleteRandomization(n_treated=...), got {spec!r}."
         )
+    data = as_pandas(data)
     columns = [c for c in (blocks, clusters) if c is not None]
     require_columns(data, columns, role="column")
     for column, role in ((blocks, "blocks"), (clusters, "clusters")):

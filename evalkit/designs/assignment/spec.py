@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from evalkit._boundary import KnownKeywords
 from evalkit.designs.assignment._base import (
     AssignmentMethod,
     as_binary,
@@ -27,7 +28,7 @@ __all__ = ["AssignmentSpec", "spec_hash", "validate_counts"]
 
 
 @dataclass(frozen=True)
-class AssignmentSpec:
+class AssignmentSpec(KnownKeywords):
     """Base class of assignment specs: settings only; :meth:`bind` joins them to the data.
 
     Subclasses are frozen dataclasses that validate their settings when created.

@@ -1,0 +1,150 @@
+"""Replication files are untrusted data: every hostile file ends as a ReplicationError naming file and key.
+
+Each case edits the shipped ``casita.toml`` (which passes, see ``test_replication.py``) in one place. The property
+checked is the contract of issue 9 item 5: paths outside the file's folder are refused before they are read (so no
+column name of a foreign file reaches a message or a report), type names resolve only from an allow-list, and
+wrong types, deep nesting and absurd sizes become a :class:`ReplicationError` while the other files still run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.cli import main
+from evalkit.datasets import load_sample
+from evalkit.replication import ReplicationError, read_replication, run_replication
+
+CASITA = Path(__file__).resolve().parents[2] / "replications" / "casita.toml"
+SECRET = "secret_column_name_xyz"
+
+
+def _write(folder: Path, old: str, new: str, name: str = "bad.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = CASITA.read_text()
+    assert old in text  # the edit must apply, else the test would check the unedited file
+    path = folder / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.fixture
+def outside_csv(tmp_path: Path) -> Path:
+    """A csv file outside the replication file's folder, with a column name that must never be shown."""
+    path = tmp_path / "outside.csv"
+    path.write_text(f"{SECRET},treated\n1,0\n2,1\n")
+    return path
+
+
+@pytest.mark.parametrize("csv", ["../outside.csv", "ABSOLUTE"])
+def test_csv_outside_the_file_folder_is_refused_without_leaking(tmp_path: Path, outside_csv: Path, csv: str) -> None:
+    value = str(outside_csv) if csv == "ABSOLUTE" else csv
+    path = _write(tmp_path / "study", 'sample = "casita"', f'csv = "{value}"')
+    with pytest.raises(
+        ReplicationError, match=r"bad\.toml:\d+: csv = .* is outside the replication file's folder"
+    ) as e:
+        run_replication(path)
+    assert SECRET not in str(e.value)
+
+
+def test_etc_passwd_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'sample = "casita"', 'csv = "/etc/passwd"')
+    with pytest.raises(ReplicationError, match="outside the replication file's folder"):
+        run_replication(path)
+
+
+def test_symbolic_link_out_of_the_folder_is_refused(tmp_path: Path, outside_csv: Path) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "data.csv").symlink_to(outside_csv)
+    path = _write(study, 'sample = "casita"', 'csv = "data.csv"')
+    with pytest.raises(ReplicationError, match="outside the replication file's folder") as e:
+        run_replication(path)
+    assert SECRET not in str(e.value)
+
+
+def test_csv_in_the_folder_or_the_data_root_is_read(tmp_path: Path) -> None:
+    # Positive control: the Casita sample written to csv reproduces the published numbers of casita.toml (the
+    # numbers and tolerances are those of the shipped file).
+    study = tmp_path / "study"
+    (study / "data").mkdir(parents=True)
+    load_sample("casita").to_csv(study / "data" / "casita.csv", index=False)
+    inside = _write(study, 'sample = "casita"', 'csv = "data/casita.csv"')
+    assert run_replication(inside).passed
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    load_sample("casita").to_csv(shared / "casita.csv", index=False)
+    beside = _write(study, 'sample = "casita"', 'csv = "../shared/casita.csv"', name="beside.toml")
+    with pytest.raises(ReplicationError, match="outside"):
+        run_replication(beside)
+    assert run_replication(beside, data_root=shared).passed
+
+
+@pytest.mark.parametrize("name", ["__init__", "__class__", "datasets", "RandomizedTrial", "assign"])
+def test_assignment_type_resolves_only_from_the_allow_list(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path, 'treatment = "treated"', f'treatment = "treated"\nassignment = {{ type = "{name}" }}')
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: \[design\] assignment .* must name one of"):
+        read_replication(path)
+    with pytest.raises(ReplicationError, match=re.escape(repr(name))):
+        run_replication(path)
+    assert evalkit.__name__ == "evalkit"  # the package module was not touched (it used to be renamed)
+    # A name on the list is still built: CompleteRandomization() is the default assignment of a trial without
+    # blocks, so the published numbers of casita.toml (HC2, tolerances as in that file) still hold.
+    allowed = _write(
+        tmp_path, 'treatment = "treated"', 'treatment = "treated"\nassignment = { type = "CompleteRandomization" }'
+    )
+    assert run_replication(allowed).passed
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('sample = "casita"', "loader = 5", "loader"),
+        ('sample = "casita"', "csv = 5", "csv"),
+        ('sample = "casita"', 'loader = "causaldata:os.path"', "loader 'causaldata:os.path' is not understood"),
+        ('sample = "casita"', "sample = [1]", "sample"),
+        ("[design]", '[data.columns]\nz = { op = "difference", columns = ["easq_global"] }\n[design]', "columns"),
+        ("[design]", '[data.columns]\nz = { op = "difference", columns = 5 }\n[design]', "columns"),
+        ("[design]", '[data.columns]\nz = { op = "power", column = "easq_global" }\n[design]', "exponent"),
+        ("[design]", '[data.columns]\nz = { op = "equals", column = "female", value = 1, x = 2 }\n[design]', "'x'"),
+        ("[design]", "[data.columns]\nz = 5\n[design]", "'z'"),
+        ("[design]", "deep = " + "[" * 3000 + "]" * 3000 + "\n[design]", "'deep'"),
+        ('inference = "HC2"', 'inference = { type = "RandomizationInference", reps = 1e17, seed = 1 }', "reps"),
+        ('inference = "HC2"', 'inference = { type = "RandomizationInference", reps = 100000000000000000 }', "reps"),
+    ],
+)
+def test_hostile_values_become_replication_errors(tmp_path: Path, old: str, new: str, key: str) -> None:
+    path = _write(tmp_path, old, new)
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: .*" + re.escape(key)):
+        run_replication(path)
+
+
+def test_hostile_files_do_not_stop_the_others_and_a_report_is_written(
+    tmp_path: Path, outside_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "study"
+    bad = [
+        _write(folder, 'sample = "casita"', "loader = 5", name="a_loader.toml"),
+        _write(folder, "[design]", "deep = " + "[" * 3000 + "]" * 3000 + "\n[design]", name="b_deep.toml"),
+        _write(folder, 'sample = "casita"', 'csv = "../outside.csv"', name="c_outside.toml"),
+        _write(
+            folder,
+            'inference = "HC2"',
+            'inference = { type = "RandomizationInference", reps = 100000000000000000 }',
+            name="d_reps.toml",
+        ),
+        _write(folder, "[design]", '[data.columns]\nz = { op = "difference", columns = ["x"] }\n[design]', "e_op.toml"),
+    ]
+    out = tmp_path / "reports"
+    assert main(["replicate", *map(str, bad), str(CASITA), "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("FAIL  ") == len(bad) and "PASS  Casita" in printed
+    report = json.loads((out / "replication.json").read_text())
+    assert [r["passed"] for r in report] == [False] * len(bad) + [True]
+    assert all(r["error"].startswith(str(p)) for r, p in zip(report, bad, strict=False))
+    for text in (printed, (out / "replication.json").read_text(), (out / "replication.md").read_text()):
+        assert SECRET not in text
