@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import pytest
+from _simulate import community_panel
 
 import evalkit as ek
 import evalkit.inference.randomization as randomization
@@ -87,17 +88,8 @@ def _cross_sections(seed: int = 5, n_comm: int = 12) -> pd.DataFrame:
 
 def _panel(seed: int = 3, n_comm: int = 12, per_comm: int = 3, periods: int = 4, start: int = 2) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    comm = np.arange(n_comm)
-    district = comm % 3
-    treated_comm = np.zeros(n_comm, dtype=bool)
-    for b in range(3):
-        members = comm[district == b]
-        treated_comm[rng.choice(members, members.size // 2, replace=False)] = True
+    rows = community_panel(rng, n_comm, per_comm, periods, start)
     hh = np.arange(n_comm * per_comm)
-    rows = pd.DataFrame({"household": np.repeat(hh, periods), "wave": np.tile(np.arange(periods), hh.size)})
-    rows["community"] = (hh // per_comm)[rows.household]
-    rows["district"] = district[rows.community]
-    rows["treated"] = (treated_comm[rows.community] & (rows.wave >= start)).astype(int)
     rows["x"] = _dyadic(rng.normal(size=len(rows)))
     rows["y"] = rng.normal(size=hh.size)[rows.household] + 0.4 * rows.wave + 0.3 * rows.x + 0.3 * rows.treated
     rows["y"] += rng.normal(size=len(rows))

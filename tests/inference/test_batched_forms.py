@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import pytest
+from _simulate import community_panel
 
 import evalkit as ek
 import evalkit.inference.randomization as randomization
@@ -76,17 +77,8 @@ def _trial(kind: str, weighted: bool) -> ek.RandomizedTrial:
 def _panel(seed: int = 3, n_comm: int = 12, per_comm: int = 3, periods: int = 4, start: int = 2) -> pd.DataFrame:
     """Households in communities in 3 districts, half of each district's communities treated from ``start`` on."""
     rng = np.random.default_rng(seed)
-    comm = np.arange(n_comm)
-    district = comm % 3
-    treated_comm = np.zeros(n_comm, dtype=bool)
-    for b in range(3):
-        members = comm[district == b]
-        treated_comm[rng.choice(members, members.size // 2, replace=False)] = True
+    rows = community_panel(rng, n_comm, per_comm, periods, start)
     hh = np.arange(n_comm * per_comm)
-    rows = pd.DataFrame({"household": np.repeat(hh, periods), "wave": np.tile(np.arange(periods), hh.size)})
-    rows["community"] = (hh // per_comm)[rows.household]
-    rows["district"] = district[rows.community]
-    rows["treated"] = (treated_comm[rows.community] & (rows.wave >= start)).astype(int)
     rows["x"] = rng.normal(size=len(rows))
     rows["w"] = rng.uniform(0.5, 2.0, size=hh.size)[rows.household]
     noise = rng.normal(size=len(rows)) * (1 + 0.5 * rows.treated)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from _simulate import community_panel
 
 import evalkit as ek
 from evalkit.designs.assignment import BlockClusterRandomization, ClusterRandomization
@@ -33,17 +34,8 @@ COV_TYPES = ["classical", "HC0", "HC1", "HC2", "HC3", "CR0", "CR1", "CR2"]
 def simulate_panel(seed: int = 3, n_comm: int = 12, per_comm: int = 4, periods: int = 4, start: int = 2):
     """Communities in 3 districts, half of each district's communities treated from period ``start`` on."""
     rng = np.random.default_rng(seed)
-    comm = np.arange(n_comm)
-    district = comm % 3
-    treated_comm = np.zeros(n_comm, dtype=bool)
-    for b in range(3):
-        members = comm[district == b]
-        treated_comm[rng.choice(members, members.size // 2, replace=False)] = True
+    rows = community_panel(rng, n_comm, per_comm, periods, start)
     hh = np.arange(n_comm * per_comm)
-    rows = pd.DataFrame({"household": np.repeat(hh, periods), "wave": np.tile(np.arange(periods), hh.size)})
-    rows["community"] = (hh // per_comm)[rows.household]
-    rows["district"] = district[rows.community]
-    rows["treated"] = (treated_comm[rows.community] & (rows.wave >= start)).astype(int)
     alpha = rng.normal(size=hh.size)[rows.household]
     shock = rng.normal(scale=0.4, size=(n_comm, periods))[rows.community, rows.wave]
     rows["x"] = rng.normal(size=len(rows))
