@@ -159,14 +159,16 @@ def test_cluster_enumeration_matches_pyfixest(method: str) -> None:
     models = [pf.feols(f"{o} ~ treated + x", data=data, vcov={"CRV1": "cl"}) for o in outcomes]
     # SOURCE: pyfixest pf.rwolf / pf.wyoung; with 2^10 = 1024 < 9,999 draws both enumerate every cluster sign vector,
     # so there is no Monte Carlo error. TOLERANCE: pyfixest's rwolf divides (count + 1) by (2^G + 1) where evalkit
-    # (a complete enumeration containing the observed sample) divides count by 2^G: |diff| <= 1/(2^G + 1); wyoung
-    # uses count / 2^G like evalkit: 1e-12.
+    # (a complete enumeration containing the observed sample) divides count by 2^G: at most 1/(2^G + 1). pyfixest
+    # also compares max|t*| >= |t| exactly, so the observed sign vector and its mirror image (the same |t| up to
+    # rounding) can fall on either side; evalkit's tie-tolerant comparison always counts them (pyfixest 0.60 drops
+    # them for y1: 863/1025 vs 864/1024). Romano-Wolf: |diff| <= 3/(2^G + 1). wyoung uses count / 2^G: 1e-12.
     with pytest.warns(UserWarning):
         if method == "romano_wolf":
             ref = pf.rwolf(models, "treated", reps=9_999, seed=1).loc["RW Pr(>|t|)"].to_numpy(dtype=float)
         else:
             ref = pf.wyoung(models, "treated", reps=9_999, seed=1).loc["WY Pr(>|t|)"].to_numpy(dtype=float)
-    tol = 1 / (2**10 + 1) + 1e-12 if method == "romano_wolf" else 1e-12
+    tol = 3 / (2**10 + 1) + 1e-12 if method == "romano_wolf" else 1e-12
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
     assert "complete enumeration" in res.adjust(method, reps=9_999).notes[-1]
 
