@@ -61,6 +61,9 @@ DOMAIN_BL_MEANS = {
     "social": -0.95,
 }
 Z975 = float(stats.norm.ppf(0.975))
+# assumed take-up model: sessions ~ Binomial(12, logistic(intercept + slope * standardized latent level + family
+# propensity ~ N(0, family_sd))) in the coaching arm, none in the control arm; take-up = at least `threshold` sessions
+TAKE_UP = {"sessions": 12, "logit_intercept": 0.8, "logit_latent": 1.2, "logit_family_sd": 1.5, "threshold": 6}
 
 # Published targets (BMJ Paediatrics Open 2018;2:e000268, via shared/STUDIES.md section 1)
 PUBLISHED = {
@@ -308,6 +311,27 @@ def _repair_home(bl: np.ndarray, end: np.ndarray, X: np.ndarray, t: np.ndarray, 
     raise RuntimeError("HOME local search did not converge")
 
 
+def _take_up(seed: int, treated: np.ndarray, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coaching sessions attended (of 12) and take-up (at least 6), all assumed.
+
+    Drawn from a separate stream (``default_rng([seed, 1])``) so every other column is unchanged. Families of
+    children with a higher latent developmental level attend more (selection into take-up, the reason to use
+    assignment as an instrument); control families are not offered coaching and attend none (one-sided
+    non-compliance).
+    """
+    rng = np.random.default_rng([seed, 1])
+    z = (latent - latent.mean()) / latent.std()
+    family = rng.normal(0.0, TAKE_UP["logit_family_sd"], size=len(latent))
+    p = 1.0 / (1.0 + np.exp(-(TAKE_UP["logit_intercept"] + TAKE_UP["logit_latent"] * z + family)))
+    sessions = np.where(treated == 1, rng.binomial(TAKE_UP["sessions"], p), 0).astype(int)
+    return sessions, (sessions >= TAKE_UP["threshold"]).astype(int)
+
+
+def _age_group(age: np.ndarray) -> np.ndarray:
+    """Age group at baseline, from ``age_months`` (derived): 6-11, 12-17 and 18-24 months."""
+    return np.select([age < 12.0, age < 18.0], ["6-11", "12-17"], "18-24")
+
+
 def build(seed: int = SEED) -> pd.DataFrame:
     """Build the Casita sample data frame (deterministic given ``seed``).
 
@@ -394,6 +418,8 @@ def build(seed: int = SEED) -> pd.DataFrame:
     df["easq_global"] = glob_end
     df["home_total_bl"] = home_bl
     df["home_total"] = home_end
+    df["sessions_attended"], df["attended"] = _take_up(seed, treated, latent)
+    df["age_group"] = _age_group(age)
     df.attrs["solved"] = {
         "easq_global_baseline_coefficient": float(glob_b),
         "home_residual_scale_ratio": float(home_ratio),
@@ -473,6 +499,23 @@ def build_metadata(df: pd.DataFrame) -> dict:
         "description": "Infant-Toddler HOME inventory total at the 3-month endline; complete for all 60 children",
         "units": "points, integer 0-45",
         "dtype": "int",
+    }
+    columns["sessions_attended"] = {
+        "description": "Coaching sessions attended, of the 12 weekly sessions (assumed: simulated; 0 for every "
+        "control child, who was not offered coaching)",
+        "units": "sessions, integer 0-12",
+        "dtype": "int",
+    }
+    columns["attended"] = {
+        "description": "Take-up of coaching: 1 = attended at least 6 of the 12 sessions (assumed threshold); the "
+        "treatment received, for instrumental-variable (CACE) analysis with `treated` as the instrument",
+        "units": None,
+        "dtype": "int",
+    }
+    columns["age_group"] = {
+        "description": "Age group at baseline, derived from age_months: '6-11', '12-17' or '18-24' months",
+        "units": None,
+        "dtype": "string",
     }
     columns = {c: columns[c] for c in df.columns}
 
@@ -644,6 +687,23 @@ def build_metadata(df: pd.DataFrame) -> dict:
             "exceed "
             "the homoskedastic one slightly, so the (smaller) control arm is more variable",
         ),
+        _param(
+            "take_up_model",
+            "coaching arm: sessions ~ Binomial(12, logistic(0.8 + 1.2 * standardized latent level + N(0, 1.5^2) family "
+            "propensity)); control arm: 0",
+            "assumed",
+            "Separate random stream default_rng([seed, 1]); families of more developed children attend more "
+            "(selection into take-up); controls were not offered coaching (one-sided non-compliance)",
+        ),
+        _param("take_up_threshold_sessions", TAKE_UP["threshold"], "assumed", "attended = sessions_attended >= 6"),
+        _param(
+            "n_attended",
+            int(df["attended"].sum()),
+            "derived",
+            f"Children with attended = 1 ({int(df['attended'].sum())} of {N_TREATED} coached; compliance "
+            f"{df['attended'].sum() / N_TREATED:.3f})",
+        ),
+        _param("age_groups", ["6-11", "12-17", "18-24"], "derived", "From age_months (bins [6,12), [12,18), [18,24])"),
         _param(
             "home_integer_repair",
             "greedy +/-1 moves of single endline scores (or one up, one down) until all six HOME numbers round right",

@@ -60,6 +60,9 @@ _SAMPLES: dict[str, dict[str, Any]] = {
             "age_months": "float64",
             "home_total_bl": "int64",
             "home_total": "int64",
+            "sessions_attended": "int64",
+            "attended": "int64",
+            "age_group": "string",
         },
     },
     "vraem": {
@@ -195,7 +198,9 @@ def load_casita() -> pd.DataFrame:
         ``female`` (0/1 int), baseline EASQ z-scores
         ``easq_{comm,gross_motor,fine_motor,problem,social,global}_bl``,
         the same at the 3-month endline without ``_bl`` (missing for 13 children), and the integer HOME totals
-        ``home_total_bl`` and ``home_total``. A new DataFrame on every call.
+        ``home_total_bl`` and ``home_total``; the coaching sessions attended of 12 (``sessions_attended``, 0 for
+        controls) and take-up ``attended`` (at least 6 sessions; both assumed), and ``age_group`` ('6-11',
+        '12-17', '18-24' months, from ``age_months``). A new DataFrame on every call.
 
     Notes
     -----

@@ -39,6 +39,9 @@ COLUMNS = [
     *EASQ_END,
     "home_total_bl",
     "home_total",
+    "sessions_attended",
+    "attended",
+    "age_group",
 ]
 
 # Source of every published number below: Nelson, Miller et al., "CASITA: a controlled pilot study of
@@ -106,7 +109,7 @@ def _change_analysis(df: pd.DataFrame, outcome: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- structure
 def test_shape_and_columns(casita):
-    assert casita.shape == (60, 19)
+    assert casita.shape == (60, 22)
     assert list(casita.columns) == COLUMNS
     assert casita["child_id"].tolist() == list(range(1, 61))
 
@@ -122,9 +125,10 @@ def test_arms_posts_and_age(casita):
 
 
 def test_dtypes(casita):
-    for col in ["child_id", "treated", "female", "home_total_bl", "home_total"]:
+    for col in ["child_id", "treated", "female", "home_total_bl", "home_total", "sessions_attended", "attended"]:
         assert pd.api.types.is_integer_dtype(casita[col]), col
     assert pd.api.types.is_string_dtype(casita["health_post"])
+    assert pd.api.types.is_string_dtype(casita["age_group"])
     for col in EASQ_BL + EASQ_END + ["age_months"]:
         assert pd.api.types.is_float_dtype(casita[col]), col
 
@@ -139,6 +143,17 @@ def test_missingness_only_in_easq_endline_block(casita):
     assert (int(complete["treated"].sum()), int((complete["treated"] == 0).sum())) == (32, 15)
     other = [c for c in casita.columns if c not in EASQ_END]
     assert not casita[other].isna().any().any()
+
+
+def test_take_up_is_one_sided_and_age_groups_follow_age(casita):
+    # Assumed take-up model (casita.meta.json, parameter take_up_model): controls are not offered coaching, so
+    # take-up is one-sided; attended = at least 6 of 12 sessions; 31 of 41 coached children take up (derived).
+    assert casita["sessions_attended"].between(0, 12).all()
+    assert (casita.loc[casita["treated"] == 0, "sessions_attended"] == 0).all()
+    assert casita["attended"].equals((casita["sessions_attended"] >= 6).astype("int64"))
+    assert int(casita["attended"].sum()) == 31
+    expected = pd.cut(casita["age_months"], [6, 12, 18, 24.01], right=False, labels=["6-11", "12-17", "18-24"])
+    assert (casita["age_group"] == expected.astype(str)).all()
 
 
 def test_home_integer_0_45(casita):
