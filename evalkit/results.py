@@ -200,6 +200,93 @@ class Results:
             raise DataError(f"no results for outcome {outcome!r}; outcomes are {', '.join(map(repr, self.outcomes))}.")
         return rows.iloc[0].copy()
 
+    # ------------------------------------------------------------------ every coefficient, covariance
+    def _analytic(self, outcome: str) -> tuple[Any, Any, Any]:
+        """The fit, the sandwich method and an inference context rebuilt from what the outcome's fit kept."""
+        from evalkit.errors import DataError, InferenceError
+        from evalkit.inference._base import InferenceContext
+
+        if outcome not in self.fits:
+            raise DataError(f"no fit for outcome {outcome!r}; outcomes are {', '.join(map(repr, self.fits))}.")
+        of = self.fits[outcome]
+        method = of.method
+        if method is None or method.sandwich_type is None or not hasattr(method, "covariance"):
+            name = getattr(method, "name", method)
+            raise InferenceError(
+                f"outcome {outcome!r} was estimated with inference {name!r}, which tests the effect only; the "
+                "coefficients of every term and their covariance need a sandwich (e.g. inference='CR2' or 'HC2'). "
+                "Re-estimate with one."
+            )
+        ctx = InferenceContext(alpha=self.alpha, clusters=of.clusters, correction=of.correction)
+        return of.fit, method, ctx
+
+    def coefficients(self, outcome: str) -> pd.DataFrame:
+        """Every coefficient of an outcome's regression, with the reported (sandwich) inference.
+
+        The table reports the effect; this gives the whole regression as the design fitted it (covariates, period
+        effects, event-time terms; absorbed fixed effects are not coefficients), each with the standard error,
+        t test, df and interval of the same covariance matrix and small-sample correction as the table.
+
+        Parameters
+        ----------
+        outcome : str
+            One of the estimated outcomes.
+
+        Returns
+        -------
+        DataFrame
+            One row per column of the design matrix: ``term``, ``estimate``, ``std_error``, ``statistic``,
+            ``p_value``, ``conf_low``, ``conf_high``, ``df``. Centred/scaled internal bases are never shown: the
+            coefficients are those of the model on the original columns.
+
+        Raises
+        ------
+        InferenceError
+            If the outcome's inference is not a sandwich (randomization inference or a bootstrap test the effect
+            alone).
+        """
+        fit, method, ctx = self._analytic(outcome)
+        outs = method.infer_terms(fit, ctx, list(range(len(fit.coef))))
+        return pd.DataFrame(
+            {
+                "term": [str(t) for t in fit.term_names],
+                "estimate": np.asarray(fit.coef, dtype=float),
+                **{
+                    col: [float(getattr(o, col)) for o in outs]
+                    for col in ("std_error", "statistic", "p_value", "conf_low", "conf_high", "df")
+                },
+            }
+        )
+
+    def vcov(self, outcome: str, terms: str = "reported") -> pd.DataFrame:
+        """Covariance matrix of an outcome's coefficients, from the reported sandwich.
+
+        Parameters
+        ----------
+        outcome : str
+            One of the estimated outcomes.
+        terms : {"reported", "all"}
+            ``"reported"``: the terms the results table reports for the outcome (the effect; every event time of an
+            event study, in increasing event time); ``"all"``: every column of the design matrix (as
+            :meth:`coefficients`).
+
+        Returns
+        -------
+        DataFrame
+            Square, indexed and labelled by term name.
+        """
+        from evalkit._validation import check_option
+
+        check_option("terms", terms, ("reported", "all"))
+        fit, method, ctx = self._analytic(outcome)
+        if terms == "all":
+            idx = list(range(len(fit.coef)))
+        else:
+            idx = list(fit.event_columns) or [fit.target]
+        V = method.covariance(fit, ctx, idx).vcov[np.ix_(idx, idx)]
+        labels = [str(fit.term_names[j]) for j in idx]
+        return pd.DataFrame(np.array(V, dtype=float), index=labels, columns=labels)
+
     # ------------------------------------------------------------------ corrections
     def adjust(
         self,

@@ -114,9 +114,12 @@ class DiffInDiff:
 
     Notes
     -----
-    Panels: duplicate unit-time rows and treatment that switches off raise :class:`~evalkit.errors.DesignError`;
-    units treated in their first observed period (no pre-period) are dropped and the results say so; balanced
-    and unbalanced panels both work (the ``panel`` column of the results says which each outcome used).
+    Panels: duplicate unit-time rows raise :class:`~evalkit.errors.DesignError`. A treatment that switches off
+    (non-absorbing, e.g. a grant received in one year only) is a valid static TWFE regressor: ``estimate`` runs,
+    and its notes say that TWFE then averages effects with weights that can be negative; event studies and
+    randomization inference (one common start date) refuse it. With an absorbing treatment, units treated in their
+    first observed period (no pre-period) are dropped and the results say so. Balanced and unbalanced panels both
+    work (the ``panel`` column of the results says which each outcome used).
 
     Examples
     --------
@@ -172,6 +175,7 @@ class DiffInDiff:
             self._d = self._group * self._post
             self._unit_codes = self._period_codes = None
             self._unit_labels = self._period_labels = None
+            self._switch_off = None
             cells = {(g, p) for g, p in zip(self._group, self._post, strict=True)}
             if len(cells) < 4:
                 raise DesignError(
@@ -218,16 +222,25 @@ class DiffInDiff:
         d_sorted = self._d[order]
         same_unit = self._unit_codes[order][1:] == self._unit_codes[order][:-1]
         off = np.flatnonzero(same_unit & (d_sorted[1:] < d_sorted[:-1]))
+        self._switch_off = None
         if off.size:
             i = order[off[0] + 1]
-            raise DesignError(
-                f"treatment {self.treatment!r} switches off for {unit}={self._unit_labels[self._unit_codes[i]]!r} "
-                f"(1 then 0 at {time}={self._period_labels[self._period_codes[i]]!r}); this design needs treatment "
-                "to stay on once it starts. Code the status as 1 from the first treated period on, or drop the unit."
+            n_off = np.unique(self._unit_codes[order[off + 1]]).size
+            self._switch_off = (
+                f"treatment {self.treatment!r} switches off for {n_off} unit(s) of {unit!r}, e.g. "
+                f"{unit}={self._unit_labels[self._unit_codes[i]]!r} (1 then 0 at "
+                f"{time}={self._period_labels[self._period_codes[i]]!r})"
+            )
+            self._notes.append(
+                f"Non-absorbing treatment: {self._switch_off}. Two-way fixed effects then estimates a weighted "
+                "average of unit-period effects whose weights can be negative when effects vary over time or "
+                "across units (de Chaisemartin and D'Haultfoeuille 2020, AER 110(9); Goodman-Bacon 2021); it is "
+                "the effect only if effects are constant. Units treated in their first period are kept (their "
+                "switches identify the effect)."
             )
         first_row = order[np.r_[True, ~same_unit]]  # each unit's first observed period
         always = self._unit_codes[first_row][self._d[first_row] == 1]
-        if always.size:
+        if always.size and self._switch_off is None:
             self._keep &= ~np.isin(self._unit_codes, always)
             shown = ", ".join(repr(self._unit_labels[u]) for u in always[:3])
             self._notes.append(
@@ -312,6 +325,12 @@ class DiffInDiff:
             observed=observed,
         )
         bound.check(observed)
+        if self.is_panel and self._switch_off is not None:
+            raise DesignError(
+                f"{self._switch_off}; randomization inference here re-draws which clusters are treated from one "
+                "common start date on, which a treatment that switches off does not follow. Declare "
+                "assignment=ek.NotRandomized() and use sandwich or wild-bootstrap inference."
+            )
         if self.is_panel:
             starts = self._period_codes[k & (self._d == 1)]
             firsts = np.full(len(self._unit_labels), np.inf)
@@ -529,6 +548,12 @@ class DiffInDiff:
             )
         est = estimator or ("twfe" if self.is_panel else "did")
         check_option("estimator", est, DiDEstimator)
+        if est == "event_study" and self._switch_off is not None:
+            raise DesignError(
+                f"{self._switch_off}; an event study needs an absorbing treatment (on from its first period on), "
+                "because event time counts periods since the one adoption date. Use estimator='twfe' for the static "
+                "two-way fixed-effects regression, or recode the status as 1 from the first treated period on."
+            )
         if self.is_panel and est == "did":
             raise OptionError("estimator='did' is the 2x2 regression of a design with post=; on a panel use 'twfe'.")
         if not self.is_panel and est != "did":

@@ -322,6 +322,14 @@ class Sandwich(InferenceMethod):
         names = tuple(fit.term_names[j] for j in terms)
         return JointTest(statistic=F, df_num=float(q), df_denom=float(d2), p_value=p, terms=names, method=method)
 
+    def covariance(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> CovarianceEstimate:
+        """The covariance of all of ``fit``'s coefficients (one kernel call), with df for ``terms``.
+
+        The same estimate :meth:`infer_terms` and :meth:`joint_test` use (see
+        :func:`evalkit.inference.sandwich.sandwich`).
+        """
+        return self._covariance(fit, ctx, terms)
+
     def _covariance(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> CovarianceEstimate:
         if self.clustered and ctx.clusters is None:
             raise InferenceError(
