@@ -47,4 +47,5 @@ __all__ = [
     "errors",
     "estimators",
     "inference",
+    "planning",
 ]

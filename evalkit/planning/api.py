@@ -398,7 +398,7 @@ _NOTES = r"""
       :math:`\operatorname{corr}(c_{j0}, c_{j1}) = \phi_c` and :math:`\operatorname{corr}(e_{ij0}, e_{ij1}) = \phi_i`,
       the DiD estimate is the treated-minus-control difference of cluster-mean changes, whose variance is
       :math:`2[\rho(1-\phi_c) + (1-\rho)(1-\phi_i)/n] / (P(1-P)J)` with df :math:`J-g-2`. This is the two-period
-      (:math:`m=r=1`) case of McKenzie (2012, eq. 3) and Burlig, Preonas & Woerman (2020), with the serial
+      (:math:`m=r=1`) case of McKenzie (2012) and Burlig, Preonas & Woerman (2020), with the serial
       correlation split by level; :math:`\phi_i = 0` gives repeated cross-sections.
 
     ``method="exact"`` finds the effect at which the noncentral-t power equals the target; ``"multiplier"`` uses
@@ -442,22 +442,22 @@ def mde(
 ) -> PlanningResult:
     """Minimum detectable effect (outcome SD units) of a planned design at the given power.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
-        power : float, default 0.8
-            Target power, in (alpha, 1).
+    power : float, default 0.8
+        Target power, in (alpha, 1).
 
-        Returns
-        -------
-        PlanningResult
-            ``.mde`` is the answer; ``.to_frame()``, ``.plot()`` (power curve) and ``.inputs`` carry the rest.
+    Returns
+    -------
+    PlanningResult
+        ``.mde`` is the answer; ``.to_frame()``, ``.plot()`` (power curve) and ``.inputs`` carry the rest.
     {notes}
-        Examples
-        --------
-        >>> import evalkit as ek
-        >>> round(ek.planning.mde(n_treated=41, n_control=19).mde, 4)  # R: pwr.t2n.test(41, 19, power = .8)
-        0.7907
+    Examples
+    --------
+    >>> import evalkit as ek
+    >>> round(ek.planning.mde(n_treated=41, n_control=19).mde, 4)  # R: pwr.t2n.test(41, 19, power = .8)
+    0.7907
     """
     kw = dict(locals())
     plan = _plan("mde", kw)
@@ -494,21 +494,21 @@ def power(
 ) -> PlanningResult:
     """Power of a planned design against a true effect of ``effect`` outcome SDs.
 
-        Parameters
-        ----------
-        effect : float
-            The true effect (a magnitude, at least 0), in outcome SD units; of compliers when ``take_up < 1``.
+    Parameters
+    ----------
+    effect : float
+        The true effect (a magnitude, at least 0), in outcome SD units; of compliers when ``take_up < 1``.
     {parameters}
 
-        Returns
-        -------
-        PlanningResult
-            ``.power`` is the answer; ``.mde`` is the MDE at power 0.8 for reference.
+    Returns
+    -------
+    PlanningResult
+        ``.power`` is the answer; ``.mde`` is the MDE at power 0.8 for reference.
     {notes}
-        Examples
-        --------
-        >>> import evalkit as ek
-        >>> res = ek.planning.power(0.10, n_clusters=180, cluster_size=28, icc=0.07)
+    Examples
+    --------
+    >>> import evalkit as ek
+    >>> res = ek.planning.power(0.10, n_clusters=180, cluster_size=28, icc=0.07)
     """
     kw = dict(locals())
     plan = _plan("power", kw)
@@ -553,30 +553,30 @@ def sample_size(
 ) -> PlanningResult:
     """Smallest sample that detects an effect of ``mde`` outcome SDs with the given power.
 
-        Counts clusters when ``cluster_size`` is given (or ``design="did"``), people otherwise. With ``n_blocks`` the
-        search runs over whole units (or clusters) per block and returns the total, a multiple of ``n_blocks``
-        (PowerUp!'s MRSS for BIRA2_1c / BCRA3_2f fixes the number of blocks the same way). The count is before
-        attrition.
+    Counts clusters when ``cluster_size`` is given (or ``design="did"``), people otherwise. With ``n_blocks`` the
+    search runs over whole units (or clusters) per block and returns the total, a multiple of ``n_blocks``
+    (PowerUp!'s MRSS for BIRA2_1c / BCRA3_2f fixes the number of blocks the same way). The count is before
+    attrition.
 
-        Parameters
-        ----------
-        mde : float
-            The effect to detect (> 0), in outcome SD units; of compliers when ``take_up < 1``.
+    Parameters
+    ----------
+    mde : float
+        The effect to detect (> 0), in outcome SD units; of compliers when ``take_up < 1``.
     {parameters}
-        power : float, default 0.8
-            Target power, in (alpha, 1).
+    power : float, default 0.8
+        Target power, in (alpha, 1).
 
-        Returns
-        -------
-        PlanningResult
-            ``.sample_size`` (in ``.sample_unit``) is the answer; ``.power`` is the power reached there and ``.mde``
-            the design's MDE at that size.
+    Returns
+    -------
+    PlanningResult
+        ``.sample_size`` (in ``.sample_unit``) is the answer; ``.power`` is the power reached there and ``.mde``
+        the design's MDE at that size.
     {notes}
-        Examples
-        --------
-        >>> import evalkit as ek
-        >>> ek.planning.sample_size(mde=0.25, cluster_size=28, icc=0.07).sample_size
-        54
+    Examples
+    --------
+    >>> import evalkit as ek
+    >>> ek.planning.sample_size(mde=0.25, cluster_size=28, icc=0.07).sample_size
+    54
     """
     kw = dict(locals(), n=None, n_treated=None, n_control=None, n_clusters=None)
     target_effect = _positive("mde", mde, "pass the effect to detect in outcome SD units, e.g. mde=0.2.")
@@ -632,5 +632,7 @@ def sample_size(
 
 
 for _f in (mde, power, sample_size):
-    _f.__doc__ = _f.__doc__.replace("{parameters}", _DESIGN_PARAMETERS).replace("{notes}", _NOTES)
+    _f.__doc__ = _f.__doc__.replace("    {parameters}", _DESIGN_PARAMETERS).replace(
+        "    {notes}", "\n" + _NOTES.strip("\n") + "\n"
+    )
 del _f
