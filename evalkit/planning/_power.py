@@ -38,9 +38,14 @@ def power_of_test(ncp: float, alpha: float, df: float, alternative: Alternative,
     c = critical(alpha, df, alternative)
     if method == "multiplier":
         return float(stats.t.cdf(ncp - c, df))
+    # scipy's noncentral t returns NaN in some far tails (e.g. nct.cdf(-1.74, 17, 14)); a NaN there is a tail
+    # probability below 1e-15, so it is replaced by its limit.
     upper = float(stats.nct.sf(c, df, ncp))
+    if not math.isfinite(upper):
+        upper = 1.0 if ncp > c else 0.0
     if alternative == "two-sided":
-        upper += float(stats.nct.cdf(-c, df, ncp))
+        lower = float(stats.nct.sf(c, df, -ncp))  # P(T < -c) for ncp, by the symmetry T(-ncp) = -T(ncp)
+        upper += lower if math.isfinite(lower) else 0.0
     return upper
 
 
