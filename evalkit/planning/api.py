@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from evalkit._boundary import known_keywords
 from evalkit._validation import check_option
 from evalkit.errors import OptionError
 from evalkit.planning import _designs
@@ -416,6 +417,7 @@ _NOTES = r"""
 """
 
 
+@known_keywords
 def mde(
     *,
     n_treated: float | None = None,
@@ -468,6 +470,7 @@ def mde(
     return _result(plan, "mde", s, value, target, value, None, replace(plan.inputs, power=target))
 
 
+@known_keywords
 def power(
     effect: float,
     *,
@@ -530,6 +533,7 @@ def power(
     )
 
 
+@known_keywords
 def sample_size(
     mde: float,
     *,

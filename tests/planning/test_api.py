@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import evalkit as ek
-from evalkit.errors import EvalkitError, OptionError
+from evalkit.errors import EvalkitError, KeywordError, OptionError
 
 matplotlib.use("Agg")
 
@@ -147,8 +147,10 @@ def test_bad_effect_and_size_inputs() -> None:
         ek.planning.power(-0.2, n=100)
     with pytest.raises(OptionError, match="mde=0"):
         ek.planning.sample_size(mde=0, cluster_size=20, icc=0.1)
-    with pytest.raises(TypeError):  # sample_size solves for the number of clusters: it takes no n_clusters
+    with pytest.raises(KeywordError, match="n_clusters"):  # sample_size solves for it: not an argument
         ek.planning.sample_size(mde=0.2, n_clusters=20, cluster_size=20)  # type: ignore[call-arg]
+    with pytest.raises(KeywordError, match="Did you mean n_clusters="):
+        ek.planning.mde(n_cluster=20, cluster_size=20)  # type: ignore[call-arg]
 
 
 def test_result_is_frozen_and_tidy() -> None:
