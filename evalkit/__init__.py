@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from evalkit import datasets, errors, estimators, inference
+from evalkit import datasets, errors, estimators, inference, planning
 from evalkit.designs.assignment import (
     BlockClusterRandomization,
     BlockRandomization,
@@ -47,4 +47,5 @@ __all__ = [
     "errors",
     "estimators",
     "inference",
+    "planning",
 ]
