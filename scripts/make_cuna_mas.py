@@ -143,7 +143,7 @@ def declared_analysis(df: pd.DataFrame, outcome: str = "dev_index") -> dict:
         "estimate": float(fit.params["treated"]),
         "std_error": float(fit.bse["treated"]),
         "n_obs": len(cc),
-        "n_clusters": int(len(np.unique(groups))),
+        "n_clusters": len(np.unique(groups)),
     }
 
 
