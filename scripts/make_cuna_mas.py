@@ -67,7 +67,7 @@ DOMAINS = ("cognitive", "language", "motor", "socioemotional")
 DOMAIN_MEANS = {"cognitive": -0.45, "language": -0.55, "motor": -0.30, "socioemotional": -0.35}
 FEMALE_EFFECT = {"cognitive": 0.05, "language": 0.10, "motor": 0.0, "socioemotional": 0.08}
 # assumed effects of early roll-out on the follow-up domain z-scores (before the calibration shift): their mean,
-# divided by the model SD of the domain mean (about 0.77), is about 0.10 SD of the composite
+# divided by the model SD of the domain mean at follow-up (about 0.76), is about 0.10 SD of the composite
 DOMAIN_EFFECTS = {"cognitive": 0.08, "language": 0.09, "motor": 0.05, "socioemotional": 0.09}
 # assumed variance components on the z scale (baseline total 1 per domain)
 VARIANCE = {
@@ -504,7 +504,7 @@ def build_metadata(df: pd.DataFrame) -> dict:
             DOMAIN_EFFECTS,
             "assumed",
             f"Effect of early roll-out on each follow-up domain z before the calibration shift (mean {mean_effect}"
-            "; divided by the SD of the domain mean, about 0.77, this is about 0.10 SD of the index)",
+            "; divided by the model SD of the follow-up domain mean, about 0.76, this is about 0.10 SD of the index)",
         ),
         _param(
             "variance_components",
