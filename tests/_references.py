@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CUNA_MAS",
     "ESTIMATR_SLEEP_HC2",
     "KOLESAR_STATA",
     "MPDTA_README",
@@ -175,4 +176,16 @@ VRAEM_DESIGN: Mapping[str, int] = {
     "n_districts": 6,
     "n_intervention_communities": 17,
     "n_control_communities": 14,
+}
+
+#: The Cuna Más impact evaluation as published (Araujo, Dormal, Grantham-McGregor, Lazarte, Rubio-Codina & Schady,
+#: J. Public Econ. Plus 2021; AEARCTR-0000988; via shared/STUDIES.md section 3): districts randomized to early vs
+#: late roll-out, 180 districts in 12 departments (exact counts), more than 5,000 children under 3, +0.10 SD on child
+#: development. The effect is printed with 2 decimals: tolerance half a unit of the last digit, 0.005.
+CUNA_MAS: Mapping[str, float] = {
+    "n_districts": 180,
+    "n_departments": 12,
+    "min_children": 5000,
+    "effect_sd": 0.10,
+    "effect_tolerance": 0.005,
 }

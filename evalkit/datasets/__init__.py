@@ -9,6 +9,11 @@ load_casita
     Casita pilot of parental coaching (60 children, 41 coached / 19 control).
 casita_metadata
     Metadata of the Casita sample.
+load_cuna_mas
+    Cuna Más home visiting: 5,040 children in 180 districts of 12 departments, districts randomized within
+    departments to early / late roll-out; baseline and follow-up child-development z-scores.
+cuna_mas_metadata
+    Metadata of the Cuna Más sample.
 load_vraem
     VRAEM social-capital and family well-being programme: household panel (baseline/endline) in 31
     communities of 6 districts, 17 intervention / 14 control.
@@ -25,7 +30,9 @@ from __future__ import annotations
 from evalkit.datasets._loader import (
     available_samples,
     casita_metadata,
+    cuna_mas_metadata,
     load_casita,
+    load_cuna_mas,
     load_sample,
     load_vraem,
     sample_metadata,
@@ -35,7 +42,9 @@ from evalkit.datasets._loader import (
 __all__ = [
     "available_samples",
     "casita_metadata",
+    "cuna_mas_metadata",
     "load_casita",
+    "load_cuna_mas",
     "load_sample",
     "load_vraem",
     "sample_metadata",
