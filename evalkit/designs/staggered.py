@@ -537,6 +537,7 @@ class StaggeredDiD:
             method=method,  # type: ignore[arg-type]
             base_period=base_period,  # type: ignore[arg-type]
             anticipation=anticipation,
+            covariate_names=[str(c) for c in covs],
         )
         clusters = panel.clusters
         scale = float(np.nanstd(panel.Y))  # the outcome's scale: the one degenerate-SE rule of table and pre-test
