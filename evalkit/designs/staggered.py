@@ -578,7 +578,7 @@ class StaggeredDiD:
             },
             est.size,
         )
-        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]])]
+        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]]), *_small_cohort_notes(panel, len(covs))]
         if default_note is not None:
             notes.append(default_note)
         notes.append(
@@ -628,7 +628,7 @@ class StaggeredDiD:
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[])
-        se = np.sqrt(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
+        se = _root(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
         if spec.cov_type == "CR2":  # Bell-McCaffrey df of each event time's contrast of the coefficients
             df = np.array([bell_mccaffrey_df(fit.regression.X, a, clusters=fit.clusters) for a in fit.aggregation])
         else:
@@ -661,6 +661,7 @@ class StaggeredDiD:
         notes = [
             *panel.notes,
             *tests.notes(terms),
+            *_small_cohort_notes(panel, 0),
             *([] if default_note is None else [default_note]),
             f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
             "reference period -1; weights are cohort shares at each event time.",
@@ -681,7 +682,7 @@ class StaggeredDiD:
         fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[0])
         label = _sandwich_label(cov)
-        tests = t_tests(fit.estimate, np.sqrt(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        tests = t_tests(fit.estimate, _root(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = tidy_table(
             {
                 "outcome": [outcome],
@@ -710,6 +711,7 @@ class StaggeredDiD:
             notes=(
                 *panel.notes,
                 *tests.notes(["treated"]),
+                *_small_cohort_notes(panel, 0, exact_fit=False),
                 *(() if default_note is None else (default_note,)),
                 "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
                 "a weighted average with possibly negative weights (see bacon()).",
@@ -826,6 +828,52 @@ def _cs_block(
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
     se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+
+
+def _root(variance: np.ndarray | float) -> np.ndarray:
+    """Standard errors from variances, a negative variance (rounding of a zero one: a quadratic form in a positive
+    semi-definite covariance) as 0, which :func:`~evalkit.inference.analytic.t_tests` reports as NaN with the
+    degenerate-SE note instead of a NaN from ``sqrt`` with no note."""
+    return np.sqrt(np.maximum(np.asarray(variance, dtype=np.float64), 0.0))
+
+
+#: did::pre_process_did warns about cohorts with fewer than this many units plus one per covariate.
+_SMALL_COHORT = 5
+
+
+def _small_cohort_notes(panel: _Panel, n_covariates: int, *, exact_fit: bool = True) -> tuple[str, ...]:
+    """A note naming the cohorts (and the never-treated group) with fewer than 5 + ``n_covariates`` units.
+
+    The threshold is the one of R ``did`` (``pre_process_did``: "Be aware that there are some small groups in your
+    dataset"). A cohort of one unit is named apart: its own variation cannot enter the standard error of the
+    effects that rest on it (its deviation from the cohort mean is zero), so their standard error comes from the
+    comparison units alone, and is zero -- reported NaN with the degenerate-SE note -- when those are a single
+    unit as well. ``exact_fit=False`` (the static TWFE regression, which does not fit a single unit exactly) leaves
+    that sentence out.
+    """
+    need = _SMALL_COHORT + n_covariates
+    groups, counts = np.unique(panel.cohort, return_counts=True)
+    small = [(g, int(c)) for g, c in zip(groups, counts, strict=True) if c < need]
+    if not small:
+        return ()
+
+    def label(g: float) -> str:
+        return "never treated" if not np.isfinite(g) else f"cohort {g:g}"
+
+    shown = ", ".join(f"{label(g)} ({c} unit{'s' if c > 1 else ''})" for g, c in small)
+    note = (
+        f"Small groups: {shown} have fewer than {need} units (R did's warning threshold, 5 plus one per "
+        "covariate); effects and standard errors that rest on them are imprecise and their normal or t "
+        "approximations unreliable."
+    )
+    single = [label(g) for g, c in small if c == 1]
+    if single and exact_fit:
+        note += (
+            f" {', '.join(single)} {'has' if len(single) == 1 else 'have'} a single unit, whose own variation cannot "
+            "enter the standard errors: those of the effects resting on it come from the comparison units alone "
+            "(zero, and reported NaN, when those are one unit too). Consider merging it with an adjacent cohort."
+        )
+    return (note,)
 
 
 def _plain(value: object) -> object:
