@@ -439,6 +439,7 @@ class StaggeredDiD:
             raise OptionError(
                 f"covariates are only supported with estimator='callaway_santanna', not {estimator!r}; drop them."
             )
+        self._require_two_clusters(panel, estimator, spec)
         if estimator == "sun_abraham":
             if aggregate not in (None, "dynamic"):
                 raise OptionError(
@@ -461,6 +462,19 @@ class StaggeredDiD:
         if estimator == "callaway_santanna":
             return resolve_influence_inference(inference, self._default_influence_inference)
         return _cluster_sandwich(inference, estimator, self._default_sandwich)
+
+    def _require_two_clusters(self, panel: _Panel, estimator: str, spec: Sandwich) -> None:
+        """Refuse Sun and Abraham or TWFE when the panel has one cluster, before any fit (as DiffInDiff refuses a
+        cluster-robust sandwich with one cluster in an arm): their cluster-robust standard errors, the only
+        inference they offer, cannot be estimated, and CR1's G/(G-1) is undefined."""
+        if panel.clusters is None or np.unique(panel.clusters).size >= 2:
+            return
+        raise InferenceError(
+            f"estimator={estimator!r} with inference={spec.cov_type!r} needs at least 2 clusters of "
+            f"{self.clusters!r}; the panel has 1, so there is no between-cluster variation to estimate a "
+            "cluster-robust standard error from. Drop clusters= to cluster by unit, declare finer clusters, or use "
+            "estimator='callaway_santanna' (whose standard errors are then reported NaN with a note)."
+        )
 
     def _clustered_by(self) -> str:
         return f"clusters of {self.clusters!r}" if self.clusters else f"unit ({self.unit!r})"
