@@ -642,7 +642,7 @@ class StaggeredDiD:
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[])
-        se = _root(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
+        se = _contrast_se(fit.aggregation, cov.vcov)
         if spec.cov_type == "CR2":  # Bell-McCaffrey df of each event time's contrast of the coefficients
             df = np.array([bell_mccaffrey_df(fit.regression.X, a, clusters=fit.clusters) for a in fit.aggregation])
         else:
@@ -696,7 +696,8 @@ class StaggeredDiD:
         fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[0])
         label = _sandwich_label(cov)
-        tests = t_tests(fit.estimate, _root(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        se = _contrast_se(np.eye(1, cov.vcov.shape[0]), cov.vcov)
+        tests = t_tests(fit.estimate, se, cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = tidy_table(
             {
                 "outcome": [outcome],
@@ -844,11 +845,25 @@ def _cs_block(
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
 
 
-def _root(variance: np.ndarray | float) -> np.ndarray:
-    """Standard errors from variances, a negative variance (rounding of a zero one: a quadratic form in a positive
-    semi-definite covariance) as 0, which :func:`~evalkit.inference.analytic.t_tests` reports as NaN with the
-    degenerate-SE note instead of a NaN from ``sqrt`` with no note."""
-    return np.sqrt(np.maximum(np.asarray(variance, dtype=np.float64), 0.0))
+def _contrast_se(contrasts: np.ndarray, vcov: np.ndarray) -> np.ndarray:
+    """Standard errors of the contrasts (rows of ``contrasts``) of coefficients with covariance ``vcov``, a variance
+    lost to rounding set to 0 -- which :func:`~evalkit.inference.analytic.t_tests` then reports as NaN with the
+    degenerate-SE note (the one rule), instead of a NaN from ``sqrt`` of a negative rounding with no note, or a
+    spurious 1e-9 standard error.
+
+    Notes
+    -----
+    :math:`v = a'Va` is computed from entries of :math:`V` that carry rounding errors of order
+    :math:`\\epsilon \\max_j V_{jj}`, so :math:`v` is known only up to :math:`k\\,\\epsilon\\,(\\sum_j |a_j|)^2
+    \\max_j V_{jj}` (:math:`k` coefficients; Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 3.1). A variance at or below that is zero up to rounding: e.g. a Sun-Abraham event time resting only
+    on single-unit cohorts whose comparison group is one unit, where the exact variance is zero (measured below
+    0.2 epsilon of the bound, while genuine variances of the same fits sit above 1e12 epsilon).
+    """
+    var = np.einsum("ij,jk,ik->i", contrasts, vcov, contrasts)
+    k = vcov.shape[0]
+    rounding = k * np.finfo(np.float64).eps * np.abs(contrasts).sum(axis=1) ** 2 * np.abs(np.diag(vcov)).max()
+    return np.sqrt(np.where(var <= rounding, 0.0, var))
 
 
 #: did::pre_process_did warns about cohorts with fewer than this many units plus one per covariate.
