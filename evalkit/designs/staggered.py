@@ -105,6 +105,15 @@ class StaggeredDiD:
     (NaN), every aggregate that would use it is NaN as well (with a note) rather than an average of the remaining
     cells.
 
+    Degenerate designs give a named error or an answer with a note, never a crash: Sun and Abraham and TWFE refuse
+    a panel with one cluster (InferenceError), Callaway and Sant'Anna report its standard errors NaN with the
+    degenerate-SE note; a standard error zero up to rounding (a constant outcome, effects resting on single-unit
+    cohorts with a single comparison unit) is NaN with that note; cohorts with fewer than 5 units plus one per
+    covariate (R did's threshold) are named in a note; a propensity score whose covariates separate a cohort from
+    its comparison group (no maximum-likelihood estimate) raises an EstimationError naming the cell ATT(g,t), the
+    covariates and the fix (fewer covariates, ``method="reg"``, coarser cohorts) -- there is no silent fallback to
+    another method.
+
     Examples
     --------
     >>> stag = StaggeredDiD(mpdta, unit="countyreal", time="year", cohort="first.treat")  # doctest: +SKIP
