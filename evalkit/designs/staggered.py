@@ -105,6 +105,15 @@ class StaggeredDiD:
     (NaN), every aggregate that would use it is NaN as well (with a note) rather than an average of the remaining
     cells.
 
+    Degenerate designs give a named error or an answer with a note, never a crash: Sun and Abraham and TWFE refuse
+    a panel with one cluster (InferenceError), Callaway and Sant'Anna report its standard errors NaN with the
+    degenerate-SE note; a standard error zero up to rounding (a constant outcome, effects resting on single-unit
+    cohorts with a single comparison unit) is NaN with that note; cohorts with fewer than 5 units plus one per
+    covariate (R did's threshold) are named in a note; a propensity score whose covariates separate a cohort from
+    its comparison group (no maximum-likelihood estimate) raises an EstimationError naming the cell ATT(g,t), the
+    covariates and the fix (fewer covariates, ``method="reg"``, coarser cohorts) -- there is no silent fallback to
+    another method.
+
     Examples
     --------
     >>> stag = StaggeredDiD(mpdta, unit="countyreal", time="year", cohort="first.treat")  # doctest: +SKIP
@@ -439,6 +448,7 @@ class StaggeredDiD:
             raise OptionError(
                 f"covariates are only supported with estimator='callaway_santanna', not {estimator!r}; drop them."
             )
+        self._require_two_clusters(panel, estimator, spec)
         if estimator == "sun_abraham":
             if aggregate not in (None, "dynamic"):
                 raise OptionError(
@@ -461,6 +471,19 @@ class StaggeredDiD:
         if estimator == "callaway_santanna":
             return resolve_influence_inference(inference, self._default_influence_inference)
         return _cluster_sandwich(inference, estimator, self._default_sandwich)
+
+    def _require_two_clusters(self, panel: _Panel, estimator: str, spec: Sandwich) -> None:
+        """Refuse Sun and Abraham or TWFE when the panel has one cluster, before any fit (as DiffInDiff refuses a
+        cluster-robust sandwich with one cluster in an arm): their cluster-robust standard errors, the only
+        inference they offer, cannot be estimated, and CR1's G/(G-1) is undefined."""
+        if panel.clusters is None or np.unique(panel.clusters).size >= 2:
+            return
+        raise InferenceError(
+            f"estimator={estimator!r} with inference={spec.cov_type!r} needs at least 2 clusters of "
+            f"{self.clusters!r}; the panel has 1, so there is no between-cluster variation to estimate a "
+            "cluster-robust standard error from. Drop clusters= to cluster by unit, declare finer clusters, or use "
+            "estimator='callaway_santanna' (whose standard errors are then reported NaN with a note)."
+        )
 
     def _clustered_by(self) -> str:
         return f"clusters of {self.clusters!r}" if self.clusters else f"unit ({self.unit!r})"
@@ -537,6 +560,7 @@ class StaggeredDiD:
             method=method,  # type: ignore[arg-type]
             base_period=base_period,  # type: ignore[arg-type]
             anticipation=anticipation,
+            covariate_names=[str(c) for c in covs],
         )
         clusters = panel.clusters
         scale = float(np.nanstd(panel.Y))  # the outcome's scale: the one degenerate-SE rule of table and pre-test
@@ -577,7 +601,7 @@ class StaggeredDiD:
             },
             est.size,
         )
-        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]])]
+        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]]), *_small_cohort_notes(panel, len(covs))]
         if default_note is not None:
             notes.append(default_note)
         notes.append(
@@ -627,7 +651,7 @@ class StaggeredDiD:
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[])
-        se = np.sqrt(np.einsum("ij,jk,ik->i", fit.aggregation, cov.vcov, fit.aggregation))
+        se = _contrast_se(fit.aggregation, cov.vcov)
         if spec.cov_type == "CR2":  # Bell-McCaffrey df of each event time's contrast of the coefficients
             df = np.array([bell_mccaffrey_df(fit.regression.X, a, clusters=fit.clusters) for a in fit.aggregation])
         else:
@@ -660,6 +684,7 @@ class StaggeredDiD:
         notes = [
             *panel.notes,
             *tests.notes(terms),
+            *_small_cohort_notes(panel, 0),
             *([] if default_note is None else [default_note]),
             f"Sun and Abraham interaction-weighted event study; comparison cohort: {fit.control_label}; "
             "reference period -1; weights are cohort shares at each event time.",
@@ -680,7 +705,8 @@ class StaggeredDiD:
         fit = twfe_static(y, unit, tcode, cohort, panel.periods, clusters, weights=w)
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[0])
         label = _sandwich_label(cov)
-        tests = t_tests(fit.estimate, np.sqrt(cov.vcov[0, 0]), cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
+        se = _contrast_se(np.eye(1, cov.vcov.shape[0]), cov.vcov)
+        tests = t_tests(fit.estimate, se, cov.df[0], alpha=alpha, scale=float(np.nanstd(panel.Y)))
         table = tidy_table(
             {
                 "outcome": [outcome],
@@ -709,6 +735,7 @@ class StaggeredDiD:
             notes=(
                 *panel.notes,
                 *tests.notes(["treated"]),
+                *_small_cohort_notes(panel, 0, exact_fit=False),
                 *(() if default_note is None else (default_note,)),
                 "Static TWFE: y ~ treated | unit + period; with staggered adoption and heterogeneous effects it is "
                 "a weighted average with possibly negative weights (see bacon()).",
@@ -825,6 +852,66 @@ def _cs_block(
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
     se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+
+
+def _contrast_se(contrasts: np.ndarray, vcov: np.ndarray) -> np.ndarray:
+    """Standard errors of the contrasts (rows of ``contrasts``) of coefficients with covariance ``vcov``, a variance
+    lost to rounding set to 0 -- which :func:`~evalkit.inference.analytic.t_tests` then reports as NaN with the
+    degenerate-SE note (the one rule), instead of a NaN from ``sqrt`` of a negative rounding with no note, or a
+    spurious 1e-9 standard error.
+
+    Notes
+    -----
+    :math:`v = a'Va` is computed from entries of :math:`V` that carry rounding errors of order
+    :math:`\\epsilon \\max_j V_{jj}`, so :math:`v` is known only up to :math:`k\\,\\epsilon\\,(\\sum_j |a_j|)^2
+    \\max_j V_{jj}` (:math:`k` coefficients; Higham 2002, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    section 3.1). A variance at or below that is zero up to rounding: e.g. a Sun-Abraham event time resting only
+    on single-unit cohorts whose comparison group is one unit, where the exact variance is zero (measured below
+    0.2 epsilon of the bound, while genuine variances of the same fits sit above 1e12 epsilon).
+    """
+    var = np.einsum("ij,jk,ik->i", contrasts, vcov, contrasts)
+    k = vcov.shape[0]
+    rounding = k * np.finfo(np.float64).eps * np.abs(contrasts).sum(axis=1) ** 2 * np.abs(np.diag(vcov)).max()
+    return np.sqrt(np.where(var <= rounding, 0.0, var))
+
+
+#: did::pre_process_did warns about cohorts with fewer than this many units plus one per covariate.
+_SMALL_COHORT = 5
+
+
+def _small_cohort_notes(panel: _Panel, n_covariates: int, *, exact_fit: bool = True) -> tuple[str, ...]:
+    """A note naming the cohorts (and the never-treated group) with fewer than 5 + ``n_covariates`` units.
+
+    The threshold is the one of R ``did`` (``pre_process_did``: "Be aware that there are some small groups in your
+    dataset"). A cohort of one unit is named apart: its own variation cannot enter the standard error of the
+    effects that rest on it (its deviation from the cohort mean is zero), so their standard error comes from the
+    comparison units alone, and is zero -- reported NaN with the degenerate-SE note -- when those are a single
+    unit as well. ``exact_fit=False`` (the static TWFE regression, which does not fit a single unit exactly) leaves
+    that sentence out.
+    """
+    need = _SMALL_COHORT + n_covariates
+    groups, counts = np.unique(panel.cohort, return_counts=True)
+    small = [(g, int(c)) for g, c in zip(groups, counts, strict=True) if c < need]
+    if not small:
+        return ()
+
+    def label(g: float) -> str:
+        return "never treated" if not np.isfinite(g) else f"cohort {g:g}"
+
+    shown = ", ".join(f"{label(g)} ({c} unit{'s' if c > 1 else ''})" for g, c in small)
+    note = (
+        f"Small groups: {shown} have fewer than {need} units (R did's warning threshold, 5 plus one per "
+        "covariate); effects and standard errors that rest on them are imprecise and their normal or t "
+        "approximations unreliable."
+    )
+    single = [label(g) for g, c in small if c == 1]
+    if single and exact_fit:
+        note += (
+            f" {', '.join(single)} {'has' if len(single) == 1 else 'have'} a single unit, whose own variation cannot "
+            "enter the standard errors: those of the effects resting on it come from the comparison units alone "
+            "(zero, and reported NaN, when those are one unit too). Consider merging it with an adjacent cohort."
+        )
+    return (note,)
 
 
 def _plain(value: object) -> object:

@@ -9,12 +9,14 @@ The conventions (cells, base periods, control groups, aggregation weights, boots
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import special
 
-from evalkit._linear_algebra import standardize_columns
+from evalkit._linear_algebra import condition_design, standardize_columns
 from evalkit._validation import check_option
 from evalkit.errors import DataError, EstimationError
 
@@ -46,36 +48,129 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
         inv = np.linalg.inv(xtwx)
     except np.linalg.LinAlgError as exc:
         raise EstimationError(
-            "the covariates are collinear among the comparison units of a group-time cell; drop some covariates."
+            "the covariates are collinear among the comparison units (the outcome regression X'WX is singular); "
+            "drop some covariates, or use coarser cohorts."
         ) from exc
     return inv @ ((X * w[:, None]).T @ y), inv
 
 
-def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, tol: float = 1e-12, max_iter: int = 50) -> tuple:
-    """Weighted logit by Newton-Raphson; returns fitted probabilities and ``(X' W p(1-p) X)^{-1}``."""
+#: A fitted probability within this of 0 or 1 is "numerically 0 or 1" (R's glm.fit warns at the same 10 eps).
+_PS_EDGE = 10 * np.finfo(np.float64).eps
+_LOGIT_MAX_ITER = 100
+_SEPARATION_FIX = (
+    "Use fewer or coarser covariates, method='reg' (outcome regression, which needs no propensity score), or "
+    "coarser cohorts (merge small adjacent cohorts) so that every cell has treated and comparison units with "
+    "overlapping covariates."
+)
+
+
+def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, names: Sequence[str] | None = None) -> tuple:
+    """Weighted logit by Newton-Raphson with step halving; returns fitted probabilities and ``(X' W p(1-p) X)^{-1}``.
+
+    Parameters
+    ----------
+    X : ndarray (n, k)
+        Design, first column the intercept.
+    d : ndarray (n,)
+        0/1 outcome (1 = the cell's treated cohort).
+    w : ndarray (n,)
+        Positive weights.
+    names : sequence of str, optional
+        Names of the columns after the intercept, for error messages.
+
+    Raises
+    ------
+    EstimationError
+        If the covariates are collinear in the cell (:func:`~evalkit._linear_algebra.condition_design`), or the
+        maximum-likelihood estimate does not exist: a fitted probability reaches 0 or 1 numerically (within
+        10 machine epsilons, R's ``glm.fit`` rule), the information matrix becomes singular, or Newton's method
+        does not converge in 100 iterations -- perfect or quasi-complete separation of the cohort from its
+        comparison group by the covariates.
+
+    Notes
+    -----
+    The iterations run on the orthonormal basis :math:`X_c = XT` of :func:`condition_design` (in the weighted
+    space), so the information matrix :math:`X_c'\\,\\mathrm{diag}(w\\,p(1-p))X_c` is as well conditioned as the
+    probabilities allow; the fitted probabilities do not depend on the basis and the inverse information maps back
+    as :math:`T\\,I_c^{-1}T'`. Each Newton step is halved (up to 30 times) until the weighted log-likelihood does
+    not decrease, which makes the iteration converge from :math:`\\beta_c = 0` whenever the maximum-likelihood
+    estimate exists (Albert and Anderson 1984, Biometrika 71(1):1-10: it exists exactly when the two groups
+    overlap, i.e. there is neither complete nor quasi-complete separation). Under separation the likelihood keeps
+    increasing along the separating direction, so some probability goes to 0 or 1; that is refused rather than
+    reported as an estimate.
+    """
     if X.shape[1] == 1:  # intercept only: closed form
         p = float(w @ d / w.sum())
         ps = np.full(d.shape, p)
         return ps, np.array([[1.0 / (w.sum() * p * (1 - p))]])
-    beta = np.zeros(X.shape[1])
-    p0 = float(w @ d / w.sum())
-    beta[0] = np.log(p0 / (1 - p0))
-    for _ in range(max_iter):
-        eta = X @ beta
-        ps = 1.0 / (1.0 + np.exp(-eta))
-        W = w * ps * (1 - ps)
-        hess = (X * W[:, None]).T @ X
-        step = np.linalg.solve(hess, X.T @ (w * (d - ps)))
+    labels = ["(intercept)", *(names if names is not None else [f"covariate {j}" for j in range(1, X.shape[1])])]
+    basis = condition_design(X, weights=w, names=labels)
+    Xc = basis.X
+
+    def loglik(beta: np.ndarray) -> float:
+        eta = Xc @ beta
+        return float(w @ (d * eta - np.logaddexp(0.0, eta)))
+
+    beta = np.zeros(Xc.shape[1])
+    ll = loglik(beta)
+    for _ in range(_LOGIT_MAX_ITER):
+        ps = special.expit(Xc @ beta)
+        _refuse_edge(ps, labels)
+        info = (Xc * (w * ps * (1 - ps))[:, None]).T @ Xc
+        step = _solve_information(info, Xc.T @ (w * (d - ps)), labels)
+        for _halving in range(30):
+            candidate = loglik(beta + step)
+            if candidate >= ll - 1e-12 * abs(ll):
+                break
+            step = step / 2
         beta = beta + step
-        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
+        ll = loglik(beta)
+        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
             break
-    ps = 1.0 / (1.0 + np.exp(-(X @ beta)))
-    W = w * ps * (1 - ps)
-    return ps, np.linalg.inv((X * W[:, None]).T @ X)
+    else:
+        raise EstimationError(
+            f"the propensity-score logit on {', '.join(labels[1:])} did not converge in {_LOGIT_MAX_ITER} Newton "
+            "iterations, the sign of (quasi-complete) separation of the cohort from its comparison group. "
+            + _SEPARATION_FIX
+        )
+    ps = special.expit(Xc @ beta)
+    _refuse_edge(ps, labels)
+    info = (Xc * (w * ps * (1 - ps))[:, None]).T @ Xc
+    inv_c = _solve_information(info, np.eye(info.shape[0]), labels)
+    return ps, basis.vcov(inv_c)
+
+
+def _refuse_edge(ps: np.ndarray, labels: Sequence[str]) -> None:
+    """Refuse fitted probabilities numerically 0 or 1 (perfect or quasi-complete separation)."""
+    edge = (ps < _PS_EDGE) | (ps > 1 - _PS_EDGE)
+    if edge.any():
+        raise EstimationError(
+            f"the propensity-score logit on {', '.join(labels[1:])} has fitted probabilities numerically 0 or 1 "
+            f"for {int(edge.sum())} unit(s): the covariates separate the cohort from its comparison group "
+            "(perfect or quasi-complete separation), so the propensity score has no maximum-likelihood estimate "
+            "and inverse probability weights do not exist. " + _SEPARATION_FIX
+        )
+
+
+def _solve_information(info: np.ndarray, rhs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Solve with the logit's information matrix, refusing it when singular up to rounding."""
+    s = np.linalg.svd(info, compute_uv=False)
+    if not s.size or s[-1] <= s[0] * info.shape[0] * np.finfo(np.float64).eps:
+        raise EstimationError(
+            f"the information matrix of the propensity-score logit on {', '.join(labels[1:])} is singular: the "
+            "weights p(1-p) vanish for the units that carry a covariate's variation (separation of the cohort from "
+            "its comparison group). " + _SEPARATION_FIX
+        )
+    return np.linalg.solve(info, rhs)
 
 
 def did_2x2_panel(
-    dy: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, method: DidMethod
+    dy: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    method: DidMethod,
+    covariate_names: Sequence[str] | None = None,
 ) -> tuple[float, np.ndarray]:
     """ATT of a two-period, two-group panel DiD and its influence function.
 
@@ -94,12 +189,21 @@ def did_2x2_panel(
         the comparison units' change, as ``DRDID::drdid_panel``), normalized IPW (Abadie 2005;
         ``DRDID::std_ipw_did_panel``) or outcome regression (Heckman, Ichimura and Todd 1997;
         ``DRDID::reg_did_panel``).
+    covariate_names : sequence of str, optional
+        Names of the columns of ``X`` after the intercept, for error messages.
 
     Returns
     -------
     att : float
     influence : ndarray (n,)
         Influence function, such that :math:`\\sqrt n(\\hat\\tau - \\tau) = n^{-1/2}\\sum_i \\psi_i + o_p(1)`.
+
+    Raises
+    ------
+    EstimationError
+        If the comparison units' covariates are collinear (``"dr"``, ``"reg"``) or the propensity-score logit has
+        no maximum-likelihood estimate (``"dr"``, ``"ipw"``: separation; see :func:`_logit`). There is no fallback
+        to another method: the caller chooses (``method="reg"`` needs no propensity score).
 
     Notes
     -----
@@ -118,7 +222,7 @@ def did_2x2_panel(
         mu0 = X @ beta
         lin_ols = (ctrl_w * (dy - mu0))[:, None] * X @ (xtwx_inv * n)  # (n, k) asymptotic linear rep. of beta
     if method in ("dr", "ipw"):
-        ps, vcov_ps = _logit(X, d, w)
+        ps, vcov_ps = _logit(X, d, w, covariate_names)
         ps = np.minimum(ps, _PS_MAX)
         keep = np.where(d == 1, ps < 1.01, ps < _TRIM_CONTROL)
         treat = treat * keep
@@ -204,6 +308,7 @@ def group_time_att(
     method: DidMethod = "dr",
     base_period: BaseKind = "varying",
     anticipation: int = 0,
+    covariate_names: Sequence[str] | None = None,
 ) -> GroupTimeFit:
     """Estimate every ATT(g,t) of a balanced panel.
 
@@ -230,10 +335,18 @@ def group_time_att(
         anticipation`` ("universal").
     anticipation : int
         Number of periods before ``g`` in which units may already respond.
+    covariate_names : sequence of str, optional
+        Names of the covariates (the last axis of ``covariates``), for error messages.
 
     Returns
     -------
     GroupTimeFit
+
+    Raises
+    ------
+    EstimationError
+        If a cell cannot be estimated (no comparison units, collinear covariates, separation in the propensity
+        score); the message names the cell ATT(g,t), its units and base period, the covariates and the fix.
 
     Notes
     -----
@@ -257,6 +370,10 @@ def group_time_att(
         # standardize each once, so that a covariate far from zero does not make X'WX numerically singular
         covariates = standardize_columns(covariates.reshape(n * T, -1)).reshape(covariates.shape)
     w_all = np.ones(n) if weights is None else weights / weights.mean()
+    names = None
+    if covariates is not None:
+        k = covariates.shape[2]
+        names = [str(c) for c in covariate_names] if covariate_names is not None else [f"x{j}" for j in range(k)]
     glist = np.unique(cohort[np.isfinite(cohort)])
     rows: list[tuple] = []
     infl: list[np.ndarray] = []
@@ -296,7 +413,15 @@ def group_time_att(
             dy = Y[use, ti] - Y[use, bi]
             d = is_g[use].astype(np.float64)
             X = ones[use] if covariates is None else np.column_stack([ones[use], covariates[use, bi, :]])
-            att, inf = did_2x2_panel(dy, d, X, w_all[use], method)
+            try:
+                att, inf = did_2x2_panel(dy, d, X, w_all[use], method, names)
+            except EstimationError as exc:
+                raise EstimationError(
+                    f"ATT({g:g},{t:g}) (cohort {g:g}: {n_t} unit(s); comparison: {n_c} {control.replace('_', '-')} "
+                    f"unit(s); base period {periods[bi]:g}; method={method!r}"
+                    + (f"; covariates {', '.join(names)}" if names else "")
+                    + f") cannot be estimated: {exc}"
+                ) from exc
             full = np.zeros(n)
             full[use] = inf * (n / use.sum())
             rows.append((g, t, periods[bi], att, n_t, n_c, is_pre, True))

@@ -148,6 +148,8 @@ def small_sample_factor(
     ------
     EstimationError
         If the model has no residual degrees of freedom (:math:`n \\le K`) for a type that divides by them.
+    InferenceError
+        For CR1 with fewer than two clusters (as :func:`~evalkit._linear_algebra.factorize_clusters`).
     """
     K = correction.n_params(k, cov_type)
     if cov_type in ("classical", "HC1", "CR1") and n <= K:
@@ -159,6 +161,12 @@ def small_sample_factor(
     if cov_type == "CR1":
         if n_clusters is None:
             raise InferenceError("the CR1 factor needs the number of clusters.")
+        if n_clusters < 2:
+            raise InferenceError(
+                f"CR1 standard errors need at least 2 clusters; found {n_clusters}. With one cluster there is no "
+                "between-cluster variation to estimate (G/(G-1) is undefined); use a heteroskedasticity-robust type "
+                "such as 'HC2', or randomization inference."
+            )
         return n_clusters / (n_clusters - 1) * (n - 1) / (n - K)
     return 1.0
 
