@@ -186,6 +186,7 @@ class RandomizedTrial:
         baseline: str | Mapping[str, str] | None = None,
         domains: Mapping[str, str] | None = None,
         alpha: float = 0.05,
+        moderators: str | Sequence[str] | None = None,
     ) -> Results:
         """Estimate the average treatment effect on one or more outcomes.
 
@@ -214,12 +215,31 @@ class RandomizedTrial:
             Outcome -> domain label, copied to the ``domain`` column of the results.
         alpha : float
             One minus the confidence level.
+        moderators : str or list of str, optional
+            Pre-treatment columns the effect may vary with (``estimator="ols"``, ``"lin"`` or ``"change"``). Each
+            enters centred at its sample mean, with its main effect and its interaction with treatment; the
+            treatment row stays the average effect, and a row ``"<treatment>:<moderator>"`` per moderator gives how
+            the effect changes per unit of it, with its standard error. A text or categorical moderator expands to
+            its levels: rows ``"<treatment>:<moderator>[<level>]"``, each the difference between that level's effect
+            and the first level's. Columns ``heterogeneity_F`` / ``heterogeneity_p`` hold the joint test that every
+            interaction is zero (the method's Wald test, e.g. Hotelling's T2 with Bell-McCaffrey df for CR2; also
+            in ``results.fits[outcome].inference["heterogeneity_test"]``). With ``"lin"``, whose covariates are
+            already centred and interacted, a moderator is one more covariate of Lin's regression whose
+            interaction is reported. Randomization inference re-draws treatment and rebuilds the interactions.
 
         Returns
         -------
         Results
+
+        Notes
+        -----
+        A covariate that is zero for every control unit and varies among the treated (a hand-made
+        ``treated_x_female``) is an interaction with treatment: it turns the treatment row into the effect where it
+        is zero. evalkit warns, adds a note and points to ``moderators=``.
         """
         outcome_list = as_list(outcomes)
+        moderator_list = as_list(moderators)
+        require_columns(self._data, moderator_list, "moderator")
         if not outcome_list:
             raise DataError("no outcomes given; pass a column name or a list of column names.")
         covariate_list = as_list(covariates)
@@ -247,6 +267,7 @@ class RandomizedTrial:
             count=self._assignment.count if self.is_randomized else None,
             design=self.describe(),
             roles=self._roles,
+            moderators=moderator_list,
             notes=()
             if self.is_randomized
             else (
