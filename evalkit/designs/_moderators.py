@@ -87,7 +87,11 @@ def encode_moderators(sub: pd.DataFrame, moderators: Sequence[Hashable], outcome
 
 
 def interaction_covariate_notes(
-    data: pd.DataFrame, treatment: np.ndarray, covariates: Sequence[Hashable], treatment_name: str
+    data: pd.DataFrame,
+    treatment: np.ndarray,
+    covariates: Sequence[Hashable],
+    values: np.ndarray,
+    treatment_name: str,
 ) -> list[str]:
     """Notes for covariates that look like hand-made interactions of the treatment with something.
 
@@ -105,6 +109,8 @@ def interaction_covariate_notes(
         0/1 treatment of those rows.
     covariates : sequence
         The covariate columns.
+    values : ndarray (n, p)
+        Their values (as the estimation sample holds them).
     treatment_name : str
         The treatment's name, for the message.
 
@@ -115,9 +121,8 @@ def interaction_covariate_notes(
     """
     z = np.asarray(treatment) == 1
     notes = []
-    numeric = [c for c in data.columns if pd.api.types.is_numeric_dtype(data[c].dtype) and c not in covariates]
-    for covariate in covariates:
-        x = data[covariate].to_numpy(dtype=np.float64)
+    numeric = [c for c in data.columns if pd.api.types.is_numeric_dtype(data[c].dtype)]
+    for covariate, x in zip(covariates, np.asarray(values, dtype=np.float64).T, strict=True):
         for arm, other, label in ((~z, z, treatment_name), (z, ~z, f"(1 - {treatment_name})")):
             if arm.sum() < 2 or other.sum() < 2 or np.any(x[arm] != 0) or np.ptp(x[other]) == 0:
                 continue
@@ -126,16 +131,18 @@ def interaction_covariate_notes(
                 (
                     c
                     for c in numeric
-                    if c != treatment_name and np.array_equal(indicator * data[c].to_numpy(dtype=np.float64), x)
+                    if c not in (treatment_name, covariate)
+                    and np.array_equal(indicator * data[c].to_numpy(dtype=np.float64), x)
                 ),
                 None,
             )
             what = f"equals {label} x {factor!r}" if factor is not None else f"is zero in every unit with {label} = 0"
+            suggestion = f"[{factor!r}]" if factor is not None else "[<the moderator column>]"
             notes.append(
                 f"covariate {covariate!r} {what}: it is an interaction with treatment, not a pre-treatment "
                 f"covariate, and with it in the regression the {treatment_name!r} row is the effect where "
                 f"{covariate!r} is zero, not the average effect. Remove it and pass "
-                f"moderators=[{(factor if factor is not None else '<the moderator>')!r}] instead (the moderator "
+                f"moderators={suggestion} instead (the moderator "
                 "enters centred, so the treatment row stays the average effect)."
             )
             break

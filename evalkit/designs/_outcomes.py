@@ -190,10 +190,6 @@ def estimate_outcomes(
             raise DataError(f"{context}outcome {outcome!r} has no {arm} rows left; nothing to compare.")
         if block_codes is not None:
             arms_in_every_group(z, block_codes[mask], block_labels, block_column, context)
-        for note in interaction_covariate_notes(sub, z, own_covariates, treatment_name):
-            if note not in warned:
-                warned.append(note)
-                warnings.warn(note, UserWarning, stacklevel=7)  # the caller of design.estimate()
         moderated = encode_moderators(sub, moderators, outcome) if moderators else None
         sample = EstimationSample(
             y=to_float_array(sub, [outcome], "outcome")[:, 0],
@@ -207,6 +203,10 @@ def estimate_outcomes(
             moderators=None if moderated is None else moderated.values,
             moderator_names=() if moderated is None else moderated.names,
         )
+        for note in interaction_covariate_notes(sub, z, own_covariates, sample.covariates, treatment_name):
+            if note not in warned:
+                warned.append(note)
+                warnings.warn(note, UserWarning, stacklevel=7)  # the caller of design.estimate()
         analysed = _analysed(sample, estimator)
         if np.ptp(analysed) == 0:
             what = "change in " if estimator == "change" else ""
