@@ -16,7 +16,7 @@ import pandas as pd
 
 from evalkit.errors import DataError
 
-__all__ = ["ModeratorColumns", "encode_moderators", "interaction_covariate_notes", "is_categorical"]
+__all__ = ["ModeratorColumns", "encode_moderators", "interaction_covariate_notes", "is_categorical", "levels_of"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype))
 
 
-def _levels(series: pd.Series) -> list[object]:
+def levels_of(series: pd.Series) -> list[object]:
     """The levels present in ``series``: in category order for a categorical, sorted otherwise (as text if mixed)."""
     present = pd.unique(series.dropna())
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -64,7 +64,7 @@ def encode_moderators(sub: pd.DataFrame, moderators: Sequence[Hashable], outcome
     for moderator in moderators:
         series = sub[moderator]
         if is_categorical(series):
-            levels = _levels(series)
+            levels = levels_of(series)
             if len(levels) < 2:
                 raise DataError(
                     f"moderator {moderator!r} has a single level ({levels[0]!r}) among the complete cases of outcome "

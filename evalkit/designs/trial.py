@@ -277,6 +277,79 @@ class RandomizedTrial:
             ),
         )
 
+    @known_keywords
+    @records_provenance
+    def subgroups(
+        self,
+        outcomes: str | Sequence[str],
+        *,
+        by: str,
+        estimator: EstimatorName = "difference_in_means",
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        baseline: str | Mapping[str, str] | None = None,
+        alpha: float = 0.05,
+    ) -> Results:
+        """Effects by subgroup: one row per outcome and level of ``by``, and a test that they are all equal.
+
+        Each subgroup is analysed as a trial of its own, the design restricted to its rows: the same treatment,
+        blocks, clusters, weights, estimator, covariates and inference (see :meth:`estimate`). A subgroup without
+        treated or without control units, or whose blocks lose an arm, is refused with its name.
+
+        Parameters
+        ----------
+        outcomes : str or list of str
+            Outcome columns.
+        by : str
+            A pre-treatment column whose levels define the subgroups (rows with a missing value are in no subgroup
+            and are reported in ``Results.dropped``). Levels are sorted, or in category order for a categorical.
+        estimator, covariates, inference, baseline, alpha
+            As for :meth:`estimate`.
+
+        Returns
+        -------
+        Results
+            Rows with ``term`` ``"<by>=<level>"`` and columns ``by`` and ``subgroup`` (the level); every row of an
+            outcome carries the test of equal effects, ``equality_chi2``, ``equality_df``, ``equality_p``, also
+            stated in the notes (and so under every table). ``results.adjust("holm")`` (or ``"bh"``, ...) corrects
+            across subgroups and outcomes; ``results.plot("subgroups")`` draws the forest plot.
+
+        Notes
+        -----
+        The test of equal effects is the Wald test of independent estimates, :math:`W = \\sum_g w_g(\\hat\\tau_g -
+        \\bar\\tau_w)^2`, :math:`w_g = 1/se_g^2`, on :math:`\\chi^2_{G-1}` (for two subgroups
+        :math:`(\\hat\\tau_1-\\hat\\tau_2)^2/(se_1^2+se_2^2)`; see :func:`evalkit.designs.subgroups.equality_test`).
+        Subgroups sharing no cluster are independent; when a cluster has units in two subgroups the test is not
+        reported (NaN, with a note) and ``estimate(..., moderators=[by])`` is the test to use. Randomization
+        inference within a subgroup re-draws treatment by complete randomization within its blocks (clusters as
+        units) holding its numbers treated: the design conditional on the subgroup's counts, valid when ``by`` is
+        a pre-treatment characteristic.
+
+        Examples
+        --------
+        >>> import evalkit as ek
+        >>> trial = ek.RandomizedTrial(ek.datasets.load_casita(), treatment="treated")
+        >>> res = trial.subgroups("home_total", by="female")
+        """
+        from evalkit.designs.subgroups import estimate_subgroups
+
+        outcome_list = as_list(outcomes)
+        if not outcome_list:
+            raise DataError("no outcomes given; pass a column name or a list of column names.")
+        require_columns(self._data, [by], "subgroup (by=)")
+        return estimate_subgroups(
+            self,
+            outcome_list,
+            by,
+            estimate_options={
+                "estimator": estimator,
+                "covariates": covariates,
+                "inference": inference,
+                "baseline": baseline,
+            },
+            alpha=alpha,
+        )
+
     def _default_inference(self) -> tuple[Sandwich, str]:
         """The trial's default inference, stated once: HC2, or CR2 when clustered (``estimatr::lm_robust``)."""
         if self._cluster_codes is not None:
