@@ -9,6 +9,9 @@
 #   weighted   the same with weights = w, centring at weighted.mean(female, w), HC2
 #   levels     lm_robust(y ~ z * (I(gb - mean(gb)) + I(gc - mean(gc))) + x, HC2), gb / gc the indicators of b / c
 #   lin        lm_lin(y ~ z, covariates = ~ x + female, HC2): Lin's regression with the moderator as a covariate
+#   interacted lm_robust(y ~ female * (z + x), HC2): fully interacted with the subgroup female (the equality test of
+#              trial.subgroups(by = "female") is the squared t of female:z)
+#   subgroup_b lm_robust(y ~ z + x, subset g == "b", clusters = cl, CR2): one subgroup row of a cluster trial
 # Output per model: coefficient, std_error, df, p_value by term name, and the Wald statistic W = b' V^{-1} b of
 # the interaction terms (the joint test that the effect does not vary).
 
@@ -46,6 +49,8 @@ cr2 <- lm_robust(y ~ z * I(female - mf) + x, data = d, clusters = cl, se_type = 
 weighted <- lm_robust(y ~ z * I(female - wf) + x, data = d, weights = w, se_type = "HC2")
 levels <- lm_robust(y ~ z * (I(gb - mb) + I(gc - mc)) + x, data = d, se_type = "HC2")
 lin <- lm_lin(y ~ z, covariates = ~ x + female, data = d, se_type = "HC2")
+interacted <- lm_robust(y ~ female * (z + x), data = d, se_type = "HC2")
+subgroup_b <- lm_robust(y ~ z + x, data = d[d$g == "b", ], clusters = cl, se_type = "CR2")
 
 out <- list(
   hc2 = out_of(hc2, "z:I(female - mf)"),
@@ -53,6 +58,8 @@ out <- list(
   weighted = out_of(weighted, "z:I(female - wf)"),
   levels = out_of(levels, c("z:I(gb - mb)", "z:I(gc - mc)")),
   lin = out_of(lin, "z:female_c"),
+  interacted = out_of(interacted, "female:z"),
+  subgroup_b = out_of(subgroup_b, "z"),
   versions = list(
     R = paste(R.version$major, R.version$minor, sep = "."),
     estimatr = as.character(packageVersion("estimatr"))

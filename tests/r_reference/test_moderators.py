@@ -111,3 +111,29 @@ def test_lin_with_moderator_equals_lm_lin(r_reference) -> None:
     # SOURCE: estimatr::lm_lin(y ~ z, covariates = ~ x + female, HC2) (moderators.R). TOLERANCE: 1e-8 relative.
     _check(frame, "z:female", ref, "z:female_c")
     _check(frame, "z", ref, "z")
+
+
+def test_subgroup_equality_test_is_the_fully_interacted_wald(r_reference) -> None:
+    # Without clusters and with HC2, the Wald test of equal effects of two independent subgroups,
+    # (b1 - b2)^2 / (se1^2 + se2^2), is the squared t of female:z in y ~ female * (z + x): the fully interacted
+    # regression's hat matrix is block diagonal, so each group's HC2 covariance is its own.
+    # SOURCE: estimatr::lm_robust(y ~ female * (z + x), HC2) (moderators.R). TOLERANCE: 1e-8 relative.
+    frame = ek.RandomizedTrial(_design(), treatment="z").subgroups("y", by="female", estimator="ols", covariates="x")
+    frame = frame.to_frame()
+    assert frame["term"].tolist() == ["female=0.0", "female=1.0"]
+    ref = r_reference["interacted"]
+    np.testing.assert_allclose(frame["equality_chi2"].iloc[0], ref["wald"], rtol=RTOL)
+    np.testing.assert_allclose(np.diff(frame["estimate"])[0], _row(ref, "female:z")["estimate"], rtol=RTOL)
+
+
+def test_cluster_subgroup_row_equals_lm_robust_on_the_subset(r_reference) -> None:
+    trial = ek.RandomizedTrial(_design(), treatment="z", clusters="cl")
+    res = trial.subgroups("y", by="g", estimator="ols", covariates="x")
+    frame = res.to_frame().set_index("subgroup")
+    want = _row(r_reference["subgroup_b"], "z")
+    # SOURCE: estimatr::lm_robust(y ~ z + x, subset g == "b", clusters = cl, CR2) (moderators.R). TOLERANCE: 1e-8.
+    for key in ("estimate", "std_error", "df", "p_value"):
+        np.testing.assert_allclose(frame.loc["b", key], want[key], rtol=RTOL, err_msg=key)
+    # g varies within clusters: the subgroups share clusters, so no independent-samples test is reported.
+    assert frame["equality_p"].isna().all()
+    assert any("clusters have units in more than one subgroup" in n for n in res.notes)
