@@ -132,18 +132,24 @@ def interaction_covariate_notes(
                     c
                     for c in numeric
                     if c not in (treatment_name, covariate)
-                    and np.array_equal(indicator * data[c].to_numpy(dtype=np.float64), x)
+                    and np.array_equal(indicator * data[c].to_numpy(dtype=np.float64, na_value=np.nan), x)
                 ),
                 None,
             )
-            what = f"equals {label} x {factor!r}" if factor is not None else f"is zero in every unit with {label} = 0"
+            if factor is not None:
+                what = f"equals {label} x {factor!r}: it is an interaction with treatment"
+            else:
+                what = (
+                    f"is zero in every unit with {label} = 0 and varies where {label} = 1: it looks like an "
+                    "interaction with treatment (if it is a pre-treatment characteristic that happens to be zero in "
+                    "that arm, ignore this)"
+                )
             suggestion = f"[{factor!r}]" if factor is not None else "[<the moderator column>]"
             notes.append(
-                f"covariate {covariate!r} {what}: it is an interaction with treatment, not a pre-treatment "
-                f"covariate, and with it in the regression the {treatment_name!r} row is the effect where "
-                f"{covariate!r} is zero, not the average effect. Remove it and pass "
-                f"moderators={suggestion} instead (the moderator "
-                "enters centred, so the treatment row stays the average effect)."
+                f"covariate {covariate!r} {what}. An interaction is not a pre-treatment covariate: with it in the "
+                f"regression the {treatment_name!r} row is the effect where {covariate!r} is zero, not the average "
+                f"effect. Remove it and pass moderators={suggestion} instead (the moderator enters centred, so the "
+                "treatment row stays the average effect)."
             )
             break
     return notes

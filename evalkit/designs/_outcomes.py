@@ -259,6 +259,14 @@ def estimate_outcomes(
     all_notes = [*notes, *warned, *done.notes]
     if moderators:
         all_notes.extend(_moderator_notes(spec))
+        for outcome, of in done.fits.items():
+            test = of.inference.get("heterogeneity_test")
+            if test is not None:
+                all_notes.append(
+                    f"Effect heterogeneity ({outcome}): F({test.df_num:g}, {test.df_denom:.4g}) = "
+                    f"{test.statistic:.3f}, p = {test.p_value:.3g}, joint test that {', '.join(test.terms)} are zero "
+                    f"({test.method})."
+                )
     if default_note is not None:
         all_notes.append(default_note)
     elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):
@@ -329,12 +337,17 @@ def _moderator_notes(spec: InferenceMethod) -> list[str]:
         "heterogeneity_F / heterogeneity_p: joint test that every interaction is zero (the effect does not vary "
         "with the moderators)."
     ]
-    if spec.sandwich_type is None:
+    if spec.sandwich_type is None and spec.name.startswith("randomization"):
         notes.append(
             f"With {spec.name} inference the interaction rows test the sharp null of no effect for any unit with the "
             "interaction's statistic, not that the effect does not vary (Ding, Feller and Miratrix 2016, JRSS-B "
             "78(3)); there is no joint heterogeneity test (heterogeneity_p is NaN). Use inference='HC2' or 'CR2' "
             "for tests of effect heterogeneity."
+        )
+    elif spec.sandwich_type is None:
+        notes.append(
+            f"{spec.name} inference offers no joint test, so heterogeneity_F / heterogeneity_p are NaN; "
+            "inference='HC2' or 'CR2' gives the joint test that the effect does not vary."
         )
     return notes
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 import evalkit as ek
 from evalkit.errors import DataError, OptionError
@@ -197,3 +198,13 @@ def test_pre_treatment_covariates_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         ek.RandomizedTrial(d, "z").estimate("y", estimator="ols", covariates=["x", "female"])
+
+
+def test_joint_test_is_stated_under_the_tables():
+    res = ek.RandomizedTrial(_data(), "z").estimate("y", estimator="ols", moderators=["female", "g"])
+    row = res.to_frame().iloc[0]
+    # Closed form of the joint test's p-value from its own F and df: P(F(3, n - 8) > F). TOLERANCE: 1e-12.
+    test = res.fits["y"].inference["heterogeneity_test"]
+    assert test.terms == ("z:female", "z:g[lo]", "z:g[mid]") and test.df_num == 3 and test.df_denom == 80 - 8
+    assert row["heterogeneity_p"] == pytest.approx(stats.f.sf(row["heterogeneity_F"], 3, 72), abs=1e-12)
+    assert f"p = {row['heterogeneity_p']:.3g}" in res.to_markdown()
