@@ -1,5 +1,6 @@
 """Moderators (issue 10, item 2): closed forms, randomization inference by brute force, refusals, and the
-hand-made interaction covariate. The rows against R's lm_robust / lm_lin are in tests/r_reference/test_moderators.py.
+hand-made interaction covariate. The rows against R's lm_robust / lm_lin are in
+tests/r_reference/test_moderators_against_r.py.
 """
 
 from __future__ import annotations

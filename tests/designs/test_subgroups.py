@@ -1,6 +1,6 @@
 """trial.subgroups (issue 10, item 2): one row per subgroup (the design's estimator on that subgroup, blocks and
 clusters respected), a test that all subgroup effects are equal, multiple testing through Results.adjust and a
-forest plot. Rows against R's lm_robust are in tests/r_reference/test_moderators.py."""
+forest plot. Rows against R's lm_robust are in tests/r_reference/test_moderators_against_r.py."""
 
 from __future__ import annotations
 

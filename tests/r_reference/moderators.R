@@ -1,4 +1,5 @@
-# Reference numbers for tests/r_reference/test_moderators.py: treatment x moderator rows of estimatr::lm_robust.
+# Reference numbers for tests/r_reference/test_moderators_against_r.py: treatment x moderator rows of
+# estimatr::lm_robust.
 #
 # Usage: Rscript moderators.R <design.csv> <results.json>
 #
