@@ -232,7 +232,10 @@ def estimate_outcomes(
         eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
         heterogeneity = _heterogeneity_columns(joint) if moderators else {}
         if term != fit.target:  # an interaction: how the effect changes with a moderator, not an effect size
-            return {"control_mean": float(analysed[z == 0].mean()), "control_sd": eff.sd_control, **heterogeneity}
+            columns = {"control_mean": float(analysed[z == 0].mean()), "control_sd": eff.sd_control, **heterogeneity}
+            if _randomization(spec):  # inverting a constant-effect null gives no interval for an interaction
+                columns.update(conf_low=np.nan, conf_high=np.nan)
+            return columns
         return {
             **heterogeneity,
             "control_mean": float(analysed[z == 0].mean()),
@@ -328,6 +331,11 @@ def _heterogeneity_columns(joint: object) -> dict[str, object]:
     return {"heterogeneity_F": joint.statistic, "heterogeneity_p": joint.p_value}  # type: ignore[attr-defined]
 
 
+def _randomization(spec: InferenceMethod) -> bool:
+    """Whether ``spec`` is randomization inference (its tests are of sharp nulls)."""
+    return spec.sandwich_type is None and spec.name.startswith("randomization")
+
+
 def _moderator_notes(spec: InferenceMethod) -> list[str]:
     """What the moderator rows and their joint test are, and what randomization inference tests with them."""
     notes = [
@@ -337,12 +345,13 @@ def _moderator_notes(spec: InferenceMethod) -> list[str]:
         "heterogeneity_F / heterogeneity_p: joint test that every interaction is zero (the effect does not vary "
         "with the moderators)."
     ]
-    if spec.sandwich_type is None and spec.name.startswith("randomization"):
+    if _randomization(spec):
         notes.append(
             f"With {spec.name} inference the interaction rows test the sharp null of no effect for any unit with the "
             "interaction's statistic, not that the effect does not vary (Ding, Feller and Miratrix 2016, JRSS-B "
-            "78(3)); there is no joint heterogeneity test (heterogeneity_p is NaN). Use inference='HC2' or 'CR2' "
-            "for tests of effect heterogeneity."
+            "78(3)); their intervals are not reported (inverting a constant-effect null says nothing about an "
+            "interaction) and there is no joint heterogeneity test (heterogeneity_p is NaN). Use inference='HC2' "
+            "or 'CR2' for tests and intervals of effect heterogeneity."
         )
     elif spec.sandwich_type is None:
         notes.append(

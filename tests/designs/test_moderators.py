@@ -117,7 +117,7 @@ def test_randomization_inference_redraws_the_interactions():
     # (ratios of counts), 1e-10 relative on the statistics.
     d = _tiny()
     res = ek.RandomizedTrial(d, "z").estimate(
-        "y", estimator="ols", covariates="x", moderators="age", inference=RI(confidence_interval=False)
+        "y", estimator="ols", covariates="x", moderators="age", inference=RI()
     )
     frame = res.to_frame()
     assert frame["n_draws"].tolist() == [math.comb(10, 5)] * 2 and frame["exact"].all()
@@ -130,6 +130,8 @@ def test_randomization_inference_redraws_the_interactions():
     assert res.fits["y"].inference["batched"]  # the treatment row used the batched form (z x age_c per draw)
     assert frame["heterogeneity_p"].isna().all()
     assert any("sharp null of no effect" in n for n in res.notes)
+    assert frame[["conf_low", "conf_high"]].iloc[1].isna().all()  # no constant-effect interval for an interaction
+    assert frame["conf_low"].iloc[0] < frame["estimate"].iloc[0] < frame["conf_high"].iloc[0]
 
 
 def test_categorical_levels_and_joint_test():
