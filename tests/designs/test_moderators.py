@@ -116,9 +116,7 @@ def test_randomization_inference_redraws_the_interactions():
     # y ~ z + x + age_c + z age_c with HC2 (z x age_c rebuilt for every assignment). TOLERANCE: 1e-12 on the p-values
     # (ratios of counts), 1e-10 relative on the statistics.
     d = _tiny()
-    res = ek.RandomizedTrial(d, "z").estimate(
-        "y", estimator="ols", covariates="x", moderators="age", inference=RI()
-    )
+    res = ek.RandomizedTrial(d, "z").estimate("y", estimator="ols", covariates="x", moderators="age", inference=RI())
     frame = res.to_frame()
     assert frame["n_draws"].tolist() == [math.comb(10, 5)] * 2 and frame["exact"].all()
     p_z, t_z = _brute_force(d, 1)

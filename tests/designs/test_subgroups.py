@@ -19,7 +19,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 
 import evalkit as ek
-from evalkit.errors import ColumnNotFoundError, DataError, DesignError
+from evalkit.errors import ColumnNotFoundError, DataError, DesignError, InferenceError
 from evalkit.inference import RandomizationInference as RI
 
 
@@ -86,6 +86,9 @@ def test_adjust_across_subgroups_and_outcomes():
     assert len(adjusted) == 6 and adjusted["outcome"].tolist() == ["y"] * 3 + ["y2"] * 3
     expected = multipletests(res.to_frame()["p_value"].to_numpy(), method="holm")[1]
     np.testing.assert_allclose(adjusted["p_adjusted"], expected, rtol=0, atol=1e-12)
+    # The resampling corrections need one row per outcome; they refuse and point to holm / bh.
+    with pytest.raises(InferenceError, match="'holm' or 'bh'"):
+        res.adjust("romano_wolf", reps=99, seed=1)
 
 
 def test_subgroup_without_an_arm_is_refused_by_name():
