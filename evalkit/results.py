@@ -391,17 +391,19 @@ class Results:
         """Draw the results with matplotlib and return ``(fig, ax)``.
 
         ``kind="coefficients"`` (a forest plot across outcomes, :func:`evalkit.reporting.figures.coefficient_plot`),
-        ``"event_study"`` (:func:`~evalkit.reporting.figures.event_study_plot`) or ``"null_distribution"``
-        (:func:`~evalkit.reporting.figures.null_distribution_plot`, after randomization inference).
+        ``"event_study"`` (:func:`~evalkit.reporting.figures.event_study_plot`), ``"null_distribution"``
+        (:func:`~evalkit.reporting.figures.null_distribution_plot`, after randomization inference) or
+        ``"subgroups"`` (:func:`~evalkit.reporting.figures.subgroup_plot`, after ``trial.subgroups``).
         """
         from evalkit._validation import check_option
         from evalkit.reporting import figures
 
-        check_option("kind", kind, ("coefficients", "event_study", "null_distribution"))
+        check_option("kind", kind, ("coefficients", "event_study", "null_distribution", "subgroups"))
         draw = {
             "coefficients": figures.coefficient_plot,
             "event_study": figures.event_study_plot,
             "null_distribution": figures.null_distribution_plot,
+            "subgroups": figures.subgroup_plot,
         }[kind]
         return draw(self, **options)
 

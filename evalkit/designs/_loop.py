@@ -74,6 +74,9 @@ class OutcomeDesign:
         study's leads; the test is the method's :meth:`~evalkit.inference.InferenceMethod.joint_test`.
     check : callable, optional
         ``check(prepared)``: a design's last check before inference (e.g. clusters per arm).
+    joint_name : str, default "pretrend_test"
+        The key under which the joint test is kept in ``Results.fits[outcome].inference`` (an event study's
+        ``"pretrend_test"``, a trial's ``"heterogeneity_test"`` of its moderators).
     """
 
     prepare: Callable[[str], PreparedOutcome]
@@ -81,6 +84,7 @@ class OutcomeDesign:
     terms: Callable[[LinearFit], list[int]] = _target_only
     joint_terms: Callable[[LinearFit, Sequence[int]], list[int]] = _no_joint_test
     check: Callable[[PreparedOutcome], None] = _no_check
+    joint_name: str = "pretrend_test"
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ def estimate_each(
             fit=fit,
             rows=ctx.rows,
             clusters=ctx.clusters,
-            inference={**dict(outs[0].extra), **({"pretrend_test": joint} if joint is not None else {})},
+            inference={**dict(outs[0].extra), **({design.joint_name: joint} if joint is not None else {})},
             method=method,
             correction=ctx.correction,
         )

@@ -3,6 +3,7 @@ estimation loop (:mod:`evalkit.designs._loop`); also the complete-case helper th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
+from evalkit.designs._moderators import encode_moderators, interaction_covariate_notes
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_estimator
@@ -120,6 +122,7 @@ def estimate_outcomes(
     enumerate_all: Callable[[int | None], np.ndarray] | None = None,
     count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
+    moderators: Sequence[str] = (),
 ) -> Results:
     """Estimate each outcome on its complete cases and collect one tidy row per outcome.
 
@@ -149,7 +152,9 @@ def estimate_outcomes(
                 f"domains has no entry for outcome(s) {', '.join(map(repr, unknown))}; give every outcome a domain."
             )
 
+    check_moderators(moderators, covariates, roles, estimator)
     registered = get_estimator(estimator)
+    warned: list[str] = []
 
     def prepare(outcome: str) -> PreparedOutcome:
         base_col = baselines.get(outcome)
@@ -166,7 +171,9 @@ def estimate_outcomes(
                     f"column {column!r} is a role of the design (treatment, blocks, clusters or weights) and cannot "
                     f"also be a covariate or baseline (outcome {outcome!r})."
                 )
-        columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates]))
+        if outcome in moderators:
+            raise DataError(f"outcome {outcome!r} is also a moderator; a moderator must be measured before treatment.")
+        columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates, *moderators]))
         cases = _complete_cases(data, outcome, columns)
         mask = cases.mask
         if not mask.any():
@@ -183,6 +190,7 @@ def estimate_outcomes(
             raise DataError(f"{context}outcome {outcome!r} has no {arm} rows left; nothing to compare.")
         if block_codes is not None:
             arms_in_every_group(z, block_codes[mask], block_labels, block_column, context)
+        moderated = encode_moderators(sub, moderators, outcome) if moderators else None
         sample = EstimationSample(
             y=to_float_array(sub, [outcome], "outcome")[:, 0],
             treatment=z,
@@ -192,7 +200,13 @@ def estimate_outcomes(
             weights=None if weights is None else weights[mask],
             baseline=None if base_col is None else to_float_array(sub, [base_col], "baseline")[:, 0],
             treatment_name=treatment_name,
+            moderators=None if moderated is None else moderated.values,
+            moderator_names=() if moderated is None else moderated.names,
         )
+        for note in interaction_covariate_notes(sub, z, own_covariates, sample.covariates, treatment_name):
+            if note not in warned:
+                warned.append(note)
+                warnings.warn(note, UserWarning, stacklevel=7)  # the caller of design.estimate()
         analysed = _analysed(sample, estimator)
         if np.ptp(analysed) == 0:
             what = "change in " if estimator == "change" else ""
@@ -216,7 +230,14 @@ def estimate_outcomes(
     def effect_sizes(prepared: PreparedOutcome, fit: LinearFit, term: int, joint: object) -> dict[str, object]:
         analysed, z = _analysed(prepared.sample, estimator), prepared.sample.treatment
         eff = standardized_effects(fit.estimate, analysed, z, alpha=alpha)
+        heterogeneity = _heterogeneity_columns(joint) if moderators else {}
+        if term != fit.target:  # an interaction: how the effect changes with a moderator, not an effect size
+            columns = {"control_mean": float(analysed[z == 0].mean()), "control_sd": eff.sd_control, **heterogeneity}
+            if _randomization(spec):  # inverting a constant-effect null gives no interval for an interaction
+                columns.update(conf_low=np.nan, conf_high=np.nan)
+            return columns
         return {
+            **heterogeneity,
             "control_mean": float(analysed[z == 0].mean()),
             "control_sd": eff.sd_control,
             "glass_delta": eff.glass_delta,
@@ -228,8 +249,27 @@ def estimate_outcomes(
             "hedges_g_high": eff.hedges_g_high,
         }
 
-    done = estimate_each(outcomes, registered, spec, OutcomeDesign(prepare=prepare, columns=effect_sizes))
-    all_notes = [*notes, *done.notes]
+    outcome_design = OutcomeDesign(prepare=prepare, columns=effect_sizes)
+    if moderators:
+        outcome_design = OutcomeDesign(
+            prepare=prepare,
+            columns=effect_sizes,
+            terms=_target_and_moderators,
+            joint_terms=_moderator_terms,
+            joint_name="heterogeneity_test",
+        )
+    done = estimate_each(outcomes, registered, spec, outcome_design)
+    all_notes = [*notes, *warned, *done.notes]
+    if moderators:
+        all_notes.extend(_moderator_notes(spec))
+        for outcome, of in done.fits.items():
+            test = of.inference.get("heterogeneity_test")
+            if test is not None:
+                all_notes.append(
+                    f"Effect heterogeneity ({outcome}): F({test.df_num:g}, {test.df_denom:.4g}) = "
+                    f"{test.statistic:.3f}, p = {test.p_value:.3g}, joint test that {', '.join(test.terms)} are zero "
+                    f"({test.method})."
+                )
     if default_note is not None:
         all_notes.append(default_note)
     elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):
@@ -246,6 +286,79 @@ def estimate_outcomes(
         fits=done.fits,
         domains=domains,
     )
+
+
+def check_moderators(
+    moderators: Sequence[str], covariates: Sequence[str], roles: Sequence[str | None], estimator: str
+) -> None:
+    """Refuse moderators with an estimator that has no regression, listed twice, or also a covariate or role."""
+    if not moderators:
+        return
+    if estimator not in ("ols", "lin", "change"):
+        raise OptionError(
+            f"moderators= needs a regression estimator, and estimator={estimator!r} is not one; use "
+            "estimator='ols' (ANCOVA plus the centred moderators and their interactions with treatment) or 'lin'."
+        )
+    seen: set[str] = set()
+    for moderator in moderators:
+        if moderator in seen:
+            raise DataError(f"moderator {moderator!r} is listed twice; list each moderator once.")
+        seen.add(moderator)
+        if moderator in roles:
+            raise DataError(
+                f"column {moderator!r} is a role of the design (treatment, blocks, clusters or weights) and cannot "
+                "also be a moderator; for effects by block use trial.subgroups(outcomes, by=...)."
+            )
+        if moderator in covariates:
+            raise DataError(
+                f"{moderator!r} is both a covariate and a moderator; list it only in moderators= (a moderator enters "
+                "with its main effect as well as its interaction with treatment)."
+            )
+
+
+def _target_and_moderators(fit: LinearFit) -> list[int]:
+    return [fit.target, *fit.moderator_columns]
+
+
+def _moderator_terms(fit: LinearFit, terms: Sequence[int]) -> list[int]:
+    return list(fit.moderator_columns)
+
+
+def _heterogeneity_columns(joint: object) -> dict[str, object]:
+    """The joint test that the effect does not vary with the moderators, on every row of the outcome."""
+    if joint is None:
+        return {"heterogeneity_F": np.nan, "heterogeneity_p": np.nan}
+    return {"heterogeneity_F": joint.statistic, "heterogeneity_p": joint.p_value}  # type: ignore[attr-defined]
+
+
+def _randomization(spec: InferenceMethod) -> bool:
+    """Whether ``spec`` is randomization inference (its tests are of sharp nulls)."""
+    return spec.sandwich_type is None and spec.name.startswith("randomization")
+
+
+def _moderator_notes(spec: InferenceMethod) -> list[str]:
+    """What the moderator rows and their joint test are, and what randomization inference tests with them."""
+    notes = [
+        "Moderators enter centred at their sample means, with their main effects and their interactions with "
+        "treatment (rows '<treatment>:<moderator>', '<treatment>:<moderator>[<level>]' for a level of a "
+        "categorical moderator against its first level); the treatment row stays the average effect. "
+        "heterogeneity_F / heterogeneity_p: joint test that every interaction is zero (the effect does not vary "
+        "with the moderators)."
+    ]
+    if _randomization(spec):
+        notes.append(
+            f"With {spec.name} inference the interaction rows test the sharp null of no effect for any unit with the "
+            "interaction's statistic, not that the effect does not vary (Ding, Feller and Miratrix 2016, JRSS-B "
+            "78(3)); their intervals are not reported (inverting a constant-effect null says nothing about an "
+            "interaction) and there is no joint heterogeneity test (heterogeneity_p is NaN). Use inference='HC2' "
+            "or 'CR2' for tests and intervals of effect heterogeneity."
+        )
+    elif spec.sandwich_type is None:
+        notes.append(
+            f"{spec.name} inference offers no joint test, so heterogeneity_F / heterogeneity_p are NaN; "
+            "inference='HC2' or 'CR2' gives the joint test that the effect does not vary."
+        )
+    return notes
 
 
 def _analysed(sample: EstimationSample, estimator: str) -> np.ndarray:

@@ -186,6 +186,7 @@ class RandomizedTrial:
         baseline: str | Mapping[str, str] | None = None,
         domains: Mapping[str, str] | None = None,
         alpha: float = 0.05,
+        moderators: str | Sequence[str] | None = None,
     ) -> Results:
         """Estimate the average treatment effect on one or more outcomes.
 
@@ -214,12 +215,31 @@ class RandomizedTrial:
             Outcome -> domain label, copied to the ``domain`` column of the results.
         alpha : float
             One minus the confidence level.
+        moderators : str or list of str, optional
+            Pre-treatment columns the effect may vary with (``estimator="ols"``, ``"lin"`` or ``"change"``). Each
+            enters centred at its sample mean, with its main effect and its interaction with treatment; the
+            treatment row stays the average effect, and a row ``"<treatment>:<moderator>"`` per moderator gives how
+            the effect changes per unit of it, with its standard error. A text or categorical moderator expands to
+            its levels: rows ``"<treatment>:<moderator>[<level>]"``, each the difference between that level's effect
+            and the first level's. Columns ``heterogeneity_F`` / ``heterogeneity_p`` hold the joint test that every
+            interaction is zero (the method's Wald test, e.g. Hotelling's T2 with Bell-McCaffrey df for CR2; also
+            in ``results.fits[outcome].inference["heterogeneity_test"]``). With ``"lin"``, whose covariates are
+            already centred and interacted, a moderator is one more covariate of Lin's regression whose
+            interaction is reported. Randomization inference re-draws treatment and rebuilds the interactions.
 
         Returns
         -------
         Results
+
+        Notes
+        -----
+        A covariate that is zero for every control unit and varies among the treated (a hand-made
+        ``treated_x_female``) is an interaction with treatment: it turns the treatment row into the effect where it
+        is zero. evalkit warns, adds a note and points to ``moderators=``.
         """
         outcome_list = as_list(outcomes)
+        moderator_list = as_list(moderators)
+        require_columns(self._data, moderator_list, "moderator")
         if not outcome_list:
             raise DataError("no outcomes given; pass a column name or a list of column names.")
         covariate_list = as_list(covariates)
@@ -247,6 +267,7 @@ class RandomizedTrial:
             count=self._assignment.count if self.is_randomized else None,
             design=self.describe(),
             roles=self._roles,
+            moderators=moderator_list,
             notes=()
             if self.is_randomized
             else (
@@ -254,6 +275,79 @@ class RandomizedTrial:
                 "the assumption that they are comparable given the covariates; randomization inference is "
                 "unavailable.",
             ),
+        )
+
+    @known_keywords
+    @records_provenance
+    def subgroups(
+        self,
+        outcomes: str | Sequence[str],
+        *,
+        by: str,
+        estimator: EstimatorName = "difference_in_means",
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        baseline: str | Mapping[str, str] | None = None,
+        alpha: float = 0.05,
+    ) -> Results:
+        """Effects by subgroup: one row per outcome and level of ``by``, and a test that they are all equal.
+
+        Each subgroup is analysed as a trial of its own, the design restricted to its rows: the same treatment,
+        blocks, clusters, weights, estimator, covariates and inference (see :meth:`estimate`). A subgroup without
+        treated or without control units, or whose blocks lose an arm, is refused with its name.
+
+        Parameters
+        ----------
+        outcomes : str or list of str
+            Outcome columns.
+        by : str
+            A pre-treatment column whose levels define the subgroups (rows with a missing value are in no subgroup
+            and are reported in ``Results.dropped``). Levels are sorted, or in category order for a categorical.
+        estimator, covariates, inference, baseline, alpha
+            As for :meth:`estimate`.
+
+        Returns
+        -------
+        Results
+            Rows with ``term`` ``"<by>=<level>"`` and columns ``by`` and ``subgroup`` (the level); every row of an
+            outcome carries the test of equal effects, ``equality_chi2``, ``equality_df``, ``equality_p``, also
+            stated in the notes (and so under every table). ``results.adjust("holm")`` (or ``"bh"``, ...) corrects
+            across subgroups and outcomes; ``results.plot("subgroups")`` draws the forest plot.
+
+        Notes
+        -----
+        The test of equal effects is the Wald test of independent estimates, :math:`W = \\sum_g w_g(\\hat\\tau_g -
+        \\bar\\tau_w)^2`, :math:`w_g = 1/se_g^2`, on :math:`\\chi^2_{G-1}` (for two subgroups
+        :math:`(\\hat\\tau_1-\\hat\\tau_2)^2/(se_1^2+se_2^2)`; see :func:`evalkit.designs.subgroups.equality_test`).
+        Subgroups sharing no cluster are independent; when a cluster has units in two subgroups the test is not
+        reported (NaN, with a note) and ``estimate(..., moderators=[by])`` is the test to use. Randomization
+        inference within a subgroup re-draws treatment by complete randomization within its blocks (clusters as
+        units) holding its numbers treated: the design conditional on the subgroup's counts, valid when ``by`` is
+        a pre-treatment characteristic.
+
+        Examples
+        --------
+        >>> import evalkit as ek
+        >>> trial = ek.RandomizedTrial(ek.datasets.load_casita(), treatment="treated")
+        >>> res = trial.subgroups("home_total", by="female")
+        """
+        from evalkit.designs.subgroups import estimate_subgroups
+
+        outcome_list = as_list(outcomes)
+        if not outcome_list:
+            raise DataError("no outcomes given; pass a column name or a list of column names.")
+        require_columns(self._data, [by], "subgroup (by=)")
+        return estimate_subgroups(
+            self,
+            outcome_list,
+            by,
+            estimate_options={
+                "estimator": estimator,
+                "covariates": covariates,
+                "inference": inference,
+                "baseline": baseline,
+            },
+            alpha=alpha,
         )
 
     def _default_inference(self) -> tuple[Sandwich, str]:

@@ -37,6 +37,9 @@ class LinearFit:
         Indices of the event-time indicators of an event study (empty otherwise), in increasing event time.
     event_times : tuple of int
         The event time of each of ``event_columns`` (same length).
+    moderator_columns : tuple of int
+        Indices of the treatment-by-moderator interactions (``estimate(..., moderators=...)``; empty otherwise), in
+        the order of ``EstimationSample.moderator_names``.
     """
 
     coef: np.ndarray
@@ -48,6 +51,7 @@ class LinearFit:
     weights: np.ndarray | None = field(default=None, repr=False)
     event_columns: tuple[int, ...] = ()
     event_times: tuple[int, ...] = ()
+    moderator_columns: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.event_columns) != len(self.event_times):

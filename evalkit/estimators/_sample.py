@@ -49,6 +49,12 @@ class EstimationSample:
         ``(lowest, highest)`` event time of an event study; times outside are binned into the end points.
     reference_period : int
         Event time whose coefficient is normalised to zero (event study).
+    moderators : ndarray (n, m) or None
+        Moderator columns, uncentred (a categorical moderator already expanded to indicators of its levels but
+        the first); trial regression estimators centre them at their (weighted) sample means and add them with
+        their interactions with treatment.
+    moderator_names : tuple of str
+        Names of the moderator columns: ``"female"``, or ``"age_group[2]"`` for a level of a categorical moderator.
     """
 
     y: np.ndarray = field(repr=False)
@@ -66,6 +72,8 @@ class EstimationSample:
     assignment_units: np.ndarray | None = field(default=None, repr=False)
     event_window: tuple[int, int] | None = None
     reference_period: int = -1
+    moderators: np.ndarray | None = field(default=None, repr=False)
+    moderator_names: tuple[str, ...] = ()
 
     @property
     def n_obs(self) -> int:

@@ -97,6 +97,11 @@ def _columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]
             "estimator='difference_in_means' takes no covariates; use estimator='ols' (ANCOVA) or 'lin' "
             f"to adjust for {', '.join(map(str, sample.covariate_names))}."
         )
+    if sample.moderators is not None and sample.moderators.shape[1]:
+        raise EstimationError(
+            "estimator='difference_in_means' takes no moderators; use estimator='ols' or 'lin' to add "
+            f"{', '.join(map(str, sample.moderator_names))} with its interaction with treatment."
+        )
     z = sample.treatment
     n = sample.n_obs
     empty = np.empty((n, 0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from evalkit.errors import EstimationError
@@ -27,15 +29,48 @@ def ols(sample: EstimationSample) -> LinearFit:
     :math:`y_i = \\alpha + \\tau Z_i + X_i'\\beta + \\sum_b \\gamma_b 1[b_i = b] + e_i`; the estimate is
     :math:`\\hat\\tau`. With blocks of unequal treated shares this weights blocks by
     :math:`n_b p_b (1-p_b)`, not by size (Angrist 1998); use ``lin`` for block-size weights.
+
+    With moderators :math:`M` (``sample.moderators``) the model adds their centred main effects and interactions,
+    :math:`+ (M_i - \\bar M)'\\delta + Z_i (M_i - \\bar M)'\\gamma`, with :math:`\\bar M` the (weighted) sample
+    mean: :math:`\\hat\\gamma` (terms ``"<treatment>:<moderator>"``) is how the effect changes with each moderator
+    and :math:`\\hat\\tau` stays the effect at the moderators' means, i.e. the average effect (the coefficients
+    are those of ``lm(y ~ z * I(m - mean(m)) + x)``).
     """
     design, terms = _ols_columns(sample)
-    return fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+    fit = fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+    return _with_moderator_columns(fit, design, sample)
+
+
+def _moderators(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The centred moderator columns and their names (none: an (n, 0) array)."""
+    if sample.moderators is None or sample.moderators.shape[1] == 0:
+        return np.empty((sample.n_obs, 0)), ()
+    return centre(sample.moderators, sample.weights), tuple(map(str, sample.moderator_names))
+
+
+def _with_moderator_columns(fit: LinearFit, design: TreatmentDesign, sample: EstimationSample) -> LinearFit:
+    """``fit`` with the positions of its treatment-by-moderator interactions: the last ``m`` interacted columns."""
+    m = 0 if sample.moderators is None else sample.moderators.shape[1]
+    if m == 0:
+        return fit
+    k = design.n_columns
+    return replace(fit, moderator_columns=tuple(range(k - m, k)))
 
 
 def _ols_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]]:
     D, dnames = _blocks(sample)
-    design = TreatmentDesign(np.column_stack([sample.covariates, D]), np.empty((sample.n_obs, 0)))
-    return design, ("(Intercept)", sample.treatment_name, *sample.covariate_names, *dnames)
+    Mc, mnames = _moderators(sample)
+    t = sample.treatment_name
+    design = TreatmentDesign(np.column_stack([sample.covariates, D, Mc]), Mc)
+    terms = (
+        "(Intercept)",
+        t,
+        *sample.covariate_names,
+        *dnames,
+        *(f"{m}_c" for m in mnames),
+        *(f"{t}:{m}" for m in mnames),
+    )
+    return design, terms
 
 
 def ols_design(sample: EstimationSample) -> TreatmentDesign:
@@ -53,15 +88,28 @@ def lin(sample: EstimationSample) -> LinearFit:
     and never less precise asymptotically than the difference in means; HC2 standard errors are conservative
     (Lin 2013, Ann. Appl. Stat. 7(1):295-318). Block indicators enter the same way, which gives block-size
     weights (as ``estimatr::lm_lin``).
+
+    Moderators (``sample.moderators``) need nothing new: Lin's regression already centres every covariate and
+    interacts it with treatment, so a moderator simply joins the covariates (after them, before the blocks), and its
+    interaction is reported under the name ``"<treatment>:<moderator>"`` (the other interactions keep
+    ``"<treatment>:<covariate>_c"``). Its coefficient is the change in the effect per unit of the moderator holding
+    the other covariates fixed, and :math:`\\hat\\tau` stays the average effect.
     """
     design, terms = _lin_columns(sample)
-    return fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+    fit = fit_least_squares(sample.y, design.matrix(sample.treatment), terms, 1, weights=sample.weights)
+    if sample.moderators is None or sample.moderators.shape[1] == 0:
+        return fit
+    p, m = sample.covariates.shape[1], sample.moderators.shape[1]
+    first = 2 + design.fixed.shape[1] + p
+    return replace(fit, moderator_columns=tuple(range(first, first + m)))
 
 
 def _lin_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, ...]]:
     D, dnames = _blocks(sample)
-    W = np.column_stack([sample.covariates, D])
-    names = (*sample.covariate_names, *dnames)
+    M = np.empty((sample.n_obs, 0)) if sample.moderators is None else sample.moderators
+    mnames = tuple(map(str, sample.moderator_names)) if M.shape[1] else ()
+    W = np.column_stack([sample.covariates, M, D])
+    names = (*sample.covariate_names, *mnames, *dnames)
     if W.shape[1] == 0:
         raise EstimationError(
             "estimator='lin' needs covariates (or blocks) to interact with treatment; pass covariates=[...] "
@@ -69,7 +117,13 @@ def _lin_columns(sample: EstimationSample) -> tuple[TreatmentDesign, tuple[str, 
         )
     Wc = centre(W, sample.weights)
     t = sample.treatment_name
-    terms = ("(Intercept)", t, *(f"{c}_c" for c in names), *(f"{t}:{c}_c" for c in names))
+    moderators = set(range(sample.covariates.shape[1], sample.covariates.shape[1] + len(mnames)))
+    terms = (
+        "(Intercept)",
+        t,
+        *(f"{c}_c" for c in names),
+        *(f"{t}:{c}" if j in moderators else f"{t}:{c}_c" for j, c in enumerate(names)),
+    )
     return TreatmentDesign(Wc, Wc), terms
 
 
@@ -110,6 +164,8 @@ def _change_sample(sample: EstimationSample) -> EstimationSample:
         blocks=sample.blocks,
         weights=sample.weights,
         treatment_name=sample.treatment_name,
+        moderators=sample.moderators,
+        moderator_names=sample.moderator_names,
     )
 
 

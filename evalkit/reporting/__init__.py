@@ -11,6 +11,7 @@ from evalkit.reporting.figures import (
     coefficient_plot,
     event_study_plot,
     null_distribution_plot,
+    subgroup_plot,
 )
 from evalkit.reporting.tables import (
     DEFAULT_STARS,
@@ -32,6 +33,7 @@ __all__ = [
     "event_study_plot",
     "null_distribution_plot",
     "regression_table",
+    "subgroup_plot",
     "to_html",
     "to_latex",
     "to_markdown",

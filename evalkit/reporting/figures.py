@@ -32,6 +32,7 @@ __all__ = [
     "coefficient_plot",
     "event_study_plot",
     "null_distribution_plot",
+    "subgroup_plot",
 ]
 
 #: How :func:`coefficient_plot` widens intervals when the adjusted results carry none of their own.
@@ -477,4 +478,54 @@ def balance_plot(
     ax.set_yticklabels([str(c) for c in frame["covariate"]])
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel("absolute standardized difference" if absolute else "standardized difference")
+    return fig, ax
+
+
+def subgroup_plot(results: Results, *, ax: Axes | None = None, **options: Any) -> tuple[Figure, Axes]:
+    """A forest plot of subgroup effects (``trial.subgroups(...)``) with each outcome's test of equal effects.
+
+    Parameters
+    ----------
+    results : Results
+        From :meth:`evalkit.RandomizedTrial.subgroups` (columns ``by``, ``subgroup``, ``equality_p``).
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure otherwise.
+    **options
+        Passed to :func:`coefficient_plot` (``adjusted=``, ``standardized=``, ``method=``).
+
+    Returns
+    -------
+    fig, ax
+
+    Notes
+    -----
+    The rows are drawn as by :func:`coefficient_plot` (markers ``"estimate"``, segments ``"ci"``), one per outcome
+    and subgroup, labelled ``"<by> = <level> (n = <n_obs>)"`` (prefixed by the outcome when there are several); the
+    title gives each outcome's Wald test that its subgroup effects are equal,
+    :math:`\\chi^2_{G-1}` and its p-value (:func:`evalkit.designs.subgroups.equality_test`).
+    """
+    frame = results.to_frame()
+    needed = [c for c in ("by", "subgroup", "equality_chi2", "equality_df", "equality_p") if c not in frame]
+    if needed:
+        raise ColumnNotFoundError(
+            f"results have no column {', '.join(map(repr, needed))}: a subgroup plot draws the results of "
+            "trial.subgroups(outcomes, by=...); use results.plot('coefficients') for other results."
+        )
+    fig, ax = coefficient_plot(results, ax=ax, **options)
+    several = frame["outcome"].nunique() > 1
+    labels = [
+        (f"{rec['outcome']}: " if several else "") + f"{rec['by']} = {rec['subgroup']} (n = {rec['n_obs']})"
+        for rec in frame.to_dict("records")
+    ]
+    ax.set_yticklabels(labels)
+    tests = []
+    for outcome, rows in frame.groupby("outcome", sort=False):
+        first = rows.iloc[0]
+        if pd.isna(first["equality_p"]):
+            text = "equality test not available"
+        else:
+            text = f"equal effects: chi2({int(first['equality_df'])}) = {first['equality_chi2']:.2f}, "
+            text += f"p = {first['equality_p']:.3g}"
+        tests.append(f"{outcome}: {text}" if several else text)
+    ax.set_title("\n".join(tests), fontsize="small")
     return fig, ax
