@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
+from evalkit.designs._iv import IVInference, check_take_up, iv_columns, take_up_notes
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
@@ -120,13 +121,16 @@ def estimate_outcomes(
     enumerate_all: Callable[[int | None], np.ndarray] | None = None,
     count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
+    take_up: str | None = None,
 ) -> Results:
     """Estimate each outcome on its complete cases and collect one tidy row per outcome.
 
     The design hands down arrays and callables only (treatment, block and cluster codes, its assignment's draw
-    function); nothing here knows which design it serves.
+    function); nothing here knows which design it serves. With ``estimator="iv"``, ``take_up`` names the treatment
+    received and ``treatment`` (assignment) is the instrument (see :mod:`evalkit.designs._iv`).
     """
     check_alpha(alpha)
+    check_take_up(take_up, estimator=estimator, treatment=treatment_name, roles=roles)
     check_outcome_list(outcomes, roles)
     spec, default_note = resolve_inference(inference, default_inference)
     baselines = resolve_baseline(baseline, outcomes)
@@ -150,6 +154,10 @@ def estimate_outcomes(
             )
 
     registered = get_estimator(estimator)
+    if take_up is not None:
+        require_columns(data, [take_up], "take-up")
+        spec = IVInference(spec)
+    take_up_seen: list[str] = []
 
     def prepare(outcome: str) -> PreparedOutcome:
         base_col = baselines.get(outcome)
@@ -166,7 +174,16 @@ def estimate_outcomes(
                     f"column {column!r} is a role of the design (treatment, blocks, clusters or weights) and cannot "
                     f"also be a covariate or baseline (outcome {outcome!r})."
                 )
-        columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates]))
+        if take_up is not None and (take_up == outcome or take_up in own_covariates):
+            raise DataError(
+                f"take_up={take_up!r} is also the outcome or a covariate (outcome {outcome!r}); take-up is the "
+                "treatment received and must be neither."
+            )
+        columns = list(
+            dict.fromkeys(
+                [outcome, *([base_col] if base_col else []), *own_covariates, *([take_up] if take_up else [])]
+            )
+        )
         cases = _complete_cases(data, outcome, columns)
         mask = cases.mask
         if not mask.any():
@@ -192,7 +209,11 @@ def estimate_outcomes(
             weights=None if weights is None else weights[mask],
             baseline=None if base_col is None else to_float_array(sub, [base_col], "baseline")[:, 0],
             treatment_name=treatment_name,
+            take_up=None if take_up is None else to_float_array(sub, [take_up], "take-up")[:, 0],
+            take_up_name="take_up" if take_up is None else str(take_up),
         )
+        if take_up is not None:
+            take_up_seen.extend(n for n in take_up_notes(sample) if n not in take_up_seen)
         analysed = _analysed(sample, estimator)
         if np.ptp(analysed) == 0:
             what = "change in " if estimator == "change" else ""
@@ -228,8 +249,19 @@ def estimate_outcomes(
             "hedges_g_high": eff.hedges_g_high,
         }
 
-    done = estimate_each(outcomes, registered, spec, OutcomeDesign(prepare=prepare, columns=effect_sizes))
-    all_notes = [*notes, *done.notes]
+    columns = effect_sizes
+    if take_up is not None:
+
+        def columns(prepared: PreparedOutcome, fit: LinearFit, term: int, joint: object) -> dict[str, object]:
+            # standardized complier effects; their intervals (difference-in-means formulas) do not apply to 2SLS
+            sizes = {
+                k: (np.nan if k.endswith(("_low", "_high")) else v)
+                for k, v in effect_sizes(prepared, fit, term, joint).items()
+            }
+            return {**sizes, **iv_columns(fit, prepared.context, spec)}
+
+    done = estimate_each(outcomes, registered, spec, OutcomeDesign(prepare=prepare, columns=columns))
+    all_notes = [*notes, *take_up_seen, *done.notes]
     if default_note is not None:
         all_notes.append(default_note)
     elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):

@@ -49,6 +49,11 @@ class EstimationSample:
         ``(lowest, highest)`` event time of an event study; times outside are binned into the end points.
     reference_period : int
         Event time whose coefficient is normalised to zero (event study).
+    take_up : ndarray (n,) or None
+        Treatment received (non-compliance): the endogenous regressor of the ``iv`` estimator, for which
+        ``treatment`` (the assignment) is the instrument.
+    take_up_name : str
+        Name of the take-up term in results.
     """
 
     y: np.ndarray = field(repr=False)
@@ -66,6 +71,8 @@ class EstimationSample:
     assignment_units: np.ndarray | None = field(default=None, repr=False)
     event_window: tuple[int, int] | None = None
     reference_period: int = -1
+    take_up: np.ndarray | None = field(default=None, repr=False)
+    take_up_name: str = "take_up"
 
     @property
     def n_obs(self) -> int:

@@ -1,0 +1,199 @@
+"""What a 2SLS fit reports beside the complier effect: the intention-to-treat effect, the first stage, its F and the
+Anderson-Rubin interval, all from the one covariance kernel (:func:`evalkit.inference.sandwich.sandwich`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from evalkit.errors import InferenceError
+from evalkit.estimators import LinearFit
+from evalkit.estimators.iv import IVFit
+from evalkit.inference.analytic import t_tests
+from evalkit.inference.sandwich import NO_CORRECTION, CovType, DfMethod, SmallSampleCorrection, WorkingModel, sandwich
+
+__all__ = ["AndersonRubin", "IVStatistics", "anderson_rubin", "iv_statistics"]
+
+
+@dataclass(frozen=True)
+class AndersonRubin:
+    """The Anderson-Rubin confidence set for the complier effect, with one instrument.
+
+    Attributes
+    ----------
+    conf_low, conf_high : float
+        Its ends when it is an interval; ``-inf`` / ``inf`` when it is unbounded (two rays, or the whole line).
+    kind : {"interval", "two rays", "ray", "whole line", "empty", "undefined"}
+        The shape of the set.
+    description : str
+        The set as text, e.g. ``"[0.12, 0.55]"`` or ``"(-inf, -3.1] U [0.2, inf)"``.
+    """
+
+    conf_low: float
+    conf_high: float
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class IVStatistics:
+    """The intention-to-treat effect, the first stage and the weak-instrument-robust interval of a 2SLS fit.
+
+    Attributes
+    ----------
+    itt, itt_std_error, itt_statistic, itt_p_value, itt_conf_low, itt_conf_high, itt_df : float
+        The coefficient of assignment in the reduced form (outcome on assignment and the exogenous regressors), its
+        standard error (same covariance type as the complier effect), t test and interval.
+    first_stage, first_stage_std_error : float
+        The coefficient of assignment in the first stage (take-up on the same regressors): the compliance rate,
+        i.e. the difference in take-up rates between arms (covariate-adjusted with covariates), and its standard
+        error.
+    first_stage_f : float
+        The first-stage F statistic of the instrument, :math:`(\\hat\\pi / \\widehat{se}(\\hat\\pi))^2` with the
+        robust standard error (one instrument: the robust Wald F; ``estimatr::iv_robust(diagnostics = TRUE)``'s weak
+        instrument F).
+    anderson_rubin : AndersonRubin
+        The Anderson-Rubin confidence set.
+    """
+
+    itt: float
+    itt_std_error: float
+    itt_statistic: float
+    itt_p_value: float
+    itt_conf_low: float
+    itt_conf_high: float
+    itt_df: float
+    first_stage: float
+    first_stage_std_error: float
+    first_stage_f: float
+    anderson_rubin: AndersonRubin
+
+
+def iv_statistics(
+    fit: IVFit,
+    cov_type: CovType,
+    *,
+    alpha: float,
+    clusters: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
+    working_model: WorkingModel = "identity",
+    df_method: DfMethod = "default",
+) -> IVStatistics:
+    """ITT, first stage, first-stage F and Anderson-Rubin interval of a 2SLS fit (see :func:`anderson_rubin`).
+
+    The reduced form and the first stage share their regressors :math:`X = (1, Z, W)`, so one kernel call per
+    residual vector gives their variances, and their covariance follows by polarization (the sandwich meat is a
+    quadratic form in the residuals): :math:`v_{yd} = (V(e_y + e_d) - V(e_y - e_d))/4`.
+    """
+    reduced, first = fit.reduced_form, fit.first_stage
+    if reduced is None or first is None:
+        raise InferenceError("iv_statistics needs an IVFit from two_stage_least_squares (with its reduced form).")
+    t = reduced.target
+
+    def variance(residuals: np.ndarray) -> tuple[float, float]:
+        cov = sandwich(
+            reduced.X,
+            residuals,
+            cov_type,
+            weights=reduced.weights,
+            clusters=clusters,
+            df_for=[t],
+            correction=correction,
+            working_model=working_model,
+            df_method=df_method,
+        )
+        return float(cov.vcov[t, t]), float(cov.df[t])
+
+    e_y, e_d = reduced.residuals, first.residuals
+    v_yy, df = variance(e_y)
+    v_dd, _ = variance(e_d)
+    v_yd = 0.25 * (variance(e_y + e_d)[0] - variance(e_y - e_d)[0])
+    pi_y, pi_d = float(reduced.coef[t]), float(first.coef[t])
+    itt = t_tests(pi_y, np.sqrt(v_yy), df, alpha=alpha, scale=_scale(reduced))
+    fs = t_tests(pi_d, np.sqrt(v_dd), df, alpha=alpha, scale=_scale(first))
+    crit = float(stats.norm.ppf(1 - alpha / 2) if np.isinf(df) else stats.t.ppf(1 - alpha / 2, df))
+    return IVStatistics(
+        itt=pi_y,
+        itt_std_error=float(itt.std_error[0]),
+        itt_statistic=float(itt.statistic[0]),
+        itt_p_value=float(itt.p_value[0]),
+        itt_conf_low=float(itt.conf_low[0]),
+        itt_conf_high=float(itt.conf_high[0]),
+        itt_df=df,
+        first_stage=pi_d,
+        first_stage_std_error=float(fs.std_error[0]),
+        first_stage_f=float(fs.statistic[0]) ** 2,
+        anderson_rubin=anderson_rubin(pi_y, pi_d, v_yy, v_dd, v_yd, crit),
+    )
+
+
+def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: float, crit: float) -> AndersonRubin:
+    """The Anderson-Rubin set :math:`\\{\\beta_0 : |t_{AR}(\\beta_0)| \\le c\\}` for one instrument, in closed form.
+
+    Parameters
+    ----------
+    pi_y, pi_d : float
+        Reduced-form (ITT) and first-stage coefficients of the instrument.
+    v_yy, v_dd, v_yd : float
+        Their (robust) variances and covariance.
+    crit : float
+        The critical value :math:`c` (:math:`t_{\\nu, 1-\\alpha/2}`).
+
+    Returns
+    -------
+    AndersonRubin
+
+    Notes
+    -----
+    Under :math:`H_0: \\beta = \\beta_0` the outcome net of the hypothesised effect, :math:`y - \\beta_0 D`, does not
+    depend on assignment, so the coefficient of :math:`Z` in its regression on :math:`(Z, W)`,
+    :math:`\\hat\\pi_y - \\beta_0\\hat\\pi_d`, is zero in expectation; its residuals are :math:`e_y - \\beta_0 e_d`,
+    hence its sandwich variance is :math:`v_{yy} - 2\\beta_0 v_{yd} + \\beta_0^2 v_{dd}` (Anderson and Rubin 1949;
+    robust and clustered versions as in Andrews, Stock and Sun 2019, section 5). The test does not use the first
+    stage's strength, so the set has coverage :math:`1-\\alpha` however weak the instrument. Accepting
+    :math:`\\beta_0` means :math:`a\\beta_0^2 + b\\beta_0 + c_0 \\le 0` with :math:`a = \\hat\\pi_d^2 - c^2 v_{dd}`,
+    :math:`b = -2(\\hat\\pi_y\\hat\\pi_d - c^2 v_{yd})`, :math:`c_0 = \\hat\\pi_y^2 - c^2 v_{yy}`: a bounded interval
+    when :math:`a > 0` (the first-stage F exceeds :math:`c^2`), otherwise two rays or the whole line.
+
+    References
+    ----------
+    Anderson, T. W. and Rubin, H. (1949). Estimation of the parameters of a single equation in a complete system of
+    stochastic equations. Annals of Mathematical Statistics 20(1), 46-63.
+
+    Andrews, I., Stock, J. H. and Sun, L. (2019). Weak instruments in instrumental variables regression: theory and
+    practice. Annual Review of Economics 11, 727-753.
+    """
+    c2 = crit**2
+    a = pi_d**2 - c2 * v_dd
+    b = -2.0 * (pi_y * pi_d - c2 * v_yd)
+    c0 = pi_y**2 - c2 * v_yy
+    if not all(np.isfinite(v) for v in (a, b, c0)):
+        return AndersonRubin(np.nan, np.nan, "undefined", "undefined")
+    disc = b * b - 4.0 * a * c0
+    if a == 0.0:  # linear: b beta + c0 <= 0
+        if b == 0.0:
+            return _whole_line() if c0 <= 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
+        root = -c0 / b
+        if b > 0:
+            return AndersonRubin(-np.inf, root, "ray", f"(-inf, {root:.6g}]")
+        return AndersonRubin(root, np.inf, "ray", f"[{root:.6g}, inf)")
+    if disc < 0:
+        return _whole_line() if a < 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
+    sq = np.sqrt(disc)
+    # the numerically stable pair of roots of a x^2 + b x + c0
+    q = -0.5 * (b + np.copysign(sq, b))
+    r = sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])
+    if a > 0:
+        return AndersonRubin(r[0], r[1], "interval", f"[{r[0]:.6g}, {r[1]:.6g}]")
+    return AndersonRubin(-np.inf, np.inf, "two rays", f"(-inf, {r[0]:.6g}] U [{r[1]:.6g}, inf)")
+
+
+def _whole_line() -> AndersonRubin:
+    return AndersonRubin(-np.inf, np.inf, "whole line", "(-inf, inf)")
+
+
+def _scale(fit: LinearFit) -> float:
+    y = np.asarray(fit.y, dtype=np.float64)
+    return float(y.std()) if y.size > 1 else 0.0
