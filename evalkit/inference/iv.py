@@ -29,12 +29,16 @@ class AndersonRubin:
         The shape of the set.
     description : str
         The set as text, e.g. ``"[0.12, 0.55]"`` or ``"(-inf, -3.1] U [0.2, inf)"``.
+    boundary : tuple of float
+        The finite points where the test's statistic equals the critical value (the ends of the interval, of the
+        two rays or of the ray), in increasing order.
     """
 
     conf_low: float
     conf_high: float
     kind: str
     description: str
+    boundary: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,8 +181,8 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
             return _whole_line() if c0 <= 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
         root = -c0 / b
         if b > 0:
-            return AndersonRubin(-np.inf, root, "ray", f"(-inf, {root:.6g}]")
-        return AndersonRubin(root, np.inf, "ray", f"[{root:.6g}, inf)")
+            return AndersonRubin(-np.inf, root, "ray", f"(-inf, {root:.6g}]", (root,))
+        return AndersonRubin(root, np.inf, "ray", f"[{root:.6g}, inf)", (root,))
     if disc < 0:
         return _whole_line() if a < 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
     sq = np.sqrt(disc)
@@ -186,8 +190,8 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     q = -0.5 * (b + np.copysign(sq, b))
     r = sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])
     if a > 0:
-        return AndersonRubin(r[0], r[1], "interval", f"[{r[0]:.6g}, {r[1]:.6g}]")
-    return AndersonRubin(-np.inf, np.inf, "two rays", f"(-inf, {r[0]:.6g}] U [{r[1]:.6g}, inf)")
+        return AndersonRubin(r[0], r[1], "interval", f"[{r[0]:.6g}, {r[1]:.6g}]", (r[0], r[1]))
+    return AndersonRubin(-np.inf, np.inf, "two rays", f"(-inf, {r[0]:.6g}] U [{r[1]:.6g}, inf)", (r[0], r[1]))
 
 
 def _whole_line() -> AndersonRubin:
