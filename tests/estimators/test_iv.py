@@ -270,6 +270,19 @@ def test_take_up_equal_to_treatment_is_refused():
         trial.estimate("y", estimator="iv", take_up="attended")
 
 
+def test_take_up_passed_as_a_cluster_trials_treatment_is_named_as_such():
+    # A take-up column varies within the clusters that were randomized: the refusal says it looks like take-up.
+    rng = np.random.default_rng(4)
+    cluster = np.repeat(np.arange(10), 4)
+    z = rng.permutation(np.r_[np.ones(5), np.zeros(5)])[cluster]
+    d = np.where(rng.uniform(size=40) < 0.7, z, 0.0)
+    data = pd.DataFrame({"y": rng.normal(size=40), "z": z, "d": d, "c": cluster})
+    assert (pd.Series(d).groupby(cluster).nunique() > 1).any()
+    with pytest.raises(ek.errors.DesignError, match="looks like take-up"):
+        ek.RandomizedTrial(data, treatment="d", clusters="c")
+    ek.RandomizedTrial(data, treatment="z", clusters="c").estimate("y", estimator="iv", take_up="d")
+
+
 def test_take_up_needs_iv_and_iv_needs_take_up():
     trial = ek.RandomizedTrial(_trial_data(), treatment="z")
     with pytest.raises(OptionError, match="take_up='attended' is used only by estimator='iv'"):
