@@ -23,7 +23,7 @@ from evalkit.inference.analytic import Sandwich
 from evalkit.inference.iv import iv_statistics
 from evalkit.inference.randomization import RandomizationInference
 
-__all__ = ["IVInference", "check_take_up", "iv_columns", "take_up_notes"]
+__all__ = ["IVInference", "check_take_up", "iv_columns", "iv_result_notes", "take_up_notes"]
 
 RANDOMIZATION_NOTE = (
     "Randomization inference under estimator='iv' tests the sharp null that assignment has no effect on the outcome "
@@ -189,6 +189,28 @@ def take_up_notes(sample: EstimationSample) -> tuple[str, ...]:
             "the complier effect is the average effect of treatment on the untreated."
         )
     return tuple(notes)
+
+
+#: The Staiger and Stock (1997) rule of thumb for a weak first stage with one instrument.
+WEAK_F = 10.0
+
+
+def iv_result_notes(rows: Sequence[dict[str, object]], take_up: str, treatment: str) -> list[str]:
+    """What a 2SLS table's rows are, and which outcomes have a weak first stage (F below :data:`WEAK_F`)."""
+    notes = [
+        f"estimator='iv': each row is the complier average causal effect (CACE) of take-up {take_up!r}, by 2SLS with "
+        f"the assignment {treatment!r} as the instrument; the row also gives the intention-to-treat effect (itt*), "
+        "the first stage (first_stage*: the compliance rate), its F (first_stage_f) and the Anderson-Rubin set "
+        "(ar_conf_low, ar_conf_high, ar_set). Effect-size intervals are not computed for 2SLS."
+    ]
+    weak = [str(r["outcome"]) for r in rows if float(r["first_stage_f"]) < WEAK_F]  # type: ignore[arg-type]
+    if weak:
+        notes.append(
+            f"Weak first stage (F < {WEAK_F:g}, Staiger and Stock 1997) for {', '.join(map(repr, weak[:5]))}: the "
+            "2SLS interval can under-cover; use the Anderson-Rubin set (ar_conf_low / ar_conf_high), valid however "
+            "weak compliance is."
+        )
+    return notes
 
 
 def check_take_up(take_up: object, *, estimator: str, treatment: str, roles: Sequence[object]) -> None:

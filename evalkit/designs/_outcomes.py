@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
-from evalkit.designs._iv import IVInference, check_take_up, iv_columns, take_up_notes
+from evalkit.designs._iv import IVInference, check_take_up, iv_columns, iv_result_notes, take_up_notes
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
@@ -262,6 +262,8 @@ def estimate_outcomes(
 
     done = estimate_each(outcomes, registered, spec, OutcomeDesign(prepare=prepare, columns=columns))
     all_notes = [*notes, *take_up_seen, *done.notes]
+    if take_up is not None:
+        all_notes.extend(iv_result_notes(done.rows, take_up, treatment_name))
     if default_note is not None:
         all_notes.append(default_note)
     elif cluster_codes is not None and spec.sandwich_type is not None and not spec.sandwich_type.startswith("CR"):

@@ -159,11 +159,13 @@ def test_anderson_rubin_set_is_the_inverted_test(strength, shape):
 
     if shape == "interval":
         assert row["first_stage_f"] > crit**2 and row["ar_set"].startswith("[")
+        assert not any("Weak first stage" in n for n in res.notes)
         ends = [row["ar_conf_low"], row["ar_conf_high"]]
     else:
         assert row["first_stage_f"] < crit**2
         assert np.isinf(row["ar_conf_low"]) and np.isinf(row["ar_conf_high"])
         assert np.isfinite(row["conf_low"]) and np.isfinite(row["conf_high"])
+        assert any(n.startswith("Weak first stage (F < 10") for n in res.notes)
         assert accepted(-1e6) and accepted(1e6)  # far out the test does not reject: unbounded on both sides
         if shape == "whole line":
             assert row["ar_set"] == "(-inf, inf)"
