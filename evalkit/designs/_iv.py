@@ -1,6 +1,7 @@
 """Non-compliance in a randomized trial (``estimator="iv"``, ``take_up=``): what the trial hands the one estimation
-loop beside the 2SLS fit -- how each inference method treats it, the ITT / first-stage / Anderson-Rubin columns of the
-complier-effect row, and the notes on the pattern of take-up.
+loop beside the 2SLS fit: the ITT / first-stage / Anderson-Rubin and take-up columns of the complier-effect row, the
+notes on the pattern of take-up, and the refusals. How each inference method treats a 2SLS fit is
+:class:`evalkit.inference.iv.TwoStageInference`.
 
 The complier effect is one row per outcome (``term`` = the take-up column); the intention-to-treat effect, the
 first stage (compliance rate), its F and the Anderson-Rubin set are columns of that row, so that a table stays one
@@ -9,142 +10,27 @@ row per outcome and ``Results.adjust`` corrects the complier effects' p-values o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from evalkit.errors import DataError, InferenceError, OptionError
-from evalkit.estimators import REGISTRY, EstimationSample, LinearFit
-from evalkit.estimators.iv import IVFit
-from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
-from evalkit.inference.analytic import Sandwich
-from evalkit.inference.iv import iv_statistics
-from evalkit.inference.randomization import RandomizationInference
+from evalkit.estimators import EstimationSample, LinearFit
+from evalkit.inference._base import InferenceContext, InferenceMethod
+from evalkit.inference.iv import two_stage_columns
 
-__all__ = ["IVInference", "check_take_up", "iv_columns", "iv_result_notes", "take_up_notes"]
-
-RANDOMIZATION_NOTE = (
-    "Randomization inference under estimator='iv' tests the sharp null that assignment has no effect on the outcome "
-    "of any unit (with null=b: no effect on the outcome net of b times take-up), by re-drawing assignment from the "
-    "design and re-computing the reduced-form (ITT) statistic; under the exclusion restriction this is the null of "
-    "no effect of take-up. The re-draws never use take-up, which assignment moves. std_error is the analytic 2SLS "
-    "standard error; conf_low / conf_high are not computed (see ar_conf_low / ar_conf_high, the Anderson-Rubin "
-    "interval)."
-)
-
-
-@dataclass(frozen=True)
-class IVInference(InferenceMethod):
-    """The user's inference method, applied to a 2SLS fit.
-
-    A sandwich (``"HC2"``, ``"CR2"``, ...) is computed on the fit as it is: the second-stage design with fitted
-    take-up and the structural residuals (``estimatr::iv_robust``). :class:`RandomizationInference` tests the sharp
-    null of no effect of assignment on the reduced form (see :data:`RANDOMIZATION_NOTE`). Other methods refuse.
-    """
-
-    inner: InferenceMethod
-
-    @property
-    def name(self) -> str:
-        """The wrapped method's label."""
-        return self.inner.name
-
-    @property
-    def sandwich_type(self) -> str | None:
-        """The wrapped method's sandwich type."""
-        return self.inner.sandwich_type
-
-    @property
-    def working_model(self) -> str:
-        """The wrapped method's working model."""
-        return self.inner.working_model
-
-    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
-        """Standard error, test and interval of the complier effect."""
-        return self.infer_terms(fit, ctx, [fit.target])[0]
-
-    def infer_terms(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> tuple[InferenceOutcome, ...]:
-        """The complier effect's inference (the only term reported)."""
-        if isinstance(self.inner, Sandwich):
-            return self.inner.infer_terms(fit, ctx, terms)
-        if isinstance(self.inner, RandomizationInference):
-            return tuple(self._randomization(fit, ctx, self.inner) for _ in terms)
-        raise InferenceError(
-            f"estimator='iv' supports sandwich standard errors ('HC2', 'CR2', ...) and "
-            f"RandomizationInference, not {type(self.inner).__name__}; a wild bootstrap of 2SLS needs the restricted "
-            "first and second stages (not written). Use inference='CR2' or RandomizationInference."
-        )
-
-    def _randomization(self, fit: LinearFit, ctx: InferenceContext, ri: RandomizationInference) -> InferenceOutcome:
-        sample = ctx.sample
-        if not isinstance(fit, IVFit) or sample is None or sample.take_up is None:
-            raise InferenceError("randomization inference for estimator='iv' needs the 2SLS fit and its sample.")
-        ols = REGISTRY["ols"]
-        net = dataclasses.replace(sample, y=sample.y - float(ri.null) * np.asarray(sample.take_up, dtype=np.float64))
-        reduced = ols.fit(net)
-        on_reduced = dataclasses.replace(ri, null=0.0, confidence_interval=False, seed=ri.seed_used)
-        out = on_reduced.infer(reduced, dataclasses.replace(ctx, sample=net, refit=ols.fit, estimator="ols"))
-        cov_type = ri.cov_type or ("CR2" if ctx.clusters is not None else "HC2")
-        analytic = Sandwich(cov_type, working_model=ri.working_model).infer(fit, ctx)
-        return InferenceOutcome(
-            std_error=analytic.std_error,
-            statistic=out.statistic,
-            p_value=out.p_value,
-            conf_low=np.nan,
-            conf_high=np.nan,
-            df=np.nan,
-            n_clusters=out.n_clusters,
-            label=f"{out.label}, reduced form",
-            extra={**dict(out.extra), "null": float(ri.null), "reduced_form": True},
-            columns=dict(out.columns),
-            notes=(*out.notes, *analytic.notes, RANDOMIZATION_NOTE),
-        )
-
-
-def _analytic_settings(method: InferenceMethod, clustered: bool) -> tuple[str, str, str]:
-    """(cov_type, df method, working model) of the analytic columns (ITT, first stage, Anderson-Rubin)."""
-    inner = method.inner if isinstance(method, IVInference) else method
-    if isinstance(inner, Sandwich):
-        return inner.cov_type, inner.df, inner.working_model
-    if isinstance(inner, RandomizationInference) and inner.cov_type is not None:
-        return inner.cov_type, "default", inner.working_model
-    return ("CR2" if clustered else "HC2"), "default", inner.working_model
+__all__ = ["check_take_up", "iv_columns", "iv_result_notes", "take_up_notes"]
 
 
 def iv_columns(fit: LinearFit, ctx: InferenceContext, method: InferenceMethod) -> dict[str, object]:
-    """The ITT, first-stage, first-stage F, Anderson-Rubin and take-up columns of a complier-effect row.
-
-    They use the covariance type of the reported standard error (for randomization inference its ``cov_type``,
-    default HC2 / CR2), with the same df rule.
-    """
-    if not isinstance(fit, IVFit) or ctx.sample is None or ctx.sample.take_up is None:
-        raise InferenceError("the IV columns need a 2SLS fit (estimator='iv') and its sample.")
-    cov_type, df_method, working_model = _analytic_settings(method, ctx.clusters is not None)
-    s = iv_statistics(
-        fit,
-        cov_type,  # type: ignore[arg-type]
-        alpha=ctx.alpha,
-        clusters=ctx.clusters if cov_type.startswith("CR") else None,
-        correction=ctx.correction,
-        working_model=working_model,  # type: ignore[arg-type]
-        df_method=df_method,  # type: ignore[arg-type]
-    )
+    """The ITT, first-stage, first-stage F, Anderson-Rubin (:func:`evalkit.inference.iv.two_stage_columns`) and
+    take-up columns of a complier-effect row."""
+    if ctx.sample is None or ctx.sample.take_up is None:
+        raise InferenceError("the IV columns need the 2SLS sample (estimator='iv').")
     rates = _take_up_rates(ctx.sample)
     return {
         "estimand": "CACE (2SLS)",
-        "itt": s.itt,
-        "itt_std_error": s.itt_std_error,
-        "itt_p_value": s.itt_p_value,
-        "itt_conf_low": s.itt_conf_low,
-        "itt_conf_high": s.itt_conf_high,
-        "first_stage": s.first_stage,
-        "first_stage_std_error": s.first_stage_std_error,
-        "first_stage_f": s.first_stage_f,
-        "ar_conf_low": s.anderson_rubin.conf_low,
-        "ar_conf_high": s.anderson_rubin.conf_high,
-        "ar_set": s.anderson_rubin.description,
+        **two_stage_columns(fit, ctx, method),
         "take_up_treated": rates[1],
         "take_up_control": rates[0],
         "one_sided": bool(_one_sided(ctx.sample)),

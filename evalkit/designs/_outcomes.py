@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
-from evalkit.designs._iv import IVInference, check_take_up, iv_columns, iv_result_notes, take_up_notes
+from evalkit.designs._iv import check_take_up, iv_columns, iv_result_notes, take_up_notes
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
@@ -18,6 +18,7 @@ from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_e
 from evalkit.estimators.effect_sizes import standardized_effects
 from evalkit.inference._base import InferenceContext, InferenceMethod
 from evalkit.inference.analytic import resolve_inference
+from evalkit.inference.iv import TwoStageInference
 from evalkit.results import Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
@@ -156,7 +157,7 @@ def estimate_outcomes(
     registered = get_estimator(estimator)
     if take_up is not None:
         require_columns(data, [take_up], "take-up")
-        spec = IVInference(spec)
+        spec = TwoStageInference(spec)
     take_up_seen: list[str] = []
 
     def prepare(outcome: str) -> PreparedOutcome:

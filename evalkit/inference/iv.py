@@ -1,20 +1,33 @@
-"""What a 2SLS fit reports beside the complier effect: the intention-to-treat effect, the first stage, its F and the
-Anderson-Rubin interval, all from the one covariance kernel (:func:`evalkit.inference.sandwich.sandwich`)."""
+"""Inference for a 2SLS fit (``estimator="iv"``): how each inference method treats it (:class:`TwoStageInference`),
+and what it reports beside the complier effect -- the intention-to-treat effect, the first stage, its F and the
+Anderson-Rubin interval -- all from the one covariance kernel (:func:`evalkit.inference.sandwich.sandwich`)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from evalkit.errors import InferenceError
-from evalkit.estimators import LinearFit
+from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.estimators.iv import IVFit
-from evalkit.inference.analytic import t_tests
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference.analytic import Sandwich, t_tests
+from evalkit.inference.randomization import RandomizationInference
 from evalkit.inference.sandwich import NO_CORRECTION, CovType, DfMethod, SmallSampleCorrection, WorkingModel, sandwich
 
-__all__ = ["AndersonRubin", "IVStatistics", "anderson_rubin", "iv_statistics"]
+__all__ = [
+    "RANDOMIZATION_NOTE",
+    "AndersonRubin",
+    "IVStatistics",
+    "TwoStageInference",
+    "anderson_rubin",
+    "iv_statistics",
+    "two_stage_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,128 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
 
 def _whole_line() -> AndersonRubin:
     return AndersonRubin(-np.inf, np.inf, "whole line", "(-inf, inf)")
+
+
+RANDOMIZATION_NOTE = (
+    "Randomization inference under estimator='iv' tests the sharp null that assignment has no effect on the outcome "
+    "of any unit (with null=b: no effect on the outcome net of b times take-up), by re-drawing assignment from the "
+    "design and re-computing the reduced-form (ITT) statistic; under the exclusion restriction this is the null of "
+    "no effect of take-up. The re-draws never use take-up, which assignment moves. std_error is the analytic 2SLS "
+    "standard error; conf_low / conf_high are not computed (see ar_conf_low / ar_conf_high, the Anderson-Rubin "
+    "interval)."
+)
+
+
+@dataclass(frozen=True)
+class TwoStageInference(InferenceMethod):
+    """The user's inference method, applied to a 2SLS fit.
+
+    A sandwich (``"HC2"``, ``"CR2"``, ...) is computed on the fit as it is: the second-stage design with fitted
+    take-up and the structural residuals (``estimatr::iv_robust``). :class:`RandomizationInference` tests the sharp
+    null of no effect of assignment on the reduced form (see :data:`RANDOMIZATION_NOTE`). Other methods refuse.
+    """
+
+    inner: InferenceMethod
+
+    @property
+    def name(self) -> str:
+        """The wrapped method's label."""
+        return self.inner.name
+
+    @property
+    def sandwich_type(self) -> str | None:
+        """The wrapped method's sandwich type."""
+        return self.inner.sandwich_type
+
+    @property
+    def working_model(self) -> str:
+        """The wrapped method's working model."""
+        return self.inner.working_model
+
+    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
+        """Standard error, test and interval of the complier effect."""
+        return self.infer_terms(fit, ctx, [fit.target])[0]
+
+    def infer_terms(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> tuple[InferenceOutcome, ...]:
+        """The complier effect's inference (the only term reported)."""
+        if isinstance(self.inner, Sandwich):
+            return self.inner.infer_terms(fit, ctx, terms)
+        if isinstance(self.inner, RandomizationInference):
+            return tuple(self._randomization(fit, ctx, self.inner) for _ in terms)
+        raise InferenceError(
+            f"estimator='iv' supports sandwich standard errors ('HC2', 'CR2', ...) and "
+            f"RandomizationInference, not {type(self.inner).__name__}; a wild bootstrap of 2SLS needs the restricted "
+            "first and second stages (not written). Use inference='CR2' or RandomizationInference."
+        )
+
+    def _randomization(self, fit: LinearFit, ctx: InferenceContext, ri: RandomizationInference) -> InferenceOutcome:
+        sample = ctx.sample
+        if not isinstance(fit, IVFit) or sample is None or sample.take_up is None:
+            raise InferenceError("randomization inference for estimator='iv' needs the 2SLS fit and its sample.")
+        ols = REGISTRY["ols"]
+        net = dataclasses.replace(sample, y=sample.y - float(ri.null) * np.asarray(sample.take_up, dtype=np.float64))
+        reduced = ols.fit(net)
+        on_reduced = dataclasses.replace(ri, null=0.0, confidence_interval=False, seed=ri.seed_used)
+        out = on_reduced.infer(reduced, dataclasses.replace(ctx, sample=net, refit=ols.fit, estimator="ols"))
+        cov_type = ri.cov_type or ("CR2" if ctx.clusters is not None else "HC2")
+        analytic = Sandwich(cov_type, working_model=ri.working_model).infer(fit, ctx)
+        return InferenceOutcome(
+            std_error=analytic.std_error,
+            statistic=out.statistic,
+            p_value=out.p_value,
+            conf_low=np.nan,
+            conf_high=np.nan,
+            df=np.nan,
+            n_clusters=out.n_clusters,
+            label=f"{out.label}, reduced form",
+            extra={**dict(out.extra), "null": float(ri.null), "reduced_form": True},
+            columns=dict(out.columns),
+            notes=(*out.notes, *analytic.notes, RANDOMIZATION_NOTE),
+        )
+
+
+def _analytic_settings(method: InferenceMethod, clustered: bool) -> tuple[str, str, str]:
+    """(cov_type, df method, working model) of the analytic columns (ITT, first stage, Anderson-Rubin): the reported
+    standard error's sandwich, or for randomization inference its ``cov_type`` (default HC2, CR2 when clustered)."""
+    inner = method.inner if isinstance(method, TwoStageInference) else method
+    if isinstance(inner, Sandwich):
+        return inner.cov_type, inner.df, inner.working_model
+    if isinstance(inner, RandomizationInference) and inner.cov_type is not None:
+        return inner.cov_type, "default", inner.working_model
+    return ("CR2" if clustered else "HC2"), "default", inner.working_model
+
+
+def two_stage_columns(fit: LinearFit, ctx: InferenceContext, method: InferenceMethod) -> dict[str, object]:
+    """The ITT, first-stage, first-stage F and Anderson-Rubin columns of a complier-effect row.
+
+    They use the covariance type of the reported standard error (for randomization inference its ``cov_type``,
+    default HC2 / CR2), with the same df rule (:func:`iv_statistics`).
+    """
+    if not isinstance(fit, IVFit):
+        raise InferenceError("the IV columns need a 2SLS fit (estimator='iv').")
+    cov_type, df_method, working_model = _analytic_settings(method, ctx.clusters is not None)
+    s = iv_statistics(
+        fit,
+        cov_type,  # type: ignore[arg-type]
+        alpha=ctx.alpha,
+        clusters=ctx.clusters if cov_type.startswith("CR") else None,
+        correction=ctx.correction,
+        working_model=working_model,  # type: ignore[arg-type]
+        df_method=df_method,  # type: ignore[arg-type]
+    )
+    return {
+        "itt": s.itt,
+        "itt_std_error": s.itt_std_error,
+        "itt_p_value": s.itt_p_value,
+        "itt_conf_low": s.itt_conf_low,
+        "itt_conf_high": s.itt_conf_high,
+        "first_stage": s.first_stage,
+        "first_stage_std_error": s.first_stage_std_error,
+        "first_stage_f": s.first_stage_f,
+        "ar_conf_low": s.anderson_rubin.conf_low,
+        "ar_conf_high": s.anderson_rubin.conf_high,
+        "ar_set": s.anderson_rubin.description,
+    }
 
 
 def _scale(fit: LinearFit) -> float:
