@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit._validation import check_alpha, require_columns, to_float_array
+from evalkit.designs._iv import check_take_up, iv_columns, iv_result_notes, take_up_notes
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._moderators import encode_moderators, interaction_covariate_notes
 from evalkit.designs._roles import arms_in_every_group
@@ -19,6 +20,7 @@ from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_e
 from evalkit.estimators.effect_sizes import standardized_effects
 from evalkit.inference._base import InferenceContext, InferenceMethod
 from evalkit.inference.analytic import resolve_inference
+from evalkit.inference.iv import TwoStageInference
 from evalkit.results import Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
@@ -123,13 +125,16 @@ def estimate_outcomes(
     count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
     moderators: Sequence[str] = (),
+    take_up: str | None = None,
 ) -> Results:
     """Estimate each outcome on its complete cases and collect one tidy row per outcome.
 
     The design hands down arrays and callables only (treatment, block and cluster codes, its assignment's draw
-    function); nothing here knows which design it serves.
+    function); nothing here knows which design it serves. With ``estimator="iv"``, ``take_up`` names the treatment
+    received and ``treatment`` (assignment) is the instrument (see :mod:`evalkit.designs._iv`).
     """
     check_alpha(alpha)
+    check_take_up(take_up, estimator=estimator, treatment=treatment_name, roles=roles)
     check_outcome_list(outcomes, roles)
     spec, default_note = resolve_inference(inference, default_inference)
     baselines = resolve_baseline(baseline, outcomes)
@@ -155,6 +160,10 @@ def estimate_outcomes(
     check_moderators(moderators, covariates, roles, estimator)
     registered = get_estimator(estimator)
     warned: list[str] = []
+    if take_up is not None:
+        require_columns(data, [take_up], "take-up")
+        spec = TwoStageInference(spec)
+    take_up_seen: list[str] = []
 
     def prepare(outcome: str) -> PreparedOutcome:
         base_col = baselines.get(outcome)
@@ -173,7 +182,22 @@ def estimate_outcomes(
                 )
         if outcome in moderators:
             raise DataError(f"outcome {outcome!r} is also a moderator; a moderator must be measured before treatment.")
-        columns = list(dict.fromkeys([outcome, *([base_col] if base_col else []), *own_covariates, *moderators]))
+        if take_up is not None and (take_up == outcome or take_up in own_covariates):
+            raise DataError(
+                f"take_up={take_up!r} is also the outcome or a covariate (outcome {outcome!r}); take-up is the "
+                "treatment received and must be neither."
+            )
+        columns = list(
+            dict.fromkeys(
+                [
+                    outcome,
+                    *([base_col] if base_col else []),
+                    *own_covariates,
+                    *moderators,
+                    *([take_up] if take_up else []),
+                ]
+            )
+        )
         cases = _complete_cases(data, outcome, columns)
         mask = cases.mask
         if not mask.any():
@@ -202,11 +226,15 @@ def estimate_outcomes(
             treatment_name=treatment_name,
             moderators=None if moderated is None else moderated.values,
             moderator_names=() if moderated is None else moderated.names,
+            take_up=None if take_up is None else to_float_array(sub, [take_up], "take-up")[:, 0],
+            take_up_name="take_up" if take_up is None else str(take_up),
         )
         for note in interaction_covariate_notes(sub, z, own_covariates, sample.covariates, treatment_name):
             if note not in warned:
                 warned.append(note)
                 warnings.warn(note, UserWarning, stacklevel=7)  # the caller of design.estimate()
+        if take_up is not None:
+            take_up_seen.extend(n for n in take_up_notes(sample) if n not in take_up_seen)
         analysed = _analysed(sample, estimator)
         if np.ptp(analysed) == 0:
             what = "change in " if estimator == "change" else ""
@@ -249,17 +277,30 @@ def estimate_outcomes(
             "hedges_g_high": eff.hedges_g_high,
         }
 
-    outcome_design = OutcomeDesign(prepare=prepare, columns=effect_sizes)
+    columns = effect_sizes
+    if take_up is not None:
+
+        def columns(prepared: PreparedOutcome, fit: LinearFit, term: int, joint: object) -> dict[str, object]:
+            # standardized complier effects; their intervals (difference-in-means formulas) do not apply to 2SLS
+            sizes = {
+                k: (np.nan if k.endswith(("_low", "_high")) else v)
+                for k, v in effect_sizes(prepared, fit, term, joint).items()
+            }
+            return {**sizes, **iv_columns(fit, prepared.context, spec)}
+
+    outcome_design = OutcomeDesign(prepare=prepare, columns=columns)
     if moderators:
         outcome_design = OutcomeDesign(
             prepare=prepare,
-            columns=effect_sizes,
+            columns=columns,
             terms=_target_and_moderators,
             joint_terms=_moderator_terms,
             joint_name="heterogeneity_test",
         )
     done = estimate_each(outcomes, registered, spec, outcome_design)
-    all_notes = [*notes, *warned, *done.notes]
+    all_notes = [*notes, *warned, *take_up_seen, *done.notes]
+    if take_up is not None:
+        all_notes.extend(iv_result_notes(done.rows, take_up, treatment_name))
     if moderators:
         all_notes.extend(_moderator_notes(spec))
         for outcome, of in done.fits.items():

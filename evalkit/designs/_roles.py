@@ -232,7 +232,9 @@ def treatment_constant_within(
         raise DesignError(
             f"treatment varies within cluster(s) {shown} of {column!r}; in a cluster design every unit of a "
             "cluster shares its assignment. Check the treatment column, or drop clusters= if assignment was "
-            "individual."
+            "individual. A column that varies within the units of assignment looks like take-up (the treatment "
+            "received), not assignment: pass the assignment as treatment= and this column to "
+            "estimate(..., estimator='iv', take_up=...)."
         )
 
 

@@ -187,17 +187,20 @@ class RandomizedTrial:
         domains: Mapping[str, str] | None = None,
         alpha: float = 0.05,
         moderators: str | Sequence[str] | None = None,
+        take_up: str | None = None,
     ) -> Results:
-        """Estimate the average treatment effect on one or more outcomes.
+        """Estimate the average treatment effect on one or more outcomes (or, with ``take_up``, the complier effect).
 
         Parameters
         ----------
         outcomes : str or list of str
             Outcome columns; each is analysed on its own complete cases.
-        estimator : {"difference_in_means", "ols", "lin", "change"}
+        estimator : {"difference_in_means", "ols", "lin", "change", "iv"}
             ``difference_in_means`` (block-size weighted within blocks), ``ols`` (ANCOVA, block fixed effects),
-            ``lin`` (Lin 2013, treatment interacted with centred covariates and blocks) or ``change`` (ANCOVA on the
-            change from baseline; needs ``baseline``).
+            ``lin`` (Lin 2013, treatment interacted with centred covariates and blocks), ``change`` (ANCOVA on the
+            change from baseline; needs ``baseline``) or ``iv`` (non-compliance: 2SLS with the design's treatment,
+            the assignment, as the instrument for ``take_up``; covariates and block fixed effects in both stages,
+            see :func:`evalkit.estimators.iv.two_stage_least_squares`).
         covariates : str or list of str, optional
             Numeric pre-treatment covariates. A name containing ``{outcome}`` is a template filled in per
             outcome, e.g. ``"{outcome}_bl"`` adjusts each outcome for its own baseline value.
@@ -226,6 +229,18 @@ class RandomizedTrial:
             in ``results.fits[outcome].inference["heterogeneity_test"]``). With ``"lin"``, whose covariates are
             already centred and interacted, a moderator is one more covariate of Lin's regression whose
             interaction is reported. Randomization inference re-draws treatment and rebuilds the interactions.
+        take_up : str, optional
+            With ``estimator="iv"`` (required there, refused otherwise): the column of the treatment actually
+            received (0/1, or a numeric dose). The row's ``term`` is this column and its estimate the complier
+            average causal effect (``estimand`` = ``"CACE (2SLS)"``), with the sandwich of ``estimatr::iv_robust``
+            (HC2, or CR2 with Bell-McCaffrey df when clustered). The same row carries the intention-to-treat effect
+            (``itt``, ``itt_std_error``, ``itt_p_value``, ``itt_conf_low``, ``itt_conf_high``), the first stage
+            (``first_stage``: the compliance rate, ``first_stage_std_error``, ``first_stage_f``), the
+            Anderson-Rubin set (``ar_conf_low``, ``ar_conf_high``, ``ar_set``; valid however weak compliance is),
+            the take-up rates by arm and ``one_sided`` (no control took up; a note says so).
+            ``RandomizationInference`` tests the sharp null of no effect of assignment on the reduced form.
+            Passing the assignment column as ``take_up`` is refused: the design's ``treatment`` must be the
+            assignment.
 
         Returns
         -------
@@ -268,6 +283,7 @@ class RandomizedTrial:
             design=self.describe(),
             roles=self._roles,
             moderators=moderator_list,
+            take_up=take_up,
             notes=()
             if self.is_randomized
             else (

@@ -18,6 +18,7 @@ from evalkit.estimators._sample import EstimationSample
 from evalkit.estimators.base import Estimator
 from evalkit.estimators.difference_in_means import DIFFERENCE_IN_MEANS, difference_in_means
 from evalkit.estimators.event_study import EVENT_STUDY
+from evalkit.estimators.iv import IV, IVFit, two_stage_least_squares
 from evalkit.estimators.regression import CHANGE, LIN, OLS, change, lin, ols
 from evalkit.estimators.treatment_design import BatchDesign, DiDTreatmentDesign, TreatmentDesign
 from evalkit.estimators.twfe import DID, TWFE
@@ -30,6 +31,7 @@ __all__ = [
     "EstimationSample",
     "Estimator",
     "EstimatorName",
+    "IVFit",
     "LinearFit",
     "TreatmentDesign",
     "change",
@@ -39,14 +41,16 @@ __all__ = [
     "get_estimator",
     "lin",
     "ols",
+    "two_stage_least_squares",
 ]
 
-EstimatorName = Literal["difference_in_means", "ols", "lin", "change"]
+EstimatorName = Literal["difference_in_means", "ols", "lin", "change", "iv"]
 
-#: Every least-squares estimator, by name: the trial estimators and the difference-in-differences ``"did"``,
-#: ``"twfe"`` and ``"event_study"``. Read-only; each entry is registered exactly once, here.
+#: Every least-squares estimator, by name: the trial estimators (2SLS ``"iv"`` among them) and the
+#: difference-in-differences ``"did"``, ``"twfe"`` and ``"event_study"``. Read-only; each entry is registered
+#: exactly once, here.
 REGISTRY: Mapping[str, Estimator] = MappingProxyType(
-    {e.name: e for e in (DIFFERENCE_IN_MEANS, OLS, LIN, CHANGE, DID, TWFE, EVENT_STUDY)}
+    {e.name: e for e in (DIFFERENCE_IN_MEANS, OLS, LIN, CHANGE, IV, DID, TWFE, EVENT_STUDY)}
 )
 
 #: The trial estimators (``RandomizedTrial.estimate(estimator=...)``); each is callable as ``ESTIMATORS[name](sample)``.

@@ -55,6 +55,11 @@ class EstimationSample:
         their interactions with treatment.
     moderator_names : tuple of str
         Names of the moderator columns: ``"female"``, or ``"age_group[2]"`` for a level of a categorical moderator.
+    take_up : ndarray (n,) or None
+        Treatment received (non-compliance): the endogenous regressor of the ``iv`` estimator, for which
+        ``treatment`` (the assignment) is the instrument.
+    take_up_name : str
+        Name of the take-up term in results.
     """
 
     y: np.ndarray = field(repr=False)
@@ -74,6 +79,8 @@ class EstimationSample:
     reference_period: int = -1
     moderators: np.ndarray | None = field(default=None, repr=False)
     moderator_names: tuple[str, ...] = ()
+    take_up: np.ndarray | None = field(default=None, repr=False)
+    take_up_name: str = "take_up"
 
     @property
     def n_obs(self) -> int:

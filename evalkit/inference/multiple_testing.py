@@ -27,6 +27,7 @@ from evalkit._linear_algebra import condition_design
 from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_option
 from evalkit.errors import DataError, InferenceError, OptionError
+from evalkit.estimators.iv import IVFit
 from evalkit.inference._pvalue import at_least_as_extreme, count_at_least_as_extreme
 from evalkit.inference.sandwich import (
     NO_CORRECTION,
@@ -692,6 +693,14 @@ def _joint_null(
             "a joint null needs either randomization inference on every outcome or sandwich (HC/CR/classical) "
             f"inference on every outcome; found {', '.join(unknown) or 'a mix of both'}. Re-estimate all outcomes in "
             "one call with one inference method."
+        )
+    two_stage = [o for o, f in zip(outcomes, of, strict=True) if isinstance(f.fit, IVFit)]
+    if two_stage:
+        raise InferenceError(
+            f"the wild bootstrap behind this joint null re-fits least squares, and outcome(s) "
+            f"{', '.join(map(repr, two_stage[:5]))} were estimated by 2SLS (estimator='iv'), which it does not "
+            "bootstrap. Estimate them with RandomizationInference (the joint null then comes from the design's "
+            "re-draws of the reduced forms), or adjust with 'holm' or 'bh'."
         )
     joint = wild_bootstrap_null(
         of, cov_types, table["df"].to_numpy(dtype=np.float64), reps=reps, seed=seed, p_values=p_values

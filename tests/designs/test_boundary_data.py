@@ -208,7 +208,10 @@ def test_control_group_on_a_staggered_design_points_to_control() -> None:
         stag.estimate("y", control_group="not_yet_treated")
 
 
-def test_instrument_without_a_close_match_lists_the_arguments(small_trial: pd.DataFrame) -> None:
+def test_instrument_points_to_take_up_and_lists_the_arguments(small_trial: pd.DataFrame) -> None:
+    # Since estimate() has take_up= (estimator="iv"), the alias instrument -> take_up of _boundary applies.
     trial = ek.RandomizedTrial(small_trial, "treated")
-    with pytest.raises(OptionError, match=r"'instrument'\. It accepts: outcomes, estimator, covariates"):
+    with pytest.raises(
+        OptionError, match=r"'instrument'\. Did you mean take_up=\? It accepts: outcomes, estimator, covariates"
+    ):
         trial.estimate("y", instrument="x1")
