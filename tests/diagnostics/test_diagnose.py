@@ -189,7 +189,7 @@ def test_mc_standard_errors_match_the_spread_over_replications():
     repetitions is about 3.5%)."""
     rng = np.random.default_rng(2026)
     reps, S = 400, 400
-    values, ses = [], []
+    values = []
     for _ in range(reps):
         est = 0.1 + rng.normal(size=S)
         se = 0.8 * np.exp(0.2 * rng.normal(size=S))  # spread, independent of the estimate
