@@ -23,7 +23,7 @@ from evalkit.diagnostics.diagnose import Diagnosis, run_diagnosis
 from evalkit.errors import DataError, EvalkitError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, get_estimator
 from evalkit.estimators.treatment_design import TreatmentDesign
-from evalkit.inference.analytic import Sandwich, TTests, degenerate_se, resolve_inference, t_tests
+from evalkit.inference.analytic import TTests, degenerate_se, resolve_inference, t_tests
 from evalkit.inference.batched import batch_estimates, batch_least_squares
 
 __all__ = ["Engine", "TrialSimulator", "diagnose_trial"]
@@ -34,6 +34,7 @@ _Y = "__evalkit_diagnose_y"  # the simulated observed outcome
 _Y0 = "__evalkit_diagnose_y0"  # the control potential outcome (the same assignment under the sharp null)
 _BATCHED_ESTIMATORS = ("difference_in_means", "ols", "lin")
 _BATCHED_TYPES = ("classical", "HC0", "HC1", "HC2", "HC3")
+_LOOP_WORK = 20_000  # observations one loop simulation is worth, for the automatic progress bar (100 sims ~ 4 s)
 
 
 @dataclass(frozen=True)
@@ -264,18 +265,17 @@ def _describe(value: Any) -> str:
 def _prepare_batched(sim: TrialSimulator, method: object) -> _Batched | None:
     """The batched engine's inputs when it reproduces the one estimation path, else None.
 
-    Needs a constant effect on an outcome column without missing values, an estimator with a batched form
-    (difference in means, ``ols``, ``lin``) and a non-clustered sandwich with its usual df (:math:`n-k`, or
-    Welch-Satterthwaite for the HC2 difference in means). The batched fit of the observed assignment is checked
-    against the one estimation path (estimate, SE and df to 1e-9); any difference falls back to the loop.
+    Needs an estimator with a batched form (difference in means, ``ols``, ``lin``), a non-clustered sandwich
+    (the method's ``sandwich_type``) with its usual df (:math:`n-k`, or Welch-Satterthwaite for the HC2
+    difference in means) and no rows dropped for missing values. The batched fit of the observed assignment is
+    checked against the one estimation path (estimate, SE, df, p-value and interval to 1e-9): any difference
+    (e.g. Bell-McCaffrey df) falls back to the loop.
     """
     trial = sim.trial
     if (
         sim.estimator not in _BATCHED_ESTIMATORS
         or sim.baseline is not None
-        or not isinstance(method, Sandwich)
-        or method.cov_type not in _BATCHED_TYPES
-        or method.df != "default"
+        or method.sandwich_type not in _BATCHED_TYPES  # the protocol: None unless the method is a sandwich
         or trial._cluster_codes is not None
     ):
         return None
@@ -305,14 +305,16 @@ def _prepare_batched(sim: TrialSimulator, method: object) -> _Batched | None:
         design = estimator.batch_design(sample, estimator.fit(sample))
         if design is None or not isinstance(design, TreatmentDesign):
             return None
-        fit = batch_estimates(estimator, sample, z[None, :].astype(bool), cov_type=method.cov_type)
+        fit = batch_estimates(estimator, sample, z[None, :].astype(bool), cov_type=method.sandwich_type)
     except EvalkitError:
         return None
-    spec = _Batched(sample=sample, design=design, cov_type=method.cov_type, welch=welch, df=float(row["df"]))
-    df = _welch_df(z[None, :].astype(bool), y0)[0] if welch else spec.df
-    same = np.allclose(
-        [fit.estimates[0], fit.std_errors[0], df], [row["estimate"], row["std_error"], row["df"]], rtol=1e-9, atol=0
-    )
+    spec = _Batched(sample=sample, design=design, cov_type=method.sandwich_type, welch=welch, df=float(row["df"]))
+    df = _welch_df(z[None, :].astype(bool), y0) if welch else spec.df
+    tests = _t_tests(fit.estimates, fit.std_errors, df, sim.alpha, _scale(y0))
+    checked = ("std_error", "df", "p_value", "conf_low", "conf_high")
+    batched = [fit.estimates[0], *(getattr(tests, c)[0] for c in checked)]
+    one_path = [row[c] for c in ("estimate", *checked)]
+    same = np.allclose(np.asarray(batched, dtype=float), np.asarray(one_path, dtype=float), rtol=1e-9, atol=0)
     return spec if same else None
 
 
@@ -389,8 +391,10 @@ def diagnose_trial(
             "use engine='auto' or 'loop' for this diagnosis."
         )
     sim = dataclasses.replace(sim, batched=batched)
+    # a simulation of the loop engine costs tens of milliseconds whatever n (the one estimation path's overhead)
+    work = n if batched is not None else n + _LOOP_WORK
     table, info = run_diagnosis(
-        sim, sims=sims, seed=seed, client=client, task_size=task_size, progress=progress, work_per_sim=n
+        sim, sims=sims, seed=seed, client=client, task_size=task_size, progress=progress, work_per_sim=work
     )
     notes = list(info["notes"])
     n_failed = int(table["estimate"].isna().sum())

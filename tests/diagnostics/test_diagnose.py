@@ -280,7 +280,9 @@ def test_dask_local_cluster_gives_the_serial_numbers_bit_for_bit(dask_client, cl
     their spawned seeds do not depend on where they run; results are gathered in task order)."""
     trial = ek.RandomizedTrial(_trial_data(), "t", clusters=clusters)
     serial = trial.diagnose("y", effect=linear_effect, sims=40, seed=21, task_size=7)
-    distributed = trial.diagnose("y", effect=linear_effect, sims=40, seed=21, task_size=7, client=dask_client)
+    distributed = trial.diagnose(
+        "y", effect=linear_effect, sims=40, seed=21, task_size=7, client=dask_client, progress=True
+    )  # the bar follows tasks as they complete; the results are gathered in task order
     assert distributed.runner.startswith("dask client with 2 worker")
     assert serial.engine == ("batched" if clusters is None else "loop")
     assert distributed.simulations.equals(serial.simulations)
