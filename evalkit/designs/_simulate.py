@@ -290,7 +290,9 @@ def _prepare_batched(sim: TrialSimulator, method: object) -> _Batched | None:
         return None
     row = res.to_frame().iloc[0]
     label = str(row["inference"])
-    welch = "Welch" in label
+    welch = label.endswith("(Welch-Satterthwaite df)")
+    if not (welch or label == "classical" or label.endswith("(n - k df)")):
+        return None  # e.g. Bell-McCaffrey df, which depend on each draw's design matrix
     sample = EstimationSample(
         y=y0,
         treatment=z,

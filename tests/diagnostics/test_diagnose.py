@@ -287,3 +287,14 @@ def test_dask_local_cluster_gives_the_serial_numbers_bit_for_bit(dask_client, cl
     assert serial.engine == ("batched" if clusters is None else "loop")
     assert distributed.simulations.equals(serial.simulations)
     assert distributed.to_frame().drop(columns="engine").equals(serial.to_frame().drop(columns="engine"))
+
+
+def test_auto_engine_falls_back_to_the_loop_when_batched_would_differ():
+    """Property: the batched engine is used only where it reproduces ``estimate`` on the observed assignment;
+    HC2 with Bell-McCaffrey df (not the Welch df the batched engine computes) and CR2 go through the loop."""
+    trial = ek.RandomizedTrial(_trial_data(), "t")
+    bm = trial.diagnose("y", effect=0.1, sims=3, seed=1, inference=ek.inference.Sandwich("HC2", df="bell_mccaffrey"))
+    assert bm.engine == "loop"
+    assert trial.diagnose("y", effect=0.1, sims=3, seed=1, inference="HC3").engine == "batched"
+    clustered = ek.RandomizedTrial(_trial_data(), "t", clusters="cluster")
+    assert clustered.diagnose("y", effect=0.1, sims=3, seed=1).engine == "loop"
