@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from evalkit.designs._roles import (
 from evalkit.designs.assignment import NotRandomized, from_observed
 from evalkit.diagnostics.attrition import AttritionTable, attrition_table
 from evalkit.diagnostics.balance import BalanceTable, balance_table
+from evalkit.diagnostics.diagnose import Diagnosis
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
 from evalkit.estimators.indices import IndexMethod, IndexReference, summary_index
@@ -465,6 +467,64 @@ class RandomizedTrial:
             assignment=self._assignment_spec,
             weights=self.weights,
         )
+
+    @known_keywords
+    def diagnose(
+        self,
+        outcome: str | Callable[[pd.DataFrame, np.random.Generator], object],
+        *,
+        effect: float | Callable[[pd.DataFrame], object] = 0.0,
+        sims: int = 1_000,
+        seed: int | np.random.SeedSequence | None = None,
+        client: object | None = None,
+        estimator: EstimatorName = "difference_in_means",
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        baseline: str | None = None,
+        alpha: float = 0.05,
+        engine: Literal["auto", "batched", "loop"] = "auto",
+        task_size: int | None = None,
+        progress: bool | None = None,
+    ) -> Diagnosis:
+        """Diagnose the declared design by simulation: bias, RMSE, power, coverage, type-I error, SE/SD ratio.
+
+        Each simulation re-draws treatment with this trial's assignment, builds the observed outcome
+        :math:`y = y(0) + \\tau Z^*` and runs the same estimator and inference as :meth:`estimate` (randomization
+        inference and the wild bootstrap get a seed spawned per simulation).
+
+        Parameters
+        ----------
+        outcome : str or callable
+            The control potential outcomes :math:`y(0)`: a column (held fixed, the sharp null), or a function
+            ``outcome(data, rng) -> array`` drawing them anew in every simulation (a superpopulation).
+        effect : float or callable
+            The effect :math:`\\tau_i`: a constant, or ``effect(data) -> array`` (one per row). The estimand is
+            its mean over the estimation sample (weighted with the design's weights).
+        sims, seed : int
+            Number of simulations and root seed (task ``k`` uses the ``k``-th ``SeedSequence`` spawned from it).
+        client : dask.distributed.Client, optional
+            Run the simulations on the client's workers; the numbers are identical to ``client=None``.
+        estimator, covariates, inference, baseline, alpha
+            As in :meth:`estimate`.
+        engine : {"auto", "batched", "loop"}
+            ``"batched"`` fits each task's assignments as one stack (constant effect, difference in means / ols /
+            lin, non-clustered sandwich); ``"loop"`` runs :meth:`estimate`'s path per simulation; ``"auto"`` picks
+            the batched engine when it applies.
+        task_size : int, optional
+            Simulations per task (default 100); it fixes the random streams.
+        progress : bool, optional
+            Progress bar; None shows it when interactive and long.
+
+        Returns
+        -------
+        Diagnosis
+            See :class:`evalkit.diagnostics.diagnose.Diagnosis` for the diagnosands and their Monte Carlo SEs.
+        """
+        from evalkit.designs._simulate import diagnose_trial
+
+        settings = dict(locals())
+        del settings["self"], settings["diagnose_trial"]
+        return diagnose_trial(self, **settings)
 
     @known_keywords
     def draw_assignment(self, seed: int | np.random.SeedSequence) -> pd.Series:

@@ -1,0 +1,421 @@
+"""Simulating a randomized trial as declared, for :meth:`RandomizedTrial.diagnose <evalkit.RandomizedTrial.diagnose>`.
+
+:class:`TrialSimulator` is the picklable object that :func:`evalkit.diagnostics.diagnose.run_diagnosis` runs in
+tasks (here or on dask workers): it re-draws the trial's own assignment, builds the observed outcome from the
+potential outcomes and runs the trial's own estimator and inference, through the one estimation path
+(:func:`evalkit.designs._outcomes.estimate_outcomes`) or, where that is exact, through the batched estimators of
+:mod:`evalkit.inference.batched` (a whole task as one stack of assignments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
+from evalkit.designs._outcomes import estimate_outcomes, fill_template, is_template, resolve_baseline
+from evalkit.diagnostics.diagnose import Diagnosis, run_diagnosis
+from evalkit.errors import DataError, EvalkitError, OptionError
+from evalkit.estimators import EstimationSample, EstimatorName, get_estimator
+from evalkit.estimators.treatment_design import TreatmentDesign
+from evalkit.inference.analytic import TTests, degenerate_se, resolve_inference, t_tests
+from evalkit.inference.batched import batch_estimates, batch_least_squares
+
+__all__ = ["Engine", "TrialSimulator", "diagnose_trial"]
+
+Engine = Literal["auto", "batched", "loop"]
+
+_Y = "__evalkit_diagnose_y"  # the simulated observed outcome
+_Y0 = "__evalkit_diagnose_y0"  # the control potential outcome (the same assignment under the sharp null)
+_BATCHED_ESTIMATORS = ("difference_in_means", "ols", "lin")
+_BATCHED_TYPES = ("classical", "HC0", "HC1", "HC2", "HC3")
+_LOOP_WORK = 20_000  # observations one loop simulation is worth, for the automatic progress bar (100 sims ~ 4 s)
+
+
+@dataclass(frozen=True)
+class _Batched:
+    """What the batched engine needs, prepared once from the observed assignment."""
+
+    sample: EstimationSample = field(repr=False)  # the estimation sample of the control outcomes (column)
+    design: TreatmentDesign = field(repr=False)  # how the regressors depend on treatment
+    cov_type: str
+    welch: bool  # Welch-Satterthwaite df per draw (HC2 difference in means), else the constant df below
+    df: float
+
+
+@dataclass(frozen=True)
+class TrialSimulator:
+    """A trial's simulation as settings and arrays (picklable with the trial it holds).
+
+    ``run(seed, size)`` draws ``size`` assignments with the trial's mechanism, then (the order fixes the random
+    stream) one integer seed per simulation for a seeded inference method, then the control potential outcomes
+    of each simulation when they are drawn by a function.
+    """
+
+    trial: Any = field(repr=False)
+    frame: pd.DataFrame = field(repr=False)  # the columns estimation reads (outcome, covariates, baseline)
+    outcome_name: Hashable
+    draw_outcome: Callable[[pd.DataFrame, np.random.Generator], Any] | None = field(repr=False)
+    effects: np.ndarray = field(repr=False)  # the unit-level effect tau_i, (n,)
+    constant_effect: float | None
+    estimator: str
+    covariates: tuple[Hashable, ...]
+    baseline: Hashable | None  # the baseline column of the outcome (estimator='change')
+    inference: object
+    alpha: float
+    batched: _Batched | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------------------------------------ tasks
+    def run(self, seed: np.random.SeedSequence, size: int) -> dict[str, Any]:
+        """Simulate ``size`` times with ``numpy.random.default_rng(seed)``; arrays of the simulation columns."""
+        rng = np.random.default_rng(seed)
+        draws = self.trial._assignment.draw(rng, size)
+        if self.batched is not None:
+            return self._run_batched(draws, rng)
+        seeded = _is_seeded(self.inference)
+        seeds = rng.integers(0, 2**63 - 1, size=size) if seeded else None
+        columns = {c: np.full(size, np.nan) for c in _COLUMNS}
+        notes: list[str] = []
+        for b in range(size):
+            y0 = self._control_outcomes(rng)
+            method = dataclasses.replace(self.inference, seed=int(seeds[b])) if seeds is not None else self.inference
+            try:
+                row = self._one(draws[b], y0, method)
+            except EvalkitError as error:  # the simulation stays in the table as failed (NaN), with the reason
+                message = f"{type(error).__name__}: {error}"
+                if message not in notes:
+                    notes.append(message)
+                continue
+            for c, v in row.items():
+                columns[c][b] = v
+        return {**columns, "notes": tuple(notes)}
+
+    def _control_outcomes(self, rng: np.random.Generator) -> np.ndarray:
+        if self.draw_outcome is None:
+            return self.frame[self.outcome_name].to_numpy(dtype=np.float64)
+        return _as_outcome(self.draw_outcome(self.trial.data, rng), len(self.frame), "outcome")
+
+    def _estimate(self, z: np.ndarray, y0: np.ndarray, method: object, outcomes: Sequence[str]) -> Any:
+        """The trial's one estimation path on treatment ``z`` with outcomes ``y = y0 + tau z`` and ``y0``."""
+        trial = self.trial
+        frame = self.frame.copy(deep=False)
+        frame[_Y] = y0 + self.effects * z
+        frame[_Y0] = y0
+        return estimate_outcomes(
+            frame,
+            outcomes,
+            treatment=z,
+            treatment_name=trial.treatment,
+            estimator=self.estimator,  # type: ignore[arg-type]
+            covariates=list(self.covariates),
+            baseline=None if self.baseline is None else {o: self.baseline for o in outcomes},
+            domains=None,
+            inference=method,
+            default_inference=trial._default_inference,
+            alpha=self.alpha,
+            block_codes=trial._block_codes,
+            block_labels=trial._block_labels,
+            block_column=trial.blocks,
+            cluster_codes=trial._cluster_codes,
+            weights=trial._w,
+            draw=trial._assignment.draw,
+            enumerate_all=trial._assignment.enumerate,
+            count=trial._assignment.count,
+            design=trial.describe(),
+            roles=trial._roles,
+        )
+
+    def _one(self, z_bool: np.ndarray, y0: np.ndarray, method: object) -> dict[str, float]:
+        """One simulation through the trial's one estimation path."""
+        null_needed = self.constant_effect != 0.0
+        res = self._estimate(z_bool.astype(np.float64), y0, method, [_Y, _Y0] if null_needed else [_Y])
+        table = res.to_frame()
+        first = table.iloc[0]
+        rows = res.fits[_Y].rows
+        w = self.trial._w
+        estimand = float(np.average(self.effects[rows], weights=None if w is None else w[rows]))
+        return {
+            "estimand": estimand,
+            "estimate": float(first["estimate"]),
+            "std_error": float(first["std_error"]),
+            "p_value": float(first["p_value"]),
+            "conf_low": float(first["conf_low"]),
+            "conf_high": float(first["conf_high"]),
+            "p_value_null": float(table.iloc[1]["p_value"]) if null_needed else float(first["p_value"]),
+        }
+
+    def _run_batched(self, draws: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """A whole task as one stack of assignments (:mod:`evalkit.inference.batched`).
+
+        With fixed control outcomes and a constant effect :math:`c`, fitting :math:`y(0) + cZ^*` on the design of
+        :math:`Z^*` gives the coefficient of :math:`y(0)` plus :math:`c` and the same residuals, hence the same
+        standard error and df: one batched fit of :math:`y(0)` (Frisch-Waugh-Lovell where it applies) serves
+        both the simulated data and the sharp null. Otherwise the stacked design matrices are fitted to the two
+        responses :math:`y(0) + \\tau \\circ Z^*` and :math:`y(0)` of each draw. Draws whose drawn outcomes are
+        not all finite go through the one estimation path (:meth:`_one`), which drops the incomplete rows.
+        """
+        spec = self.batched
+        assert spec is not None
+        size = draws.shape[0]
+        w = spec.sample.weights
+        estimand = np.full(size, float(np.average(self.effects, weights=w)))
+        if self.draw_outcome is None and self.constant_effect is not None:
+            fit = batch_estimates(self.estimator, spec.sample, draws, cov_type=spec.cov_type)
+            est0, se0 = fit.estimates, fit.std_errors
+            est, se = est0 + self.constant_effect, se0
+            y, y0 = spec.sample.y, spec.sample.y
+        else:
+            y0 = np.stack([self._control_outcomes(rng) for _ in range(size)]) if self.draw_outcome else spec.sample.y
+            y0 = np.broadcast_to(y0, draws.shape)
+            y = y0 + self.effects * draws
+            fit = batch_least_squares(
+                spec.design.matrices(draws),
+                np.stack([y, y0], axis=2),
+                target=spec.design.target,
+                cov_type=spec.cov_type,
+                weights=w,
+            )
+            est, est0 = fit.coef[:, 0], fit.coef[:, 1]
+            se, se0 = np.sqrt(fit.gram[:, 0, 0]), np.sqrt(fit.gram[:, 1, 1])
+        df = _welch_df(draws, y) if spec.welch else spec.df
+        df0 = _welch_df(draws, y0) if spec.welch else spec.df
+        observed = _t_tests(est, se, df, self.alpha, _scale(y))
+        null = _t_tests(est0, se0, df0, self.alpha, _scale(y0))
+        out = {
+            "estimand": estimand,
+            "estimate": est,
+            "std_error": observed.std_error,
+            "p_value": observed.p_value,
+            "conf_low": observed.conf_low,
+            "conf_high": observed.conf_high,
+            "p_value_null": null.p_value,
+        }
+        out = {k: np.array(v, dtype=np.float64) for k, v in out.items()}
+        notes: list[str] = []
+        incomplete = ~np.isfinite(np.broadcast_to(y0, draws.shape)).all(axis=1)
+        for b in np.flatnonzero(incomplete):
+            try:
+                row = self._one(draws[b], np.broadcast_to(y0, draws.shape)[b], self.inference)
+            except EvalkitError as error:
+                row = dict.fromkeys(out, np.nan)
+                if (message := f"{type(error).__name__}: {error}") not in notes:
+                    notes.append(message)
+            for c, v in row.items():
+                out[c][b] = v
+        return {**out, "notes": tuple(notes)}
+
+
+def _scale(y: np.ndarray) -> np.ndarray:
+    """The outcome's SD per draw, the scale against which a standard error is judged zero (as the one path)."""
+    return np.atleast_2d(y).std(axis=-1)
+
+
+def _t_tests(est: np.ndarray, se: np.ndarray, df: np.ndarray | float, alpha: float, scale: np.ndarray) -> TTests:
+    """:func:`~evalkit.inference.analytic.t_tests` with a scale per draw for the degenerate-SE rule."""
+    se = np.where(degenerate_se(se, np.maximum(np.abs(est), scale)), 0.0, se)  # t_tests makes SEs <= 0 NaN
+    return t_tests(est, se, df, alpha=alpha)
+
+
+_COLUMNS = ("estimand", "estimate", "std_error", "p_value", "conf_low", "conf_high", "p_value_null")
+
+
+def _is_seeded(method: object) -> bool:
+    """A frozen-dataclass inference method with a ``seed`` (randomization inference, the wild bootstrap)."""
+    return dataclasses.is_dataclass(method) and any(f.name == "seed" and f.init for f in dataclasses.fields(method))
+
+
+def _welch_df(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # y: (n,) shared by the draws, or (B, n), one per draw
+    """Welch-Satterthwaite df of the difference in means under each assignment (rows of ``draws``).
+
+    :math:`\\nu = (v_1 + v_0)^2 / (v_1^2/(n_1-1) + v_0^2/(n_0-1))` with :math:`v_a = s_a^2/n_a`, the df that
+    :class:`~evalkit.inference.Sandwich` uses for the unblocked, unweighted HC2 difference in means.
+    """
+    z = draws.astype(np.float64)
+    yc = np.broadcast_to(y, z.shape)
+    yc = yc - yc.mean(axis=1, keepdims=True)
+    n1 = z.sum(axis=1)
+    n0 = z.shape[1] - n1
+    s1, q1 = (z * yc).sum(axis=1), (z * yc**2).sum(axis=1)
+    s0, q0 = yc.sum(axis=1) - s1, (yc**2).sum(axis=1) - q1
+    v1 = (q1 - s1**2 / n1) / (n1 - 1) / n1
+    v0 = (q0 - s0**2 / n0) / (n0 - 1) / n0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (v1 + v0) ** 2 / (v1**2 / (n1 - 1) + v0**2 / (n0 - 1))
+
+
+def _as_outcome(values: Any, n: int, what: str) -> np.ndarray:
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if out.size != n:
+        raise DataError(f"the {what} function returned {out.size} values for {n} rows; return one value per row.")
+    return out
+
+
+def _describe(value: Any) -> str:
+    if callable(value):
+        return getattr(value, "__qualname__", None) or repr(value)
+    return repr(value) if isinstance(value, str) else f"{value:g}"
+
+
+def _prepare_batched(sim: TrialSimulator, method: object) -> _Batched | None:
+    """The batched engine's inputs when it reproduces the one estimation path, else None.
+
+    Needs an estimator with a batched form (difference in means, ``ols``, ``lin``), a non-clustered sandwich
+    (the method's ``sandwich_type``) with its usual df (:math:`n-k`, or Welch-Satterthwaite for the HC2
+    difference in means) and no rows dropped for missing values. The batched fit of the observed assignment is
+    checked against the one estimation path (estimate, SE, df, p-value and interval to 1e-9): any difference
+    (e.g. Bell-McCaffrey df) falls back to the loop.
+    """
+    trial = sim.trial
+    if (
+        sim.estimator not in _BATCHED_ESTIMATORS
+        or sim.baseline is not None
+        or method.sandwich_type not in _BATCHED_TYPES  # the protocol: None unless the method is a sandwich
+        or trial._cluster_codes is not None
+    ):
+        return None
+    y0 = sim._control_outcomes(np.random.default_rng(0))  # a column, or one draw of the outcome function
+    z = trial._z.astype(np.float64)
+    try:
+        res = sim._estimate(z, y0, method, [_Y0])  # the control outcomes: the batched fit shifts them afterwards
+    except EvalkitError:
+        return None
+    rows = res.fits[_Y0].rows
+    if rows.size != len(sim.frame):  # rows dropped for missing values: the loop keeps the one path's checks
+        return None
+    row = res.to_frame().iloc[0]
+    label = str(row["inference"])
+    welch = label.endswith("(Welch-Satterthwaite df)")
+    if not (welch or label == "classical" or label.endswith("(n - k df)")):
+        return None  # e.g. Bell-McCaffrey df, which depend on each draw's design matrix
+    sample = EstimationSample(
+        y=y0,
+        treatment=z,
+        covariates=to_float_array(sim.frame, list(sim.covariates), "covariate"),
+        covariate_names=tuple(sim.covariates),
+        blocks=trial._block_codes,
+        weights=trial._w,
+        treatment_name=trial.treatment,
+    )
+    estimator = get_estimator(sim.estimator)
+    try:
+        design = estimator.batch_design(sample, estimator.fit(sample))
+        if design is None or not isinstance(design, TreatmentDesign):
+            return None
+        fit = batch_estimates(estimator, sample, z[None, :].astype(bool), cov_type=method.sandwich_type)
+    except EvalkitError:
+        return None
+    spec = _Batched(sample=sample, design=design, cov_type=method.sandwich_type, welch=welch, df=float(row["df"]))
+    df = _welch_df(z[None, :].astype(bool), y0) if welch else spec.df
+    tests = _t_tests(fit.estimates, fit.std_errors, df, sim.alpha, _scale(y0))
+    checked = ("std_error", "df", "p_value", "conf_low", "conf_high")
+    batched = [fit.estimates[0], *(getattr(tests, c)[0] for c in checked)]
+    one_path = [row[c] for c in ("estimate", *checked)]
+    same = np.allclose(np.asarray(batched, dtype=float), np.asarray(one_path, dtype=float), rtol=1e-9, atol=0)
+    return spec if same else None
+
+
+def diagnose_trial(
+    trial: Any,
+    outcome: Hashable | Callable[[pd.DataFrame, np.random.Generator], Any],
+    *,
+    effect: float | Callable[[pd.DataFrame], Any] = 0.0,
+    sims: int = 1_000,
+    seed: int | np.random.SeedSequence | None = None,
+    client: Any = None,
+    estimator: EstimatorName = "difference_in_means",
+    covariates: Hashable | Sequence[Hashable] | None = None,
+    inference: object | None = None,
+    baseline: Hashable | None = None,
+    alpha: float = 0.05,
+    engine: Engine = "auto",
+    task_size: int | None = None,
+    progress: bool | None = None,
+) -> Diagnosis:
+    """Diagnose a randomized trial as declared; see :meth:`evalkit.RandomizedTrial.diagnose`."""
+    alpha = check_alpha(alpha)
+    check_option("engine", engine, Engine)
+    n = len(trial._data)
+    if callable(outcome):
+        draw_outcome, name, described = outcome, None, _describe(outcome)
+    else:
+        draw_outcome, name, described = None, outcome, str(outcome)
+        require_columns(trial._data, [outcome], "outcome")
+        if outcome in trial._roles:
+            raise DataError(f"column {outcome!r} is a role of the design (treatment, blocks, clusters or weights).")
+    if callable(effect):
+        effects = _as_outcome(effect(trial.data), n, "effect")
+        if not np.all(np.isfinite(effects)):
+            raise DataError("the effect function returned missing or infinite values; return a finite effect per row.")
+        constant = None
+    elif isinstance(effect, bool) or not isinstance(effect, int | float | np.integer | np.floating):
+        raise OptionError(f"effect={effect!r} must be a number (a constant effect) or a function data -> effects.")
+    elif not np.isfinite(effect):
+        raise OptionError(f"effect={effect!r} must be finite.")
+    else:
+        constant = float(effect)
+        effects = np.full(n, constant)
+    template_name = name if name is not None else described
+    covariate_list = [fill_template(c, template_name) for c in as_list(covariates)]
+    require_columns(trial._data, [c for c in covariate_list if not is_template(c)], "covariate")
+    if name is not None and name in covariate_list:
+        raise DataError(f"outcome {name!r} is also among its covariates; remove it from covariates.")
+    base_col = resolve_baseline(baseline, [template_name]).get(template_name) if baseline is not None else None
+    columns = list(dict.fromkeys([*([name] if name is not None else []), *covariate_list, *as_list(base_col)]))
+    require_columns(trial._data, columns, "column")
+    method, default_note = resolve_inference(inference, trial._default_inference)
+    sim = TrialSimulator(
+        trial=trial,
+        frame=trial._data[columns].copy(),
+        outcome_name=name,
+        draw_outcome=draw_outcome,
+        effects=effects,
+        constant_effect=constant,
+        estimator=estimator,
+        covariates=tuple(covariate_list),
+        baseline=base_col,
+        inference=method,
+        alpha=alpha,
+    )
+    # the declared analysis on the observed assignment, so that a wrong setting raises here, not in every simulation
+    y_check = sim._control_outcomes(np.random.default_rng(0))
+    sim._estimate(trial._z.astype(np.float64), y_check, method, [_Y])
+    batched = None if engine == "loop" else _prepare_batched(sim, method)
+    if engine == "batched" and batched is None:
+        raise OptionError(
+            "engine='batched' needs a constant effect on an outcome column without missing values, estimator "
+            "'difference_in_means', 'ols' or 'lin', and non-clustered sandwich inference ('classical', 'HC0'-'HC3'); "
+            "use engine='auto' or 'loop' for this diagnosis."
+        )
+    sim = dataclasses.replace(sim, batched=batched)
+    # a simulation of the loop engine costs tens of milliseconds whatever n (the one estimation path's overhead)
+    work = n if batched is not None else n + _LOOP_WORK
+    table, info = run_diagnosis(
+        sim, sims=sims, seed=seed, client=client, task_size=task_size, progress=progress, work_per_sim=work
+    )
+    notes = list(info["notes"])
+    n_failed = int(table["estimate"].isna().sum())
+    if n_failed:
+        notes.insert(0, f"{n_failed} of {sims} simulation(s) failed and are left out of the diagnosands (NaN).")
+    if default_note is not None:
+        notes.append(default_note)
+    return Diagnosis(
+        outcome=described,
+        effect=_describe(effect),
+        sims=int(sims),
+        seed=info["seed"],
+        alpha=alpha,
+        estimator=str(estimator),
+        inference=method.name,
+        design=trial.describe(),
+        engine="batched" if batched is not None else "loop",
+        task_size=info["task_size"],
+        runner=info["runner"],
+        _simulations=table,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,300 @@
+"""Design diagnosis (``RandomizedTrial.diagnose``): calibration against closed forms, the two engines against each
+other, Monte Carlo SEs against replication, and serial against a dask ``LocalCluster`` (bit for bit)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evalkit as ek
+from evalkit.designs import _simulate
+from evalkit.diagnostics.diagnose import SIMULATION_COLUMNS, diagnosands, run_diagnosis
+from evalkit.errors import DataError, OptionError
+
+
+def _trial_data(n: int = 80, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "y": np.exp(0.5 * rng.normal(size=n)) + 0.5 * x,  # skewed control outcomes
+            "t": np.tile([1, 0], n // 2),
+            "x": x,
+            "block": np.repeat(np.arange(4), n // 4),
+            "cluster": np.arange(n) % 16,  # treatment (alternating) is constant within a cluster
+        }
+    )
+
+
+def normal_outcomes(data: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Control outcomes drawn anew in every simulation: iid N(0, 1) (module level, so that it pickles)."""
+    return rng.normal(size=len(data))
+
+
+def linear_effect(data: pd.DataFrame) -> np.ndarray:
+    """Effects that vary with x: 0.2 + 0.3 x."""
+    return 0.2 + 0.3 * data["x"].to_numpy()
+
+
+# ------------------------------------------------------------------------------------------------------ calibration
+def test_hc2_coverage_under_the_null_is_within_three_mc_ses_of_95_percent():
+    """Property: under the sharp null with a constant (zero) effect the HC2 interval of the difference in means is
+    a 95% interval (Neyman variance, exact for constant effects; Welch df). 4,000 simulations of a skewed outcome,
+    n = 100; tolerance three Monte Carlo SEs (about 1.0 percentage point)."""
+    trial = ek.RandomizedTrial(_trial_data(n=100, seed=1), "t")
+    diag = trial.diagnose("y", effect=0.0, sims=4_000, seed=12)
+    d = diag.diagnosands()
+    assert diag.engine == "batched"
+    assert abs(d["coverage"] - 0.95) <= 3 * d["coverage_mc_se"]
+    assert d["type_one_error"] == d["power"]  # effect zero: the data are the sharp null
+    assert abs(d["bias"]) <= 3 * d["bias_mc_se"]  # the difference in means is unbiased over assignments
+
+
+@pytest.mark.parametrize(("n_treated", "n_control", "effect"), [(30, 30, 0.5), (20, 40, 0.6)])
+def test_simulated_power_matches_the_exact_noncentral_t_power(n_treated, n_control, effect):
+    """Reference: ``ek.planning.power`` (noncentral t on n - 2 df, exact for the classical pooled-variance t test
+    of iid normal outcomes with equal variances; checked against R's pwr in tests/planning). The simulation draws
+    y(0) ~ N(0, 1) anew each time and adds a constant effect; classical SEs. 4,000 simulations; tolerance three
+    Monte Carlo SEs (about 2.3 percentage points)."""
+    n = n_treated + n_control
+    data = pd.DataFrame({"t": np.r_[np.ones(n_treated), np.zeros(n_control)].astype(int)})
+    trial = ek.RandomizedTrial(data, "t")
+    diag = trial.diagnose(normal_outcomes, effect=effect, sims=4_000, seed=7, inference="classical")
+    analytic = ek.planning.power(effect, n_treated=n_treated, n_control=n_control).power
+    d = diag.diagnosands()
+    assert diag.engine == "batched"
+    assert abs(d["power"] - analytic) <= 3 * d["power_mc_se"], (d["power"], analytic)
+    # the same design: the t test of the true value has exact size alpha, and the classical SE is unbiased for
+    # the SD of the estimate up to E[s] < sigma (ratio within 3 MC SEs of c4(n - 2) ~ 1 - 1/(4(n - 2)))
+    assert abs(d["type_one_error"] - 0.05) <= 3 * d["type_one_error_mc_se"]
+    assert abs(d["se_sd_ratio"] - (1 - 1 / (4 * (n - 2)))) <= 3 * d["se_sd_ratio_mc_se"]
+
+
+def test_constant_effect_coverage_and_type_one_error_add_to_one():
+    """Property: with a constant effect c the test of the truth on the simulated data is the test of zero on the
+    sharp-null data (same assignment, same SE and df), so coverage = 1 - type-I error exactly."""
+    trial = ek.RandomizedTrial(_trial_data(), "t", blocks="block")
+    d = trial.diagnose("y", effect=0.4, sims=500, seed=3, estimator="lin", covariates="x").diagnosands()
+    assert d["coverage"] + d["type_one_error"] == pytest.approx(1.0, abs=1e-12)
+    assert d["mean_estimand"] == 0.4
+
+
+# ---------------------------------------------------------------------------------------- the two engines agree
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"outcome": "y", "effect": 0.3},
+        {"outcome": normal_outcomes, "effect": linear_effect},
+        {"outcome": "y", "effect": linear_effect, "estimator": "lin", "covariates": ["x"], "blocks": "block"},
+        {"outcome": normal_outcomes, "effect": 0.5, "inference": "classical"},
+        {"outcome": "y", "effect": 0.0, "estimator": "ols", "covariates": "x", "inference": "HC1", "blocks": "block"},
+    ],
+    ids=["constant", "drawn-heterogeneous", "lin-blocked", "classical-drawn", "ols-null"],
+)
+def test_batched_engine_equals_the_one_estimation_path(settings):
+    """Property: the batched engine (stacked assignments) reproduces, simulation by simulation, the loop engine
+    (``estimate``'s own path) on the same draws; tolerance 1e-12 (rounding of different BLAS orderings)."""
+    settings = dict(settings)
+    trial = ek.RandomizedTrial(_trial_data(), "t", blocks=settings.pop("blocks", None))
+    batched = trial.diagnose(sims=40, seed=11, task_size=15, engine="batched", **settings)
+    loop = trial.diagnose(sims=40, seed=11, task_size=15, engine="loop", **settings)
+    assert (batched.engine, loop.engine) == ("batched", "loop")
+    a, b = batched.simulations, loop.simulations
+    assert np.isfinite(a[list(SIMULATION_COLUMNS)].to_numpy()).all()
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_heterogeneous_estimand_is_the_mean_effect_of_the_estimation_sample():
+    """Property: with missing outcomes the estimand is the mean of tau_i over the complete rows the estimator
+    uses (the loop engine is chosen automatically, since rows are dropped)."""
+    data = _trial_data()
+    data.loc[[0, 5, 6], "y"] = np.nan
+    trial = ek.RandomizedTrial(data, "t")
+    diag = trial.diagnose("y", effect=linear_effect, sims=5, seed=2)
+    assert diag.engine == "loop"
+    expected = linear_effect(data)[data["y"].notna().to_numpy()].mean()
+    np.testing.assert_allclose(diag.simulations["estimand"], expected, rtol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------------- seeds, tasks
+def test_tasks_use_seeds_spawned_by_task_index():
+    """Property: task k of a diagnosis is ``simulator.run(SeedSequence(seed).spawn(n_tasks)[k], size)``, so the
+    numbers depend on the seed and task size only, never on where or in which order tasks run."""
+    trial = ek.RandomizedTrial(_trial_data(), "t")
+    diag = trial.diagnose("y", effect=0.2, sims=25, seed=99, task_size=10)
+    sim = _simulate.TrialSimulator(
+        trial=trial,
+        frame=trial.data[["y"]],
+        outcome_name="y",
+        draw_outcome=None,
+        effects=np.full(80, 0.2),
+        constant_effect=0.2,
+        estimator="difference_in_means",
+        covariates=(),
+        baseline=None,
+        inference=ek.inference.Sandwich("HC2"),
+        alpha=0.05,
+    )
+    third = sim.run(np.random.SeedSequence(99).spawn(3)[2], 5)
+    np.testing.assert_allclose(diag.simulations["estimate"].to_numpy()[20:], third["estimate"], rtol=0, atol=1e-12)
+    again = trial.diagnose("y", effect=0.2, sims=25, seed=99, task_size=10)
+    assert again.simulations.equals(diag.simulations)
+
+
+def test_seeded_inference_gets_its_own_seed_in_every_simulation():
+    """Property: randomization inference inside a diagnosis is re-seeded per simulation (seeds spawned from the
+    task's stream), so a fixed ``seed`` on the method does not reuse one set of re-draws; the run repeats."""
+    trial = ek.RandomizedTrial(_trial_data(n=40), "t")
+    ri = ek.inference.RandomizationInference(reps=99, seed=1, confidence_interval=False)
+    a = trial.diagnose("y", effect=0.0, sims=6, seed=4, inference=ri)
+    b = trial.diagnose("y", effect=0.0, sims=6, seed=4, inference=ri)
+    assert a.engine == "loop"
+    assert a.simulations.equals(b.simulations)
+    p = a.simulations["p_value"].to_numpy()
+    assert np.all((p > 0) & (p <= 1)) and np.unique(p).size > 1
+
+
+def test_simulator_pickles_and_runs_identically():
+    """Property: the simulator (what dask sends to workers) survives a pickle round trip unchanged."""
+    trial = ek.RandomizedTrial(_trial_data(), "t", clusters="cluster")
+    sim = _simulate.TrialSimulator(
+        trial=trial,
+        frame=trial.data[["y"]],
+        outcome_name="y",
+        draw_outcome=None,
+        effects=linear_effect(trial.data),
+        constant_effect=None,
+        estimator="difference_in_means",
+        covariates=(),
+        baseline=None,
+        inference=ek.inference.Sandwich("CR2"),
+        alpha=0.05,
+    )
+    copy = pickle.loads(pickle.dumps(sim))
+    seed = np.random.SeedSequence(5)
+    a, b = sim.run(seed, 4), copy.run(seed, 4)
+    for column in SIMULATION_COLUMNS:
+        np.testing.assert_array_equal(a[column], b[column])
+
+
+# -------------------------------------------------------------------------------------------- Monte Carlo SEs
+def test_mc_standard_errors_match_the_spread_over_replications():
+    """Property: each diagnosand's Monte Carlo SE estimates the SD of the diagnosand over independent repetitions
+    of the whole simulation. 400 repetitions of S = 400 synthetic simulations (estimates N(0.1, 1), SEs with
+    spread, p-values uniform); the mean MC SE must be within 12% of the replication SD (the SD of an SD over 400
+    repetitions is about 3.5%)."""
+    rng = np.random.default_rng(2026)
+    reps, S = 400, 400
+    values = []
+    for _ in range(reps):
+        est = 0.1 + rng.normal(size=S)
+        se = 0.8 * np.exp(0.2 * rng.normal(size=S))  # spread, independent of the estimate
+        table = pd.DataFrame(
+            {
+                "estimand": 0.0,
+                "estimate": est,
+                "std_error": se,
+                "p_value": rng.uniform(size=S) ** 1.5,
+                "conf_low": est - 1.96 * se,
+                "conf_high": est + 1.96 * se,
+                "p_value_null": rng.uniform(size=S),
+            }
+        )
+        d = diagnosands(table, 0.05)
+        values.append(d)
+    frame = pd.DataFrame(values)
+    for name in ("bias", "rmse", "power", "coverage", "mean_se", "sd_estimate", "se_sd_ratio"):
+        spread, mc = frame[name].std(ddof=1), frame[f"{name}_mc_se"].mean()
+        assert abs(mc / spread - 1) < 0.12, (name, mc, spread)
+
+
+def test_proportion_mc_se_is_the_binomial_formula():
+    """Closed form: for a rejection rate p over S simulations the MC SE is sqrt(p (1 - p) / (S - 1)) (the sample SD
+    of the 0/1 indicators, divisor S - 1, over sqrt(S))."""
+    p = np.r_[np.full(30, 0.01), np.full(70, 0.5)]
+    table = pd.DataFrame(
+        {"estimand": 0.0, "estimate": 0.0, "std_error": 1.0, "p_value": p, "conf_low": -1.0, "conf_high": 1.0}
+    ).assign(p_value_null=p)
+    d = diagnosands(table, 0.05)
+    assert d["power"] == 0.3
+    assert d["power_mc_se"] == pytest.approx(np.sqrt(0.3 * 0.7 / 99), rel=1e-12)
+    assert d["coverage"] == 1.0 and d["coverage_mc_se"] == 0.0
+
+
+# -------------------------------------------------------------------------------------------------- refusals
+def test_refusals_name_the_problem():
+    trial = ek.RandomizedTrial(_trial_data(), "t", clusters="cluster")
+    with pytest.raises(OptionError, match="engine='batched'"):
+        trial.diagnose("y", effect=0.1, sims=10, seed=1, engine="batched")  # CR2: no batched engine
+    with pytest.raises(OptionError, match="effect="):
+        trial.diagnose("y", effect="big", sims=10, seed=1)
+    with pytest.raises(OptionError, match="estimator"):
+        trial.diagnose("y", effect=0.1, sims=10, seed=1, estimator="ancova")  # refused before simulating
+    with pytest.raises(DataError, match="returned 3 values"):
+        trial.diagnose(lambda data, rng: [1.0, 2.0, 3.0], sims=10, seed=1)
+    with pytest.raises(OptionError, match="sims"):
+        trial.diagnose("y", sims=1, seed=1)
+    with pytest.raises(OptionError, match="dask"):
+        run_diagnosis(_simulate, sims=10, seed=1, client=object())
+
+
+def test_summary_and_frame_carry_inputs_and_every_diagnosand():
+    trial = ek.RandomizedTrial(_trial_data(), "t")
+    diag = trial.diagnose("y", effect=0.25, sims=50, seed=8)
+    frame = diag.to_frame()
+    assert frame.loc[0, "seed"] == 8 and frame.loc[0, "sims"] == 50 and frame.loc[0, "effect"] == "0.25"
+    for name in ("bias", "rmse", "power", "coverage", "type_one_error", "mean_se", "sd_estimate", "se_sd_ratio"):
+        assert name in frame and f"{name}_mc_se" in frame
+    assert "coverage" in diag.summary() and "50 simulations" in diag.summary()
+
+
+# --------------------------------------------------------------------------------------------------------- dask
+def _require_dask():
+    try:
+        import distributed
+    except ImportError:
+        message = "dask.distributed is not installed; install the extra with `pip install evalkit[dask]`."
+        if os.environ.get("EVALKIT_REQUIRE_DASK") == "1":
+            pytest.fail(f"EVALKIT_REQUIRE_DASK=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    return distributed
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = _require_dask()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("clusters", [None, "cluster"], ids=["batched-HC2", "loop-CR2"])
+def test_dask_local_cluster_gives_the_serial_numbers_bit_for_bit(dask_client, clusters):
+    """Property: the same seed gives identical simulations serially and on a 2-worker LocalCluster (tasks and
+    their spawned seeds do not depend on where they run; results are gathered in task order)."""
+    trial = ek.RandomizedTrial(_trial_data(), "t", clusters=clusters)
+    serial = trial.diagnose("y", effect=linear_effect, sims=40, seed=21, task_size=7)
+    distributed = trial.diagnose(
+        "y", effect=linear_effect, sims=40, seed=21, task_size=7, client=dask_client, progress=True
+    )  # the bar follows tasks as they complete; the results are gathered in task order
+    assert distributed.runner.startswith("dask client with 2 worker")
+    assert serial.engine == ("batched" if clusters is None else "loop")
+    assert distributed.simulations.equals(serial.simulations)
+    assert distributed.to_frame().drop(columns="engine").equals(serial.to_frame().drop(columns="engine"))
+
+
+def test_auto_engine_falls_back_to_the_loop_when_batched_would_differ():
+    """Property: the batched engine is used only where it reproduces ``estimate`` on the observed assignment;
+    HC2 with Bell-McCaffrey df (not the Welch df the batched engine computes) and CR2 go through the loop."""
+    trial = ek.RandomizedTrial(_trial_data(), "t")
+    bm = trial.diagnose("y", effect=0.1, sims=3, seed=1, inference=ek.inference.Sandwich("HC2", df="bell_mccaffrey"))
+    assert bm.engine == "loop"
+    assert trial.diagnose("y", effect=0.1, sims=3, seed=1, inference="HC3").engine == "batched"
+    clustered = ek.RandomizedTrial(_trial_data(), "t", clusters="cluster")
+    assert clustered.diagnose("y", effect=0.1, sims=3, seed=1).engine == "loop"
