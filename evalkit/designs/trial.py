@@ -9,6 +9,7 @@ import pandas as pd
 
 from evalkit._boundary import as_pandas, code_treatment, known_keywords
 from evalkit._validation import as_list, require_columns
+from evalkit.designs._attrition import MissingCovariates
 from evalkit.designs._bounds import trial_bounds
 from evalkit.designs._outcomes import estimate_outcomes, is_template
 from evalkit.designs._roles import (
@@ -188,6 +189,8 @@ class RandomizedTrial:
         baseline: str | Mapping[str, str] | None = None,
         domains: Mapping[str, str] | None = None,
         alpha: float = 0.05,
+        attrition_weights: str | Sequence[str] | None = None,
+        missing_covariates: MissingCovariates = "listwise",
     ) -> Results:
         """Estimate the average treatment effect on one or more outcomes.
 
@@ -216,6 +219,17 @@ class RandomizedTrial:
             Outcome -> domain label, copied to the ``domain`` column of the results.
         alpha : float
             One minus the confidence level.
+        attrition_weights : str or list of str, optional
+            Baseline covariates of a response model: a logit of "outcome observed" on treatment and these columns,
+            fitted on every row with the covariates (rows missing the outcome included, as non-respondents), weights
+            each respondent by :math:`1/\\hat p` (times ``weights``). The estimator runs with those weights and
+            the sandwich standard errors account for their estimation (a two-step M-estimation correction,
+            :func:`evalkit.inference.estimated_weights.estimated_weights_adjustment`). Consistent when outcomes are
+            missing at random given treatment and these covariates. Sandwich inference only.
+        missing_covariates : {"listwise", "indicator"}, default "listwise"
+            Rows with a missing covariate (``covariates`` and ``attrition_weights``) are dropped and reported
+            (``"listwise"``), or kept with the value set to the column's mean over all rows and a
+            ``<covariate>_missing`` indicator added (``"indicator"``, reported in the notes).
 
         Returns
         -------
@@ -249,6 +263,8 @@ class RandomizedTrial:
             count=self._assignment.count if self.is_randomized else None,
             design=self.describe(),
             roles=self._roles,
+            attrition_weights=as_list(attrition_weights),
+            missing_covariates=missing_covariates,
             notes=()
             if self.is_randomized
             else (
