@@ -23,7 +23,7 @@ from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_e
 from evalkit.estimators.effect_sizes import standardized_effects
 from evalkit.estimators.response_weights import fit_response_model
 from evalkit.inference._base import InferenceContext, InferenceMethod
-from evalkit.inference.analytic import Sandwich, resolve_inference
+from evalkit.inference.analytic import resolve_inference
 from evalkit.results import Results
 
 __all__ = ["estimate_outcomes", "resolve_baseline"]
@@ -123,7 +123,7 @@ def estimate_outcomes(
     check_option("missing_covariates", missing_covariates, MissingCovariates)
     spec, default_note = resolve_inference(inference, default_inference)
     attrition_weights = list(attrition_weights)
-    if attrition_weights and not isinstance(spec, Sandwich):
+    if attrition_weights and spec.sandwich_type is None:  # only the sandwich adds the estimated-weights term
         raise OptionError(
             f"attrition_weights= works with sandwich inference ('HC2', 'CR2', ek.inference.Sandwich(...)); "
             f"inference={spec.name!r} would ignore that the weights are estimated. Use a sandwich type."
