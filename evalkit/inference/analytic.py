@@ -272,7 +272,7 @@ class Sandwich(InferenceMethod):
             counted = "nested in clusters not counted" if ctx.correction.nested else "counted"
             label = f"CR1 (G - 1 df; fixed effects {counted})"
         scale = _outcome_scale(fit)
-        return tuple(
+        outs = tuple(
             t_inference(
                 float(fit.coef[j]),
                 float(np.sqrt(cov.vcov[j, j])),
@@ -285,6 +285,9 @@ class Sandwich(InferenceMethod):
             )
             for j in terms
         )
+        if ctx.response_model is not None:  # kept on the results: resampling corrections must not ignore it
+            outs = tuple(replace(o, extra={"estimated_weights": True}) for o in outs)
+        return outs
 
     def joint_test(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> JointTest | None:
         """Wald test that the coefficients ``terms`` are all zero, with small-sample df.

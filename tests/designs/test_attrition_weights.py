@@ -181,6 +181,12 @@ def test_attrition_weights_reporting_and_refusals() -> None:
         trial.estimate("y", attrition_weights=["z"])
     with pytest.raises(OptionError, match="missing_covariates"):
         trial.estimate("y", missing_covariates="impute")
+    two = ek.RandomizedTrial(d.assign(y2=d["y"] * 2), "z").estimate(["y", "y2"], attrition_weights="x")
+    with pytest.raises(ek.errors.InferenceError, match="attrition_weights"):
+        two.adjust("romano_wolf", reps=99, seed=1)
+    holm = two.adjust("holm").to_frame()["p_adjusted"].to_numpy()
+    p = two.to_frame()["p_value"].to_numpy()
+    assert holm == pytest.approx(np.minimum(1, np.maximum.accumulate(np.sort(p) * [2, 1]))[np.argsort(np.argsort(p))])
     with pytest.raises(ek.errors.EstimationError, match="no attrition"):
         ek.RandomizedTrial(d.dropna(), "z").estimate("y", attrition_weights="x")
 
