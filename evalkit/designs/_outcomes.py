@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from evalkit._validation import check_alpha, require_columns, to_float_array
+from evalkit._validation import check_alpha, check_option, require_columns, to_float_array
+from evalkit.designs._attrition import (
+    AttritionCases,
+    MissingCovariates,
+    attrition_cases,
+    covariate_means,
+    fill_with_indicators,
+)
 from evalkit.designs._iv import check_take_up, iv_columns, iv_result_notes, take_up_notes
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._moderators import encode_moderators, interaction_covariate_notes
@@ -18,6 +24,7 @@ from evalkit.designs._roles import arms_in_every_group
 from evalkit.errors import DataError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_estimator
 from evalkit.estimators.effect_sizes import standardized_effects
+from evalkit.estimators.response_weights import fit_response_model
 from evalkit.inference._base import InferenceContext, InferenceMethod
 from evalkit.inference.analytic import resolve_inference
 from evalkit.inference.iv import TwoStageInference
@@ -70,34 +77,9 @@ def resolve_baseline(baseline: str | Mapping[str, str] | None, outcomes: Sequenc
     return {o: baseline[o] for o in outcomes}
 
 
-@dataclass(frozen=True)
-class _Cases:
-    mask: np.ndarray
-    dropped: list[dict[str, object]]
-
-
-def _complete_cases(data: pd.DataFrame, outcome: str, columns: Sequence[str]) -> _Cases:
-    missing = data[list(columns)].isna().to_numpy()
-    mask = ~missing.any(axis=1)
-    n_dropped = int((~mask).sum())
-    rows: list[dict[str, object]] = []
-    if n_dropped:
-        counts = missing.sum(axis=0)
-        reason = "missing values in " + ", ".join(
-            f"{c!r} ({int(k)})" for c, k in zip(columns, counts, strict=True) if k
-        )
-        for c, k in zip(columns, counts, strict=True):
-            if k:
-                rows.append(
-                    {
-                        "outcome": outcome,
-                        "column": c,
-                        "n_missing": int(k),
-                        "n_dropped": n_dropped,
-                        "reason": reason,
-                    }
-                )
-    return _Cases(mask=mask, dropped=rows)
+def _complete_cases(data: pd.DataFrame, outcome: str, columns: Sequence[str]) -> AttritionCases:
+    """Rows with every value of ``columns`` (the outcome first), and the records of the others."""
+    return attrition_cases(data, outcome, columns, weighted=False)
 
 
 def estimate_outcomes(
@@ -126,17 +108,48 @@ def estimate_outcomes(
     notes: tuple[str, ...] = (),
     moderators: Sequence[str] = (),
     take_up: str | None = None,
+    attrition_weights: Sequence[str] = (),
+    missing_covariates: MissingCovariates = "listwise",
 ) -> Results:
     """Estimate each outcome on its complete cases and collect one tidy row per outcome.
 
     The design hands down arrays and callables only (treatment, block and cluster codes, its assignment's draw
     function); nothing here knows which design it serves. With ``estimator="iv"``, ``take_up`` names the treatment
     received and ``treatment`` (assignment) is the instrument (see :mod:`evalkit.designs._iv`).
+
+    With ``attrition_weights`` (baseline covariates), each outcome's rows with every covariate form the response
+    model's population: a logit of "outcome observed" on treatment and those covariates
+    (:func:`evalkit.estimators.response_weights.fit_response_model`) gives the weights :math:`w_i/\\hat p_i` of the
+    respondents, the estimator runs with them, and the sandwich adds the two-step correction for the estimated
+    weights (:func:`evalkit.inference.estimated_weights.estimated_weights_adjustment`). With
+    ``missing_covariates="indicator"`` missing covariate values are set to the column's mean over all rows and a
+    missing indicator is added (:func:`evalkit.designs._attrition.fill_with_indicators`) instead of dropping rows.
     """
     check_alpha(alpha)
     check_take_up(take_up, estimator=estimator, treatment=treatment_name, roles=roles)
     check_outcome_list(outcomes, roles)
+    check_option("missing_covariates", missing_covariates, MissingCovariates)
     spec, default_note = resolve_inference(inference, default_inference)
+    attrition_weights = list(attrition_weights)
+    if attrition_weights and take_up is not None:
+        raise OptionError(
+            "attrition_weights= with estimator='iv' is not supported: the two-step correction for estimated response "
+            "weights is derived for the one-equation estimators. Estimate the ITT with attrition_weights=, or the "
+            "CACE on complete cases (and bound it with trial.bounds())."
+        )
+    if attrition_weights and spec.sandwich_type is None:  # only the sandwich adds the estimated-weights term
+        raise OptionError(
+            f"attrition_weights= works with sandwich inference ('HC2', 'CR2', ek.inference.Sandwich(...)); "
+            f"inference={spec.name!r} would ignore that the weights are estimated. Use a sandwich type."
+        )
+    require_columns(data, attrition_weights, "attrition_weights covariate")
+    for column in attrition_weights:
+        if column in roles:
+            raise DataError(
+                f"column {column!r} is a role of the design (treatment, blocks, clusters or weights); the treatment "
+                "enters the response model on its own. Remove it from attrition_weights=."
+            )
+    extra_notes: list[str] = []
     baselines = resolve_baseline(baseline, outcomes)
     if baselines and estimator != "change":
         raise OptionError(
@@ -187,19 +200,27 @@ def estimate_outcomes(
                 f"take_up={take_up!r} is also the outcome or a covariate (outcome {outcome!r}); take-up is the "
                 "treatment received and must be neither."
             )
+        if outcome in attrition_weights:
+            raise DataError(
+                f"outcome {outcome!r} is also in attrition_weights=; the response model needs baseline "
+                "covariates, not the outcome."
+            )
+        filled = list(dict.fromkeys([*own_covariates, *attrition_weights])) if missing_covariates == "indicator" else []
+        listwise = [c for c in (*own_covariates, *attrition_weights) if c not in filled]
         columns = list(
             dict.fromkeys(
                 [
                     outcome,
                     *([base_col] if base_col else []),
-                    *own_covariates,
+                    *listwise,
                     *moderators,
                     *([take_up] if take_up else []),
                 ]
             )
         )
-        cases = _complete_cases(data, outcome, columns)
+        cases = attrition_cases(data, outcome, columns, weighted=bool(attrition_weights))
         mask = cases.mask
+        means = covariate_means(data, filled) if filled else {}
         if not mask.any():
             raise DataError(
                 f"no complete rows for outcome {outcome!r}: every row misses one of {', '.join(map(repr, columns))}."
@@ -215,13 +236,47 @@ def estimate_outcomes(
         if block_codes is not None:
             arms_in_every_group(z, block_codes[mask], block_labels, block_column, context)
         moderated = encode_moderators(sub, moderators, outcome) if moderators else None
+        X, names = to_float_array(sub, own_covariates, "covariate"), tuple(own_covariates)
+        if filled:
+            X, names, counts = fill_with_indicators(X, names, means)
+            if counts:
+                shown = ", ".join(f"{c!r} ({k})" for c, k in counts.items())
+                extra_notes.append(
+                    f"missing_covariates='indicator' ({outcome!r}): missing values of {shown} were set to the "
+                    "column's mean over all rows, and a '<covariate>_missing' indicator was added to the covariates."
+                )
+        model = None
+        unit_weights = None if weights is None else weights[mask]
+        if attrition_weights:
+            population = cases.population
+            V = np.column_stack(
+                [treatment[population], to_float_array(data.loc[population], attrition_weights, "covariate")]
+            )
+            v_names: tuple = (treatment_name, *attrition_weights)
+            if filled:
+                V, v_names, _ = fill_with_indicators(V, v_names, {treatment_name: 0.0, **means})
+            model = fit_response_model(
+                ~data[outcome].isna().to_numpy()[population],
+                V,
+                tuple(v_names),
+                outcome=outcome,
+                base_weights=None if weights is None else weights[population],
+                clusters=None if cluster_codes is None else cluster_codes[population],
+            )
+            unit_weights = model.weights()
+            extra_notes.append(
+                f"{outcome!r} is weighted by the inverse of the estimated probability that it is observed "
+                f"(attrition_weights: {model.describe()}); rows missing the outcome enter the response model, not "
+                "the estimate. Standard errors account for the estimated weights (two-step M-estimation correction "
+                "added to the sandwich)."
+            )
         sample = EstimationSample(
             y=to_float_array(sub, [outcome], "outcome")[:, 0],
             treatment=z,
-            covariates=to_float_array(sub, own_covariates, "covariate"),
-            covariate_names=tuple(own_covariates),
+            covariates=X,
+            covariate_names=names,
             blocks=None if block_codes is None else block_codes[mask],
-            weights=None if weights is None else weights[mask],
+            weights=unit_weights,
             baseline=None if base_col is None else to_float_array(sub, [base_col], "baseline")[:, 0],
             treatment_name=treatment_name,
             moderators=None if moderated is None else moderated.values,
@@ -229,7 +284,7 @@ def estimate_outcomes(
             take_up=None if take_up is None else to_float_array(sub, [take_up], "take-up")[:, 0],
             take_up_name="take_up" if take_up is None else str(take_up),
         )
-        for note in interaction_covariate_notes(sub, z, own_covariates, sample.covariates, treatment_name):
+        for note in interaction_covariate_notes(sub, z, sample.covariate_names, sample.covariates, treatment_name):
             if note not in warned:
                 warned.append(note)
                 warnings.warn(note, UserWarning, stacklevel=7)  # the caller of design.estimate()
@@ -252,6 +307,7 @@ def estimate_outcomes(
             count=count,
             estimator=estimator,
             rows=np.flatnonzero(mask),
+            response_model=model,
         )
         return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=tuple(cases.dropped))
 
@@ -298,7 +354,7 @@ def estimate_outcomes(
             joint_name="heterogeneity_test",
         )
     done = estimate_each(outcomes, registered, spec, outcome_design)
-    all_notes = [*notes, *warned, *take_up_seen, *done.notes]
+    all_notes = [*notes, *warned, *take_up_seen, *done.notes, *extra_notes]
     if take_up is not None:
         all_notes.extend(iv_result_notes(done.rows, take_up, treatment_name))
     if moderators:

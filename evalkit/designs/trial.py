@@ -10,6 +10,8 @@ import pandas as pd
 
 from evalkit._boundary import as_pandas, code_treatment, known_keywords
 from evalkit._validation import as_list, require_columns
+from evalkit.designs._attrition import MissingCovariates
+from evalkit.designs._bounds import trial_bounds
 from evalkit.designs._outcomes import estimate_outcomes, is_template
 from evalkit.designs._roles import (
     arms_in_every_group,
@@ -25,6 +27,7 @@ from evalkit.diagnostics.balance import BalanceTable, balance_table
 from evalkit.diagnostics.diagnose import Diagnosis
 from evalkit.errors import DataError, DesignError
 from evalkit.estimators import EstimatorName
+from evalkit.estimators.bounds import Bounds, BoundsInference, BoundsMethod
 from evalkit.estimators.indices import IndexMethod, IndexReference, summary_index
 from evalkit.inference.analytic import Sandwich
 from evalkit.provenance import records_provenance
@@ -190,6 +193,8 @@ class RandomizedTrial:
         alpha: float = 0.05,
         moderators: str | Sequence[str] | None = None,
         take_up: str | None = None,
+        attrition_weights: str | Sequence[str] | None = None,
+        missing_covariates: MissingCovariates = "listwise",
     ) -> Results:
         """Estimate the average treatment effect on one or more outcomes (or, with ``take_up``, the complier effect).
 
@@ -243,6 +248,17 @@ class RandomizedTrial:
             ``RandomizationInference`` tests the sharp null of no effect of assignment on the reduced form.
             Passing the assignment column as ``take_up`` is refused: the design's ``treatment`` must be the
             assignment.
+        attrition_weights : str or list of str, optional
+            Baseline covariates of a response model: a logit of "outcome observed" on treatment and these columns,
+            fitted on every row with the covariates (rows missing the outcome included, as non-respondents), weights
+            each respondent by :math:`1/\\hat p` (times ``weights``). The estimator runs with those weights and
+            the sandwich standard errors account for their estimation (a two-step M-estimation correction,
+            :func:`evalkit.inference.estimated_weights.estimated_weights_adjustment`). Consistent when outcomes are
+            missing at random given treatment and these covariates. Sandwich inference only.
+        missing_covariates : {"listwise", "indicator"}, default "listwise"
+            Rows with a missing covariate (``covariates`` and ``attrition_weights``) are dropped and reported
+            (``"listwise"``), or kept with the value set to the column's mean over all rows and a
+            ``<covariate>_missing`` indicator added (``"indicator"``, reported in the notes).
 
         Returns
         -------
@@ -286,6 +302,8 @@ class RandomizedTrial:
             roles=self._roles,
             moderators=moderator_list,
             take_up=take_up,
+            attrition_weights=as_list(attrition_weights),
+            missing_covariates=missing_covariates,
             notes=()
             if self.is_randomized
             else (
@@ -377,6 +395,65 @@ class RandomizedTrial:
         return Sandwich("HC2"), (
             "Inference defaulted to HC2, as estimatr: Welch-Satterthwaite degrees of freedom for the unblocked "
             "difference in means, n - k otherwise."
+        )
+
+    @known_keywords
+    def bounds(
+        self,
+        outcome: str,
+        *,
+        method: BoundsMethod = "lee",
+        tighten_by: str | Sequence[str] | None = None,
+        support: tuple[float, float] | None = None,
+        inference: BoundsInference | None = None,
+        reps: int = 999,
+        seed: object = None,
+        alpha: float = 0.05,
+    ) -> Bounds:
+        """Bounds on the effect on an outcome with missing values (attrition), with confidence intervals.
+
+        Parameters
+        ----------
+        outcome : str
+            The outcome column; missing values are the attrition being bounded.
+        method : {"lee", "manski"}
+            ``"lee"``: Lee (2009) trimming bounds on the effect for units observed in either arm (trims the arm
+            with the higher response rate); ``"manski"``: worst-case bounds on the average effect for a bounded
+            outcome (needs ``support``).
+        tighten_by : str or list of str, optional
+            Discrete baseline covariates (Lee only): bounds are computed within their cells and averaged, which
+            narrows them. Blocks are always cells.
+        support : (lo, hi), optional
+            The outcome's logical range (Manski only).
+        inference : {"analytic", "bootstrap"}, optional
+            Lee only. Default ``"analytic"`` (Lee's Proposition 3) without blocks, ``tighten_by`` and clusters, the
+            bootstrap otherwise (resampling units, or whole clusters, within arm and block). Manski bounds use the
+            design's own difference in means and its default standard errors (HC2, CR2 when clustered).
+        reps : int, default 999
+            Bootstrap replications.
+        seed : int, SeedSequence, Generator or None
+            The bootstrap's random stream; recorded on the result.
+        alpha : float
+            One minus the confidence level.
+
+        Returns
+        -------
+        Bounds
+            ``lower``, ``upper``, the Imbens-Manski interval ``conf_low``/``conf_high``, ``trim_share``, each
+            bound's own interval and the interval for the identified set; ``to_frame()`` gives one tidy row.
+
+        See :func:`evalkit.estimators.bounds.lee_bounds` for the formulas and references.
+        """
+        return trial_bounds(
+            self,
+            outcome,
+            method=method,
+            tighten_by=tighten_by,
+            support=support,
+            inference=inference,
+            reps=reps,
+            seed=seed,
+            alpha=alpha,
         )
 
     @known_keywords

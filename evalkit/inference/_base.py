@@ -11,6 +11,7 @@ import numpy as np
 
 from evalkit._boundary import KnownKeywords
 from evalkit.estimators import EstimationSample, LinearFit
+from evalkit.estimators.response_weights import ResponseModel
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
 __all__ = ["InferenceContext", "InferenceMethod", "InferenceOutcome", "JointTest"]
@@ -45,6 +46,10 @@ class InferenceContext:
     correction : SmallSampleCorrection
         Parameters the fit estimated outside its design matrix (absorbed fixed effects), counted by every
         small-sample factor and df of every inference method.
+    response_model : ResponseModel or None
+        When the fit is weighted by estimated inverse probabilities of response (``attrition_weights=``): the
+        fitted response model, whose estimation the standard errors account for
+        (:func:`evalkit.inference.estimated_weights.estimated_weights_adjustment`).
     """
 
     alpha: float
@@ -57,6 +62,7 @@ class InferenceContext:
     estimator: str = ""
     rows: np.ndarray | None = field(default=None, repr=False)
     correction: SmallSampleCorrection = NO_CORRECTION
+    response_model: ResponseModel | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

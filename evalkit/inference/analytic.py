@@ -12,7 +12,7 @@ estimate.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -21,6 +21,7 @@ from evalkit._validation import check_option
 from evalkit.errors import InferenceError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
+from evalkit.inference.estimated_weights import estimated_weights_adjustment
 from evalkit.inference.sandwich import (
     CovarianceEstimate,
     CovType,
@@ -271,7 +272,7 @@ class Sandwich(InferenceMethod):
             counted = "nested in clusters not counted" if ctx.correction.nested else "counted"
             label = f"CR1 (G - 1 df; fixed effects {counted})"
         scale = _outcome_scale(fit)
-        return tuple(
+        outs = tuple(
             t_inference(
                 float(fit.coef[j]),
                 float(np.sqrt(cov.vcov[j, j])),
@@ -284,6 +285,9 @@ class Sandwich(InferenceMethod):
             )
             for j in terms
         )
+        if ctx.response_model is not None:  # kept on the results: resampling corrections must not ignore it
+            outs = tuple(replace(o, extra={"estimated_weights": True}) for o in outs)
+        return outs
 
     def joint_test(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> JointTest | None:
         """Wald test that the coefficients ``terms`` are all zero, with small-sample df.
@@ -336,7 +340,7 @@ class Sandwich(InferenceMethod):
                 f"inference={self.cov_type!r} needs clusters, and this design has none; declare clusters= in the "
                 "design or use 'HC2'."
             )
-        return sandwich(
+        cov = sandwich(
             fit.X,
             fit.residuals,
             self.cov_type,
@@ -347,6 +351,14 @@ class Sandwich(InferenceMethod):
             working_model=self.working_model,
             df_method=self.df,
         )
+        if ctx.response_model is None:
+            return cov
+        # weights estimated by a response model: add the two-step (stacked M-estimation) term to the kernel's
+        # known-weights sandwich; the df stay the kernel's
+        if ctx.sample is None or ctx.refit is None:
+            raise InferenceError("the estimated-weights correction needs the estimation sample and the estimator.")
+        delta = estimated_weights_adjustment(fit, ctx.response_model, ctx.sample, ctx.refit, clustered=self.clustered)
+        return replace(cov, vcov=cov.vcov + 0.5 * (delta + delta.T))
 
 
 def _welch_df(fit: LinearFit, spec: Sandwich, context: InferenceContext) -> float | None:

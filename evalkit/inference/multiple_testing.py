@@ -682,6 +682,13 @@ def _joint_null(
             "the results returned by estimate()."
         )
     of = [fits[o] for o in outcomes]
+    weighted = [o for o, f in zip(outcomes, of, strict=True) if f.inference.get("estimated_weights")]
+    if weighted:
+        raise InferenceError(
+            f"outcome(s) {', '.join(map(repr, weighted))} are weighted by estimated response probabilities "
+            "(attrition_weights=); the Romano-Wolf / Westfall-Young bootstrap would treat those weights as known. "
+            "Adjust with 'holm', 'bh' or another p-value method, which use the corrected standard errors."
+        )
     has_ri = ["null_statistics" in f.inference and "observed_statistic" in f.inference for f in of]
     if all(has_ri):
         return randomization_null(of, outcomes)
