@@ -169,7 +169,9 @@ def imputation_att(
     period_ok = untreated.any(axis=0)
     imputable = treated & unit_ok[:, None] & period_ok[None, :]
     if not imputable.any():
-        raise EstimationError("no treated observation has an untreated observation of its unit and period to impute from.")
+        raise EstimationError(
+            "no treated observation has an untreated observation of its unit and period to impute from."
+        )
 
     # regressors z_it: dummies of the periods with untreated units (the first left out), then covariates
     dummy_periods = np.flatnonzero(period_ok)[1:]
@@ -192,11 +194,11 @@ def imputation_att(
     if k:
         U, s, Vt = np.linalg.svd(Zt * sw[:, None], full_matrices=False)
         if s[-1] <= s[0] * max(Zt.shape) * np.finfo(np.float64).eps * 1e3:
+            covs = ", covariates " + ", ".join(names[dummy_periods.size :]) if covariates is not None else ""
             raise EstimationError(
-                f"the untreated model (unit and period effects{', covariates ' + ', '.join(names[dummy_periods.size :]) if covariates is not None else ''}) "
-                "is not identified on the untreated observations: a covariate is constant within units or "
-                "collinear with the period effects, or the untreated observations do not connect units and periods. "
-                "Drop the offending covariates."
+                f"the untreated model (unit and period effects{covs}) is not identified on the untreated "
+                "observations: a covariate is constant within units or collinear with the period effects, or the "
+                "untreated observations do not connect units and periods. Drop the offending covariates."
             )
         coef = Vt.T @ ((U.T @ (yt * sw)) / s)
         a_inv = (Vt.T / s**2) @ Vt
@@ -343,7 +345,7 @@ def pretrend_regression(
     Sec. 4.5: the Wald test of :math:`\\gamma = 0` with cluster-robust variance; the test is separate from
     the imputation, whose estimates do not use the leads.
     """
-    n, T = Y.shape
+    n = Y.shape[0]
     untreated = ~(periods[None, :] >= cohort[:, None] - anticipation)
     event = periods[None, :] - cohort[:, None]  # -inf for never treated
     rows_i, rows_t = np.nonzero(untreated)
