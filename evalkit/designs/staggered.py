@@ -758,10 +758,11 @@ class StaggeredDiD:
             + " within each term; the cohort shares of the group overall are taken as fixed. Conservative "
             "variance of Theorem 3 with cohort x period auxiliary effects (no leave-one-out refinement)."
         )
-        if panel.periods.size < self._periods.size:
+        if panel.periods.size < self._periods.size:  # no never-treated units: the panel dropped the late periods
             notes.append(
-                "For the imputation estimator this is the paper's rule: treated observations in periods without "
-                "any untreated unit have no period effect to impute from and are left out."
+                f"Imputation: in the periods from {self._periods[panel.periods.size]:g} on every unit is treated (or "
+                "anticipating), so no period effect identifies Y(0) there; those treated observations are left out "
+                "(as BJS) and the last cohort's earlier periods enter the untreated model."
             )
         if fit.not_imputable.any():
             rows, cols_t = np.nonzero(fit.not_imputable)
@@ -775,6 +776,12 @@ class StaggeredDiD:
             notes.append(
                 f"The panel has one cluster of {self.clusters!r}: the conservative variance has no between-cluster "
                 "variation to estimate from, so every standard error is reported NaN."
+            )
+        if test.df and not np.isfinite(test.p_value):
+            notes.append(
+                f"The pre-trend test (BJS 2024 Test 1, {test.df} leads) is NaN: the leads are collinear with the unit "
+                "and period effects (as without never-treated units, when every pre-period is a lead), the panel has "
+                "one cluster, or their covariance is singular."
             )
         if np.isfinite(test.p_value):
             notes.append(
@@ -801,9 +808,13 @@ class StaggeredDiD:
     def _imputation_pretest(self, panel: _Panel, names: list[str], anticipation: int) -> tuple[PreTest, np.ndarray]:
         """BJS's Test 1: Wald test of the leads added to the untreated model, CR1 by the design's clusters (the unit
         effects nested in them); NaN when there are no leads, one cluster or a singular covariance."""
+        cohort = panel.cohort
+        if panel.periods.size < self._periods.size:  # the last cohort, recoded never treated by _panel, has leads too
+            original = self._cohort[np.searchsorted(np.asarray(self._unit_labels), panel.unit_labels)]
+            cohort = np.where(np.isfinite(cohort), cohort, np.where(original > 0, original, np.inf))
         reg = pretrend_regression(
             panel.Y,
-            panel.cohort,
+            cohort,
             panel.periods,
             covariates=panel.X,
             weights=panel.weights,
