@@ -2,8 +2,9 @@
 
 ``StaggeredDiD`` holds a long panel (one row per unit and period) and the column giving each unit's first treated
 period (its cohort; 0 for never treated). ``estimate()`` offers Callaway and Sant'Anna (2021) group-time effects
-and their aggregations, Sun and Abraham (2021) interaction-weighted event studies, and the static two-way fixed
-effects regression; ``bacon()`` decomposes the latter (Goodman-Bacon 2021).
+and their aggregations, the imputation estimator of Borusyak, Jaravel and Spiess (2024) with the same aggregations,
+Sun and Abraham (2021) interaction-weighted event studies, and the static two-way fixed effects regression;
+``bacon()`` decomposes the latter (Goodman-Bacon 2021).
 """
 
 from __future__ import annotations
@@ -110,13 +111,13 @@ class StaggeredDiD:
     cells.
 
     Degenerate designs give a named error or an answer with a note, never a crash: Sun and Abraham and TWFE refuse
-    a panel with one cluster (InferenceError), Callaway and Sant'Anna report its standard errors NaN with the
-    degenerate-SE note; a standard error zero up to rounding (a constant outcome, effects resting on single-unit
-    cohorts with a single comparison unit) is NaN with that note; cohorts with fewer than 5 units plus one per
-    covariate (R did's threshold) are named in a note; a propensity score whose covariates separate a cohort from
-    its comparison group (no maximum-likelihood estimate) raises an EstimationError naming the cell ATT(g,t), the
-    covariates and the fix (fewer covariates, ``method="reg"``, coarser cohorts) -- there is no silent fallback to
-    another method.
+    a panel with one cluster (InferenceError), Callaway and Sant'Anna and the imputation estimator report its
+    standard errors NaN with the degenerate-SE note; a standard error zero up to rounding (a constant outcome,
+    effects resting on single-unit cohorts with a single comparison unit) is NaN with that note; cohorts with fewer
+    than 5 units plus one per covariate (R did's threshold) are named in a note; a propensity score whose
+    covariates separate a cohort from its comparison group (no maximum-likelihood estimate) raises an
+    EstimationError naming the cell ATT(g,t), the covariates and the fix (fewer covariates, ``method="reg"``,
+    coarser cohorts) -- there is no silent fallback to another method.
 
     Examples
     --------
@@ -385,22 +386,31 @@ class StaggeredDiD:
         outcome : str
             One outcome column (a list raises an OptionError: call ``estimate`` once per outcome). It may not be
             a role column (unit, time, cohort, clusters, weights), nor hold infinite values.
-        estimator : {"callaway_santanna", "sun_abraham", "twfe"}
+        estimator : {"callaway_santanna", "sun_abraham", "twfe", "imputation"}
             Group-time effects (Callaway and Sant'Anna 2021), the interaction-weighted event study (Sun and
-            Abraham 2021), or the static two-way fixed effects regression of the outcome on the treated-and-
-            adopted indicator.
+            Abraham 2021), the static two-way fixed effects regression of the outcome on the treated-and-
+            adopted indicator, or the imputation estimator (Borusyak, Jaravel and Spiess 2024): unit and period
+            effects (and covariates) fitted on every untreated observation -- never-treated units and periods
+            before ``cohort - anticipation`` (``control`` and ``method`` do not apply) --, each treated
+            observation's untreated outcome imputed, and the imputed effects averaged. Its rows are the
+            cohort x period effects ``ATT(g,t)`` from ``g - anticipation`` on (``aggregate=None``) or the same four
+            aggregations as Callaway and Sant'Anna, with BJS's conservative standard errors (Theorem 3) and
+            their pre-trend test (Test 1) in the ``pretest_*`` columns.
         control : {"never_treated", "not_yet_treated"}
             Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
-            Covariates (Callaway and Sant'Anna only), at each cell's base period.
+            Covariates: Callaway and Sant'Anna use them at each cell's base period; the imputation estimator adds
+            them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
             outcome regression.
         aggregate : {None, "simple", "group", "dynamic", "calendar", "all"}
             None: every ATT(g,t). Otherwise the aggregated terms and an "overall" row (as ``did::aggte``);
             "all": the ATT(g,t) and every aggregation in one table (column ``type`` tells them apart).
-            Sun and Abraham always report event times (None or "dynamic").
+            Sun and Abraham always report event times (None or "dynamic"). The imputation estimator's terms
+            weight every treated observation they average equally (by the unit weights, if any); its group overall
+            takes the cohort shares as fixed.
         base_period : {"varying", "universal"}
             Base period of pre-treatment cells (Callaway and Sant'Anna).
         anticipation : int
@@ -409,7 +419,9 @@ class StaggeredDiD:
             Standard errors clustered by unit or by ``clusters``. None (default): analytic, stated with a note.
             Callaway and Sant'Anna: ``"analytic"`` (short for ``AnalyticInfluence()``, influence-function standard
             errors) or ``MultiplierBootstrap(...)`` (with a simultaneous band); any
-            :class:`~evalkit.inference.influence.InfluenceInference`. Sun and Abraham, TWFE: ``"analytic"`` means
+            :class:`~evalkit.inference.influence.InfluenceInference`. Imputation: the same influence-function
+            methods, applied to the per-unit terms of BJS's conservative variance (``"analytic"`` is their
+            Theorem 3 standard error, as R ``didimputation``). Sun and Abraham, TWFE: ``"analytic"`` means
             CR1 with G - 1 df; ``"CR0"``, ``"CR1"``, ``"CR2"`` (Bell-McCaffrey df) or a cluster-robust
             ``Sandwich`` are computed by the covariance kernel with the unit effects nested in the clusters.
         alpha : float
@@ -421,7 +433,10 @@ class StaggeredDiD:
             One row per ATT(g,t) or aggregated term with the usual columns plus ``type``, ``group``, ``time``,
             ``event_time``, ``base_time``, ``crit_uniform``, ``conf_low_uniform``, ``conf_high_uniform`` and the
             parallel-trends pre-test ``pretest_statistic``, ``pretest_df``, ``pretest_p_value`` (repeated on every
-            row; NaN where not applicable).
+            row; NaN where not applicable). Callaway and Sant'Anna: the Wald statistic of the pre-treatment ATT(g,t),
+            chi-squared p-value. Imputation: BJS's Test 1, the CR1 Wald statistic W of the leads (event times below
+            ``-1 - anticipation``) added to the untreated model, p-value from F(q, G - 1) of W / q (as
+            ``diff_diff``).
         """
         check_option("estimator", estimator, StaggeredEstimator)
         check_option("control", control, ControlKind)
