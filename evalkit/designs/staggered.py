@@ -976,7 +976,7 @@ def _cluster_sandwich(
             f"inference={inference!r} is not available with estimator={estimator!r}, which takes 'analytic' (CR1 "
             "with G - 1 df, the default), 'CR0', 'CR1', 'CR2' or a cluster-robust ek.inference.Sandwich; "
             "influence-function inference (AnalyticInfluence(), MultiplierBootstrap(...)) is only available with "
-            "estimator='callaway_santanna'."
+            "estimator='callaway_santanna' or 'imputation'."
         )
     return method, note  # type: ignore[return-value]
 
