@@ -767,8 +767,8 @@ class StaggeredDiD:
             "Imputation estimator (Borusyak, Jaravel and Spiess 2024): unit and period effects"
             + (f" and covariates {', '.join(names)}" if names else "")
             + f" fitted on the {n0} untreated observations (never-treated units, and periods before cohort - "
-            f"anticipation {anticipation}; control= and method= do not apply); Y(0) imputed for each treated "
-            "observation and the effects averaged with "
+            f"anticipation {anticipation}; control=, method= and base_period= do not apply); Y(0) imputed for each "
+            "treated observation and the effects averaged with "
             + ("unit weights" if panel.weights is not None else "equal weights")
             + " within each term; the cohort shares of the group overall are taken as fixed. Conservative "
             "variance of Theorem 3 with cohort x period auxiliary effects (no leave-one-out refinement)."
