@@ -2,8 +2,9 @@
 
 ``StaggeredDiD`` holds a long panel (one row per unit and period) and the column giving each unit's first treated
 period (its cohort; 0 for never treated). ``estimate()`` offers Callaway and Sant'Anna (2021) group-time effects
-and their aggregations, Sun and Abraham (2021) interaction-weighted event studies, and the static two-way fixed
-effects regression; ``bacon()`` decomposes the latter (Goodman-Bacon 2021).
+and their aggregations, the imputation estimator of Borusyak, Jaravel and Spiess (2024) with the same aggregations,
+Sun and Abraham (2021) interaction-weighted event studies, and the static two-way fixed effects regression;
+``bacon()`` decomposes the latter (Goodman-Bacon 2021).
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evalkit._boundary import as_pandas, known_keywords
 from evalkit._validation import as_list, check_option, require_columns, to_float_array
 from evalkit.designs._loop import assemble_results, tidy_table
 from evalkit.designs._roles import check_column_names, check_period_order, no_missing, require_hashable
-from evalkit.errors import DataError, DesignError, InferenceError, OptionError
-from evalkit.estimators import LinearFit
+from evalkit.errors import DataError, DesignError, EstimationError, InferenceError, OptionError
+from evalkit.estimators import LinearFit, fit_least_squares
 from evalkit.estimators.bacon import BaconDecomposition, bacon_decomposition
 from evalkit.estimators.callaway_santanna import (
     AggregateKind,
+    Aggregation,
     BaseKind,
     ControlKind,
     DidMethod,
@@ -32,12 +35,14 @@ from evalkit.estimators.callaway_santanna import (
     aggregate,
     group_time_att,
 )
+from evalkit.estimators.imputation import imputation_aggregate, imputation_att, pretrend_regression
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
 from evalkit.inference.analytic import Sandwich, degenerate_se, resolve_inference, t_tests
 from evalkit.inference.influence import (
     AnalyticInfluence,
     InfluenceInference,
     MultiplierBootstrap,
+    PreTest,
     analytic_se,
     pretest,
     resolve_influence_inference,
@@ -48,7 +53,7 @@ from evalkit.results import Results, empty_dropped
 
 __all__ = ["StaggeredDiD", "StaggeredEstimator"]
 
-StaggeredEstimator = Literal["callaway_santanna", "sun_abraham", "twfe"]
+StaggeredEstimator = Literal["callaway_santanna", "sun_abraham", "twfe", "imputation"]
 _AGGREGATES = (None, "simple", "group", "dynamic", "calendar", "all")
 _CLUSTER_SANDWICHES = ("CR0", "CR1", "CR2")
 
@@ -106,13 +111,13 @@ class StaggeredDiD:
     cells.
 
     Degenerate designs give a named error or an answer with a note, never a crash: Sun and Abraham and TWFE refuse
-    a panel with one cluster (InferenceError), Callaway and Sant'Anna report its standard errors NaN with the
-    degenerate-SE note; a standard error zero up to rounding (a constant outcome, effects resting on single-unit
-    cohorts with a single comparison unit) is NaN with that note; cohorts with fewer than 5 units plus one per
-    covariate (R did's threshold) are named in a note; a propensity score whose covariates separate a cohort from
-    its comparison group (no maximum-likelihood estimate) raises an EstimationError naming the cell ATT(g,t), the
-    covariates and the fix (fewer covariates, ``method="reg"``, coarser cohorts) -- there is no silent fallback to
-    another method.
+    a panel with one cluster (InferenceError), Callaway and Sant'Anna and the imputation estimator report its
+    standard errors NaN with the degenerate-SE note; a standard error zero up to rounding (a constant outcome,
+    effects resting on single-unit cohorts with a single comparison unit) is NaN with that note; cohorts with fewer
+    than 5 units plus one per covariate (R did's threshold) are named in a note; a propensity score whose
+    covariates separate a cohort from its comparison group (no maximum-likelihood estimate) raises an
+    EstimationError naming the cell ATT(g,t), the covariates and the fix (fewer covariates, ``method="reg"``,
+    coarser cohorts) -- there is no silent fallback to another method.
 
     Examples
     --------
@@ -381,22 +386,31 @@ class StaggeredDiD:
         outcome : str
             One outcome column (a list raises an OptionError: call ``estimate`` once per outcome). It may not be
             a role column (unit, time, cohort, clusters, weights), nor hold infinite values.
-        estimator : {"callaway_santanna", "sun_abraham", "twfe"}
+        estimator : {"callaway_santanna", "sun_abraham", "twfe", "imputation"}
             Group-time effects (Callaway and Sant'Anna 2021), the interaction-weighted event study (Sun and
-            Abraham 2021), or the static two-way fixed effects regression of the outcome on the treated-and-
-            adopted indicator.
+            Abraham 2021), the static two-way fixed effects regression of the outcome on the treated-and-
+            adopted indicator, or the imputation estimator (Borusyak, Jaravel and Spiess 2024): unit and period
+            effects (and covariates) fitted on every untreated observation -- never-treated units and periods
+            before ``cohort - anticipation`` (``control`` and ``method`` do not apply) --, each treated
+            observation's untreated outcome imputed, and the imputed effects averaged. Its rows are the
+            cohort x period effects ``ATT(g,t)`` from ``g - anticipation`` on (``aggregate=None``) or the same four
+            aggregations as Callaway and Sant'Anna, with BJS's conservative standard errors (Theorem 3) and
+            their pre-trend test (Test 1) in the ``pretest_*`` columns.
         control : {"never_treated", "not_yet_treated"}
             Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
-            Covariates (Callaway and Sant'Anna only), at each cell's base period.
+            Covariates: Callaway and Sant'Anna use them at each cell's base period; the imputation estimator adds
+            them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
             outcome regression.
         aggregate : {None, "simple", "group", "dynamic", "calendar", "all"}
             None: every ATT(g,t). Otherwise the aggregated terms and an "overall" row (as ``did::aggte``);
             "all": the ATT(g,t) and every aggregation in one table (column ``type`` tells them apart).
-            Sun and Abraham always report event times (None or "dynamic").
+            Sun and Abraham always report event times (None or "dynamic"). The imputation estimator's terms
+            weight every treated observation they average equally (by the unit weights, if any); its group overall
+            takes the cohort shares as fixed.
         base_period : {"varying", "universal"}
             Base period of pre-treatment cells (Callaway and Sant'Anna).
         anticipation : int
@@ -405,7 +419,9 @@ class StaggeredDiD:
             Standard errors clustered by unit or by ``clusters``. None (default): analytic, stated with a note.
             Callaway and Sant'Anna: ``"analytic"`` (short for ``AnalyticInfluence()``, influence-function standard
             errors) or ``MultiplierBootstrap(...)`` (with a simultaneous band); any
-            :class:`~evalkit.inference.influence.InfluenceInference`. Sun and Abraham, TWFE: ``"analytic"`` means
+            :class:`~evalkit.inference.influence.InfluenceInference`. Imputation: the same influence-function
+            methods, applied to the per-unit terms of BJS's conservative variance (``"analytic"`` is their
+            Theorem 3 standard error, as R ``didimputation``). Sun and Abraham, TWFE: ``"analytic"`` means
             CR1 with G - 1 df; ``"CR0"``, ``"CR1"``, ``"CR2"`` (Bell-McCaffrey df) or a cluster-robust
             ``Sandwich`` are computed by the covariance kernel with the unit effects nested in the clusters.
         alpha : float
@@ -417,7 +433,10 @@ class StaggeredDiD:
             One row per ATT(g,t) or aggregated term with the usual columns plus ``type``, ``group``, ``time``,
             ``event_time``, ``base_time``, ``crit_uniform``, ``conf_low_uniform``, ``conf_high_uniform`` and the
             parallel-trends pre-test ``pretest_statistic``, ``pretest_df``, ``pretest_p_value`` (repeated on every
-            row; NaN where not applicable).
+            row; NaN where not applicable). Callaway and Sant'Anna: the Wald statistic of the pre-treatment ATT(g,t),
+            chi-squared p-value. Imputation: BJS's Test 1, the CR1 Wald statistic W of the leads (event times below
+            ``-1 - anticipation``) added to the untreated model, p-value from F(q, G - 1) of W / q (as
+            ``diff_diff``).
         """
         check_option("estimator", estimator, StaggeredEstimator)
         check_option("control", control, ControlKind)
@@ -439,6 +458,9 @@ class StaggeredDiD:
         anticipation = int(anticipation)
         spec, note = self._resolve_inference(inference, estimator)
         covs = as_list(covariates)
+        if estimator == "imputation":  # every untreated observation is a comparison: no never-treated units needed
+            panel = self._panel(outcome, covs, "not_yet_treated", anticipation)
+            return self._imputation(outcome, panel, covs, aggregate, anticipation, spec, alpha, note)
         panel = self._panel(outcome, covs, control, anticipation)
         if estimator == "callaway_santanna":
             return self._callaway_santanna(
@@ -470,6 +492,16 @@ class StaggeredDiD:
         """
         if estimator == "callaway_santanna":
             return resolve_influence_inference(inference, self._default_influence_inference)
+        if estimator == "imputation":
+            try:
+                return resolve_influence_inference(inference, self._default_imputation_inference)
+            except InferenceError as exc:
+                raise OptionError(
+                    f"inference={inference!r} is not available with estimator='imputation', whose standard errors "
+                    "are the conservative ones of Borusyak, Jaravel and Spiess (2024, Theorem 3), built from "
+                    "per-unit influence functions: use 'analytic' (the default, ek.inference.AnalyticInfluence()) "
+                    "or ek.inference.MultiplierBootstrap(...)."
+                ) from exc
         return _cluster_sandwich(inference, estimator, self._default_sandwich)
 
     def _require_two_clusters(self, panel: _Panel, estimator: str, spec: Sandwich) -> None:
@@ -494,6 +526,14 @@ class StaggeredDiD:
             "Inference defaulted to analytic influence-function standard errors (normal, no simultaneous band), "
             f"clustered by {self._clustered_by()}, as did::att_gt(bstrap = FALSE). did's own default is the "
             "multiplier bootstrap with a simultaneous band: pass inference=ek.inference.MultiplierBootstrap(seed=1)."
+        )
+
+    def _default_imputation_inference(self) -> tuple[InfluenceInference, str]:
+        """The design's default for the imputation estimator, stated once: BJS's conservative analytic SEs."""
+        return AnalyticInfluence(), (
+            "Inference defaulted to the conservative standard errors of Borusyak, Jaravel and Spiess (2024, "
+            f"Theorem 3; normal, no leave-one-out refinement), clustered by {self._clustered_by()}, as R "
+            "didimputation and diff_diff.ImputationDiD."
         )
 
     def _default_sandwich(self) -> tuple[Sandwich, str]:
@@ -636,6 +676,182 @@ class StaggeredDiD:
             dropped_note=None,  # the panel's own notes say which units were dropped and why
         )
 
+    def _imputation(
+        self,
+        outcome: str,
+        panel: _Panel,
+        covs: list[str],
+        agg: str | None,
+        anticipation: int,
+        inference: InfluenceInference,
+        alpha: float,
+        default_note: str | None,
+    ) -> Results:
+        names = [str(c) for c in covs]
+        fit = imputation_att(
+            panel.Y,
+            panel.cohort,
+            panel.periods,
+            covariates=panel.X,
+            weights=panel.weights,
+            anticipation=anticipation,
+            covariate_names=names,
+        )
+        clusters = panel.clusters
+        one_cluster = clusters is not None and np.unique(clusters).size < 2
+        scale = float(np.nanstd(panel.Y))
+        kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
+        rng = inference.generator()
+        blocks = []
+        for kind in kinds:
+            ag = imputation_aggregate(fit, kind)  # type: ignore[arg-type]
+            if kind is None:
+                est, infl = ag.estimates, ag.influence
+                cols: dict[str, object] = {
+                    "type": ["att_gt"] * est.size,
+                    "term": [f"ATT({g:g},{t:g})" for g, t in zip(fit.groups, fit.times, strict=True)],
+                    "group": fit.groups,
+                    "time": fit.times,
+                    "event_time": fit.times - fit.groups,
+                    "base_time": np.full(est.size, np.nan),
+                    "n_treated": fit.n_units_cell,
+                    "n_control": fit.n_untreated_period,
+                    "n_obs": fit.n_units_cell + fit.n_untreated_period,
+                }
+            else:
+                est, infl, cols = _aggregation_columns(ag, kind, fit.cohort)
+            if one_cluster:  # no variation between clusters: every SE is NaN with the degenerate-SE note
+                infl = np.zeros_like(infl)
+            blocks.append(
+                _influence_block(est, infl, np.ones(est.size, dtype=bool), cols, clusters, inference, alpha, rng, scale)
+            )
+        block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
+        est, crit_u = block["estimate"], block["crit_uniform"]
+        test, leads = self._imputation_pretest(panel, names, anticipation)
+        label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
+        tests = t_tests(est, block["std_error"], np.inf, alpha=alpha, scale=scale)
+        se = tests.std_error
+        table = tidy_table(
+            {
+                "outcome": outcome,
+                "term": block["term"],
+                "estimate": est,
+                "std_error": se,
+                "statistic": tests.statistic,
+                "p_value": tests.p_value,
+                "conf_low": tests.conf_low,
+                "conf_high": tests.conf_high,
+                "df": np.inf,
+                "n_obs": block["n_obs"],
+                "n_treated": block["n_treated"],
+                "n_control": block["n_control"],
+                "n_clusters": len(np.unique(clusters)) if clusters is not None else fit.n_units,
+                "estimator": "imputation",
+                "inference": label,
+                "type": block["type"],
+                **{key: block[key] for key in ("group", "time", "event_time", "base_time")},
+                "crit_uniform": crit_u,
+                "conf_low_uniform": est - crit_u * se,
+                "conf_high_uniform": est + crit_u * se,
+                "pretest_statistic": test.statistic,
+                "pretest_df": test.df,
+                "pretest_p_value": test.p_value,
+            },
+            est.size,
+        )
+        notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]]), *_small_cohort_notes(panel, len(covs))]
+        if default_note is not None:
+            notes.append(default_note)
+        n0 = int(fit.untreated.sum())
+        notes.append(
+            "Imputation estimator (Borusyak, Jaravel and Spiess 2024): unit and period effects"
+            + (f" and covariates {', '.join(names)}" if names else "")
+            + f" fitted on the {n0} untreated observations (never-treated units, and periods before cohort - "
+            f"anticipation {anticipation}; control=, method= and base_period= do not apply); Y(0) imputed for each "
+            "treated observation and the effects averaged with "
+            + ("unit weights" if panel.weights is not None else "equal weights")
+            + " within each term; the cohort shares of the group overall are taken as fixed. Conservative "
+            "variance of Theorem 3 with cohort x period auxiliary effects (no leave-one-out refinement)."
+        )
+        if panel.periods.size < self._periods.size:  # no never-treated units: the panel dropped the late periods
+            notes.append(
+                f"Imputation: in the periods from {self._periods[panel.periods.size]:g} on every unit is treated (or "
+                "anticipating), so no period effect identifies Y(0) there; those treated observations are left out "
+                "(as BJS) and the last cohort's earlier periods enter the untreated model."
+            )
+        if fit.not_imputable.any():
+            rows, cols_t = np.nonzero(fit.not_imputable)
+            cells = sorted({(panel.cohort[i], panel.periods[t]) for i, t in zip(rows, cols_t, strict=True)})
+            shown = ", ".join(f"cohort {g:g} in {t:g}" for g, t in cells[:8]) + (", ..." if len(cells) > 8 else "")
+            notes.append(
+                f"{rows.size} treated observation(s) have no untreated observation of their unit or period to impute "
+                f"Y(0) from and enter no estimate (as BJS): {shown}."
+            )
+        if one_cluster:
+            notes.append(
+                f"The panel has one cluster of {self.clusters!r}: the conservative variance has no between-cluster "
+                "variation to estimate from, so every standard error is reported NaN."
+            )
+        if test.df and not np.isfinite(test.p_value):
+            notes.append(
+                f"The pre-trend test (BJS 2024 Test 1, {test.df} leads) is NaN: the leads are collinear with the unit "
+                "and period effects (as without never-treated units, when every pre-period is a lead), the panel has "
+                "one cluster, or their covariance is singular."
+            )
+        if np.isfinite(test.p_value):
+            notes.append(
+                f"Pre-trend test (BJS 2024 Test 1): leads at event times {', '.join(f'{h:g}' for h in leads)} added "
+                f"to the untreated model (reference {-1 - anticipation}), cluster-robust CR1 Wald W = "
+                f"{test.statistic:.4f} on {test.df} restrictions, p = {test.p_value:.5f} from F({test.df}, G - 1) "
+                "of W / df."
+            )
+        if inference.simultaneous:
+            notes.append(
+                f"Simultaneous {100 * (1 - alpha):g}% bands (conf_low_uniform, conf_high_uniform) use the sup-t "
+                "critical value crit_uniform, computed separately for the ATT(g,t) and for each aggregation's terms."
+            )
+        return assemble_results(
+            table,
+            estimator="imputation",
+            design=self._design_label(panel),
+            alpha=alpha,
+            notes=tuple(notes),
+            dropped=_dropped_frame(panel),
+            dropped_note=None,  # the panel's own notes say which units were dropped and why
+        )
+
+    def _imputation_pretest(self, panel: _Panel, names: list[str], anticipation: int) -> tuple[PreTest, np.ndarray]:
+        """BJS's Test 1: Wald test of the leads added to the untreated model, CR1 by the design's clusters (the unit
+        effects nested in them); NaN when there are no leads, one cluster or a singular covariance."""
+        cohort = panel.cohort
+        if panel.periods.size < self._periods.size:  # the last cohort, recoded never treated by _panel, has leads too
+            original = self._cohort[np.searchsorted(np.asarray(self._unit_labels), panel.unit_labels)]
+            cohort = np.where(np.isfinite(cohort), cohort, np.where(original > 0, original, np.inf))
+        reg = pretrend_regression(
+            panel.Y,
+            cohort,
+            panel.periods,
+            covariates=panel.X,
+            weights=panel.weights,
+            anticipation=anticipation,
+            covariate_names=names,
+        )
+        q = int(reg.leads.size)
+        clusters = reg.unit if panel.clusters is None else panel.clusters[reg.unit]
+        n_clusters = np.unique(clusters).size
+        if q == 0 or n_clusters < 2:
+            return PreTest(np.nan, q, np.nan), reg.leads
+        try:
+            fit = fit_least_squares(reg.y, reg.X, reg.names, 0, weights=reg.weights)
+        except EstimationError:
+            return PreTest(np.nan, q, np.nan), reg.leads
+        cov = _unit_fe_sandwich(fit, clusters, int(np.unique(reg.unit).size), Sandwich("CR1"), df_for=[])
+        gamma, V = fit.coef[:q], cov.vcov[:q, :q]
+        if not np.all(np.isfinite(V)) or np.linalg.cond(V) > 1 / np.finfo(np.float64).eps:
+            return PreTest(np.nan, q, np.nan), reg.leads
+        W = float(gamma @ np.linalg.solve(V, gamma))
+        return PreTest(W, q, float(stats.f.sf(W / q, q, n_clusters - 1))), reg.leads
+
     def _long(self, panel: _Panel) -> tuple[np.ndarray, ...]:
         n, T = panel.Y.shape
         unit = np.repeat(np.arange(n), T)
@@ -760,7 +976,7 @@ def _cluster_sandwich(
             f"inference={inference!r} is not available with estimator={estimator!r}, which takes 'analytic' (CR1 "
             "with G - 1 df, the default), 'CR0', 'CR1', 'CR2' or a cluster-robust ek.inference.Sandwich; "
             "influence-function inference (AnalyticInfluence(), MultiplierBootstrap(...)) is only available with "
-            "estimator='callaway_santanna'."
+            "estimator='callaway_santanna' or 'imputation'."
         )
     return method, note  # type: ignore[return-value]
 
@@ -806,7 +1022,6 @@ def _cs_block(
     standard error is 0, which the caller's ``t_tests`` reports as NaN with a note, and it stays out of the
     simultaneous band.
     """
-    n = fit.n_units
     if kind is None:
         est, infl, identified = fit.att, fit.influence, fit.identified
         cols: dict[str, object] = {
@@ -821,29 +1036,52 @@ def _cs_block(
             "n_obs": fit.n_treated + fit.n_control,
         }
     else:
-        ag = aggregate(fit, kind)  # type: ignore[arg-type]
-        if kind == "simple":
-            est, infl, keys = ag.estimates, ag.influence, [np.nan]
-        else:
-            est = np.append(ag.estimates, ag.overall)
-            infl = np.column_stack([ag.influence, ag.overall_influence])
-            keys = [*ag.keys.tolist(), np.nan]
+        est, infl, cols = _aggregation_columns(aggregate(fit, kind), kind, fit.cohort)  # type: ignore[arg-type]
         identified = np.ones(est.size, dtype=bool)
-        word = {"group": "group", "dynamic": "event", "calendar": "period"}.get(kind, "")
-        key_vals = np.asarray(keys, dtype=np.float64)
-        nan = np.full(est.size, np.nan)
-        is_overall = np.isnan(key_vals)
-        cols = {
-            "type": [f"{kind} overall" if o else kind for o in is_overall],
-            "term": ["overall" if o else f"{word} {k:g}" for o, k in zip(is_overall, key_vals, strict=True)],
-            "group": key_vals if kind == "group" else nan,
-            "time": key_vals if kind == "calendar" else nan,
-            "event_time": key_vals if kind == "dynamic" else nan,
-            "base_time": nan,
-            "n_treated": np.full(est.size, int(np.isfinite(fit.cohort).sum())),
-            "n_control": np.full(est.size, int((~np.isfinite(fit.cohort)).sum())),
-            "n_obs": np.full(est.size, n),
-        }
+    return _influence_block(est, infl, identified, cols, clusters, inference, alpha, rng, scale)
+
+
+def _aggregation_columns(
+    ag: Aggregation, kind: str, cohort: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """Estimates, influence functions and table columns of one aggregation's terms and its "overall" row (the one
+    row of ``"simple"``), shared by Callaway and Sant'Anna and the imputation estimator."""
+    if kind == "simple":
+        est, infl, keys = ag.estimates, ag.influence, [np.nan]
+    else:
+        est = np.append(ag.estimates, ag.overall)
+        infl = np.column_stack([ag.influence, ag.overall_influence])
+        keys = [*ag.keys.tolist(), np.nan]
+    word = {"group": "group", "dynamic": "event", "calendar": "period"}.get(kind, "")
+    key_vals = np.asarray(keys, dtype=np.float64)
+    nan = np.full(est.size, np.nan)
+    is_overall = np.isnan(key_vals)
+    cols: dict[str, object] = {
+        "type": [f"{kind} overall" if o else kind for o in is_overall],
+        "term": ["overall" if o else f"{word} {k:g}" for o, k in zip(is_overall, key_vals, strict=True)],
+        "group": key_vals if kind == "group" else nan,
+        "time": key_vals if kind == "calendar" else nan,
+        "event_time": key_vals if kind == "dynamic" else nan,
+        "base_time": nan,
+        "n_treated": np.full(est.size, int(np.isfinite(cohort).sum())),
+        "n_control": np.full(est.size, int((~np.isfinite(cohort)).sum())),
+        "n_obs": np.full(est.size, cohort.size),
+    }
+    return est, infl, cols
+
+
+def _influence_block(
+    est: np.ndarray,
+    infl: np.ndarray,
+    identified: np.ndarray,
+    cols: dict[str, object],
+    clusters: np.ndarray | None,
+    inference: InfluenceInference,
+    alpha: float,
+    rng: np.random.Generator | None,
+    scale: float,
+) -> dict[str, object]:
+    """Standard errors of one block of estimates from their influence functions (see :func:`_cs_block`)."""
     identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
     flat = np.zeros(est.size, dtype=bool)
     flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)

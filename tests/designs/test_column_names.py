@@ -222,7 +222,7 @@ def test_integer_names_in_difference_in_differences() -> None:
     pd.testing.assert_frame_equal(hostile, panel.rename(columns=names))  # the caller's frame is unchanged
 
 
-@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe"])
+@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "imputation"])
 def test_integer_names_in_staggered_designs(estimator: str) -> None:
     panel = _panel()
     hostile, names = _as_int_names(panel)

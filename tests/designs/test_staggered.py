@@ -358,7 +358,7 @@ def _toy(seed: int = 0) -> pd.DataFrame:
     return s
 
 
-@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "bacon"])
+@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "imputation", "bacon"])
 def test_infinite_outcome_is_refused_naming_unit_and_period(estimator: str) -> None:
     data = _toy()
     data.loc[3, "y"] = np.inf  # unit 0, period 2004

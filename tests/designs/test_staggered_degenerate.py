@@ -93,7 +93,7 @@ def test_one_cluster_callaway_santanna_nan_se_with_note() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ constant outcome
-@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe"])
+@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "imputation"])
 def test_constant_outcome_gives_zero_effects_and_nan_se_with_note(estimator: str) -> None:
     # property: every effect of a constant outcome is 0 and no variance can be estimated (SE, p, interval NaN,
     # with the note naming the terms) -- never a ZeroDivisionError, p = NaN without a note, or SE = 0 with p = 1
