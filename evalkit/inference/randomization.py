@@ -21,6 +21,7 @@ from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._budget import TimeBudget, check_memory
 from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._progress import progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
@@ -36,6 +37,11 @@ EnumerateOption = Literal["auto", "always", "never"]
 
 _MAX_ENUMERATE = 5_000_000  # enumerate="always" refuses designs with more possible assignments than this
 _PROGRESS_MIN_ROWS = 20_000_000  # draws x observations above which an interactive run shows a progress bar
+# Memory estimate of the up-front check: bytes kept per draw (coefficients and Gram matrix of the two responses,
+# 48 bytes, plus the statistics and temporaries of the p-value and the interval search) and bytes per cell of a
+# batch's (batch_size x n_obs) work arrays (the bool draw, its float copy and the batched solver's arrays).
+_BYTES_PER_DRAW = 112
+_BYTES_PER_CELL = 41
 
 
 @dataclass(frozen=True)
@@ -242,12 +248,24 @@ class RandomizationInference(InferenceMethod):
         engine = _engine(fit, ctx, cov_type, clusters, self.working_model)
         observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
         exact, assignments, total = self._assignments(ctx)
-        coefs, grams = [], []
+        what = f"randomization inference with reps={self.reps:,}" + (f" ({total:,} assignments)" if exact else "")
+        fix = (
+            "use fewer draws (reps=...)" + (" or enumerate='never'" if exact else "") + ", or a smaller "
+            f"batch_size (now {self.batch_size:,})."
+        )
+        check_memory(what, total, _BYTES_PER_DRAW, self.batch_size * ctx.sample.n_obs * _BYTES_PER_CELL, fix)
+        coef = np.empty((total, 2))
+        gram = np.empty((total, 2, 2))
+        done = 0
+        clock = TimeBudget(what, total, fix)
+        clock.start()
         for Z in _progress(assignments, total, self._show_progress(total, ctx.sample.n_obs)):
             b = engine(Z.astype(np.float64))
-            coefs.append(b.coef)
-            grams.append(b.gram)
-        null_fits = BatchFit(coef=np.concatenate(coefs), gram=np.concatenate(grams), cov_type=cov_type)
+            coef[done : done + Z.shape[0]] = b.coef
+            gram[done : done + Z.shape[0]] = b.gram
+            done += Z.shape[0]
+            clock.first_batch(done)
+        null_fits = BatchFit(coef=coef[:done], gram=gram[:done], cov_type=cov_type)
 
         scale = float(np.std(fit.y))
         notes = engine.notes
@@ -313,9 +331,11 @@ class RandomizationInference(InferenceMethod):
                     f"{_MAX_ENUMERATE:,}; use enumerate='auto' with reps=... for a Monte Carlo test."
                 )
         if count is not None and (self.enumerate == "always" or count <= self.reps):
-            everything = ctx.enumerate(count)  # type: ignore[misc]  # checked above
+            enumerate_range = ctx.enumerate
             step = self.batch_size
-            return True, (everything[i : i + step] for i in range(0, count, step)), count
+            # the enumeration is read range by range, like the random draws: memory is one batch, not the count
+            batches = (enumerate_range(count, i, min(i + step, count)) for i in range(0, count, step))  # type: ignore[misc]
+            return True, batches, count
 
         draw = ctx.draw
         if draw is None:  # infer() refuses earlier; kept for direct callers
