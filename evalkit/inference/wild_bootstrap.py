@@ -446,8 +446,10 @@ class WildClusterBootstrap(InferenceMethod):
     confidence_interval : bool, default True
         Compute the interval by inverting the bootstrap test (same weights), as ``boottest``; else NaN limits.
     batch_size : int, optional
-        Bootstrap samples per matrix product; bounds memory at about ``2 * batch_size * G`` floats. Default:
-        about two million floats per work array. The draws do not depend on it.
+        Bootstrap samples per matrix product; bounds memory at about ``6 * batch_size * G`` floats (the weights of
+        the batch and its work arrays; Rademacher and Webb codes add a fixed 16 MiB int8 chunk) plus 12 floats per
+        sample, whatever ``reps``. Default: about two million floats per work array. The draws do not depend on it
+        (:func:`bootstrap_weights` describes the random stream).
     progress : bool, optional
         Show a progress bar over the bootstrap samples (``tqdm.auto``: a widget in Jupyter, text in a terminal).
         ``None``: only when the run is interactive (a terminal or a notebook kernel) and long (samples x
@@ -480,6 +482,14 @@ class WildClusterBootstrap(InferenceMethod):
     full enumeration where the all-ones vector reproduces the observed :math:`t`, so that
     :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the statistic's scale count as ties
     (:func:`evalkit.inference._pvalue.tie_tolerance`).
+
+    Memory and time: the weights are drawn (or, under full enumeration, listed) batch by batch and never held at
+    once; five numbers per draw are kept for the p-value and the interval. ``extra["weights"]`` holds the
+    :math:`B\\times G` weight matrix only when :math:`BG \\le 2^{21}` (16 MiB), and None otherwise;
+    ``bootstrap_weights(weights, G, reps, numpy.random.default_rng(extra["seed"]))`` regenerates it. A run whose
+    estimated memory exceeds the memory available is refused before drawing, and one projected from its first
+    batch to take more than a day is stopped, with :class:`~evalkit.errors.ResourceLimitError` naming the estimate
+    and the fix.
 
     Few clusters: with fewer than about 12 clusters, or few treated or control clusters, WCR tends to
     under-reject and WCU to over-reject (MacKinnon and Webb 2017); a note is added to the results

@@ -37,6 +37,7 @@ package.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,14 @@ def _smallest(keys: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _binomial_column(n: int, k: int) -> np.ndarray:
+    """``comb(a, k)`` for ``a = 0 .. n-1`` (non-decreasing, int64, read-only); values beyond int64 are capped,
+    which unranking never reaches (its ranks are below ``comb(n, m)``, which fits)."""
+    big = np.iinfo(np.int64).max
+    return readonly(np.array([min(math.comb(a, k), big) for a in range(n)], dtype=np.int64))
+
+
 def _unrank_combinations(rank: np.ndarray, n: int, m: int) -> np.ndarray:
     """The ``m``-subsets of ``range(n)`` at positions ``rank`` of ``itertools.combinations(range(n), m)``.
 
@@ -98,11 +107,9 @@ def _unrank_combinations(rank: np.ndarray, n: int, m: int) -> np.ndarray:
     out = np.empty((rank.size, m), dtype=np.intp)
     if m == 0:
         return out
-    big = np.iinfo(np.int64).max
     remaining = (math.comb(n, m) - 1) - rank.astype(np.int64)
     for k in range(m, 0, -1):
-        # comb(a, k) for a = 0..n-1, non-decreasing; values beyond int64 are never reached (rank < comb(n, m))
-        table = np.array([min(math.comb(a, k), big) for a in range(n)], dtype=np.int64)
+        table = _binomial_column(n, k)
         e = np.searchsorted(table, remaining, side="right") - 1
         remaining = remaining - table[e]
         out[:, m - k] = (n - 1) - e
