@@ -354,10 +354,8 @@ class RandomizationInference(InferenceMethod):
         if draw is None:  # infer() refuses earlier; kept for direct callers
             raise InferenceError("randomization inference needs the design's draw function.")
         rng = np.random.default_rng(self.seed_used)
-        sizes = [self.batch_size] * (self.reps // self.batch_size)
-        if self.reps % self.batch_size:
-            sizes.append(self.reps % self.batch_size)
-        return False, (draw(rng, size) for size in sizes), self.reps
+        step, reps = self.batch_size, self.reps  # full batches, then the remainder (a generator: O(1) memory)
+        return False, (draw(rng, min(step, reps - i)) for i in range(0, reps, step)), reps
 
     def _show_progress(self, total: int, n: int) -> bool:
         return show_progress(self.progress, total * n, _PROGRESS_MIN_ROWS)
