@@ -149,12 +149,12 @@ def _weight_batches(
                 yield rng.standard_normal(shape)
         return
     chunk = _draw_rows(n_clusters)
-    high = 2 if kind == "rademacher" else 6
-    values = np.array([-1.0, 1.0]) if kind == "rademacher" else _WEBB_VALUES
     for start in range(0, reps, chunk):
-        codes = rng.integers(0, high, size=(min(chunk, reps - start), n_clusters), dtype=np.int8)
+        shape = (min(chunk, reps - start), n_clusters)
+        codes = rng.integers(0, 2 if kind == "rademacher" else 6, size=shape, dtype=np.int8)
         for at in range(0, codes.shape[0], batch):
-            yield values[codes[at : at + batch]]
+            part = codes[at : at + batch]
+            yield 2.0 * part.astype(np.float64) - 1.0 if kind == "rademacher" else _WEBB_VALUES[part]
 
 
 def _sign_vector_rows(n_clusters: int, start: int, stop: int) -> np.ndarray:
