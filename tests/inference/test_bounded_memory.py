@@ -346,3 +346,24 @@ def test_runs_projected_beyond_the_time_limit_stop_after_the_first_batch(monkeyp
     fit, ctx = _clustered(20, 3)
     with pytest.raises(ResourceLimitError, match=r"reps=9,999 would take about .*batch_size"):
         WildClusterBootstrap(reps=9_999, seed=1, batch_size=1_000).infer(fit, ctx)
+
+
+def test_multiple_testing_sign_enumeration_is_read_in_batches(monkeypatch):
+    from evalkit.inference import multiple_testing
+
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(3, 8, size=10)
+    cl = np.repeat(np.arange(10), sizes)
+    z = np.repeat(np.r_[np.ones(5), np.zeros(5)], sizes)
+    frame = {"cl": cl, "treated": z, "x": rng.normal(size=cl.size)}
+    for j in range(3):
+        shock = np.repeat(rng.normal(size=10), sizes)
+        frame[f"y{j}"] = 0.3 * j * z + 0.5 * frame["x"] + shock + rng.normal(size=cl.size)
+    res = ek.RandomizedTrial(pd.DataFrame(frame), "treated", clusters="cl").estimate(
+        ["y0", "y1", "y2"], covariates="x", estimator="ols", inference="CR1"
+    )
+    whole = res.adjust("westfall_young", reps=9_999).to_frame()["p_adjusted"].to_numpy()
+    monkeypatch.setattr(multiple_testing, "_BATCH_ELEMENTS", 500)  # 2^10 sign vectors in batches of 50
+    batched = res.adjust("westfall_young", reps=9_999).to_frame()["p_adjusted"].to_numpy()
+    # SOURCE: the same complete enumeration read in one batch; TOLERANCE: exact (counts over the same 1,024 vectors).
+    np.testing.assert_array_equal(batched, whole)
