@@ -266,7 +266,8 @@ class RandomizationInference(InferenceMethod):
             "use fewer draws (reps=...)" + (" or enumerate='never'" if exact else "") + ", or a smaller "
             f"batch_size (now {self.batch_size:,})."
         )
-        check_memory(what, total, _BYTES_PER_DRAW, self.batch_size * ctx.sample.n_obs * _BYTES_PER_CELL, fix)
+        batch_bytes = min(self.batch_size, total) * ctx.sample.n_obs * _BYTES_PER_CELL
+        check_memory(what, total, _BYTES_PER_DRAW, batch_bytes, fix)
         coef = np.empty((total, 2))
         gram = np.empty((total, 2, 2))
         done = 0
