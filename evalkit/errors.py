@@ -16,6 +16,7 @@ __all__ = [
     "InferenceError",
     "KeywordError",
     "OptionError",
+    "ResourceLimitError",
 ]
 
 
@@ -56,3 +57,9 @@ class EstimationError(EvalkitError, ValueError):
 class InferenceError(EvalkitError, ValueError):
     """The requested inference cannot be carried out for this design (e.g. randomization inference on a
     non-randomized design, or cluster-robust errors with one cluster)."""
+
+
+class ResourceLimitError(InferenceError):
+    """A resampling run cannot finish on this machine: the memory or time it needs, estimated before the long loop,
+    is beyond what is available. The message gives the estimate and what to change (fewer ``reps``, a smaller
+    ``batch_size``)."""

@@ -103,7 +103,7 @@ def estimate_outcomes(
     draw: Callable[[np.random.Generator, int], np.ndarray] | None,
     design: str,
     roles: Sequence[str | None] = (),
-    enumerate_all: Callable[[int | None], np.ndarray] | None = None,
+    enumerate_all: Callable[[int | None, int, int | None], np.ndarray] | None = None,
     count: Callable[[], int] | None = None,
     notes: tuple[str, ...] = (),
     moderators: Sequence[str] = (),
@@ -303,7 +303,9 @@ def estimate_outcomes(
             sample=sample,
             refit=registered.fit,
             draw=None if draw is None else (lambda rng, size, _m=mask: draw(rng, size)[:, _m]),
-            enumerate=None if enumerate_all is None else (lambda limit, _m=mask: enumerate_all(limit)[:, _m]),
+            enumerate=None
+            if enumerate_all is None
+            else (lambda limit, start=0, stop=None, _m=mask: enumerate_all(limit, start, stop)[:, _m]),
             count=count,
             estimator=estimator,
             rows=np.flatnonzero(mask),

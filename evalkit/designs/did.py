@@ -403,8 +403,8 @@ class DiffInDiff:
         out[:, rows] = groups[:, self._au_of_row[rows]] & self._post_row[rows]
         return out
 
-    def _enumerate(self, limit: int | None) -> np.ndarray:
-        groups = self._bound.enumerate(limit)
+    def _enumerate(self, limit: int | None, start: int = 0, stop: int | None = None) -> np.ndarray:
+        groups = self._bound.enumerate(limit, start, stop)  # only rows start:stop, so memory stays bounded
         out = np.zeros((groups.shape[0], len(self._data)), dtype=bool)
         rows = self._au_of_row >= 0
         out[:, rows] = groups[:, self._au_of_row[rows]] & self._post_row[rows]
@@ -605,7 +605,9 @@ class DiffInDiff:
                 sample=sample,
                 refit=estimator.fit,
                 draw=None if self._bound is None else (lambda rng, size, _m=mask: self._draw(rng, size)[:, _m]),
-                enumerate=None if self._bound is None else (lambda limit, _m=mask: self._enumerate(limit)[:, _m]),
+                enumerate=None
+                if self._bound is None
+                else (lambda limit, start=0, stop=None, _m=mask: self._enumerate(limit, start, stop)[:, _m]),
                 count=None if self._bound is None else self._bound.count,
                 estimator=est,
                 rows=np.flatnonzero(mask),

@@ -35,8 +35,10 @@ class InferenceContext:
         ``draw(rng, size) -> bool array (size, n)``: treatment re-drawn from the design's assignment, on the
         sample's rows; None when the design is not randomized.
     enumerate : callable or None
-        ``enumerate(max_count) -> bool array (count, n)``: every possible assignment, on the sample's rows;
-        raises :class:`~evalkit.errors.DesignError` when there are more than ``max_count``.
+        ``enumerate(max_count, start=0, stop=None) -> bool array (stop - start, n)``: the possible assignments
+        at positions ``start:stop`` of the design's fixed enumeration order (all ``count`` of them by default), on
+        the sample's rows; raises :class:`~evalkit.errors.DesignError` when there are more than ``max_count``.
+        Consumers read long enumerations range by range, so memory is bounded by the range, not the count.
     count : callable or None
         ``count() -> int``: the number of possible assignments.
     estimator : str
@@ -57,7 +59,7 @@ class InferenceContext:
     sample: EstimationSample | None = field(default=None, repr=False)
     refit: Callable[[EstimationSample], LinearFit] | None = field(default=None, repr=False)
     draw: Callable[[np.random.Generator, int], np.ndarray] | None = field(default=None, repr=False)
-    enumerate: Callable[[int | None], np.ndarray] | None = field(default=None, repr=False)
+    enumerate: Callable[..., np.ndarray] | None = field(default=None, repr=False)
     count: Callable[[], int] | None = field(default=None, repr=False)
     estimator: str = ""
     rows: np.ndarray | None = field(default=None, repr=False)

@@ -590,16 +590,22 @@ def wild_bootstrap_null(
     ]
     n_used = np.unique(np.concatenate(units))
     enumerate_all = clustered and 2**n_used.size <= reps
+    n_max = max(u.size for u in units)
     if enumerate_all:
         n_draws = 2**n_used.size
-        bits = (np.arange(n_draws)[:, None] >> np.arange(n_used.size)[None, :]) & 1
-        signs = np.ones((n_draws, n_units))
-        signs[:, n_used] = 1.0 - 2.0 * bits
-        batches = [signs]
+        size = max(1, min(n_draws, _BATCH_ELEMENTS // max(n_units, n_max)))
+
+        def signs(lo: int, hi: int) -> np.ndarray:
+            """Sign vectors lo..hi-1 of the enumeration (bounded memory: one batch at a time)."""
+            bits = (np.arange(lo, hi)[:, None] >> np.arange(n_used.size)[None, :]) & 1
+            out = np.ones((hi - lo, n_units))
+            out[:, n_used] = 1.0 - 2.0 * bits
+            return out
+
+        batches = (signs(lo, min(lo + size, n_draws)) for lo in range(0, n_draws, size))
     else:
         seed = seed_to_use(seed)
         rng = np.random.default_rng(seed)  # a Generator is used as is
-        n_max = max(u.size for u in units)
         size = max(1, min(reps, _BATCH_ELEMENTS // max(n_units, n_max)))
         batches = (
             rng.integers(0, 2, size=(min(size, reps - start), n_units), dtype=np.int8).astype(np.float64) * 2.0 - 1.0

@@ -10,7 +10,7 @@ cluster-level sums once, so a draw costs :math:`O(G^2)` (or :math:`O(Gk)`) opera
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from evalkit._validation import check_bool, check_int, check_option
 from evalkit.errors import InferenceError, OptionError
 from evalkit.estimators import LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
+from evalkit.inference._budget import TimeBudget, check_memory
 from evalkit.inference._progress import check_progress, progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
@@ -49,6 +50,16 @@ _FEW_CLUSTERS = 12
 _FEW_ARM_CLUSTERS = 5
 #: Default memory budget of one batch (floats in each B x G work array).
 _BATCH_FLOATS = 1 << 21
+#: Rademacher and Webb weights are drawn as int8 codes in chunks of about this many cells (16 MiB), a whole number
+#: of rows fixed by G alone (never by ``batch_size``), so the draws do not depend on the batch size.
+_DRAW_CELLS = 1 << 24
+#: ``extra["weights"]`` keeps the B x G weight matrix only up to this many cells (16 MiB of floats); larger runs
+#: store None there (:func:`bootstrap_weights` regenerates the matrix from the recorded seed).
+_KEEP_WEIGHTS_CELLS = 1 << 21
+# Memory estimate of the up-front check: bytes kept per draw (five moments, the bootstrap t and the temporaries of
+# the p-value and interval search) and bytes per cell of a batch's B x G work arrays (weights, Z0, Z1, products).
+_BYTES_PER_DRAW = 96
+_BYTES_PER_CELL = 48
 _PROGRESS_MIN_WORK = 1e8  # samples x clusters above which an interactive run shows a progress bar (~3 s)
 
 _WEBB_VALUES = np.sqrt(np.array([1.5, 1.0, 0.5, 0.5, 1.0, 1.5])) * np.array([-1, -1, -1, 1, 1, 1])
@@ -75,7 +86,10 @@ def bootstrap_weights(kind: WeightsType, n_clusters: int, reps: int, rng: np.ran
     reps : int
         Number of bootstrap samples B (rows).
     rng : numpy.random.Generator
-        Source of randomness; the matrix is drawn in one call, so it does not depend on any batch size.
+        Source of randomness. The matrix is the concatenation of the batches :class:`WildClusterBootstrap` draws
+        (same chunk schedule, which depends on G only, never on a batch size), so
+        ``bootstrap_weights(kind, G, reps, np.random.default_rng(seed))`` regenerates the weights of a run with
+        that ``seed``.
 
     Returns
     -------
@@ -90,6 +104,14 @@ def bootstrap_weights(kind: WeightsType, n_clusters: int, reps: int, rng: np.ran
       :math:`(\\sqrt5+1)/2`.
     - norm: standard normal.
 
+    Random stream: Mammen and normal weights are drawn batch by batch (``Generator.random`` and
+    ``Generator.standard_normal`` give the same numbers in any row chunks); Rademacher and Webb weights are drawn
+    as int8 codes in chunks of :math:`\\lfloor 2^{24}/G \\rfloor` rows rounded down to a multiple of 4 (at least
+    4). Rademacher codes in chunks of a multiple of 4 cells are the numbers of one single draw; Webb codes (bounded
+    integers with rejection) are not, so Webb weights equal those of a single ``(reps, G)`` draw (the draw of
+    evalkit 0.1.0) only when ``reps`` is at most one chunk of rows. For every kind the weights depend on the seed,
+    G and ``reps`` only, never on ``batch_size``.
+
     References
     ----------
     Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Canadian Journal of
@@ -99,21 +121,52 @@ def bootstrap_weights(kind: WeightsType, n_clusters: int, reps: int, rng: np.ran
     21(1), 255-285.
     """
     check_option("weights", kind, WeightsType)
-    shape = (int(reps), int(n_clusters))
-    if kind == "rademacher":
-        return 2.0 * rng.integers(0, 2, size=shape, dtype=np.int8).astype(np.float64) - 1.0
-    if kind == "webb":
-        return _WEBB_VALUES[rng.integers(0, 6, size=shape, dtype=np.int8)]
-    if kind == "mammen":
-        return np.where(rng.random(shape) < _MAMMEN_P_LOW, _MAMMEN_LOW, _MAMMEN_HIGH)
-    return rng.standard_normal(shape)
+    reps, n_clusters = int(reps), int(n_clusters)
+    batch = max(1, _BATCH_FLOATS // max(n_clusters, 1))
+    out = np.empty((reps, n_clusters))
+    done = 0
+    for v in _weight_batches(kind, n_clusters, reps, rng, batch):
+        out[done : done + v.shape[0]] = v
+        done += v.shape[0]
+    return out
+
+
+def _draw_rows(n_clusters: int) -> int:
+    """Rows per int8 draw of Rademacher / Webb codes: a multiple of 4 near ``_DRAW_CELLS / G`` (G alone)."""
+    return max(4, (_DRAW_CELLS // max(n_clusters, 1)) // 4 * 4)
+
+
+def _weight_batches(
+    kind: WeightsType, n_clusters: int, reps: int, rng: np.random.Generator, batch: int
+) -> Iterator[np.ndarray]:
+    """The rows of :func:`bootstrap_weights`, ``batch`` at a time (the last may be shorter); same numbers."""
+    if kind in ("mammen", "norm"):
+        for start in range(0, reps, batch):
+            shape = (min(batch, reps - start), n_clusters)
+            if kind == "mammen":
+                yield np.where(rng.random(shape) < _MAMMEN_P_LOW, _MAMMEN_LOW, _MAMMEN_HIGH)
+            else:
+                yield rng.standard_normal(shape)
+        return
+    chunk = _draw_rows(n_clusters)
+    for start in range(0, reps, chunk):
+        shape = (min(chunk, reps - start), n_clusters)
+        codes = rng.integers(0, 2 if kind == "rademacher" else 6, size=shape, dtype=np.int8)
+        for at in range(0, codes.shape[0], batch):
+            part = codes[at : at + batch]
+            yield 2.0 * part.astype(np.float64) - 1.0 if kind == "rademacher" else _WEBB_VALUES[part]
+
+
+def _sign_vector_rows(n_clusters: int, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of all 2^G Rademacher vectors, in ``itertools.product([-1, 1], repeat=G)`` order."""
+    rows = np.arange(start, stop, dtype=np.int64)[:, None]
+    bits = (rows >> np.arange(n_clusters - 1, -1, -1, dtype=np.int64)[None, :]) & 1
+    return 2.0 * bits.astype(np.float64) - 1.0
 
 
 def _all_sign_vectors(n_clusters: int) -> np.ndarray:
     """All 2^G Rademacher vectors as rows, in ``itertools.product([-1, 1], repeat=G)`` order."""
-    rows = np.arange(1 << n_clusters, dtype=np.int64)[:, None]
-    bits = (rows >> np.arange(n_clusters - 1, -1, -1, dtype=np.int64)[None, :]) & 1
-    return 2.0 * bits.astype(np.float64) - 1.0
+    return _sign_vector_rows(n_clusters, 0, 1 << n_clusters)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -253,19 +306,34 @@ class _Moments:
 
 
 def _moments(
-    problem: _Problem, V: np.ndarray, batch_size: int, update: Callable[[int], None] = lambda n: None
+    problem: _Problem,
+    V: np.ndarray | Iterable[np.ndarray],
+    batch_size: int,
+    update: Callable[[int], None] = lambda n: None,
+    total: int | None = None,
+    after_batch: Callable[[int], None] = lambda n: None,
 ) -> _Moments:
-    """Bootstrap numerators and variance pieces for the draws in the rows of ``V`` (B, G), batch by batch."""
+    """Bootstrap numerators and variance pieces for the draws in the rows of ``V`` (B, G), batch by batch.
+
+    ``V`` is the whole matrix (cut into ``batch_size`` rows), or an iterable of row batches holding ``total`` rows
+    in all, so that the weights need never be held at once. ``after_batch(done)`` is called after each batch.
+    """
     G, k = problem.D.shape
     j = problem.target
     c0, c1 = problem.P0[:, j], problem.P1[:, j]
     use_h = G <= 2 * k
     if use_h:
         H0T, H1T = (problem.D @ problem.P0.T).T, (problem.D @ problem.P1.T).T  # (G, G): v -> H v
-    Bn = V.shape[0]
+    if isinstance(V, np.ndarray):
+        Bn = V.shape[0]
+        batches: Iterable[np.ndarray] = (V[i : i + batch_size] for i in range(0, Bn, batch_size))
+    else:
+        if total is None:
+            raise ValueError("_moments needs total= with an iterable of batches")  # internal misuse
+        Bn, batches = int(total), V
     out = {name: np.empty(Bn) for name in ("n0", "n1", "A", "C01", "C11")}
-    for start in range(0, Bn, batch_size):
-        v = V[start : start + batch_size]
+    start = 0
+    for v in batches:
         if use_h:
             Z0 = v * c0 - v @ H0T
             Z1 = v * c1 - v @ H1T
@@ -278,8 +346,17 @@ def _moments(
         out["A"][sl] = np.einsum("bg,bg->b", Z0, Z0)
         out["C01"][sl] = np.einsum("bg,bg->b", Z0, Z1)
         out["C11"][sl] = np.einsum("bg,bg->b", Z1, Z1)
+        start += v.shape[0]
         update(v.shape[0])  # the progress bar, if shown
+        after_batch(start)
     return _Moments(**out, ssc=problem.ssc)
+
+
+def _keeping(batches: Iterable[np.ndarray], kept: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Pass the batches through, appending each to ``kept``."""
+    for v in batches:
+        kept.append(v)
+        yield v
 
 
 def _p_value(t_obs: float, t_boot: np.ndarray, alternative: Alternative) -> float:
@@ -369,8 +446,10 @@ class WildClusterBootstrap(InferenceMethod):
     confidence_interval : bool, default True
         Compute the interval by inverting the bootstrap test (same weights), as ``boottest``; else NaN limits.
     batch_size : int, optional
-        Bootstrap samples per matrix product; bounds memory at about ``2 * batch_size * G`` floats. Default:
-        about two million floats per work array. The draws do not depend on it.
+        Bootstrap samples per matrix product; bounds memory at about ``6 * batch_size * G`` floats (the weights of
+        the batch and its work arrays; Rademacher and Webb codes add a fixed 16 MiB int8 chunk) plus 12 floats per
+        sample, whatever ``reps``. Default: about two million floats per work array. The draws do not depend on it
+        (:func:`bootstrap_weights` describes the random stream).
     progress : bool, optional
         Show a progress bar over the bootstrap samples (``tqdm.auto``: a widget in Jupyter, text in a terminal).
         ``None``: only when the run is interactive (a terminal or a notebook kernel) and long (samples x
@@ -403,6 +482,14 @@ class WildClusterBootstrap(InferenceMethod):
     full enumeration where the all-ones vector reproduces the observed :math:`t`, so that
     :math:`p \\ge 2/2^G`). Statistics within a relative :math:`10^{-9}` of the statistic's scale count as ties
     (:func:`evalkit.inference._pvalue.tie_tolerance`).
+
+    Memory and time: the weights are drawn (or, under full enumeration, listed) batch by batch and never held at
+    once; five numbers per draw are kept for the p-value and the interval. ``extra["weights"]`` holds the
+    :math:`B\\times G` weight matrix only when :math:`BG \\le 2^{21}` (16 MiB), and None otherwise;
+    ``bootstrap_weights(weights, G, reps, numpy.random.default_rng(extra["seed"]))`` regenerates it. A run whose
+    estimated memory exceeds the memory available is refused before drawing, and one projected from its first
+    batch to take more than a day is stopped, with :class:`~evalkit.errors.ResourceLimitError` naming the estimate
+    and the fix.
 
     Few clusters: with fewer than about 12 clusters, or few treated or control clusters, WCR tends to
     under-reject and WCU to over-reject (MacKinnon and Webb 2017); a note is added to the results
@@ -510,18 +597,39 @@ class WildClusterBootstrap(InferenceMethod):
             ctx.correction,
         )
         enumerate_all = self._enumerates(G)
+        batch = self.batch_size or max(1, _BATCH_FLOATS // G)
+        n_boot = (1 << G) if enumerate_all else int(self.reps)
+        keep = n_boot * G <= _KEEP_WEIGHTS_CELLS
+        what = f"the wild cluster bootstrap with reps={self.reps:,}" + (
+            f" ({n_boot:,} sign vectors)" if enumerate_all else ""
+        )
+        fix = (
+            "use fewer draws (reps=...)"
+            + (" or full_enumeration='never'" if enumerate_all else "")
+            + f", or a smaller batch_size (now {batch:,})."
+        )
+        check_memory(
+            what, n_boot, _BYTES_PER_DRAW + (8 * G if keep else 0), min(batch, n_boot) * G * _BYTES_PER_CELL, fix
+        )
         if enumerate_all:
-            V = _all_sign_vectors(G)
+            batches = (_sign_vector_rows(G, i, min(i + batch, n_boot)) for i in range(0, n_boot, batch))
             entropy = self.seed
         else:
             seq = np.random.SeedSequence(self.seed_used)
             entropy = seq.entropy
-            V = bootstrap_weights(self.weights, G, self.reps, np.random.default_rng(seq))
-        V.setflags(write=False)
-        batch = self.batch_size or max(1, _BATCH_FLOATS // G)
-        show = show_progress(self.progress, V.shape[0] * G, _PROGRESS_MIN_WORK)
-        with progress_bar(V.shape[0], show, "wild cluster bootstrap") as update:
-            moments = _moments(problem, V, batch, update)
+            batches = _weight_batches(self.weights, G, n_boot, np.random.default_rng(seq), batch)
+        kept: list[np.ndarray] = []
+        if keep:  # small runs keep the weights for the results (bounded: _KEEP_WEIGHTS_CELLS)
+            batches = _keeping(batches, kept)
+        clock = TimeBudget(what, n_boot, fix)
+        show = show_progress(self.progress, n_boot * G, _PROGRESS_MIN_WORK)
+        with progress_bar(n_boot, show, "wild cluster bootstrap") as update:
+            clock.start()
+            moments = _moments(problem, batches, batch, update, total=n_boot, after_batch=clock.first_batch)
+        V = None
+        if keep:
+            V = np.concatenate(kept) if kept else np.zeros((0, G))
+            V.setflags(write=False)
         t_boot = moments.t_stats(0.0)
         se = problem.std_error
         degenerate = bool(degenerate_se(se, problem.estimate, float(np.std(fit.y))).item() or not se > 0)
@@ -545,7 +653,7 @@ class WildClusterBootstrap(InferenceMethod):
             conf_high=float(high),
             df=np.nan,
             n_clusters=G,
-            label=f"{self.name}, B={V.shape[0]}{' (all sign vectors)' if enumerate_all else ''}; SE: CR1",
+            label=f"{self.name}, B={n_boot}{' (all sign vectors)' if enumerate_all else ''}; SE: CR1",
             extra={
                 "bootstrap_statistics": t_boot,
                 "weights": V,
@@ -553,7 +661,7 @@ class WildClusterBootstrap(InferenceMethod):
                 "seed": entropy,
             },
             columns={
-                "n_boot": int(V.shape[0]),
+                "n_boot": n_boot,
                 "boot_weights": self.weights,
                 "exact": bool(enumerate_all),
                 "bootstrap_note": note,

@@ -37,7 +37,7 @@ package.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +86,33 @@ def _smallest(keys: np.ndarray, m: np.ndarray) -> np.ndarray:
     take = np.arange(width) < m[..., None]
     out = np.empty_like(take)
     np.put_along_axis(out, order, take, axis=-1)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _binomial_column(n: int, k: int) -> np.ndarray:
+    """``comb(a, k)`` for ``a = 0 .. n-1`` (non-decreasing, int64, read-only); values beyond int64 are capped,
+    which unranking never reaches (its ranks are below ``comb(n, m)``, which fits)."""
+    big = np.iinfo(np.int64).max
+    return readonly(np.array([min(math.comb(a, k), big) for a in range(n)], dtype=np.int64))
+
+
+def _unrank_combinations(rank: np.ndarray, n: int, m: int) -> np.ndarray:
+    """The ``m``-subsets of ``range(n)`` at positions ``rank`` of ``itertools.combinations(range(n), m)``.
+
+    Returns an int ``(rank.size, m)`` array, each row increasing. Uses the combinatorial number system on the
+    reversed co-lexicographic rank (see :meth:`BoundAssignment.enumerate`): one ``searchsorted`` per element, so
+    memory and time are linear in ``rank.size * m``.
+    """
+    out = np.empty((rank.size, m), dtype=np.intp)
+    if m == 0:
+        return out
+    remaining = (math.comb(n, m) - 1) - rank.astype(np.int64)
+    for k in range(m, 0, -1):
+        table = _binomial_column(n, k)
+        e = np.searchsorted(table, remaining, side="right") - 1
+        remaining = remaining - table[e]
+        out[:, m - k] = (n - 1) - e
     return out
 
 
@@ -536,30 +563,46 @@ class BoundAssignment:
             units[:, umat] = _smallest(keys, m)
         return units
 
-    def enumerate(self, max_count: int | None = None) -> np.ndarray:
-        """Every possible assignment exactly once.
+    def enumerate(self, max_count: int | None = None, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Every possible assignment exactly once, or the rows ``start:stop`` of that list.
 
         Parameters
         ----------
         max_count : int, optional
-            Refuse when :meth:`count` exceeds it. ``None`` sets no limit (the result takes
-            ``count() * n_obs`` bytes).
+            Refuse when :meth:`count` exceeds it. ``None`` sets no limit.
+        start, stop : int, optional
+            Return only the assignments with positions ``start <= i < stop`` in the order below (``stop=None``:
+            to the end). Memory is ``(stop - start) * n_obs`` bytes whatever :meth:`count` is, so a long list can
+            be consumed in batches.
 
         Returns
         -------
         numpy.ndarray
-            Bool array of shape ``(count(), n_obs)``; rows in lexicographic order of the per-block
-            combinations (``itertools.combinations`` within blocks, the last block varying fastest).
+            Bool array of shape ``(stop - start, n_obs)`` (``(count(), n_obs)`` by default); rows in
+            lexicographic order of the per-block combinations (``itertools.combinations`` within blocks, the
+            last block varying fastest).
 
         Raises
         ------
         DesignError
             If ``count() > max_count``, or the count cannot be enumerated (see :meth:`count`).
-        """
-        return self._enumerate_units(max_count)[:, self._obs_unit]
+        OptionError
+            If ``start`` or ``stop`` is not an int with ``0 <= start <= stop <= count()``.
 
-    def _enumerate_units(self, max_count: int | None = None) -> np.ndarray:
-        """:meth:`enumerate` on the units of assignment: bool ``(count(), n_units)``, same row order."""
+        Notes
+        -----
+        Row :math:`i` is built directly from its position: :math:`i` is split into one index per block
+        (``numpy.unravel_index`` over the blocks' :math:`\\binom{M_b}{m_b}` combinations), and each block's index
+        :math:`r` is turned into its combination by the combinatorial number system: with
+        :math:`R = \\binom{M}{m} - 1 - r`, for :math:`k = m, \\dots, 1` take the largest :math:`e_k` with
+        :math:`\\binom{e_k}{k} \\le R` and subtract it; the units :math:`M - 1 - e_k` are treated (the
+        lexicographic rank of a combination is the reversed co-lexicographic rank of its complement-indexed
+        set; Knuth, *TAOCP* 4A, 7.2.1.3).
+        """
+        return self._enumerate_units(max_count, start, stop)[:, self._obs_unit]
+
+    def _enumerate_units(self, max_count: int | None = None, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`enumerate` on the units of assignment: bool ``(stop - start, n_units)``, same row order."""
         self._require_random("enumerate()")
         if not self.has_fixed_counts:
             raise DesignError(self._not_fixed_message("enumerate()"))
@@ -571,26 +614,24 @@ class BoundAssignment:
             )
         if total > np.iinfo(np.intp).max:
             raise DesignError(f"the design has {total:,} possible assignments, too many to enumerate.")
-        units = np.zeros((total, self.n_units), dtype=bool)
-        masks, shape = [], []
-        for b in range(len(self.block_labels)):
-            m_units, m = int(self._block_units[b]), int(self._block_floor[b])
-            n_comb = math.comb(m_units, m)
-            combos = np.fromiter(
-                itertools.chain.from_iterable(itertools.combinations(range(m_units), m)),
-                dtype=np.intp,
-                count=n_comb * m,
-            ).reshape(n_comb, m)
-            mask = np.zeros((n_comb, m_units), dtype=bool)
-            mask[np.arange(n_comb)[:, None], combos] = True
-            masks.append(mask)
-            shape.append(n_comb)
-        index = np.unravel_index(np.arange(total, dtype=np.intp), tuple(shape))
+        stop = total if stop is None else stop
+        if not (is_int(start) and is_int(stop) and 0 <= start <= stop <= total):
+            raise OptionError(
+                f"start={start!r}, stop={stop!r} must be ints with 0 <= start <= stop <= {total:,} (the number of "
+                "possible assignments)."
+            )
+        shape = tuple(
+            math.comb(int(m_units), int(m)) for m_units, m in zip(self._block_units, self._block_floor, strict=True)
+        )
+        index = np.unravel_index(np.arange(int(start), int(stop), dtype=np.intp), shape)
+        units = np.zeros((int(stop) - int(start), self.n_units), dtype=bool)
         order = np.argsort(self._unit_block, kind="stable")
         starts = np.concatenate(([0], np.cumsum(self._block_units)[:-1]))
-        for b, mask in enumerate(masks):
-            members = order[starts[b] : starts[b] + self._block_units[b]]
-            units[:, members] = mask[index[b]]
+        for b in range(len(self.block_labels)):
+            m_units, m = int(self._block_units[b]), int(self._block_floor[b])
+            members = order[starts[b] : starts[b] + m_units]
+            treated = _unrank_combinations(index[b], m_units, m)  # (rows, m) positions within the block
+            units[np.arange(units.shape[0])[:, None], members[treated]] = True
         return units
 
     def check(self, treatment: ArrayLike, *, name: str = "treatment") -> None:

@@ -572,9 +572,12 @@ class BoundRerandomization:
                 f"{EXACT_LIMIT:,} that rerandomization enumerates and filters; draw a random sample of acceptable "
                 "assignments instead (e.g. RandomizationInference(reps=...))."
             )
-        units = self.base._enumerate_units(None)
-        rows = units[self._accept(self._distance_units(units))]
-        return readonly(rows)
+        step = max(1, _CHUNK_CELLS // max(self.n_units, 1))  # base assignments filtered per batch
+        kept = []
+        for start in range(0, total, step):
+            units = self.base._enumerate_units(None, start, min(start + step, total))
+            kept.append(units[self._accept(self._distance_units(units))])
+        return readonly(np.concatenate(kept) if kept else np.zeros((0, self.n_units), dtype=bool))
 
     def count(self) -> int:
         """Number of acceptable assignments, exact for small designs and an upper bound otherwise.
@@ -592,24 +595,30 @@ class BoundRerandomization:
             return total
         return int(self._acceptable_units.shape[0])
 
-    def enumerate(self, max_count: int | None = None) -> np.ndarray:
-        """Every acceptable assignment exactly once.
+    def enumerate(self, max_count: int | None = None, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Every acceptable assignment exactly once, or the rows ``start:stop`` of that list.
 
         Parameters
         ----------
         max_count : int, optional
             Refuse when there are more acceptable assignments than this.
+        start, stop : int, optional
+            Return only the acceptable assignments at positions ``start <= i < stop`` (``stop=None``: to the
+            end), so that a long list can be consumed in batches of ``(stop - start) * n_obs`` bytes.
 
         Returns
         -------
         numpy.ndarray
-            Bool ``(count(), n_obs)``, in the base design's enumeration order.
+            Bool ``(stop - start, n_obs)`` (``(count(), n_obs)`` by default), in the base design's enumeration
+            order.
 
         Raises
         ------
         DesignError
             If the base design has more than :data:`EXACT_LIMIT` assignments (too many to filter), or there are
             more than ``max_count`` acceptable ones.
+        OptionError
+            If ``start`` or ``stop`` is not an int with ``0 <= start <= stop <= count()``.
         """
         rows = self._acceptable_units
         if max_count is not None and rows.shape[0] > max_count:
@@ -623,7 +632,13 @@ class BoundRerandomization:
                 f"no assignment of the base design has a Mahalanobis distance at most threshold={self.threshold:.4g}"
                 "; raise the threshold (or acceptance=)."
             )
-        return rows[:, self.obs_unit]
+        stop = rows.shape[0] if stop is None else stop
+        if not (is_int(start) and is_int(stop) and 0 <= start <= stop <= rows.shape[0]):
+            raise OptionError(
+                f"start={start!r}, stop={stop!r} must be ints with 0 <= start <= stop <= {rows.shape[0]:,} (the "
+                "number of acceptable assignments)."
+            )
+        return rows[int(start) : int(stop), self.obs_unit]
 
     def _draw_units(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, int, int]:
         """Acceptable assignments on the units, base draws examined, and index (1-based) of the first kept."""
