@@ -105,7 +105,18 @@ def estimate_dcdh(
                 f"{design._period_labels[first[0]]!r} (e.g. {shown}) were dropped: dCDH needs each group's "
                 "treatment in the first period (its baseline)."
             )
-        groups = np.flatnonzero(seen & ~late)
+        obs = np.isfinite(Y)
+        last = obs.shape[1] - 1 - np.argmax(obs[:, ::-1], axis=1)
+        span = np.arange(obs.shape[1])[None, :] <= last[:, None]
+        gap = seen & ~late & (span & ~obs).any(axis=1)  # observed from the first period, then a hole, then again
+        if gap.any():
+            shown = ", ".join(repr(design._unit_labels[u]) for u in np.flatnonzero(gap)[:3])
+            notes.append(
+                f"{outcome!r}: {int(gap.sum())} group(s) of {design.unit!r} with a missing period between observed "
+                f"ones (e.g. {shown}) were dropped: a first switch and its cohort need consecutive periods (as "
+                "diff-diff does). Groups observed up to an earlier last period are kept."
+            )
+        groups = np.flatnonzero(seen & ~late & ~gap)
         if groups.size < 2:
             raise DesignError(
                 f"estimator='dcdh' needs at least two groups of {design.unit!r} observed from the first period on "

@@ -205,3 +205,20 @@ def test_multiplier_bootstrap_se_close_to_analytic() -> None:
     assert "multiplier bootstrap" in res.inference
     ok = np.isfinite(analytic)
     np.testing.assert_allclose(res.to_frame()["std_error"].to_numpy()[ok], analytic[ok], rtol=0.1)
+
+
+def test_unbalanced_panel_drops_groups_with_holes_or_no_baseline() -> None:
+    # A group missing the first period (no baseline) or with a hole between observed periods is dropped (notes);
+    # evalkit then equals diff-diff on the panel without those groups. A group whose last periods are missing is
+    # kept, and diff-diff agrees directly (its cell-presence guards).
+    df = generate_reversible_did_data(n_groups=60, n_periods=6, pattern="single_switch", seed=1)
+    ragged = df[~(((df.group == 3) & (df.period == 3)) | ((df.group == 5) & (df.period == 0)))].copy()
+    ragged = ragged[~((ragged.group == 9) & (ragged.period == 5))]
+    res = ek.DiffInDiff(ragged, "treatment", unit="group", time="period").estimate(
+        "outcome", estimator="dcdh", effects=2
+    )
+    tab = res.to_frame().set_index("term")
+    assert any("not observed in the first period" in n and "5" in n for n in res.notes)
+    assert any("missing period between observed" in n and "3" in n for n in res.notes)
+    ref = _reference(ragged[~ragged.group.isin([3, 5])], "outcome", "treatment", "group", "period", L=2)
+    _assert_matches(tab, {k: v for k, v in ref.items() if k in tab.index})
