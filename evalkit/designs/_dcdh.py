@@ -105,7 +105,7 @@ def estimate_dcdh(
                 f"{design._period_labels[first[0]]!r} (e.g. {shown}) were dropped: dCDH needs each group's "
                 "treatment in the first period (its baseline)."
             )
-        obs = np.isfinite(Y)
+        obs = np.isfinite(Y[:, first])  # periods with no observation at all are not holes
         last = obs.shape[1] - 1 - np.argmax(obs[:, ::-1], axis=1)
         span = np.arange(obs.shape[1])[None, :] <= last[:, None]
         gap = seen & ~late & (span & ~obs).any(axis=1)  # observed from the first period, then a hole, then again
