@@ -10,6 +10,7 @@ import pandas as pd
 
 from evalkit._boundary import as_pandas, code_treatment, known_keywords
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
+from evalkit.designs._dcdh import estimate_dcdh
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
 from evalkit.designs._outcomes import _complete_cases, check_outcome_list
 from evalkit.designs._roles import (
@@ -34,11 +35,12 @@ from evalkit.results import Results
 
 __all__ = ["DiDEstimator", "DiffInDiff", "FixedEffectDof", "PretrendTest"]
 
-DiDEstimator = Literal["did", "twfe", "event_study"]
+DiDEstimator = Literal["did", "twfe", "event_study", "dcdh"]
 FixedEffectDof = Literal["nested", "full"]
 
-#: The registered DiD estimators (each an ``Estimator``: callable on a sample, with its batched form).
-_ESTIMATORS: dict[str, Estimator] = {name: REGISTRY[name] for name in get_args(DiDEstimator)}
+#: The registered DiD estimators (each an ``Estimator``: callable on a sample, with its batched form); "dcdh" is not
+#: a regression and runs through evalkit.designs._dcdh.
+_ESTIMATORS: dict[str, Estimator] = {name: REGISTRY[name] for name in get_args(DiDEstimator) if name in REGISTRY}
 
 #: Below this many clusters the default inference is CR2 with Bell-McCaffrey df, at or above it CR1.
 CR2_CLUSTER_LIMIT = 50
@@ -469,6 +471,8 @@ class DiffInDiff:
         fe_dof: FixedEffectDof = "nested",
         min_clusters_per_arm: int = 2,
         alpha: float = 0.05,
+        effects: int = 0,
+        placebo: int = 0,
     ) -> Results:
         """Estimate the difference-in-differences effect on one or more outcomes.
 
@@ -476,9 +480,10 @@ class DiffInDiff:
         ----------
         outcomes : str or list of str
             Outcome columns; each is analysed on its own complete cases (dropped rows reported).
-        estimator : {"did", "twfe", "event_study"}, optional
+        estimator : {"did", "twfe", "event_study", "dcdh"}, optional
             ``"did"`` (2x2 regression, the default with ``post``), ``"twfe"`` (two-way fixed effects, the panel
-            default) or ``"event_study"`` (panel; one row per event time).
+            default), ``"event_study"`` (panel; one row per event time) or ``"dcdh"`` (panel; de Chaisemartin and
+            D'Haultfoeuille for treatments that switch on and off).
         covariates : str or list of str, optional
             Numeric covariates added to the regression.
         inference : str or inference object, optional
@@ -508,6 +513,10 @@ class DiffInDiff:
             note.
         alpha : float
             One minus the confidence level.
+        effects, placebo : int
+            ``estimator="dcdh"`` only: the number L of dynamic effects ``DID_l`` (rows ``event_time::1`` ..
+            ``event_time::L``) and K of placebos (``event_time::-1`` .. ``event_time::-K``, with a joint test in
+            the ``placebo_chi2`` / ``placebo_p`` columns).
 
         Returns
         -------
@@ -516,6 +525,9 @@ class DiffInDiff:
             an ``event_time`` column). Extra columns: ``panel`` ("balanced", "unbalanced" or "repeated
             cross-sections"), ``n_units`` and, for event studies, ``pretrend_F`` / ``pretrend_p``; the
             :class:`PretrendTest` is in ``results.fits[outcome].inference["pretrend_test"]``.
+            ``estimator="dcdh"`` (de Chaisemartin and D'Haultfoeuille 2020, 2024; panels, switching treatments):
+            rows ``overall`` (DID_M), ``joiners`` (DID_+), ``leavers`` (DID_-), then the event times; see
+            :func:`evalkit.estimators.dcdh.dcdh`.
 
         Notes
         -----
@@ -560,6 +572,19 @@ class DiffInDiff:
             raise OptionError(
                 f"estimator={est!r} needs a panel (DiffInDiff(..., unit=, time=)); this design is a 2x2 with post=."
             )
+        if est == "dcdh":
+            return estimate_dcdh(
+                self,
+                names,
+                covariates=as_list(covariates),
+                inference=inference,
+                domains=domains,
+                effects=effects,
+                placebo=placebo,
+                alpha=alpha,
+            )
+        if effects or placebo:
+            raise OptionError(f"effects= and placebo= are options of estimator='dcdh', not of {est!r}.")
         cov_list = as_list(covariates)
         require_columns(self._data, names, "outcome")
         require_columns(self._data, cov_list, "covariate")

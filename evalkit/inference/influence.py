@@ -36,6 +36,7 @@ __all__ = [
     "multiplier_bootstrap",
     "pretest",
     "resolve_influence_inference",
+    "wald_from_influence",
 ]
 
 BootWeights = Literal["mammen", "rademacher"]
@@ -368,4 +369,27 @@ def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None, *, scale: flo
     if degenerate_se(np.sqrt(np.diag(V) / n), theta, scale).any():
         return PreTest(np.nan, q, np.nan)
     W = float(n * theta @ np.linalg.solve(V, theta))
+    return PreTest(W, q, float(stats.chi2.sf(W, q)))
+
+
+def wald_from_influence(theta: np.ndarray, influence: np.ndarray, clusters: np.ndarray | None = None) -> PreTest:
+    """Wald test that every estimate in ``theta`` is zero, from their influence functions (units x estimates).
+
+    Notes
+    -----
+    :math:`W = \\hat\\theta'\\hat V^{-1}\\hat\\theta` with :math:`\\hat V = \\Psi_c'\\Psi_c/n^2`, :math:`\\Psi_c`
+    the cluster sums of the influence functions (the covariance whose diagonal is :func:`analytic_se` squared),
+    compared with :math:`\\chi^2_q`. NaN when an estimate or influence value is not finite or :math:`\\hat V` is
+    singular (e.g. one cluster). The same statistic as :func:`pretest`, for estimates that are not ATT(g,t).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    q = int(theta.size)
+    if q == 0 or not (np.all(np.isfinite(theta)) and np.all(np.isfinite(influence))):
+        return PreTest(np.nan, q, np.nan)
+    n = influence.shape[0]
+    sums = _cluster_sums(influence, clusters)
+    V = sums.T @ sums / n**2
+    if np.linalg.cond(V) > 1 / np.finfo(float).eps:
+        return PreTest(np.nan, q, np.nan)
+    W = float(theta @ np.linalg.solve(V, theta))
     return PreTest(W, q, float(stats.chi2.sf(W, q)))
