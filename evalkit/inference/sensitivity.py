@@ -260,6 +260,67 @@ def _truncation_dual(
     return ends[0], ends[1]
 
 
+def _dual_vertices(W: np.ndarray, limit: int = 20_000) -> np.ndarray | None:
+    """Every vertex of ``{gamma >= 0, W' gamma = e1}`` (rows), or None when there are too many subsets to try."""
+    from itertools import combinations
+    from math import comb
+
+    m, r = W.shape
+    rank = int(np.linalg.matrix_rank(W))
+    if rank < r or comb(m, r) > limit:
+        return None
+    e1 = np.eye(r)[0]
+    found = []
+    for subset in combinations(range(m), r):
+        WB = W[list(subset)]
+        if abs(np.linalg.det(WB)) < 1e-12 * max(1.0, np.abs(WB).max() ** r):
+            continue
+        gB = np.linalg.solve(WB.T, e1)
+        if (gB >= -1e-12).all():
+            g = np.zeros(m)
+            g[list(subset)] = np.clip(gB, 0, None)
+            found.append(g)
+    if not found:
+        return None
+    V = np.array(found)
+    scale = np.abs(V).max()
+    _, idx = np.unique(np.round(V / scale, 10), axis=0, return_index=True)
+    return V[np.sort(idx)]
+
+
+def _arp_reject_vertices(
+    y: np.ndarray, V: np.ndarray, Sy: np.ndarray, alpha: float, lf_cv: float | None, kappa: float
+) -> bool:
+    """:func:`_arp_reject` with the dual's vertices ``V`` known: ``eta = max_v V y`` and the truncation in closed form."""
+    values = V @ y
+    best = int(np.argmax(values))
+    eta, gamma = float(values[best]), V[best]
+    size = alpha
+    if lf_cv is not None:
+        if eta > lf_cv:
+            return True
+        size = (alpha - kappa) / (1 - kappa)
+    var_b = float(gamma @ Sy @ gamma)
+    if var_b < np.finfo(float).eps:
+        return eta > 0
+    sd_b = np.sqrt(var_b)
+    c_vec = Sy @ gamma / var_b
+    s_vec = y - c_vec * eta
+    # gamma stays optimal at eta' while every vertex v has v's + eta' (v'c - 1) <= 0
+    vs, slope = V @ s_vec, V @ c_vec - 1.0
+    tol = 1e-10
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -vs / slope
+    vlo = float(bound[slope < -tol].max()) if (slope < -tol).any() else -np.inf
+    vup = float(bound[slope > tol].min()) if (slope > tol).any() else np.inf
+    if lf_cv is not None:
+        vup = min(vup, lf_cv)
+    zlo, zup, stat = vlo / sd_b, vup / sd_b, eta / sd_b
+    if not zlo <= stat <= zup:
+        return False
+    return bool(stat > max(0.0, _truncnorm_quantile(1 - size, zlo, zup)))
+
+
 def _truncnorm_quantile(p: float, lo: float, hi: float) -> float:
     if lo >= hi:
         return lo
@@ -312,12 +373,16 @@ def _arp_reject(y: np.ndarray, X: np.ndarray, Sy: np.ndarray, alpha: float, lf_c
     return bool(stat > max(0.0, _truncnorm_quantile(1 - size, zlo, zup)))
 
 
-def _least_favourable_cv(X: np.ndarray, Sy: np.ndarray, kappa: float, sims: int, rng: np.random.Generator) -> float:
+def _least_favourable_cv(
+    X: np.ndarray, Sy: np.ndarray, kappa: float, sims: int, rng: np.random.Generator, V: np.ndarray | None = None
+) -> float:
     """The 1 - kappa quantile of ``eta`` when every moment is at its bound (``E[y] = 0``), by simulation."""
     vals, vecs = np.linalg.eigh(Sy)
     root = vecs * np.sqrt(np.clip(vals, 0, None))
     draws = rng.standard_normal((sims, Sy.shape[0])) @ root.T
     sd = np.sqrt(np.diag(Sy))
+    if V is not None:
+        return float(np.quantile((draws @ V.T).max(axis=1), 1 - kappa))
     etas = np.array([o[0] for xi in draws if (o := _eta(xi, X, sd)) is not None])
     return float(np.quantile(etas, 1 - kappa)) if etas.size else np.inf
 
@@ -334,7 +399,7 @@ def _rm_rows(num_pre: int, num_post: int, mbar: float, s: int, sign: float) -> n
 
 
 def _theta_basis(lv: np.ndarray) -> np.ndarray:
-    """An invertible ``Gamma`` whose first row is ``l'`` (the other rows: unit vectors), so ``tau = Gamma^-1 (theta, nuisance)``."""
+    """An invertible ``Gamma`` with first row ``l'`` (then unit vectors): ``tau = Gamma^-1 (theta, nuisance)``."""
     pivot = int(np.flatnonzero(lv)[0])
     rows = [lv] + [np.eye(lv.size)[j] for j in range(lv.size) if j != pivot]
     return np.array(rows)
@@ -413,10 +478,219 @@ def relative_magnitudes_ci(
             AG = A[:, num_pre:] @ Ginv
             Y, Sy = A @ b, A @ S @ A.T
             X = AG[:, 1:]
-            lf = _least_favourable_cv(X, Sy, kappa, sims, rng) if interval == "C-LF" else None
+            V = _dual_vertices(np.column_stack([np.sqrt(np.diag(Sy)), X]))
+            lf = _least_favourable_cv(X, Sy, kappa, sims, rng, V) if interval == "C-LF" else None
             for i, theta in enumerate(grid):
-                if not accept[i]:
-                    accept[i] = not _arp_reject(Y - AG[:, 0] * theta, X, Sy, alpha, lf, kappa)
+                if accept[i]:
+                    continue
+                y = Y - AG[:, 0] * theta
+                if V is not None:
+                    accept[i] = not _arp_reject_vertices(y, V, Sy, alpha, lf, kappa)
+                else:
+                    accept[i] = not _arp_reject(y, X, Sy, alpha, lf, kappa)
     if not accept.any():
         return np.nan, np.nan
     return float(grid[accept].min()), float(grid[accept].max())
+
+
+# --------------------------------------------------------------------------- the sensitivity analysis
+@dataclass(frozen=True)
+class SensitivityResult:
+    """Robust confidence intervals over a range of ``M`` (smoothness) or ``Mbar`` (relative magnitudes).
+
+    Attributes
+    ----------
+    method : {"smoothness", "relative_magnitudes"}
+    interval : str
+        ``"FLCI"``, ``"C-LF"`` or ``"Conditional"``.
+    values : tuple of float
+        The ``M`` or ``Mbar`` values.
+    lb, ub : tuple of float
+        The robust interval at each value.
+    original : tuple of float
+        ``(estimate, std_error, conf_low, conf_high)`` of ``l' betahat_post`` under parallel trends.
+    l_vec : tuple of float
+        Weights of the target on the post periods.
+    alpha : float
+    """
+
+    method: str
+    interval: str
+    values: tuple[float, ...]
+    lb: tuple[float, ...]
+    ub: tuple[float, ...]
+    original: tuple[float, float, float, float]
+    l_vec: tuple[float, ...]
+    alpha: float = 0.05
+
+    @property
+    def parameter(self) -> str:
+        """``"M"`` or ``"Mbar"``: the name of the sensitivity parameter."""
+        return "M" if self.method == "smoothness" else "Mbar"
+
+    @property
+    def breakdown(self) -> float | None:
+        """The smallest ``M``/``Mbar`` of the grid whose robust interval contains 0 (None: none does).
+
+        A grid read-off: the true breakdown value lies between this value and the one before it.
+        """
+        for value, lo, hi in sorted(zip(self.values, self.lb, self.ub, strict=True)):
+            if not (lo > 0 or hi < 0):  # NaN (nothing accepted) counts as excluding 0
+                if np.isnan(lo):
+                    continue
+                return float(value)
+        return None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per value (``method``, ``M`` or ``Mbar``, ``lb``, ``ub``) after the original interval's row."""
+        rows = [{"method": "Original", self.parameter: np.nan, "lb": self.original[2], "ub": self.original[3]}]
+        rows += [
+            {"method": self.interval, self.parameter: v, "lb": lo, "ub": hi}
+            for v, lo, hi in zip(self.values, self.lb, self.ub, strict=True)
+        ]
+        return pd.DataFrame(rows, columns=["method", self.parameter, "lb", "ub"])
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draw the intervals against ``M``/``Mbar`` with the original one at the left; returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 4))
+        else:
+            fig = ax.figure
+        vals = np.asarray(self.values, dtype=float)
+        step = float(np.diff(np.sort(vals)).min()) if vals.size > 1 else max(float(vals[0]), 1.0) * 0.5
+        x0 = float(vals.min()) - step
+        ax.vlines(x0, self.original[2], self.original[3], color="tab:red", lw=2, label="Original")
+        ax.vlines(vals, self.lb, self.ub, color="tab:blue", lw=2, label=self.interval)
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(r"$\bar{M}$" if self.parameter == "Mbar" else "M")
+        ax.set_ylabel(f"{100 * (1 - self.alpha):g}% confidence interval")
+        ax.legend(frameon=False)
+        return fig, ax
+
+
+def honest_sensitivity(
+    betahat: Any,
+    sigma: Any,
+    num_pre: int,
+    method: SensitivityMethod = "relative_magnitudes",
+    values: Sequence[float] | float | None = None,
+    l_vec: Any = None,
+    alpha: float = 0.05,
+    interval: RMInterval = "C-LF",
+    grid_points: int = 1000,
+    sims: int = 1000,
+    seed: int | None = 0,
+) -> SensitivityResult:
+    """Robust intervals for ``l' tau`` over ``values`` of ``M`` (smoothness) or ``Mbar`` (relative magnitudes).
+
+    Defaults for ``values`` are HonestDiD's: ``Mbar`` = 0, 0.5, ..., 2; ``M`` = 0 and ten steps up to the
+    standard error of the first post-period coefficient. See :func:`flci` and :func:`relative_magnitudes_ci`.
+    """
+    check_option("method", method, SensitivityMethod)
+    b, S, lv = _inputs(betahat, sigma, num_pre, l_vec)
+    if not 0 < alpha < 1:
+        raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05).")
+    name = "m" if method == "smoothness" else "mbar"
+    if values is None:
+        top = float(np.sqrt(S[num_pre, num_pre]))
+        values = np.linspace(0, top, 11) if method == "smoothness" else np.arange(5) * 0.5
+    vals = _check_grid(name, values)
+    sd = float(np.sqrt(lv @ S[num_pre:, num_pre:] @ lv))
+    est = float(lv @ b[num_pre:])
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    lbs, ubs = [], []
+    for v in vals:
+        if method == "smoothness":
+            r = flci(b, S, num_pre, float(v), lv, alpha)
+            lo, hi = r.lb, r.ub
+        else:
+            lo, hi = relative_magnitudes_ci(
+                b, S, num_pre, float(v), lv, alpha, interval, grid_points=grid_points, sims=sims, seed=seed
+            )
+        lbs.append(lo)
+        ubs.append(hi)
+    return SensitivityResult(
+        method=method,
+        interval="FLCI" if method == "smoothness" else interval,
+        values=tuple(float(v) for v in vals),
+        lb=tuple(lbs),
+        ub=tuple(ubs),
+        original=(est, sd, est - z * sd, est + z * sd),
+        l_vec=tuple(float(x) for x in lv),
+        alpha=alpha,
+    )
+
+
+# --------------------------------------------------------------------------- Roth (2022) pre-trend power
+@dataclass(frozen=True)
+class PretrendPower:
+    """Power of the Wald pre-test against a linear pre-trend ``delta_t = slope * t``.
+
+    Attributes
+    ----------
+    slope : float
+        The slope asked about (NaN if none).
+    power : float
+        Probability that the pre-test rejects at level ``alpha`` under that trend.
+    slope_50, slope_80 : float
+        The slopes (> 0) the pre-test detects with 50% and 80% probability.
+    df : int
+        Number of pre-period coefficients.
+    alpha : float
+    """
+
+    slope: float
+    power: float
+    slope_50: float
+    slope_80: float
+    df: int
+    alpha: float
+
+
+def pretrend_power(sigma_pre: Any, event_times: Any, slope: float | None = None, alpha: float = 0.05) -> PretrendPower:
+    """Roth (2022): how likely the Wald pre-test ``b' Sigma_pre^-1 b > chi2_{1-alpha}(T_pre)`` is to notice a trend.
+
+    Parameters
+    ----------
+    sigma_pre : (T_pre, T_pre) array
+        Covariance of the pre-period coefficients.
+    event_times : array of T_pre numbers
+        Their event times relative to the reference period (e.g. -5, ..., -1).
+    slope : float, optional
+        The trend's slope per period.
+    alpha : float
+        The pre-test's level.
+
+    Notes
+    -----
+    Under ``delta_t = slope * t`` the statistic is noncentral chi-square with ``T_pre`` degrees of freedom and
+    noncentrality ``slope^2 t' Sigma_pre^-1 t``; the slopes for 50% / 80% power invert it.
+    """
+    S = np.atleast_2d(np.asarray(sigma_pre, dtype=float))
+    t = np.asarray(event_times, dtype=float).ravel()
+    if S.shape != (t.size, t.size) or t.size == 0:
+        raise OptionError(f"sigma_pre has shape {S.shape}; it must be square with one row per event time ({t.size}).")
+    if not 0 < alpha < 1:
+        raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05).")
+    info = float(t @ np.linalg.solve(S, t))
+    df = t.size
+    crit = float(stats.chi2.ppf(1 - alpha, df))
+
+    def power(nc: float) -> float:
+        return float(stats.ncx2.sf(crit, df, nc)) if nc > 0 else alpha
+
+    def slope_for(target: float) -> float:
+        nc = optimize.brentq(lambda x: power(x) - target, 1e-12, 1e4, xtol=1e-13, rtol=1e-14)
+        return float(np.sqrt(nc / info))
+
+    s = np.nan if slope is None else float(slope)
+    return PretrendPower(
+        slope=s,
+        power=np.nan if slope is None else power(s * s * info),
+        slope_50=slope_for(0.5),
+        slope_80=slope_for(0.8),
+        df=df,
+        alpha=alpha,
+    )
