@@ -27,10 +27,12 @@ Roth, J. (2022). Pretest with caution: event-study estimates after testing for p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, stats
 
 from evalkit._validation import check_option
@@ -291,7 +293,7 @@ def _dual_vertices(W: np.ndarray, limit: int = 20_000) -> np.ndarray | None:
 def _arp_reject_vertices(
     y: np.ndarray, V: np.ndarray, Sy: np.ndarray, alpha: float, lf_cv: float | None, kappa: float
 ) -> bool:
-    """:func:`_arp_reject` with the dual's vertices ``V`` known: ``eta = max_v V y`` and the truncation in closed form."""
+    """:func:`_arp_reject` given the dual's vertices ``V``: ``eta = max_v V y``, the truncation in closed form."""
     values = V @ y
     best = int(np.argmax(values))
     eta, gamma = float(values[best]), V[best]
