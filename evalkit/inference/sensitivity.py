@@ -241,24 +241,21 @@ def _truncation_dual(
     ends = []
     for side in (-1.0, 1.0):
         x = eta + side * max(100.0, 20 * sd_b)
+        end = np.inf * side  # g still 0 (or the LP unbounded) that far out: no truncation on this side
         for _ in range(100):
             out = g(x)
-            if out is None:
-                x = np.inf * side
+            if out is None or out[0] <= tol:
+                end = x if out is not None and x != eta + side * max(100.0, 20 * sd_b) else end
                 break
             gap, gamma = out
-            if gap <= tol:
-                break
             slope = float(gamma @ c_vec) - 1.0
-            if slope * side <= 0:  # cannot happen for a convex g with g(eta) = 0; be safe
-                x = eta
+            if slope * side <= 0:  # impossible for a convex g with g(eta) = 0; stop at eta to be safe
+                end = eta
                 break
-            x = float(gamma @ s_vec) / (-slope)
+            x = -float(gamma @ s_vec) / slope
         else:
-            x = eta
-        if abs(x - eta) >= max(100.0, 20 * sd_b) - tol and g(x) is not None and g(x)[0] <= tol:  # type: ignore[index]
-            x = np.inf * side
-        ends.append(x)
+            end = x
+        ends.append(float(end))
     return ends[0], ends[1]
 
 
