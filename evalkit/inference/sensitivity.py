@@ -247,7 +247,7 @@ def _truncation_dual(
             if out is None or out[0] <= tol:
                 end = x if out is not None and x != eta + side * max(100.0, 20 * sd_b) else end
                 break
-            gap, gamma = out
+            gamma = out[1]
             slope = float(gamma @ c_vec) - 1.0
             if slope * side <= 0:  # impossible for a convex g with g(eta) = 0; stop at eta to be safe
                 end = eta
