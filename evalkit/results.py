@@ -16,7 +16,7 @@ import pandas as pd
 
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
-__all__ = ["RESULT_COLUMNS", "OutcomeFit", "Results"]
+__all__ = ["RESULT_COLUMNS", "EventTimeCovariance", "OutcomeFit", "Results"]
 
 #: Columns every ``Results.to_frame()`` carries, in this order (DESIGN.md contract plus evalkit extras).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -92,6 +92,30 @@ class OutcomeFit:
     def working_model(self) -> str:
         """The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`); "identity" otherwise."""
         return "identity" if self.method is None else self.method.working_model
+
+
+@dataclass(frozen=True)
+class EventTimeCovariance:
+    """What an influence-function estimator keeps of an event-time aggregation for joint work.
+
+    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna results with the dynamic aggregation, so that
+    :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the event-time terms.
+
+    Attributes
+    ----------
+    estimates : ndarray (q,)
+    event_times : ndarray (q,)
+        Increasing.
+    vcov : ndarray (q, q)
+        Analytic influence-function covariance :math:`S'S/n^2` (``S``: cluster sums of the influence functions).
+    terms : tuple of str
+        The table's term of each row.
+    """
+
+    estimates: np.ndarray = field(repr=False)
+    event_times: np.ndarray
+    vcov: np.ndarray = field(repr=False)
+    terms: tuple[str, ...] = ()
 
 
 def _read_only(value: Any) -> Any:
@@ -278,6 +302,9 @@ class Results:
         from evalkit._validation import check_option
 
         check_option("terms", terms, ("reported", "all"))
+        kept = self.fits[outcome].fit if outcome in self.fits else None
+        if isinstance(kept, EventTimeCovariance):  # influence-function event study: its event-time terms only
+            return pd.DataFrame(np.array(kept.vcov, dtype=float), index=list(kept.terms), columns=list(kept.terms))
         fit, method, ctx = self._analytic(outcome)
         if terms == "all":
             idx = list(range(len(fit.coef)))
@@ -297,6 +324,9 @@ class Results:
                 raise OptionError(f"pass outcome=: these results have outcomes {', '.join(map(repr, self.fits))}.")
             outcome = self.outcomes[0]
         fit = self.fits[outcome].fit if outcome in self.fits else None
+        if isinstance(fit, EventTimeCovariance):
+            beta, times, sigma = np.asarray(fit.estimates), np.asarray(fit.event_times), np.asarray(fit.vcov)
+            return self._with_reference(outcome, beta, sigma, times)
         if fit is None or not getattr(fit, "event_columns", ()):
             raise EstimationError(
                 f"outcome {outcome!r} is not an event study with a kept fit (estimator {self.estimator!r}); "
@@ -307,12 +337,21 @@ class Results:
         sigma = self.vcov(outcome).to_numpy()
         times = np.asarray(fit.event_times, dtype=float)
         beta = np.asarray(fit.coef, dtype=float)[list(fit.event_columns)]
+        return self._with_reference(outcome, beta, sigma, times)
+
+    @staticmethod
+    def _with_reference(
+        outcome: str, beta: np.ndarray, sigma: np.ndarray, times: np.ndarray
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
+        from evalkit.errors import EstimationError
+
         gaps = np.flatnonzero(np.diff(times) != 1)
         if gaps.size != 1 or times[gaps[0] + 1] - times[gaps[0]] != 2:
             raise EstimationError(
                 f"outcome {outcome!r}: the event times {times.astype(int).tolist()} must be consecutive except for "
                 "one omitted reference period between the last pre-period and the first post-period; re-estimate "
-                "with reference_period inside the window (e.g. -1) and without binned or dropped event times."
+                "with reference_period inside the window (e.g. -1) and without binned or dropped event times "
+                "(Callaway-Sant'Anna: base_period='universal')."
             )
         return outcome, beta, sigma, times, int(times[gaps[0]] + 1)
 

@@ -610,6 +610,7 @@ class StaggeredDiD:
             notes=tuple(notes),
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
+            fits=_dynamic_covariance(outcome, fit, clusters) if "dynamic" in kinds else None,
         )
 
     def _long(self, panel: _Panel) -> tuple[np.ndarray, ...]:
@@ -858,3 +859,21 @@ def _dropped_frame(panel: _Panel) -> pd.DataFrame:
     if not panel.dropped:
         return _EMPTY_DROPPED
     return pd.DataFrame(panel.dropped, columns=list(empty_dropped().columns))
+
+
+def _dynamic_covariance(outcome: str, fit: GroupTimeFit, clusters: np.ndarray | None) -> dict[str, Any]:
+    """The event-time (dynamic) aggregation's estimates and analytic influence covariance, kept for
+    ``Results.vcov`` / ``Results.sensitivity`` (a universal base period's reference row, 0 by construction, is
+    left out)."""
+    from evalkit.inference.influence import analytic_vcov
+    from evalkit.results import EventTimeCovariance, OutcomeFit
+
+    ag = aggregate(fit, "dynamic")
+    keep = np.isfinite(ag.estimates) & np.isfinite(ag.influence).all(axis=0) & np.any(ag.influence != 0, axis=0)
+    cov = EventTimeCovariance(
+        estimates=ag.estimates[keep],
+        event_times=ag.keys[keep].astype(np.float64),
+        vcov=analytic_vcov(ag.influence[:, keep], clusters),
+        terms=tuple(f"event {k:g}" for k in ag.keys[keep]),
+    )
+    return {outcome: OutcomeFit(fit=cov, rows=np.arange(fit.n_units), clusters=clusters)}
