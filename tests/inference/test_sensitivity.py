@@ -281,3 +281,80 @@ def test_lp_path_equals_vertex_path(medicaid_es):
                 vx = sens._arp_reject_vertices(y, vertices, Sy, 0.05, lf, 0.005)
                 disagreements += lp != vx
     assert disagreements == 0
+
+
+@pytest.fixture(scope="module")
+def ehec_staggered():
+    from moderndid.core.data import load_ehec
+
+    df = load_ehec().to_pandas()
+    df["g"] = df.yexp2.fillna(0)
+    return df
+
+
+def test_callaway_santanna_dynamic_vcov_matches_moderndid(ehec_staggered):
+    import moderndid as md
+    import polars as pl
+
+    from evalkit import StaggeredDiD
+
+    res = StaggeredDiD(ehec_staggered, unit="stfips", time="year", cohort="g").estimate(
+        "dins", estimator="callaway_santanna", control="not_yet_treated", aggregate="dynamic", base_period="universal"
+    )
+    data = pl.from_pandas(ehec_staggered.drop(columns="g")).with_columns(pl.col("yexp2").fill_null(3000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        att = md.att_gt(
+            data=data,
+            yname="dins",
+            tname="year",
+            idname="stfips",
+            gname="yexp2",
+            control_group="notyettreated",
+            base_period="universal",
+        )
+        es = md.aggte(att, type="dynamic")
+    psi = np.asarray(es.influence_func)
+    keep = np.asarray(es.event_times) != -1  # the universal base period's row, 0 by construction
+    ref = (psi.T @ psi / psi.shape[0] ** 2)[np.ix_(keep, keep)]
+    ours = res.vcov("dins")
+    # SOURCE: moderndid 0.2.0 aggte(type="dynamic") influence functions, V = psi'psi / n^2 (as the R README's
+    # honest_did.AGGTEobj). TOLERANCE: 1e-12 absolute (entries ~5e-4).
+    np.testing.assert_allclose(ours.to_numpy(), ref, atol=1e-12)
+    assert ours.index[0] == "event -11" and "event -1" not in ours.index
+    beta = np.asarray(es.att_by_event)[keep]
+    got = res.sensitivity(method="smoothness", m=[0.0, 0.01])
+    npre = int((np.asarray(es.event_times)[keep] < -1).sum())
+    want = honest_sensitivity(beta, ref, npre, "smoothness", [0.0, 0.01])
+    # property: the method is the function on moderndid's aggregated estimates and influence covariance.
+    # TOLERANCE: 1e-9 (the two covariances differ by 1e-19 in summation order).
+    np.testing.assert_allclose(got.lb + got.ub, want.lb + want.ub, atol=1e-9)
+    varying = StaggeredDiD(ehec_staggered, unit="stfips", time="year", cohort="g").estimate(
+        "dins", estimator="callaway_santanna", aggregate="dynamic"
+    )
+    with pytest.raises(EstimationError, match="universal"):
+        varying.sensitivity(mbar=1)
+
+
+def test_sun_abraham_vcov_and_sensitivity(ehec_staggered):
+    from evalkit import StaggeredDiD
+
+    res = StaggeredDiD(ehec_staggered, unit="stfips", time="year", cohort="g").estimate(
+        "dins", estimator="sun_abraham", inference="CR1"
+    )
+    tab = res.to_frame()
+    V = res.vcov("dins")
+    # property: the joint covariance's diagonal is the table's squared standard errors (same sandwich, same
+    # aggregation). TOLERANCE: 1e-12 relative.
+    np.testing.assert_allclose(np.sqrt(np.diag(V)), tab.set_index("term").loc[V.index, "std_error"], rtol=1e-12)
+    times = tab.set_index("term").loc[V.index, "event_time"].to_numpy()
+    got = res.sensitivity(method="smoothness", m=0.01, e=1)
+    want = honest_sensitivity(
+        tab.set_index("term").loc[V.index, "estimate"].to_numpy(),
+        V.to_numpy(),
+        int((times < -1).sum()),
+        "smoothness",
+        [0.01],
+        l_vec=(times[times > -1] == 1).astype(float),
+    )
+    assert got == want
