@@ -292,7 +292,9 @@ class Results:
         terms : {"reported", "all"}
             ``"reported"``: the terms the results table reports for the outcome (the effect; every event time of an
             event study, in increasing event time); ``"all"``: every column of the design matrix (as
-            :meth:`coefficients`).
+            :meth:`coefficients`). For Sun-Abraham and Callaway-Sant'Anna dynamic results the covariance of the
+            event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic influence-function
+            covariance :math:`S'S/n^2` whatever the reported inference) and ``terms`` is ignored.
 
         Returns
         -------

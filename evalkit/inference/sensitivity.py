@@ -186,8 +186,7 @@ def flci(betahat: Any, sigma: Any, num_pre: int, m: float, l_vec: Any = None, al
         )
         if best is None or sol.fun < best.fun:
             best = sol
-    assert best is not None
-    mu = best.x[:k]
+    mu = best.x[:k]  # type: ignore[union-attr]
     v = A.T @ mu
     v[num_pre:] = lv
     s = float(np.sqrt(v @ S @ v))
@@ -584,8 +583,10 @@ def honest_sensitivity(
 ) -> SensitivityResult:
     """Robust intervals for ``l' tau`` over ``values`` of ``M`` (smoothness) or ``Mbar`` (relative magnitudes).
 
-    Defaults for ``values`` are HonestDiD's: ``Mbar`` = 0, 0.5, ..., 2; ``M`` = 0 and ten steps up to the
-    standard error of the first post-period coefficient. See :func:`flci` and :func:`relative_magnitudes_ci`.
+    Default ``values``: ``Mbar`` = 0, 0.5, ..., 2 (as HonestDiD); ``M`` = 11 equally spaced values from 0 to the
+    standard error of the first post-period coefficient (HonestDiD instead bounds ``M`` from the pre-periods).
+    The original interval is the normal one, ``l' betahat_post +/- z sd`` (HonestDiD's ``constructOriginalCS``).
+    See :func:`flci` and :func:`relative_magnitudes_ci`.
     """
     check_option("method", method, SensitivityMethod)
     b, S, lv = _inputs(betahat, sigma, num_pre, l_vec)
