@@ -16,7 +16,7 @@ import pandas as pd
 
 from evalkit.inference.sandwich import NO_CORRECTION, SmallSampleCorrection
 
-__all__ = ["RESULT_COLUMNS", "OutcomeFit", "Results"]
+__all__ = ["RESULT_COLUMNS", "EventTimeCovariance", "OutcomeFit", "Results"]
 
 #: Columns every ``Results.to_frame()`` carries, in this order (DESIGN.md contract plus evalkit extras).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -92,6 +92,30 @@ class OutcomeFit:
     def working_model(self) -> str:
         """The working model of weighted CR2 (see :class:`evalkit.inference.Sandwich`); "identity" otherwise."""
         return "identity" if self.method is None else self.method.working_model
+
+
+@dataclass(frozen=True)
+class EventTimeCovariance:
+    """What an influence-function estimator keeps of an event-time aggregation for joint work.
+
+    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna results with the dynamic aggregation, so that
+    :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the event-time terms.
+
+    Attributes
+    ----------
+    estimates : ndarray (q,)
+    event_times : ndarray (q,)
+        Increasing.
+    vcov : ndarray (q, q)
+        Analytic influence-function covariance :math:`S'S/n^2` (``S``: cluster sums of the influence functions).
+    terms : tuple of str
+        The table's term of each row.
+    """
+
+    estimates: np.ndarray = field(repr=False)
+    event_times: np.ndarray
+    vcov: np.ndarray = field(repr=False)
+    terms: tuple[str, ...] = ()
 
 
 def _read_only(value: Any) -> Any:
@@ -268,7 +292,9 @@ class Results:
         terms : {"reported", "all"}
             ``"reported"``: the terms the results table reports for the outcome (the effect; every event time of an
             event study, in increasing event time); ``"all"``: every column of the design matrix (as
-            :meth:`coefficients`).
+            :meth:`coefficients`). For Sun-Abraham and Callaway-Sant'Anna dynamic results the covariance of the
+            event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic influence-function
+            covariance :math:`S'S/n^2` whatever the reported inference) and ``terms`` is ignored.
 
         Returns
         -------
@@ -278,6 +304,9 @@ class Results:
         from evalkit._validation import check_option
 
         check_option("terms", terms, ("reported", "all"))
+        kept = self.fits[outcome].fit if outcome in self.fits else None
+        if isinstance(kept, EventTimeCovariance):  # influence-function event study: its event-time terms only
+            return pd.DataFrame(np.array(kept.vcov, dtype=float), index=list(kept.terms), columns=list(kept.terms))
         fit, method, ctx = self._analytic(outcome)
         if terms == "all":
             idx = list(range(len(fit.coef)))
@@ -286,6 +315,147 @@ class Results:
         V = method.covariance(fit, ctx, idx).vcov[np.ix_(idx, idx)]
         labels = [str(fit.term_names[j]) for j in idx]
         return pd.DataFrame(np.array(V, dtype=float), index=labels, columns=labels)
+
+    # ------------------------------------------------------------------ sensitivity to parallel trends
+    def _event_study(self, outcome: str | None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
+        """An event study's outcome, coefficients, covariance, event times and reference period."""
+        from evalkit.errors import EstimationError, OptionError
+
+        if outcome is None:
+            if len(set(self.outcomes)) != 1:
+                raise OptionError(f"pass outcome=: these results have outcomes {', '.join(map(repr, self.fits))}.")
+            outcome = self.outcomes[0]
+        fit = self.fits[outcome].fit if outcome in self.fits else None
+        if isinstance(fit, EventTimeCovariance):
+            beta, times, sigma = np.asarray(fit.estimates), np.asarray(fit.event_times), np.asarray(fit.vcov)
+            return self._with_reference(outcome, beta, sigma, times)
+        if fit is None or not getattr(fit, "event_columns", ()):
+            raise EstimationError(
+                f"outcome {outcome!r} is not an event study with a kept fit (estimator {self.estimator!r}); "
+                "sensitivity analysis needs the joint covariance of the event-time terms: estimate with "
+                "DiffInDiff(...).estimate(..., estimator='event_study'), or call "
+                "evalkit.inference.sensitivity.honest_sensitivity(betahat, sigma, num_pre) on your own."
+            )
+        sigma = self.vcov(outcome).to_numpy()
+        times = np.asarray(fit.event_times, dtype=float)
+        beta = np.asarray(fit.coef, dtype=float)[list(fit.event_columns)]
+        return self._with_reference(outcome, beta, sigma, times)
+
+    @staticmethod
+    def _with_reference(
+        outcome: str, beta: np.ndarray, sigma: np.ndarray, times: np.ndarray
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
+        from evalkit.errors import EstimationError
+
+        gaps = np.flatnonzero(np.diff(times) != 1)
+        if gaps.size != 1 or times[gaps[0] + 1] - times[gaps[0]] != 2:
+            raise EstimationError(
+                f"outcome {outcome!r}: the event times {times.astype(int).tolist()} must be consecutive except for "
+                "one omitted reference period between the last pre-period and the first post-period; re-estimate "
+                "with reference_period inside the window (e.g. -1) and without binned or dropped event times "
+                "(Callaway-Sant'Anna: base_period='universal')."
+            )
+        return outcome, beta, sigma, times, int(times[gaps[0]] + 1)
+
+    def sensitivity(
+        self,
+        method: str = "relative_magnitudes",
+        *,
+        mbar: Any = None,
+        m: Any = None,
+        outcome: str | None = None,
+        e: int | str | None = None,
+        l_vec: Any = None,
+        alpha: float | None = None,
+        interval: str = "C-LF",
+        grid_points: int = 1000,
+        sims: int = 1000,
+        seed: int | None = 0,
+    ) -> Any:
+        """Rambachan and Roth (2023) robust intervals for an event study's effect when parallel trends may fail.
+
+        Parameters
+        ----------
+        method : {"relative_magnitudes", "smoothness"}
+            Bound post-period departures from parallel trends by ``mbar`` times the largest pre-period one, or
+            bound the change in slope of the differential trend by ``m`` per period.
+        mbar, m : float or sequence of float
+            The values of ``Mbar`` / ``M`` (>= 0); defaults as HonestDiD (see
+            :func:`evalkit.inference.sensitivity.honest_sensitivity`).
+        outcome : str, optional
+            Needed when the results hold several outcomes.
+        e : int or "average", optional
+            The target: the effect at event time ``e`` (default the first post period), or ``"average"``, the
+            mean of the post-period effects. ``l_vec`` (weights on the post periods) overrides it.
+        alpha : float, optional
+            Default the results' ``alpha``.
+        interval : {"C-LF", "Conditional"}
+            For ``relative_magnitudes``: the hybrid (default) or the conditional ARP test.
+        grid_points, sims, seed
+            The grid of ``theta`` and the least-favourable simulation of ``relative_magnitudes``.
+
+        Returns
+        -------
+        SensitivityResult
+            ``to_frame()``, ``breakdown`` and ``plot()``.
+
+        Notes
+        -----
+        Uses the event-time coefficients and :meth:`vcov` (the reported sandwich); pre-periods are the event
+        times before the omitted reference period, post-periods those after it.
+        """
+        from evalkit._validation import check_option
+        from evalkit.errors import OptionError
+        from evalkit.inference.sensitivity import honest_sensitivity
+
+        check_option("method", method, ("relative_magnitudes", "smoothness"))
+        check_option("interval", interval, ("C-LF", "Conditional"))
+        wrong, right = ("m", "mbar") if method == "relative_magnitudes" else ("mbar", "m")
+        if (m if wrong == "m" else mbar) is not None:
+            raise OptionError(f"{wrong}= belongs to the other method; with method={method!r} pass {right}=.")
+        _, beta, sigma, times, ref = self._event_study(outcome)
+        pre, post = times[times < ref], times[times > ref]
+        if l_vec is None:
+            weights = np.zeros(post.size)
+            if e is None:
+                weights[0] = 1.0
+            elif e == "average":
+                weights[:] = 1.0 / post.size
+            elif isinstance(e, int | np.integer) and e in post:
+                weights[int(np.flatnonzero(post == e)[0])] = 1.0
+            else:
+                raise OptionError(
+                    f"e={e!r} must be a post-period event time ({post.astype(int).tolist()}) or 'average'."
+                )
+            l_vec = weights
+        return honest_sensitivity(
+            beta,
+            sigma,
+            int(pre.size),
+            method,  # type: ignore[arg-type]
+            mbar if method == "relative_magnitudes" else m,
+            l_vec=l_vec,
+            alpha=self.alpha if alpha is None else alpha,
+            interval=interval,  # type: ignore[arg-type]
+            grid_points=grid_points,
+            sims=sims,
+            seed=seed,
+        )
+
+    def pretrend_power(self, outcome: str | None = None, slope: float | None = None, alpha: float | None = None) -> Any:
+        """Roth (2022): power of the Wald pre-test of an event study's leads against a trend ``slope * t``.
+
+        ``t`` is the event time relative to the omitted reference period. Returns a
+        :class:`~evalkit.inference.sensitivity.PretrendPower` with the power at ``slope`` and the slopes the
+        pre-test detects with 50% and 80% probability.
+        """
+        from evalkit.inference.sensitivity import pretrend_power
+
+        _, _, sigma, times, ref = self._event_study(outcome)
+        pre = times < ref
+        return pretrend_power(
+            sigma[np.ix_(pre, pre)], times[pre] - ref, slope=slope, alpha=self.alpha if alpha is None else alpha
+        )
 
     # ------------------------------------------------------------------ corrections
     def adjust(

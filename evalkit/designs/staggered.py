@@ -674,6 +674,7 @@ class StaggeredDiD:
             notes=tuple(notes),
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
+            fits=_dynamic_covariance(outcome, fit, clusters) if "dynamic" in kinds else None,
         )
 
     def _imputation(
@@ -913,6 +914,9 @@ class StaggeredDiD:
             notes=tuple(notes),
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
+            fits=_event_covariance(
+                outcome, fit.estimates, fit.event_times, fit.aggregation @ cov.vcov @ fit.aggregation.T, terms, clusters
+            ),
         )
 
     def _twfe(self, outcome: str, panel: _Panel, spec: Sandwich, alpha: float, default_note: str | None) -> Results:
@@ -1183,3 +1187,42 @@ def _dropped_frame(panel: _Panel) -> pd.DataFrame:
     if not panel.dropped:
         return _EMPTY_DROPPED
     return pd.DataFrame(panel.dropped, columns=list(empty_dropped().columns))
+
+
+def _dynamic_covariance(outcome: str, fit: GroupTimeFit, clusters: np.ndarray | None) -> dict[str, Any]:
+    """The event-time (dynamic) aggregation's estimates and analytic influence covariance, kept for
+    ``Results.vcov`` / ``Results.sensitivity`` (a universal base period's reference row, 0 by construction, is
+    left out)."""
+    from evalkit.inference.influence import analytic_vcov
+    from evalkit.results import EventTimeCovariance, OutcomeFit
+
+    ag = aggregate(fit, "dynamic")
+    keep = np.isfinite(ag.estimates) & np.isfinite(ag.influence).all(axis=0) & np.any(ag.influence != 0, axis=0)
+    cov = EventTimeCovariance(
+        estimates=ag.estimates[keep],
+        event_times=ag.keys[keep].astype(np.float64),
+        vcov=analytic_vcov(ag.influence[:, keep], clusters),
+        terms=tuple(f"event {k:g}" for k in ag.keys[keep]),
+    )
+    return {outcome: OutcomeFit(fit=cov, rows=np.arange(fit.n_units), clusters=clusters)}
+
+
+def _event_covariance(
+    outcome: str,
+    estimates: np.ndarray,
+    event_times: np.ndarray,
+    vcov: np.ndarray,
+    terms: Sequence[str],
+    clusters: np.ndarray | None,
+) -> dict[str, Any]:
+    """Sun-Abraham's event-time estimates and their joint covariance (the aggregation of the interaction
+    coefficients' sandwich), kept for ``Results.vcov`` / ``Results.sensitivity``."""
+    from evalkit.results import EventTimeCovariance, OutcomeFit
+
+    cov = EventTimeCovariance(
+        estimates=np.asarray(estimates, dtype=np.float64),
+        event_times=np.asarray(event_times, dtype=np.float64),
+        vcov=np.asarray(vcov, dtype=np.float64),
+        terms=tuple(terms),
+    )
+    return {outcome: OutcomeFit(fit=cov, rows=np.arange(0), clusters=clusters)}

@@ -262,6 +262,16 @@ def analytic_se(influence: np.ndarray, clusters: np.ndarray | None = None) -> np
     return np.sqrt((sums**2).sum(axis=0)) / n
 
 
+def analytic_vcov(influence: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
+    """Joint covariance of estimates from their influence functions: :math:`S'S/n^2`, ``S`` the cluster sums.
+
+    The off-diagonal companion of :func:`analytic_se` (its diagonal is ``analytic_se(...)**2``).
+    """
+    n = influence.shape[0]
+    sums = _cluster_sums(influence, clusters)
+    return sums.T @ sums / n**2
+
+
 @dataclass(frozen=True)
 class BootstrapOutcome:
     """Bootstrap standard errors and the simultaneous-band critical value."""
