@@ -20,6 +20,7 @@ __all__ = [
     "DESIGNS",
     "INFERENCE_TYPES",
     "MAX_REPS",
+    "METHODS",
     "EstimateSpec",
     "Expectation",
     "ReplicationError",
@@ -43,6 +44,9 @@ ASSIGNMENT_TYPES: tuple[str, ...] = (
 #: The largest ``reps`` a replication file may ask of a resampling method (a file is data: it must not be able to
 #: ask for more work than a replication run can do).
 MAX_REPS: int = 10_000_000
+#: Design methods an ``[[estimate]]`` may call (``method = ...``, default ``"estimate"``); nothing else is resolved.
+#: ``"subgroups"`` takes ``by = ...``; ``"bounds"`` takes one ``outcome = ...`` and returns one row (``to_frame()``).
+METHODS: tuple[str, ...] = ("estimate", "subgroups", "bounds")
 #: Operations for derived columns (``[data.columns] name = {op = ..., ...}``).
 COLUMN_OPERATIONS: tuple[str, ...] = (
     "power",
@@ -354,6 +358,17 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         est_id = str(est.pop("id", f"estimate {i + 1}"))
         if "outcomes" not in est and "outcome" not in est:
             raise ReplicationError(f"{path}:{_line_of(text, est_id)}: estimate {est_id!r} needs outcomes = [...].")
+        method = est.get("method", "estimate")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ReplicationError(
+                f"{path}:{_line_of(text, 'method') or _line_of(text, est_id)}: estimate {est_id!r}: method = "
+                f"{method!r} is not one of {', '.join(METHODS)}."
+            )
+        if method == "bounds" and not isinstance(est.get("outcome", est.get("outcomes")), str):
+            raise ReplicationError(
+                f"{path}:{_line_of(text, est_id)}: estimate {est_id!r}: method = 'bounds' takes one outcome, "
+                'e.g. outcome = "easq_global".'
+            )
         inference = est.get("inference")
         if isinstance(inference, Mapping):
             _check_inference(est_id, inference, path, text)
