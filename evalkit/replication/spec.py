@@ -1,7 +1,8 @@
 """The replication file format: a TOML file read with the standard library, validated into frozen dataclasses.
 
-A replication file is data, never code: it names a data source, a design, ``estimate()`` calls and the published
-values to reproduce. Derived columns come from a short whitelist of operations; nothing is evaluated.
+A replication file is data, never code: it names a data source, a design, ``estimate()`` calls (or, with
+``method = "subgroups"`` or ``"bounds"``, calls of the design's ``subgroups()`` / ``bounds()``) and the published
+(or derived) values to reproduce. Derived columns come from a short whitelist of operations; nothing is evaluated.
 """
 
 from __future__ import annotations
