@@ -18,6 +18,7 @@ from evalkit.replication.spec import (
     ASSIGNMENT_TYPES,
     DESIGNS,
     INFERENCE_TYPES,
+    METHODS,
     EstimateSpec,
     Expectation,
     ReplicationError,
@@ -337,16 +338,27 @@ def _run_estimate(spec: ReplicationSpec, est: EstimateSpec, design: Any, setting
     checks: list[Check] = []
     arguments = dict(est.arguments)
     outcomes = arguments.pop("outcomes", None) or arguments.pop("outcome")
-    if "inference" in arguments:
+    method = arguments.pop("method", "estimate")
+    if method not in METHODS:  # checked when read; never resolve a name outside the allow-list
+        raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r}: method {method!r} is not allowed.")
+    call = getattr(type(design), method, None)
+    if call is None:
+        raise ReplicationError(
+            f"{spec.path}:{est.line}: estimate {est.id!r}: the {type(design).__name__} design has no method {method!r}."
+        )
+    if "inference" in arguments and method != "bounds":  # bounds take inference = "analytic" / "bootstrap"
         arguments["inference"] = _build_inference(arguments["inference"])
     try:
-        results = design.estimate(outcomes, **arguments)
+        results = call(design, outcomes, **arguments)
     except TypeError as exc:
         raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} has a bad argument: {exc}") from exc
     except EvalkitError as exc:
         raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r} failed: {exc}") from exc
     frame = results.to_frame()
-    settings[est.id] = {k: results.provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
+    provenance = getattr(results, "provenance", None) or {}
+    settings[est.id] = {k: provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
+    if method != "estimate":
+        settings[est.id]["method"] = method
     for exp in est.expect:
         checks.append(
             Check(

@@ -1,7 +1,8 @@
 """The replication file format: a TOML file read with the standard library, validated into frozen dataclasses.
 
-A replication file is data, never code: it names a data source, a design, ``estimate()`` calls and the published
-values to reproduce. Derived columns come from a short whitelist of operations; nothing is evaluated.
+A replication file is data, never code: it names a data source, a design, ``estimate()`` calls (or, with
+``method = "subgroups"`` or ``"bounds"``, calls of the design's ``subgroups()`` / ``bounds()``) and the published
+(or derived) values to reproduce. Derived columns come from a short whitelist of operations; nothing is evaluated.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "DESIGNS",
     "INFERENCE_TYPES",
     "MAX_REPS",
+    "METHODS",
     "EstimateSpec",
     "Expectation",
     "ReplicationError",
@@ -43,6 +45,9 @@ ASSIGNMENT_TYPES: tuple[str, ...] = (
 #: The largest ``reps`` a replication file may ask of a resampling method (a file is data: it must not be able to
 #: ask for more work than a replication run can do).
 MAX_REPS: int = 10_000_000
+#: Design methods an ``[[estimate]]`` may call (``method = ...``, default ``"estimate"``); nothing else is resolved.
+#: ``"subgroups"`` takes ``by = ...``; ``"bounds"`` takes one ``outcome = ...`` and returns one row (``to_frame()``).
+METHODS: tuple[str, ...] = ("estimate", "subgroups", "bounds")
 #: Operations for derived columns (``[data.columns] name = {op = ..., ...}``).
 COLUMN_OPERATIONS: tuple[str, ...] = (
     "power",
@@ -354,6 +359,17 @@ def read_replication(path: str | Path) -> ReplicationSpec:
         est_id = str(est.pop("id", f"estimate {i + 1}"))
         if "outcomes" not in est and "outcome" not in est:
             raise ReplicationError(f"{path}:{_line_of(text, est_id)}: estimate {est_id!r} needs outcomes = [...].")
+        method = est.get("method", "estimate")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ReplicationError(
+                f"{path}:{_line_of(text, 'method') or _line_of(text, est_id)}: estimate {est_id!r}: method = "
+                f"{method!r} is not one of {', '.join(METHODS)}."
+            )
+        if method == "bounds" and not isinstance(est.get("outcome", est.get("outcomes")), str):
+            raise ReplicationError(
+                f"{path}:{_line_of(text, est_id)}: estimate {est_id!r}: method = 'bounds' takes one outcome, "
+                'e.g. outcome = "easq_global".'
+            )
         inference = est.get("inference")
         if isinstance(inference, Mapping):
             _check_inference(est_id, inference, path, text)

@@ -29,11 +29,19 @@ def run_notebook(path: Path) -> dict[str, float]:
 
 
 def published(file: str) -> dict[str, tuple[float, float]]:
-    """``outcome.column`` -> (published value, tolerance) from a replication file."""
+    """Key -> (expected value, tolerance) from a replication file.
+
+    The key is the expectation's ``label`` when it has one, else ``outcome.column`` (estimates) or
+    ``column.column`` (summaries). Two expectations with one key are refused: the later would silently replace the
+    earlier and the notebook's number would be checked against the wrong value.
+    """
     spec = read_replication(ROOT / "replications" / file)
-    numbers = {f"{e.outcome}.{e.column}": (e.value, e.tolerance) for est in spec.estimates for e in est.expect}
-    numbers.update({f"{s.column}.{e.column}": (e.value, e.tolerance) for s in spec.summaries for e in s.expect})
-    return numbers
+    pairs = [(e.label or f"{e.outcome}.{e.column}", e) for est in spec.estimates for e in est.expect]
+    pairs += [(e.label or f"{s.column}.{e.column}", e) for s in spec.summaries for e in s.expect]
+    keys = [key for key, _ in pairs]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not duplicated, f"{file}: expectations share the key(s) {duplicated}; give them distinct labels"
+    return {key: (e.value, e.tolerance) for key, e in pairs}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -148,3 +148,24 @@ def test_hostile_files_do_not_stop_the_others_and_a_report_is_written(
     assert all(r["error"].startswith(str(p)) for r, p in zip(report, bad, strict=False))
     for text in (printed, (out / "replication.json").read_text(), (out / "replication.md").read_text()):
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("name", ["__init__", "__class__", "balance", "with_index", "estimate_each", "5"])
+def test_estimate_method_resolves_only_from_the_allow_list(tmp_path: Path, name: str) -> None:
+    # method = ... names one of "estimate", "subgroups", "bounds" (issue 10 item 4); any other name, including
+    # dunder and non-estimating methods of the design, is refused when the file is read and never looked up.
+    value = name if name == "5" else f'"{name}"'
+    path = _write(tmp_path, 'estimator = "change"', f'method = {value}\nestimator = "change"')
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: estimate .* method = .* is not one of estimate"):
+        read_replication(path)
+    with pytest.raises(ReplicationError, match="is not one of estimate, subgroups, bounds"):
+        run_replication(path)
+
+
+def test_bounds_take_one_outcome_and_unknown_keywords_are_named(tmp_path: Path) -> None:
+    many = _write(tmp_path, 'method = "bounds"\noutcome = "easq_global"', 'method = "bounds"\noutcomes = ["a", "b"]')
+    with pytest.raises(ReplicationError, match=r"method = 'bounds' takes one outcome"):
+        read_replication(many)
+    unknown = _write(tmp_path, 'method = "bounds"', 'method = "bounds"\nhostile = 1')
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: .*Lee \(2009\) bounds.*hostile"):
+        run_replication(unknown)
