@@ -30,6 +30,7 @@ __all__ = [
     "aggregate",
     "did_2x2_panel",
     "group_time_att",
+    "group_time_att_rcs",
 ]
 
 ControlKind = Literal["never_treated", "not_yet_treated"]
@@ -379,30 +380,14 @@ def group_time_att(
     infl: list[np.ndarray] = []
     ones = np.ones((n, 1))
     for g in glist:
-        pre_idx = np.flatnonzero(periods + anticipation < g)
-        if pre_idx.size == 0:
-            raise EstimationError(
-                f"cohort {g:g} has no period before {g - anticipation:g} to compare with; drop it first."
-            )
-        g_base = int(pre_idx[-1])
         is_g = cohort == g
-        t_range = range(1, T) if base_period == "varying" else range(T)
-        for ti in t_range:
+        for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
             t = periods[ti]
-            is_pre = t + anticipation < g
-            if base_period == "varying" and is_pre:
-                bi = ti - 1
-            else:
-                bi = g_base
-            if base_period == "universal" and ti == bi:
+            if ti == bi:  # the universal base period's own cell: zero by construction
                 rows.append((g, t, periods[bi], 0.0, int(is_g.sum()), 0, is_pre, False))
                 infl.append(np.zeros(n))
                 continue
-            if control == "never_treated":
-                is_c = ~np.isfinite(cohort)
-            else:
-                horizon = max(t, periods[bi]) + anticipation
-                is_c = (~np.isfinite(cohort) | (cohort > horizon)) & ~is_g
+            is_c = _comparison(cohort, g, max(t, periods[bi]) + anticipation, control)
             use = is_g | is_c
             n_t, n_c = int(is_g.sum()), int(is_c.sum())
             if n_c == 0:
@@ -425,6 +410,127 @@ def group_time_att(
             full = np.zeros(n)
             full[use] = inf * (n / use.sum())
             rows.append((g, t, periods[bi], att, n_t, n_c, is_pre, True))
+            infl.append(full)
+    cols = list(zip(*rows, strict=True))
+    return GroupTimeFit(
+        groups=np.asarray(cols[0], dtype=np.float64),
+        times=np.asarray(cols[1], dtype=np.float64),
+        base_times=np.asarray(cols[2], dtype=np.float64),
+        att=np.asarray(cols[3], dtype=np.float64),
+        influence=np.column_stack(infl),
+        n_treated=np.asarray(cols[4]),
+        n_control=np.asarray(cols[5]),
+        pre=np.asarray(cols[6], dtype=bool),
+        identified=np.asarray(cols[7], dtype=bool),
+        cohort=cohort,
+        unit_weights=w_all,
+    )
+
+
+def _cell_plan(periods: np.ndarray, g: float, base_period: BaseKind, anticipation: int) -> list[tuple[int, int, bool]]:
+    """The cells of cohort ``g``: (period index, base period index, pre-treatment) in ``did::att_gt``'s order.
+
+    Pre-treatment cells compare period t with t-1 ("varying") or every cell compares with the last period before
+    ``g - anticipation`` ("universal"), whose own cell (t = base) is listed with t == base.
+    """
+    pre_idx = np.flatnonzero(periods + anticipation < g)
+    if pre_idx.size == 0:
+        raise EstimationError(f"cohort {g:g} has no period before {g - anticipation:g} to compare with; drop it first.")
+    g_base = int(pre_idx[-1])
+    plan = []
+    for ti in range(1, periods.size) if base_period == "varying" else range(periods.size):
+        is_pre = bool(periods[ti] + anticipation < g)
+        plan.append((ti, ti - 1 if base_period == "varying" and is_pre else g_base, is_pre))
+    return plan
+
+
+def _comparison(cohort: np.ndarray, g: float, horizon: float, control: ControlKind) -> np.ndarray:
+    """Comparison units of cohort ``g``: never treated, or also not yet treated by ``horizon``."""
+    if control == "never_treated":
+        return ~np.isfinite(cohort)
+    return (~np.isfinite(cohort) | (cohort > horizon)) & (cohort != g)
+
+
+def group_time_att_rcs(
+    y: np.ndarray,
+    time_codes: np.ndarray,
+    cohort: np.ndarray,
+    periods: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    control: ControlKind = "never_treated",
+    base_period: BaseKind = "varying",
+    anticipation: int = 0,
+) -> GroupTimeFit:
+    r"""Estimate every ATT(g,t) from repeated cross-sections (each observation seen once), without covariates.
+
+    Parameters
+    ----------
+    y : ndarray (N,)
+        Outcome of each observation.
+    time_codes : ndarray of int (N,)
+        Index into ``periods`` of each observation's period.
+    cohort : ndarray (N,)
+        First treated period of the observation's group, ``inf`` for never treated.
+    periods : ndarray (T,)
+        Sorted periods.
+    weights : ndarray (N,), optional
+        Observation (sampling) weights.
+    control, base_period, anticipation
+        As :func:`group_time_att`.
+
+    Returns
+    -------
+    GroupTimeFit
+        With one "unit" per observation: ``influence`` is (N, m) and ``cohort``, ``unit_weights`` are per
+        observation, so that aggregation weights are observation shares (as ``did`` with ``panel=FALSE``).
+        ``n_treated`` and ``n_control`` count the observations of the cell's two periods. A cell with an empty
+        treated or comparison cell mean is NaN (its aggregates too).
+
+    Notes
+    -----
+    With :math:`\bar Y_{d,s}` the weighted mean outcome of group :math:`d` (1: cohort g; 0: the comparison
+    group) in period :math:`s`,
+    :math:`ATT(g,t) = (\bar Y_{1,t} - \bar Y_{1,b}) - (\bar Y_{0,t} - \bar Y_{0,b})`, :math:`b` the base period.
+    Each mean's influence function is :math:`N w_i (Y_i - \bar Y_{d,s}) / \sum_{j \in (d,s)} w_j` on its own
+    observations, so that :math:`\widehat{se} = \sqrt{\sum_i \psi_i^2}/N` (or clustered sums). Without
+    covariates this is what the regression, IPW and doubly robust estimators of Sant'Anna and Zhao (2020),
+    J. Econometrics 219(1):101-122, Sec. 3 (``DRDID::reg_did_rc``, ``std_ipw_did_rc``, ``drdid_rc``) reduce to;
+    Callaway and Sant'Anna (2021), J. Econometrics 225(2):200-230, Sec. 4 (repeated cross-sections).
+    """
+    check_option("control", control, ControlKind)
+    check_option("base_period", base_period, BaseKind)
+    if not (np.all(np.isfinite(y)) and (weights is None or np.all(np.isfinite(weights)))):
+        raise DataError("y and weights must be finite; drop the observations with missing values first.")
+    N = y.size
+    w_all = np.ones(N) if weights is None else weights / weights.mean()
+    rows: list[tuple] = []
+    infl: list[np.ndarray] = []
+    for g in np.unique(cohort[np.isfinite(cohort)]):
+        is_g = cohort == g
+        for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
+            t = periods[ti]
+            if ti == bi:  # the universal base period's own cell: zero by construction
+                rows.append((g, t, periods[bi], 0.0, 0, 0, is_pre, False))
+                infl.append(np.zeros(N))
+                continue
+            is_c = _comparison(cohort, g, max(t, periods[bi]) + anticipation, control)
+            full = np.zeros(N)
+            att = 0.0
+            for group, sign_d in ((is_g, 1.0), (is_c, -1.0)):
+                for s, sign_s in ((ti, 1.0), (bi, -1.0)):
+                    cell = group & (time_codes == s)
+                    total = w_all[cell].sum()
+                    if total <= 0:
+                        att = np.nan
+                        continue
+                    mean = float(w_all[cell] @ y[cell]) / total
+                    att += sign_d * sign_s * mean
+                    full[cell] += sign_d * sign_s * N * w_all[cell] * (y[cell] - mean) / total
+            two = (time_codes == ti) | (time_codes == bi)
+            if not np.isfinite(att):
+                full[:] = np.nan
+            rows.append((g, t, periods[bi], att, int((is_g & two).sum()), int((is_c & two).sum()), is_pre, True))
             infl.append(full)
     cols = list(zip(*rows, strict=True))
     return GroupTimeFit(
