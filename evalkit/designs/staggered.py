@@ -481,6 +481,9 @@ class StaggeredDiD:
         base_period: BaseKind = "varying",
         anticipation: int = 0,
         allow_unbalanced_panel: bool = False,
+        balance_e: int | None = None,
+        min_e: float = -np.inf,
+        max_e: float = np.inf,
         inference: Literal["analytic", "CR0", "CR1", "CR2"]
         | AnalyticInfluence
         | MultiplierBootstrap
@@ -531,6 +534,13 @@ class StaggeredDiD:
             of the four cell means), their influence functions summed within units and the aggregation weights
             taken over units -- R ``did``'s ``allow_unbalanced_panel=TRUE``. On a balanced panel it changes
             nothing (as in ``did``).
+        balance_e : int, optional
+            Callaway and Sant'Anna, ``aggregate="dynamic"`` (or ``"all"``, for its dynamic block) only: keep the
+            cohorts observed for at least ``balance_e`` periods after adoption and the event times up to
+            ``balance_e``, so every event time averages the same cohorts (``did::aggte``'s ``balance_e``).
+        min_e, max_e : float
+            Callaway and Sant'Anna dynamic aggregation only: the event times kept (``did::aggte``'s ``min_e``,
+            ``max_e``); the overall row averages the kept event times from 0 on.
         inference : None, "analytic", AnalyticInfluence, MultiplierBootstrap, "CR0", "CR1", "CR2" or Sandwich
             Standard errors clustered by unit or by ``clusters``. None (default): analytic, stated with a note.
             Callaway and Sant'Anna: ``"analytic"`` (short for ``AnalyticInfluence()``, influence-function standard
@@ -574,6 +584,7 @@ class StaggeredDiD:
         anticipation = int(anticipation)
         spec, note = self._resolve_inference(inference, estimator)
         covs = as_list(covariates)
+        window = _dynamic_window(estimator, aggregate, balance_e, min_e, max_e)
         if not isinstance(allow_unbalanced_panel, bool | np.bool_):
             raise OptionError(f"allow_unbalanced_panel={allow_unbalanced_panel!r} must be True or False.")
         if self.unit is None or allow_unbalanced_panel:
@@ -592,7 +603,18 @@ class StaggeredDiD:
             balanced = self.unit is not None and _is_balanced(panel)
             if not balanced:
                 return self._callaway_santanna(
-                    outcome, panel, covs, control, method, aggregate, base_period, anticipation, spec, alpha, note
+                    outcome,
+                    panel,
+                    covs,
+                    control,
+                    method,
+                    aggregate,
+                    base_period,
+                    anticipation,
+                    spec,
+                    alpha,
+                    note,
+                    window=window,
                 )
         if estimator == "imputation":  # every untreated observation is a comparison: no never-treated units needed
             panel = self._panel(outcome, covs, "not_yet_treated", anticipation)
@@ -600,7 +622,18 @@ class StaggeredDiD:
         panel = self._panel(outcome, covs, control, anticipation)
         if estimator == "callaway_santanna":
             return self._callaway_santanna(
-                outcome, panel, covs, control, method, aggregate, base_period, anticipation, spec, alpha, note
+                outcome,
+                panel,
+                covs,
+                control,
+                method,
+                aggregate,
+                base_period,
+                anticipation,
+                spec,
+                alpha,
+                note,
+                window=window,
             )
         if covs:
             raise OptionError(
@@ -731,6 +764,8 @@ class StaggeredDiD:
         inference: InfluenceInference,
         alpha: float,
         default_note: str | None,
+        *,
+        window: tuple[int | None, float, float] = (None, -np.inf, np.inf),
     ) -> Results:
         clusters = panel.clusters
         if panel.time_codes is None:
@@ -763,7 +798,7 @@ class StaggeredDiD:
         test = pretest(fit, clusters, scale=scale)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
         rng = inference.generator()
-        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale) for kind in kinds]
+        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, window) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
         label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
@@ -1169,8 +1204,11 @@ def _cs_block(
     alpha: float,
     rng: np.random.Generator | None,
     scale: float,
+    window: tuple[int | None, float, float] = (None, -np.inf, np.inf),
 ) -> dict[str, object]:
     """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation.
+
+    ``window`` is ``(balance_e, min_e, max_e)`` of the dynamic aggregation (:func:`aggregate`).
 
     ``scale`` is the outcome's standard deviation. An estimate whose analytic standard error is zero up to
     rounding against it (the one rule, :func:`~evalkit.inference.analytic.degenerate_se`; the bootstrap's draws
@@ -1192,7 +1230,9 @@ def _cs_block(
             "n_obs": fit.n_treated + fit.n_control,
         }
     else:
-        est, infl, cols = _aggregation_columns(aggregate(fit, kind), kind, fit.cohort)  # type: ignore[arg-type]
+        balance_e, min_e, max_e = window if kind == "dynamic" else (None, -np.inf, np.inf)
+        ag = aggregate(fit, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)  # type: ignore[arg-type]
+        est, infl, cols = _aggregation_columns(ag, kind, fit.cohort)
         identified = np.ones(est.size, dtype=bool)
     return _influence_block(est, infl, identified, cols, clusters, inference, alpha, rng, scale)
 
@@ -1246,6 +1286,27 @@ def _influence_block(
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
     se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
     return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+
+
+def _dynamic_window(
+    estimator: str, aggregate: str | None, balance_e: object, min_e: object, max_e: object
+) -> tuple[int | None, float, float]:
+    """Check ``balance_e``, ``min_e``, ``max_e`` and return them as the dynamic aggregation's window."""
+    for name, value in (("min_e", min_e), ("max_e", max_e)):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or np.isnan(value):
+            raise OptionError(f"{name}={value!r} must be a number of periods (an event time).")
+    if balance_e is not None and (
+        isinstance(balance_e, bool | np.bool_) or not isinstance(balance_e, int | np.integer) or balance_e < 0
+    ):
+        raise OptionError(f"balance_e={balance_e!r} must be a non-negative integer number of periods, or None.")
+    if balance_e is not None or np.isfinite(min_e) or np.isfinite(max_e):  # type: ignore[arg-type]
+        if estimator != "callaway_santanna" or aggregate not in ("dynamic", "all"):
+            raise OptionError(
+                "balance_e, min_e and max_e select the event times of the Callaway-Sant'Anna dynamic aggregation; "
+                f"they need estimator='callaway_santanna' and aggregate='dynamic' (or 'all'), not "
+                f"estimator={estimator!r}, aggregate={aggregate!r}."
+            )
+    return (None if balance_e is None else int(balance_e)), float(min_e), float(max_e)  # type: ignore[arg-type]
 
 
 def _is_balanced(panel: _Panel) -> bool:

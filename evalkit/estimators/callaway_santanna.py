@@ -593,8 +593,28 @@ def _weighted_term(fit: GroupTimeFit, cells: np.ndarray, pg_cell: np.ndarray) ->
     return est, inf
 
 
-def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
+def aggregate(
+    fit: GroupTimeFit,
+    kind: AggregateKind,
+    *,
+    balance_e: int | None = None,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+) -> Aggregation:
     """Aggregate ATT(g,t) into an overall, per-cohort, per-event-time or per-period effect.
+
+    Parameters
+    ----------
+    fit : GroupTimeFit
+    kind : {"simple", "group", "dynamic", "calendar"}
+    balance_e : int, optional
+        ``"dynamic"`` only: keep only the cohorts observed for at least ``balance_e`` periods after adoption
+        (``t_max - g >= balance_e``, ``t_max`` the last period with an ATT(g,t)), and only event times from
+        ``balance_e - (t_max - t_min)`` to ``balance_e``, so that every event time averages the same cohorts
+        (``did::aggte``'s ``balance_e``; a composition-balanced event study).
+    min_e, max_e : float
+        ``"dynamic"`` only: keep the event times in ``[min_e, max_e]`` (``did::aggte``'s ``min_e``, ``max_e``);
+        the overall summary averages the kept event times from 0 on.
 
     Notes
     -----
@@ -634,8 +654,26 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
         return Aggregation(kind, glist, est, inf, overall, overall_inf)
     if kind == "dynamic":
         event = fit.times - fit.groups
+        include = np.ones(event.size, dtype=bool)
         keys = np.unique(event)
-        masks = [event == e for e in keys]
+        if balance_e is not None:
+            t_max, t_min = fit.times.max(), fit.times.min()
+            include = t_max - fit.groups >= balance_e
+            if not include.any():
+                raise DataError(
+                    f"balance_e={balance_e}: no cohort is observed for {balance_e} periods after adoption (the last "
+                    f"period is {t_max:g}); use a smaller balance_e."
+                )
+            keys = np.unique(event[include])
+            keys = keys[(keys <= balance_e) & (keys >= balance_e - t_max + t_min)]
+        keys = keys[(keys >= min_e) & (keys <= max_e)]
+        if keys.size == 0:
+            raise DataError(
+                f"no event time is left in the window min_e={min_e:g}, max_e={max_e:g}"
+                + (f", balance_e={balance_e}" if balance_e is not None else "")
+                + f" (event times: {', '.join(f'{e:g}' for e in np.unique(event))}); widen it."
+            )
+        masks = [(event == e) & include for e in keys]
     else:
         keys = np.unique(fit.times[fit.times >= glist.min()])
         masks = [post & (fit.times == t) for t in keys]
@@ -645,6 +683,8 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
         est[j], inf[:, j] = _weighted_term(fit, np.flatnonzero(m), pg_cell)
         inf[:, j] = _nan_if(inf[:, j], est[j])
     summary = keys >= 0 if kind == "dynamic" else np.ones(keys.size, dtype=bool)
+    if not summary.any():  # a window of pre-treatment event times only: no post-treatment summary
+        return Aggregation(kind, keys, est, inf, np.nan, np.full(n, np.nan))
     overall = float(est[summary].mean())
     return Aggregation(kind, keys, est, inf, overall, _nan_if(inf[:, summary].mean(axis=1), overall))
 
