@@ -1277,15 +1277,28 @@ def _influence_block(
     rng: np.random.Generator | None,
     scale: float,
 ) -> dict[str, object]:
-    """Standard errors of one block of estimates from their influence functions (see :func:`_cs_block`)."""
+    """Standard errors of one block of estimates from their influence functions (see :func:`_cs_block`).
+
+    The simultaneous band (sup-t critical value) of an aggregation covers its terms (cohorts, event times or
+    periods), not its "overall" row -- as ``did::aggte``, whose uniform band is computed from the terms'
+    influence functions alone and whose overall standard error comes from its own bootstrap. The overall row's
+    standard error and ``crit_uniform`` come from a separate call: the critical value of its own one-term band
+    (close to the normal one), as the one row of ``"simple"``.
+    """
     identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
     flat = np.zeros(est.size, dtype=bool)
     flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)
     usable = identified & ~flat
     se = np.full(est.size, np.nan)
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
-    se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
-    return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+    crit = np.full(est.size, np.nan)
+    overall = np.asarray(cols["term"]) == "overall"
+    for part in (~overall, overall):
+        cols_in = usable & part
+        if cols_in.any():
+            se[cols_in], crit_part = inference.standard_errors(infl[:, cols_in], clusters, alpha, rng)
+            crit[part] = crit_part
+    return {"estimate": est, "std_error": se, "crit_uniform": crit, **cols}
 
 
 def _dynamic_window(
