@@ -93,8 +93,10 @@ class StaggeredDiD:
     unit : str or None
         Unit identifier. None: the rows are repeated cross-sections (each observation seen once, e.g. survey rounds
         with new respondents); cohort, clusters and weights are then per row, and only
-        ``estimator="callaway_santanna"`` (without covariates) applies: each ATT(g,t) is the difference in
-        differences of the four weighted cell means (as R ``did`` with ``panel=FALSE``).
+        ``estimator="callaway_santanna"`` applies: without covariates each ATT(g,t) is the difference in
+        differences of the four weighted cell means (as R ``did`` with ``panel=FALSE``); with covariates
+        ``method="reg"`` or ``"ipw"`` (Sant'Anna and Zhao 2020's estimators for repeated cross-sections;
+        ``"dr"`` is not offered for them yet and is refused).
     time : str
         Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods). Text
         periods ('1'..'12', 'Q12011') sort lexically, not in time order, and raise a DataError: convert them to a
@@ -512,7 +514,8 @@ class StaggeredDiD:
             Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
-            Covariates: Callaway and Sant'Anna use them at each cell's base period; the imputation estimator adds
+            Covariates: Callaway and Sant'Anna use them at each cell's base period (repeated cross-sections and
+            ``allow_unbalanced_panel=True``: each observation's own values, with ``method="reg"`` or ``"ipw"``); the imputation estimator adds
             them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
@@ -594,10 +597,10 @@ class StaggeredDiD:
                     f"estimator={estimator!r} needs a panel of units; {what} is only available with "
                     "estimator='callaway_santanna'."
                 )
-            if covs:
+            if covs and method == "dr":
                 raise OptionError(
-                    f"covariates are not yet supported with {what}; estimate without covariates, or (for a panel) "
-                    "leave allow_unbalanced_panel=False to use the balanced panel."
+                    f"method='dr' with covariates is not available for {what} yet (the locally efficient doubly "
+                    "robust estimator for repeated cross-sections); pass method='reg' or method='ipw'."
                 )
             panel = self._cross_sections(outcome, covs, control, anticipation)
             balanced = self.unit is not None and _is_balanced(panel)
@@ -791,6 +794,9 @@ class StaggeredDiD:
                 control=control,  # type: ignore[arg-type]
                 base_period=base_period,  # type: ignore[arg-type]
                 anticipation=anticipation,
+                covariates=panel.X,
+                method=method,  # type: ignore[arg-type]
+                covariate_names=[str(c) for c in covs],
             )
             if panel.obs_units is not None:
                 fit, clusters = _units_of(fit, panel)

@@ -29,6 +29,7 @@ __all__ = [
     "GroupTimeFit",
     "aggregate",
     "did_2x2_panel",
+    "did_2x2_rcs",
     "group_time_att",
     "group_time_att_rcs",
 ]
@@ -255,6 +256,94 @@ def did_2x2_panel(
     return float(eta_t - eta_c), inf_t - inf_c
 
 
+def did_2x2_rcs(
+    y: np.ndarray,
+    post: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    method: DidMethod,
+    covariate_names: Sequence[str] | None = None,
+) -> tuple[float, np.ndarray]:
+    r"""ATT of a two-period, two-group DiD from repeated cross-sections, with covariates, and its influence function.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Outcome of each observation.
+    post : ndarray (n,)
+        1 for observations of the current period, 0 for the base period.
+    d : ndarray (n,)
+        1 for the cohort's observations, 0 for the comparison group's.
+    X : ndarray (n, k)
+        Covariates, first column the intercept.
+    w : ndarray (n,)
+        Observation weights (normalized here to mean one).
+    method : {"reg", "ipw"}
+        Outcome regression (Heckman, Ichimura and Todd 1997; ``DRDID::reg_did_rc``): the comparison group's
+        regressions of the outcome on X in each period, averaged over the cohort's observations; or normalized
+        IPW (Abadie 2005; ``DRDID::std_ipw_did_rc``) with a logit propensity score of the cohort on X over both
+        periods. ``"dr"`` (the locally efficient estimator of Sant'Anna and Zhao 2020, Sec. 3.2) is not offered
+        for repeated cross-sections yet and raises an EstimationError.
+    covariate_names : sequence of str, optional
+        Names of the columns of ``X`` after the intercept, for error messages.
+
+    Returns
+    -------
+    att : float
+    influence : ndarray (n,)
+
+    Notes
+    -----
+    Regression: :math:`\hat	au = ar Y_{1,1} - ar Y_{1,0} - E_n[w D(\hat\mu_{0,1}(X) - \hat\mu_{0,0}(X))] /
+    E_n[wD]`, :math:`\hat\mu_{0,s}` the weighted least-squares fit on the comparison observations of period s.
+    IPW: :math:`\hat	au = \sum_{s} (-1)^{1-s}(E_n[w_{1s}Y]/E_n[w_{1s}] - E_n[w_{0s}Y]/E_n[w_{0s}])` with
+    :math:`w_{1s} = wD1\{P=s\}`, :math:`w_{0s} = w\hat p(X)(1-D)1\{P=s\}/(1-\hat p(X))`. The influence functions
+    add the estimation effect of the regressions or of the logit (Sant'Anna and Zhao 2020, J. Econometrics
+    219(1):101-122, Sec. 3 and Appendix).
+    """
+    n = y.size
+    w = w / w.mean()
+
+    def normalized_mean(weight: np.ndarray, values: np.ndarray) -> tuple[float, np.ndarray]:
+        """E_n[weight * values] / E_n[weight] and its influence function (weights taken as known)."""
+        m_w = weight.mean()
+        est = float((weight * values).mean() / m_w)
+        return est, weight * (values - est) / m_w
+
+    treat_post, treat_pre = w * d * post, w * d * (1 - post)
+    att_tp, inf_tp = normalized_mean(treat_post, y)
+    att_tq, inf_tq = normalized_mean(treat_pre, y)
+    if method == "reg":
+        lin, fitted = [], []
+        for s in (1, 0):
+            ctrl = w * (1 - d) * (post == s)
+            beta, inv = _wls(X, y, ctrl)
+            fitted.append(X @ beta)
+            lin.append((ctrl * (y - X @ beta))[:, None] * X @ (inv * n))
+        treat = w * d
+        att_c, inf_c = normalized_mean(treat, fitted[0] - fitted[1])
+        m1 = (treat[:, None] * X).mean(axis=0) / treat.mean()
+        inf_c = inf_c + (lin[0] - lin[1]) @ m1
+        return att_tp - att_tq - att_c, (inf_tp - inf_tq) - inf_c
+    if method == "dr":
+        raise EstimationError(
+            "the doubly robust estimator with covariates is not available for repeated cross-sections yet; use "
+            "method='reg' (outcome regression) or method='ipw' (inverse probability weighting)."
+        )
+    ps, vcov_ps = _logit(X, d, w, covariate_names)
+    ps = np.minimum(ps, _PS_MAX)
+    keep = (d == 1) | (ps < _TRIM_CONTROL)  # comparison observations with a score above 0.995 dropped, as DRDID
+    odds = keep * w * ps * (1 - d) / (1 - ps)
+    lin_ps = (w * (d - ps))[:, None] * X @ (vcov_ps * n)
+    att_cp, inf_cp = normalized_mean(odds * post, y)
+    att_cq, inf_cq = normalized_mean(odds * (1 - post), y)
+    m2_post = ((odds * post * (y - att_cp))[:, None] * X).mean(axis=0) / (odds * post).mean()
+    m2_pre = ((odds * (1 - post) * (y - att_cq))[:, None] * X).mean(axis=0) / (odds * (1 - post)).mean()
+    inf_cont = (inf_cp - inf_cq) + lin_ps @ (m2_post - m2_pre)
+    return (att_tp - att_tq) - (att_cp - att_cq), (inf_tp - inf_tq) - inf_cont
+
+
 # --------------------------------------------------------------------------------------------- group-time effects
 @dataclass(frozen=True)
 class GroupTimeFit:
@@ -461,8 +550,11 @@ def group_time_att_rcs(
     control: ControlKind = "never_treated",
     base_period: BaseKind = "varying",
     anticipation: int = 0,
+    covariates: np.ndarray | None = None,
+    method: DidMethod = "reg",
+    covariate_names: Sequence[str] | None = None,
 ) -> GroupTimeFit:
-    r"""Estimate every ATT(g,t) from repeated cross-sections (each observation seen once), without covariates.
+    r"""Estimate every ATT(g,t) from repeated cross-sections (each observation seen once).
 
     Parameters
     ----------
@@ -478,6 +570,13 @@ def group_time_att_rcs(
         Observation (sampling) weights.
     control, base_period, anticipation
         As :func:`group_time_att`.
+    covariates : ndarray (N, p), optional
+        Covariates of each observation; each cell then uses :func:`did_2x2_rcs` with ``method`` ("reg" or
+        "ipw"). Without covariates every method is the difference of the four cell means below.
+    method : {"reg", "ipw", "dr"}
+        2x2 estimator with covariates.
+    covariate_names : sequence of str, optional
+        Names of the covariates, for error messages.
 
     Returns
     -------
@@ -504,6 +603,10 @@ def group_time_att_rcs(
         raise DataError("y and weights must be finite; drop the observations with missing values first.")
     N = y.size
     w_all = np.ones(N) if weights is None else weights / weights.mean()
+    names = None
+    if covariates is not None:
+        covariates = standardize_columns(covariates)  # ATT(g,t) does not depend on their location or units
+        names = [str(c) for c in covariate_names] if covariate_names is not None else None
     rows: list[tuple] = []
     infl: list[np.ndarray] = []
     for g in np.unique(cohort[np.isfinite(cohort)]):
@@ -528,6 +631,22 @@ def group_time_att_rcs(
                     att += sign_d * sign_s * mean
                     full[cell] += sign_d * sign_s * N * w_all[cell] * (y[cell] - mean) / total
             two = (time_codes == ti) | (time_codes == bi)
+            if covariates is not None and np.isfinite(att):
+                use = two & (is_g | is_c)
+                X = np.column_stack([np.ones(int(use.sum())), covariates[use]])
+                try:
+                    att, inf = did_2x2_rcs(
+                        y[use], (time_codes[use] == ti).astype(np.float64), is_g[use].astype(np.float64), X,
+                        w_all[use], method, names,
+                    )  # fmt: skip
+                except EstimationError as exc:
+                    raise EstimationError(
+                        f"ATT({g:g},{t:g}) (cohort {g:g}; base period {periods[bi]:g}; method={method!r}"
+                        + (f"; covariates {', '.join(names)}" if names else "")
+                        + f") cannot be estimated: {exc}"
+                    ) from exc
+                full = np.zeros(N)
+                full[use] = inf * (N / use.sum())
             if not np.isfinite(att):
                 full[:] = np.nan
             rows.append((g, t, periods[bi], att, int((is_g & two).sum()), int((is_c & two).sum()), is_pre, True))
