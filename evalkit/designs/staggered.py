@@ -515,8 +515,8 @@ class StaggeredDiD:
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
             Covariates: Callaway and Sant'Anna use them at each cell's base period (repeated cross-sections and
-            ``allow_unbalanced_panel=True``: each observation's own values, with ``method="reg"`` or ``"ipw"``); the imputation estimator adds
-            them, time-varying, to its untreated model. Other estimators refuse them.
+            ``allow_unbalanced_panel=True``: each observation's own values, with ``method="reg"`` or ``"ipw"``);
+            the imputation estimator adds them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
             outcome regression.
