@@ -94,9 +94,8 @@ class StaggeredDiD:
         Unit identifier. None: the rows are repeated cross-sections (each observation seen once, e.g. survey rounds
         with new respondents); cohort, clusters and weights are then per row, and only
         ``estimator="callaway_santanna"`` applies: without covariates each ATT(g,t) is the difference in
-        differences of the four weighted cell means (as R ``did`` with ``panel=FALSE``); with covariates
-        ``method="reg"`` or ``"ipw"`` (Sant'Anna and Zhao 2020's estimators for repeated cross-sections;
-        ``"dr"`` is not offered for them yet and is refused).
+        differences of the four weighted cell means (as R ``did`` with ``panel=FALSE``); with covariates the
+        ``"dr"``, ``"reg"`` and ``"ipw"`` estimators for repeated cross-sections of Sant'Anna and Zhao (2020).
     time : str
         Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods). Text
         periods ('1'..'12', 'Q12011') sort lexically, not in time order, and raise a DataError: convert them to a
@@ -515,7 +514,7 @@ class StaggeredDiD:
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
             Covariates: Callaway and Sant'Anna use them at each cell's base period (repeated cross-sections and
-            ``allow_unbalanced_panel=True``: each observation's own values, with ``method="reg"`` or ``"ipw"``);
+            ``allow_unbalanced_panel=True``: each observation's own values, in the repeated cross-section 2x2);
             the imputation estimator adds them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
@@ -596,11 +595,6 @@ class StaggeredDiD:
                 raise OptionError(
                     f"estimator={estimator!r} needs a panel of units; {what} is only available with "
                     "estimator='callaway_santanna'."
-                )
-            if covs and method == "dr":
-                raise OptionError(
-                    f"method='dr' with covariates is not available for {what} yet (the locally efficient doubly "
-                    "robust estimator for repeated cross-sections); pass method='reg' or method='ipw'."
                 )
             panel = self._cross_sections(outcome, covs, control, anticipation)
             balanced = self.unit is not None and _is_balanced(panel)

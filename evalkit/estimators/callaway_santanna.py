@@ -9,7 +9,7 @@ The conventions (cells, base periods, control groups, aggregation weights, boots
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -279,12 +279,12 @@ def did_2x2_rcs(
         Covariates, first column the intercept.
     w : ndarray (n,)
         Observation weights (normalized here to mean one).
-    method : {"reg", "ipw"}
-        Outcome regression (Heckman, Ichimura and Todd 1997; ``DRDID::reg_did_rc``): the comparison group's
-        regressions of the outcome on X in each period, averaged over the cohort's observations; or normalized
-        IPW (Abadie 2005; ``DRDID::std_ipw_did_rc``) with a logit propensity score of the cohort on X over both
-        periods. ``"dr"`` (the locally efficient estimator of Sant'Anna and Zhao 2020, Sec. 3.2) is not offered
-        for repeated cross-sections yet and raises an EstimationError.
+    method : {"dr", "reg", "ipw"}
+        The locally efficient doubly robust estimator (Sant'Anna and Zhao 2020, Sec. 3.2; ``DRDID::drdid_rc``,
+        :func:`_dr_rcs`); outcome regression (Heckman, Ichimura and Todd 1997; ``DRDID::reg_did_rc``): the
+        comparison group's regressions of the outcome on X in each period, averaged over the cohort's
+        observations; or normalized IPW (Abadie 2005; ``DRDID::std_ipw_did_rc``) with a logit propensity score of
+        the cohort on X over both periods (comparison observations with a score above 0.995 get weight zero).
     covariate_names : sequence of str, optional
         Names of the columns of ``X`` after the intercept, for error messages.
 
@@ -314,34 +314,93 @@ def did_2x2_rcs(
     treat_post, treat_pre = w * d * post, w * d * (1 - post)
     att_tp, inf_tp = normalized_mean(treat_post, y)
     att_tq, inf_tq = normalized_mean(treat_pre, y)
+
+    def ols(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted values of the outcome regression on the observations weighted by ``cell`` and the asymptotic
+        linear representation of its coefficients (n, k)."""
+        beta, inv = _wls(X, y, cell)
+        return X @ beta, (cell * (y - X @ beta))[:, None] * X @ (inv * n)
+
     if method == "reg":
-        lin, fitted = [], []
-        for s in (1, 0):
-            ctrl = w * (1 - d) * (post == s)
-            beta, inv = _wls(X, y, ctrl)
-            fitted.append(X @ beta)
-            lin.append((ctrl * (y - X @ beta))[:, None] * X @ (inv * n))
+        fits = [ols(w * (1 - d) * (post == s)) for s in (1, 0)]
+        fitted, lin = [f[0] for f in fits], [f[1] for f in fits]
         treat = w * d
         att_c, inf_c = normalized_mean(treat, fitted[0] - fitted[1])
         m1 = (treat[:, None] * X).mean(axis=0) / treat.mean()
         inf_c = inf_c + (lin[0] - lin[1]) @ m1
         return att_tp - att_tq - att_c, (inf_tp - inf_tq) - inf_c
-    if method == "dr":
-        raise EstimationError(
-            "the doubly robust estimator with covariates is not available for repeated cross-sections yet; use "
-            "method='reg' (outcome regression) or method='ipw' (inverse probability weighting)."
-        )
     ps, vcov_ps = _logit(X, d, w, covariate_names)
     ps = np.minimum(ps, _PS_MAX)
     keep = (d == 1) | (ps < _TRIM_CONTROL)  # comparison observations with a score above 0.995 dropped, as DRDID
     odds = keep * w * ps * (1 - d) / (1 - ps)
     lin_ps = (w * (d - ps))[:, None] * X @ (vcov_ps * n)
+    if method == "dr":
+        return _dr_rcs(y, post, d, X, w, odds, lin_ps, ols)
     att_cp, inf_cp = normalized_mean(odds * post, y)
     att_cq, inf_cq = normalized_mean(odds * (1 - post), y)
     m2_post = ((odds * post * (y - att_cp))[:, None] * X).mean(axis=0) / (odds * post).mean()
     m2_pre = ((odds * (1 - post) * (y - att_cq))[:, None] * X).mean(axis=0) / (odds * (1 - post)).mean()
     inf_cont = (inf_cp - inf_cq) + lin_ps @ (m2_post - m2_pre)
     return (att_tp - att_tq) - (att_cp - att_cq), (inf_tp - inf_tq) - inf_cont
+
+
+def _dr_rcs(
+    y: np.ndarray,
+    post: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    odds: np.ndarray,
+    lin_ps: np.ndarray,
+    ols: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[float, np.ndarray]:
+    r"""The locally efficient doubly robust ATT of repeated cross-sections and its influence function.
+
+    Notes
+    -----
+    Sant'Anna and Zhao (2020, eq. 3.4; ``DRDID::drdid_rc``): with :math:`\mu_{d,s}` the outcome regressions of
+    group d in period s and :math:`\mu_0 = P\mu_{0,1} + (1-P)\mu_{0,0}`,
+    :math:`\hat	au = \sum_s (-1)^{1-s}\{E[w_{1s}(Y-\mu_0)]/E[w_{1s}] - E[w_{0s}(Y-\mu_0)]/E[w_{0s}]\}
+    + \sum_s (-1)^{1-s}\{E[wD(\mu_{1,s}-\mu_{0,s})]/E[wD] - E[w_{1s}(\mu_{1,s}-\mu_{0,s})]/E[w_{1s}]\}`,
+    the weights as in :func:`did_2x2_rcs` (IPW). The influence function adds the estimation effect of the four
+    regressions and of the logit (their asymptotic linear representations times the derivative of each term).
+    """
+
+    def normalized(weight: np.ndarray, values: np.ndarray) -> tuple[float, np.ndarray]:
+        m_w = weight.mean()
+        est = float((weight * values).mean() / m_w)
+        return est, weight * (values - est) / m_w
+
+    def moment(weight: np.ndarray, values: np.ndarray | float = 1.0) -> np.ndarray:
+        return ((weight * values)[:, None] * X).mean(axis=0) / weight.mean()
+
+    (mu0_1, lin0_1), (mu0_0, lin0_0) = ols(w * (1 - d) * post), ols(w * (1 - d) * (1 - post))
+    (mu1_1, lin1_1), (mu1_0, lin1_0) = ols(w * d * post), ols(w * d * (1 - post))
+    mu0 = post * mu0_1 + (1 - post) * mu0_0
+    resid = y - mu0
+    w_tp, w_tq, w_d = w * d * post, w * d * (1 - post), w * d
+    w_cp, w_cq = odds * post, odds * (1 - post)
+    att_tp, inf_tp = normalized(w_tp, resid)
+    att_tq, inf_tq = normalized(w_tq, resid)
+    att_cp, inf_cp = normalized(w_cp, resid)
+    att_cq, inf_cq = normalized(w_cq, resid)
+    inf_treat = inf_tp - inf_tq - lin0_1 @ moment(w_tp) - lin0_0 @ moment(w_tq)
+    inf_cont = (
+        inf_cp
+        - inf_cq
+        + lin_ps @ (moment(w_cp, resid - att_cp) - moment(w_cq, resid - att_cq))
+        - lin0_1 @ moment(w_cp)
+        - lin0_0 @ moment(w_cq)
+    )
+    gap_1, gap_0 = mu1_1 - mu0_1, mu1_0 - mu0_0
+    att_d1, inf_d1 = normalized(w_d, gap_1)
+    att_t1, inf_t1 = normalized(w_tp, gap_1)
+    att_d0, inf_d0 = normalized(w_d, gap_0)
+    att_t0, inf_t0 = normalized(w_tq, gap_0)
+    inf_eff = (inf_d1 - inf_t1) - (inf_d0 - inf_t0)
+    inf_or = (lin1_1 - lin0_1) @ (moment(w_d) - moment(w_tp)) - (lin1_0 - lin0_0) @ (moment(w_d) - moment(w_tq))
+    att = (att_tp - att_tq) - (att_cp - att_cq) + (att_d1 - att_t1) - (att_d0 - att_t0)
+    return att, inf_treat - inf_cont + inf_eff + inf_or
 
 
 # --------------------------------------------------------------------------------------------- group-time effects
@@ -571,10 +630,10 @@ def group_time_att_rcs(
     control, base_period, anticipation
         As :func:`group_time_att`.
     covariates : ndarray (N, p), optional
-        Covariates of each observation; each cell then uses :func:`did_2x2_rcs` with ``method`` ("reg" or
-        "ipw"). Without covariates every method is the difference of the four cell means below.
-    method : {"reg", "ipw", "dr"}
-        2x2 estimator with covariates.
+        Covariates of each observation; each cell then uses :func:`did_2x2_rcs` with ``method``. Without
+        covariates every method is the difference of the four cell means below.
+    method : {"dr", "reg", "ipw"}
+        2x2 estimator with covariates (:func:`did_2x2_rcs`).
     covariate_names : sequence of str, optional
         Names of the covariates, for error messages.
 

@@ -100,11 +100,12 @@ def test_rcs_matches_moderndid(control, base_period, anticipation):
                 np.testing.assert_allclose(se[ok], ref_se[ok], atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("method", ["reg", "ipw"])
+@pytest.mark.parametrize("method", ["dr", "reg", "ipw"])
 @pytest.mark.parametrize("control", ["nevertreated", "notyettreated"])
 @pytest.mark.parametrize("weights", [None, "w"])
 def test_rcs_covariates_match_moderndid(method, control, weights):
-    # reference: moderndid att_gt(panel=False, xformla="~x") (DRDID reg_did_rc / std_ipw_did_rc); TOLERANCE 1e-10
+    # reference: moderndid att_gt(panel=False, xformla="~x") (DRDID drdid_rc / reg_did_rc / std_ipw_did_rc);
+    # TOLERANCE 1e-10
     moderndid = pytest.importorskip("moderndid")
     df = _rcs_data()
     df["x"] = np.random.default_rng(8).normal(size=len(df)) + 0.3 * (df.g > 0)
@@ -166,15 +167,13 @@ def test_rcs_clusters_sum_influence_within_clusters():
     assert (table.n_clusters == 30).all()
 
 
-def test_rcs_refuses_estimators_that_need_units_and_covariates():
+def test_rcs_refuses_estimators_that_need_units():
     df = _rcs_data()
     df["x"] = 1.0
     design = StaggeredDiD(df, unit=None, time="year", cohort="g")
     for estimator in ("sun_abraham", "twfe", "imputation"):
         with pytest.raises(OptionError, match="needs a panel of units"):
             design.estimate("y", estimator=estimator)
-    with pytest.raises(OptionError, match="method='dr' with covariates is not available"):
-        design.estimate("y", covariates=["x"])
 
 
 def test_rcs_missing_outcome_rows_are_reported():
@@ -227,7 +226,7 @@ def test_unbalanced_panel_matches_csdid(control):
     assert table.n_clusters.iloc[0] == m.countyreal.nunique()
 
 
-@pytest.mark.parametrize("method", ["reg", "ipw"])
+@pytest.mark.parametrize("method", ["dr", "reg", "ipw"])
 def test_unbalanced_panel_with_covariates_matches_csdid(method):
     # reference: csdid ATTgt(allow_unbalanced_panel=True, xformla="lemp~lpop"); TOLERANCE 1e-10
     csdid = pytest.importorskip("csdid.att_gt")
@@ -244,7 +243,13 @@ def test_unbalanced_panel_with_covariates_matches_csdid(method):
         )  # fmt: skip
         ref.fit(est_method=method, bstrap=False)
     np.testing.assert_allclose(table.estimate, np.asarray(ref.results["att"]), atol=TOL, rtol=0)
-    np.testing.assert_allclose(table.std_error, np.asarray(ref.results["se"]), atol=TOL, rtol=0)
+    if method == "dr":
+        # csdid 0.4.3's drdid_rc influence function differs from moderndid's DRDID port (which our repeated
+        # cross-section "dr" matches to 1e-10 above): its SEs are ~1% away here and ~2% on test_rcs data. TOLERANCE
+        # 3% relative, a known discrepancy between the two ports, not a check of the SE formula.
+        np.testing.assert_allclose(table.std_error, np.asarray(ref.results["se"]), rtol=0.03)
+    else:
+        np.testing.assert_allclose(table.std_error, np.asarray(ref.results["se"]), atol=TOL, rtol=0)
 
 
 def test_unbalanced_option_is_inert_on_a_balanced_panel():
