@@ -718,6 +718,11 @@ class StaggeredDiD:
         period enter as an always-treated group). See :func:`evalkit.estimators.bacon.bacon_decomposition`.
         """
         outcome = _one_outcome(outcome)
+        if self.unit is None:
+            raise DesignError(
+                "the Goodman-Bacon decomposition needs a panel of units; this design holds repeated cross-sections "
+                "(unit=None)."
+            )
         require_columns(self._data, [outcome], "outcome")
         self._check_not_role([outcome])
         n_units, T = len(self._unit_labels), self._periods.size

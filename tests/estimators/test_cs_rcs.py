@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from evalkit import StaggeredDiD
-from evalkit.errors import OptionError
+from evalkit.errors import DesignError, OptionError
 
 TOL = 1e-10
 
@@ -174,6 +174,8 @@ def test_rcs_refuses_estimators_that_need_units():
     for estimator in ("sun_abraham", "twfe", "imputation"):
         with pytest.raises(OptionError, match="needs a panel of units"):
             design.estimate("y", estimator=estimator)
+    with pytest.raises(DesignError, match="needs a panel of units"):
+        design.bacon("y")
 
 
 def test_rcs_missing_outcome_rows_are_reported():
