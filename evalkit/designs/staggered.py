@@ -34,6 +34,7 @@ from evalkit.estimators.callaway_santanna import (
     GroupTimeFit,
     aggregate,
     group_time_att,
+    group_time_att_rcs,
 )
 from evalkit.estimators.imputation import imputation_aggregate, imputation_att, pretrend_regression
 from evalkit.estimators.sun_abraham import sun_abraham, twfe_static
@@ -71,6 +72,11 @@ class _Panel:
     weights: np.ndarray | None  # (n,)
     notes: tuple[str, ...]
     dropped: list[dict[str, object]]
+    #: Repeated cross-sections (and unbalanced panels estimated as such): Y is (N,) -- one value per observation --,
+    #: X (N, p), cohort, clusters and weights are per observation and this is each one's index into ``periods``.
+    time_codes: np.ndarray | None = None
+    #: Unbalanced panel estimated as repeated cross-sections: each observation's unit (codes 0..n_units-1).
+    obs_units: np.ndarray | None = None
 
 
 class StaggeredDiD:
@@ -84,8 +90,12 @@ class StaggeredDiD:
         hashable label, e.g. an integer, shown with ``str()`` in results and tables.
         A polars (or pyarrow, or any) frame with ``to_pandas()``, the Arrow stream or the dataframe interchange
         protocol is converted.
-    unit : str
-        Unit identifier.
+    unit : str or None
+        Unit identifier. None: the rows are repeated cross-sections (each observation seen once, e.g. survey rounds
+        with new respondents); cohort, clusters and weights are then per row, and only
+        ``estimator="callaway_santanna"`` applies: without covariates each ATT(g,t) is the difference in
+        differences of the four weighted cell means (as R ``did`` with ``panel=FALSE``); with covariates the
+        ``"dr"``, ``"reg"`` and ``"ipw"`` estimators for repeated cross-sections of Sant'Anna and Zhao (2020).
     time : str
         Period (numeric and finite; consecutive periods are consecutive values of the sorted unique periods). Text
         periods ('1'..'12', 'Q12011') sort lexically, not in time order, and raise a DataError: convert them to a
@@ -129,7 +139,7 @@ class StaggeredDiD:
     def __init__(
         self,
         data: pd.DataFrame,
-        unit: str,
+        unit: str | None,
         time: str,
         cohort: str,
         *,
@@ -140,9 +150,9 @@ class StaggeredDiD:
         if len(data) == 0:
             raise DataError("data has no rows.")
         check_column_names(data)
-        roles = [unit, time, cohort, *as_list(clusters), *as_list(weights)]
+        roles = [*as_list(unit), time, cohort, *as_list(clusters), *as_list(weights)]
         require_columns(data, roles, "column")
-        if unit == time:
+        if unit is not None and unit == time:
             raise DesignError(
                 f"unit and time are both {unit!r}; a panel needs two different columns, one identifying the unit "
                 "and one the period. Pass e.g. unit='county', time='year'."
@@ -154,6 +164,8 @@ class StaggeredDiD:
                     f"must be its own column, different from the {role} column."
                 )
         for col, role in ((unit, "unit"), (time, "time"), (cohort, "cohort")):
+            if col is None:  # repeated cross-sections: no unit column
+                continue
             no_missing(data, col, role)
             require_hashable(data, col, role)
         for col, role in ((time, "time"), (cohort, "cohort")):
@@ -161,7 +173,7 @@ class StaggeredDiD:
         self._data = data.copy(deep=True)
         self.unit, self.time, self.cohort = unit, time, cohort
         self.clusters, self.weights = clusters, weights
-        dup = self._data.duplicated([unit, time])
+        dup = self._data.duplicated([unit, time]) if unit is not None else pd.Series(False, index=self._data.index)
         if dup.any():
             at = int(np.flatnonzero(dup.to_numpy())[0])
             u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
@@ -169,7 +181,10 @@ class StaggeredDiD:
                 f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
                 f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
             )
-        self._unit_codes, self._unit_labels = pd.factorize(self._data[unit], sort=True)
+        if unit is None:  # repeated cross-sections: every row is its own "unit" (labelled by its position)
+            self._unit_codes, self._unit_labels = np.arange(len(self._data)), pd.RangeIndex(len(self._data))
+        else:
+            self._unit_codes, self._unit_labels = pd.factorize(self._data[unit], sort=True)
         self._t = self._floats([time], "time")[:, 0]
         self._periods = np.unique(self._t)
         self._time_codes = np.searchsorted(self._periods, self._t)
@@ -291,7 +306,8 @@ class StaggeredDiD:
             notes.append(
                 f"{n_unbalanced} unit(s) not observed with {outcome!r}"
                 + (" and covariates" if covariates else "")
-                + f" in all {T} periods were dropped to balance the panel (as did with panel=TRUE)."
+                + f" in all {T} periods were dropped to balance the panel (as did with panel=TRUE). Callaway and "
+                "Sant'Anna can keep them: estimate(..., allow_unbalanced_panel=True)."
             )
             dropped.append(
                 {
@@ -358,6 +374,99 @@ class StaggeredDiD:
             dropped=dropped,
         )
 
+    def _cross_sections(self, outcome: str, covariates: Sequence[str], control: str, anticipation: int) -> _Panel:
+        """The observations of one outcome as repeated cross-sections (``unit=None``, or an unbalanced panel with
+        ``allow_unbalanced_panel=True``): per-observation arrays, the same cohort rules as :meth:`_panel`, every
+        dropped row reported."""
+        require_columns(self._data, [outcome], "outcome")
+        require_columns(self._data, covariates, "covariate")
+        self._check_not_role([outcome, *covariates])
+        notes: list[str] = []
+        dropped: list[dict[str, object]] = []
+        y = self._floats([outcome], "outcome")[:, 0]
+        X = self._floats(covariates, "covariate") if covariates else None
+        missing = np.isnan(y) if X is None else np.isnan(y) | np.isnan(X).any(axis=1)
+        keep = ~missing
+        if missing.any():
+            k = int(missing.sum())
+            notes.append(
+                f"{k} observation(s) with a missing {outcome!r}" + (" or covariate" if covariates else "") + " were "
+                "dropped (as did)."
+            )
+            dropped.append(
+                {"outcome": outcome, "column": outcome, "n_missing": k, "n_dropped": k, "reason": "missing values"}
+            )
+        periods = self._periods.copy()
+        cohort = self._cohort[self._unit_codes].copy()
+        late = (cohort > periods[-1]) & (cohort > 0)
+        if (late & keep).any():
+            notes.append(
+                f"{int((late & keep).sum())} observation(s) of cohorts first treated after the last period count as "
+                "never treated."
+            )
+        cohort[(cohort == 0) | late] = np.inf
+        early = np.isfinite(cohort) & (cohort - anticipation <= periods[0]) & keep
+        if early.any():
+            k = int(early.sum())
+            notes.append(
+                f"{k} observation(s) of cohorts treated in or before the first period {periods[0]:g} (cohort - "
+                f"anticipation <= {periods[0]:g}) have no pre-treatment period and were dropped (as did)."
+            )
+            dropped.append(
+                {
+                    "outcome": outcome,
+                    "column": self.cohort,
+                    "n_missing": 0,
+                    "n_dropped": k,
+                    "reason": f"{k} observation(s) already treated in the first period",
+                }
+            )
+        keep &= ~early
+        if not np.isfinite(cohort[keep]).any():
+            raise DesignError(f"no observation is ever treated (cohort {self.cohort!r}); nothing to do.")
+        if np.isfinite(cohort[keep]).all():
+            if control == "never_treated":
+                raise DesignError(
+                    f"no never-treated observations (cohort {self.cohort!r} = 0) are left, so "
+                    "control='never_treated' has no comparison group; use control='not_yet_treated'."
+                )
+            g_last = cohort[keep].max()
+            late_rows = keep & (self._t >= g_last - anticipation)
+            notes.append(
+                f"No never-treated units: the {int(late_rows.sum())} observation(s) of periods from "
+                f"{g_last - anticipation:g} on were dropped and cohort {g_last:g} serves as the not-yet-treated "
+                "comparison (as did)."
+            )
+            dropped.append(
+                {
+                    "outcome": outcome,
+                    "column": self.time,
+                    "n_missing": 0,
+                    "n_dropped": int(late_rows.sum()),
+                    "reason": f"periods from {g_last - anticipation:g} on (no never-treated comparison)",
+                }
+            )
+            keep &= ~late_rows
+            periods = periods[periods < g_last - anticipation]
+            cohort = np.where(cohort == g_last, np.inf, cohort)
+        rows = np.flatnonzero(keep)
+        time_codes = np.searchsorted(periods, self._t[rows])
+        obs_units = None if self.unit is None else _recode(self._unit_codes[rows])
+        clusters = None if self._cluster_codes is None else _recode(self._cluster_codes[self._unit_codes[rows]])
+        return _Panel(
+            Y=y[rows],
+            X=None if X is None else X[rows],
+            cohort=cohort[rows],
+            periods=periods,
+            unit_labels=np.asarray(self._unit_labels)[np.unique(self._unit_codes[rows])],
+            clusters=clusters,
+            weights=None if self._w is None else self._w[self._unit_codes[rows]],
+            notes=tuple(notes),
+            dropped=dropped,
+            time_codes=time_codes,
+            obs_units=obs_units,
+        )
+
     # ------------------------------------------------------------------ estimation
     @known_keywords
     @records_provenance
@@ -372,6 +481,10 @@ class StaggeredDiD:
         aggregate: AggregateKind | Literal["all"] | None = None,
         base_period: BaseKind = "varying",
         anticipation: int = 0,
+        allow_unbalanced_panel: bool = False,
+        balance_e: int | None = None,
+        min_e: float = -np.inf,
+        max_e: float = np.inf,
         inference: Literal["analytic", "CR0", "CR1", "CR2"]
         | AnalyticInfluence
         | MultiplierBootstrap
@@ -400,8 +513,9 @@ class StaggeredDiD:
             Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
         covariates : str or list of str, optional
-            Covariates: Callaway and Sant'Anna use them at each cell's base period; the imputation estimator adds
-            them, time-varying, to its untreated model. Other estimators refuse them.
+            Covariates: Callaway and Sant'Anna use them at each cell's base period (repeated cross-sections and
+            ``allow_unbalanced_panel=True``: each observation's own values, in the repeated cross-section 2x2);
+            the imputation estimator adds them, time-varying, to its untreated model. Other estimators refuse them.
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
             outcome regression.
@@ -415,6 +529,20 @@ class StaggeredDiD:
             Base period of pre-treatment cells (Callaway and Sant'Anna).
         anticipation : int
             Periods before adoption in which units may respond (an int >= 0; booleans are refused).
+        allow_unbalanced_panel : bool
+            Callaway and Sant'Anna only. False (default): units not observed in every period are dropped (with a
+            note and a ``Results.dropped`` row) so that the panel is balanced. True: when the panel is unbalanced,
+            every observation is kept and the ATT(g,t) are estimated as from repeated cross-sections (difference
+            of the four cell means), their influence functions summed within units and the aggregation weights
+            taken over units -- R ``did``'s ``allow_unbalanced_panel=TRUE``. On a balanced panel it changes
+            nothing (as in ``did``).
+        balance_e : int, optional
+            Callaway and Sant'Anna, ``aggregate="dynamic"`` (or ``"all"``, for its dynamic block) only: keep the
+            cohorts observed for at least ``balance_e`` periods after adoption and the event times up to
+            ``balance_e``, so every event time averages the same cohorts (``did::aggte``'s ``balance_e``).
+        min_e, max_e : float
+            Callaway and Sant'Anna dynamic aggregation only: the event times kept (``did::aggte``'s ``min_e``,
+            ``max_e``); the overall row averages the kept event times from 0 on.
         inference : None, "analytic", AnalyticInfluence, MultiplierBootstrap, "CR0", "CR1", "CR2" or Sandwich
             Standard errors clustered by unit or by ``clusters``. None (default): analytic, stated with a note.
             Callaway and Sant'Anna: ``"analytic"`` (short for ``AnalyticInfluence()``, influence-function standard
@@ -458,13 +586,51 @@ class StaggeredDiD:
         anticipation = int(anticipation)
         spec, note = self._resolve_inference(inference, estimator)
         covs = as_list(covariates)
+        window = _dynamic_window(estimator, aggregate, balance_e, min_e, max_e)
+        if not isinstance(allow_unbalanced_panel, bool | np.bool_):
+            raise OptionError(f"allow_unbalanced_panel={allow_unbalanced_panel!r} must be True or False.")
+        if self.unit is None or allow_unbalanced_panel:
+            what = "repeated cross-sections (unit=None)" if self.unit is None else "allow_unbalanced_panel=True"
+            if estimator != "callaway_santanna":
+                raise OptionError(
+                    f"estimator={estimator!r} needs a panel of units; {what} is only available with "
+                    "estimator='callaway_santanna'."
+                )
+            panel = self._cross_sections(outcome, covs, control, anticipation)
+            balanced = self.unit is not None and _is_balanced(panel)
+            if not balanced:
+                return self._callaway_santanna(
+                    outcome,
+                    panel,
+                    covs,
+                    control,
+                    method,
+                    aggregate,
+                    base_period,
+                    anticipation,
+                    spec,
+                    alpha,
+                    note,
+                    window=window,
+                )
         if estimator == "imputation":  # every untreated observation is a comparison: no never-treated units needed
             panel = self._panel(outcome, covs, "not_yet_treated", anticipation)
             return self._imputation(outcome, panel, covs, aggregate, anticipation, spec, alpha, note)
         panel = self._panel(outcome, covs, control, anticipation)
         if estimator == "callaway_santanna":
             return self._callaway_santanna(
-                outcome, panel, covs, control, method, aggregate, base_period, anticipation, spec, alpha, note
+                outcome,
+                panel,
+                covs,
+                control,
+                method,
+                aggregate,
+                base_period,
+                anticipation,
+                spec,
+                alpha,
+                note,
+                window=window,
             )
         if covs:
             raise OptionError(
@@ -552,6 +718,11 @@ class StaggeredDiD:
         period enter as an always-treated group). See :func:`evalkit.estimators.bacon.bacon_decomposition`.
         """
         outcome = _one_outcome(outcome)
+        if self.unit is None:
+            raise DesignError(
+                "the Goodman-Bacon decomposition needs a panel of units; this design holds repeated cross-sections "
+                "(unit=None)."
+            )
         require_columns(self._data, [outcome], "outcome")
         self._check_not_role([outcome])
         n_units, T = len(self._unit_labels), self._periods.size
@@ -571,6 +742,12 @@ class StaggeredDiD:
     # ------------------------------------------------------------------ estimator back ends
     def _design_label(self, panel: _Panel) -> str:
         cl = f", clusters {self.clusters!r}" if self.clusters else ""
+        if panel.time_codes is not None:
+            kind = "repeated cross-sections" if self.unit is None else f"unbalanced panel of {self.unit!r}"
+            return (
+                f"staggered adoption, {kind}: {panel.Y.size} observations x {panel.periods.size} periods "
+                f"({self.time!r}), cohorts {self.cohort!r}{cl}"
+            )
         return (
             f"staggered adoption panel: {panel.Y.shape[0]} units ({self.unit!r}) x {panel.periods.size} periods "
             f"({self.time!r}), cohorts {self.cohort!r}{cl}"
@@ -589,25 +766,44 @@ class StaggeredDiD:
         inference: InfluenceInference,
         alpha: float,
         default_note: str | None,
+        *,
+        window: tuple[int | None, float, float] = (None, -np.inf, np.inf),
     ) -> Results:
-        fit = group_time_att(
-            panel.Y,
-            panel.cohort,
-            panel.periods,
-            covariates=panel.X,
-            weights=panel.weights,
-            control=control,  # type: ignore[arg-type]
-            method=method,  # type: ignore[arg-type]
-            base_period=base_period,  # type: ignore[arg-type]
-            anticipation=anticipation,
-            covariate_names=[str(c) for c in covs],
-        )
         clusters = panel.clusters
+        if panel.time_codes is None:
+            fit = group_time_att(
+                panel.Y,
+                panel.cohort,
+                panel.periods,
+                covariates=panel.X,
+                weights=panel.weights,
+                control=control,  # type: ignore[arg-type]
+                method=method,  # type: ignore[arg-type]
+                base_period=base_period,  # type: ignore[arg-type]
+                anticipation=anticipation,
+                covariate_names=[str(c) for c in covs],
+            )
+        else:
+            fit = group_time_att_rcs(
+                panel.Y,
+                panel.time_codes,
+                panel.cohort,
+                panel.periods,
+                weights=panel.weights,
+                control=control,  # type: ignore[arg-type]
+                base_period=base_period,  # type: ignore[arg-type]
+                anticipation=anticipation,
+                covariates=panel.X,
+                method=method,  # type: ignore[arg-type]
+                covariate_names=[str(c) for c in covs],
+            )
+            if panel.obs_units is not None:
+                fit, clusters = _units_of(fit, panel)
         scale = float(np.nanstd(panel.Y))  # the outcome's scale: the one degenerate-SE rule of table and pre-test
         test = pretest(fit, clusters, scale=scale)
         kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
         rng = inference.generator()
-        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale) for kind in kinds]
+        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, window) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
         label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
@@ -1017,8 +1213,11 @@ def _cs_block(
     alpha: float,
     rng: np.random.Generator | None,
     scale: float,
+    window: tuple[int | None, float, float] = (None, -np.inf, np.inf),
 ) -> dict[str, object]:
     """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation.
+
+    ``window`` is ``(balance_e, min_e, max_e)`` of the dynamic aggregation (:func:`aggregate`).
 
     ``scale`` is the outcome's standard deviation. An estimate whose analytic standard error is zero up to
     rounding against it (the one rule, :func:`~evalkit.inference.analytic.degenerate_se`; the bootstrap's draws
@@ -1040,7 +1239,9 @@ def _cs_block(
             "n_obs": fit.n_treated + fit.n_control,
         }
     else:
-        est, infl, cols = _aggregation_columns(aggregate(fit, kind), kind, fit.cohort)  # type: ignore[arg-type]
+        balance_e, min_e, max_e = window if kind == "dynamic" else (None, -np.inf, np.inf)
+        ag = aggregate(fit, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)  # type: ignore[arg-type]
+        est, infl, cols = _aggregation_columns(ag, kind, fit.cohort)
         identified = np.ones(est.size, dtype=bool)
     return _influence_block(est, infl, identified, cols, clusters, inference, alpha, rng, scale)
 
@@ -1085,15 +1286,89 @@ def _influence_block(
     rng: np.random.Generator | None,
     scale: float,
 ) -> dict[str, object]:
-    """Standard errors of one block of estimates from their influence functions (see :func:`_cs_block`)."""
+    """Standard errors of one block of estimates from their influence functions (see :func:`_cs_block`).
+
+    The simultaneous band (sup-t critical value) of an aggregation covers its terms (cohorts, event times or
+    periods), not its "overall" row -- as ``did::aggte``, whose uniform band is computed from the terms'
+    influence functions alone and whose overall standard error comes from its own bootstrap. The overall row's
+    standard error and ``crit_uniform`` come from a separate call: the critical value of its own one-term band
+    (close to the normal one), as the one row of ``"simple"``.
+    """
     identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
     flat = np.zeros(est.size, dtype=bool)
     flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)
     usable = identified & ~flat
     se = np.full(est.size, np.nan)
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
-    se[usable], crit = inference.standard_errors(infl[:, usable], clusters, alpha, rng)
-    return {"estimate": est, "std_error": se, "crit_uniform": np.full(est.size, crit), **cols}
+    crit = np.full(est.size, np.nan)
+    overall = np.asarray(cols["term"]) == "overall"
+    for part in (~overall, overall):
+        cols_in = usable & part
+        if cols_in.any():
+            se[cols_in], crit_part = inference.standard_errors(infl[:, cols_in], clusters, alpha, rng)
+            crit[part] = crit_part
+    return {"estimate": est, "std_error": se, "crit_uniform": crit, **cols}
+
+
+def _dynamic_window(
+    estimator: str, aggregate: str | None, balance_e: object, min_e: object, max_e: object
+) -> tuple[int | None, float, float]:
+    """Check ``balance_e``, ``min_e``, ``max_e`` and return them as the dynamic aggregation's window."""
+    for name, value in (("min_e", min_e), ("max_e", max_e)):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or np.isnan(value):
+            raise OptionError(f"{name}={value!r} must be a number of periods (an event time).")
+    if balance_e is not None and (
+        isinstance(balance_e, bool | np.bool_) or not isinstance(balance_e, int | np.integer) or balance_e < 0
+    ):
+        raise OptionError(f"balance_e={balance_e!r} must be a non-negative integer number of periods, or None.")
+    if balance_e is not None or np.isfinite(min_e) or np.isfinite(max_e):  # type: ignore[arg-type]
+        if estimator != "callaway_santanna" or aggregate not in ("dynamic", "all"):
+            raise OptionError(
+                "balance_e, min_e and max_e select the event times of the Callaway-Sant'Anna dynamic aggregation; "
+                f"they need estimator='callaway_santanna' and aggregate='dynamic' (or 'all'), not "
+                f"estimator={estimator!r}, aggregate={aggregate!r}."
+            )
+    return (None if balance_e is None else int(balance_e)), float(min_e), float(max_e)  # type: ignore[arg-type]
+
+
+def _is_balanced(panel: _Panel) -> bool:
+    """Whether the observations of a panel in cross-section form cover every unit in every period."""
+    n_units = int(panel.obs_units.max()) + 1  # type: ignore[union-attr]
+    return bool(panel.Y.size == n_units * panel.periods.size)
+
+
+def _units_of(fit: GroupTimeFit, panel: _Panel) -> tuple[GroupTimeFit, np.ndarray | None]:
+    r"""The ATT(g,t) of an unbalanced panel estimated from its observations, carried to its units.
+
+    Notes
+    -----
+    As R ``did`` with ``allow_unbalanced_panel=TRUE``: a unit's influence function is the sum of its observations'
+    (rescaled from N observations to n units, :math:`\psi_u = \frac{n}{N}\sum_{i \in u}\psi_i`, so that
+    :math:`\sqrt{\sum_u \psi_u^2}/n` is the observation-level standard error clustered by unit), and the cohort
+    shares that weight the aggregations are shares of units.
+    """
+    units = panel.obs_units
+    n_units, N = int(units.max()) + 1, units.size  # type: ignore[union-attr]
+    influence = np.zeros((n_units, fit.influence.shape[1]))
+    np.add.at(influence, units, fit.influence * (n_units / N))
+    first = np.unique(units, return_index=True)[1]  # one observation of each unit
+    cohort = panel.cohort[first]
+    w = np.ones(n_units) if panel.weights is None else panel.weights[first] / panel.weights[first].mean()
+    clusters = None if panel.clusters is None else _recode(panel.clusters[first])
+    by_unit = GroupTimeFit(
+        groups=fit.groups,
+        times=fit.times,
+        base_times=fit.base_times,
+        att=fit.att,
+        influence=influence,
+        n_treated=fit.n_treated,
+        n_control=fit.n_control,
+        pre=fit.pre,
+        identified=fit.identified,
+        cohort=cohort,
+        unit_weights=w,
+    )
+    return by_unit, clusters
 
 
 def _contrast_se(contrasts: np.ndarray, vcov: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ The conventions (cells, base periods, control groups, aggregation weights, boots
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,7 +29,9 @@ __all__ = [
     "GroupTimeFit",
     "aggregate",
     "did_2x2_panel",
+    "did_2x2_rcs",
     "group_time_att",
+    "group_time_att_rcs",
 ]
 
 ControlKind = Literal["never_treated", "not_yet_treated"]
@@ -254,6 +256,153 @@ def did_2x2_panel(
     return float(eta_t - eta_c), inf_t - inf_c
 
 
+def did_2x2_rcs(
+    y: np.ndarray,
+    post: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    method: DidMethod,
+    covariate_names: Sequence[str] | None = None,
+) -> tuple[float, np.ndarray]:
+    r"""ATT of a two-period, two-group DiD from repeated cross-sections, with covariates, and its influence function.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Outcome of each observation.
+    post : ndarray (n,)
+        1 for observations of the current period, 0 for the base period.
+    d : ndarray (n,)
+        1 for the cohort's observations, 0 for the comparison group's.
+    X : ndarray (n, k)
+        Covariates, first column the intercept.
+    w : ndarray (n,)
+        Observation weights (normalized here to mean one).
+    method : {"dr", "reg", "ipw"}
+        The locally efficient doubly robust estimator (Sant'Anna and Zhao 2020, Sec. 3.2; ``DRDID::drdid_rc``,
+        :func:`_dr_rcs`); outcome regression (Heckman, Ichimura and Todd 1997; ``DRDID::reg_did_rc``): the
+        comparison group's regressions of the outcome on X in each period, averaged over the cohort's
+        observations; or normalized IPW (Abadie 2005; ``DRDID::std_ipw_did_rc``) with a logit propensity score of
+        the cohort on X over both periods (comparison observations with a score above 0.995 get weight zero).
+    covariate_names : sequence of str, optional
+        Names of the columns of ``X`` after the intercept, for error messages.
+
+    Returns
+    -------
+    att : float
+    influence : ndarray (n,)
+
+    Notes
+    -----
+    Regression: :math:`\hat	au = ar Y_{1,1} - ar Y_{1,0} - E_n[w D(\hat\mu_{0,1}(X) - \hat\mu_{0,0}(X))] /
+    E_n[wD]`, :math:`\hat\mu_{0,s}` the weighted least-squares fit on the comparison observations of period s.
+    IPW: :math:`\hat	au = \sum_{s} (-1)^{1-s}(E_n[w_{1s}Y]/E_n[w_{1s}] - E_n[w_{0s}Y]/E_n[w_{0s}])` with
+    :math:`w_{1s} = wD1\{P=s\}`, :math:`w_{0s} = w\hat p(X)(1-D)1\{P=s\}/(1-\hat p(X))`. The influence functions
+    add the estimation effect of the regressions or of the logit (Sant'Anna and Zhao 2020, J. Econometrics
+    219(1):101-122, Sec. 3 and Appendix).
+    """
+    n = y.size
+    w = w / w.mean()
+
+    def normalized_mean(weight: np.ndarray, values: np.ndarray) -> tuple[float, np.ndarray]:
+        """E_n[weight * values] / E_n[weight] and its influence function (weights taken as known)."""
+        m_w = weight.mean()
+        est = float((weight * values).mean() / m_w)
+        return est, weight * (values - est) / m_w
+
+    treat_post, treat_pre = w * d * post, w * d * (1 - post)
+    att_tp, inf_tp = normalized_mean(treat_post, y)
+    att_tq, inf_tq = normalized_mean(treat_pre, y)
+
+    def ols(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted values of the outcome regression on the observations weighted by ``cell`` and the asymptotic
+        linear representation of its coefficients (n, k)."""
+        beta, inv = _wls(X, y, cell)
+        return X @ beta, (cell * (y - X @ beta))[:, None] * X @ (inv * n)
+
+    if method == "reg":
+        fits = [ols(w * (1 - d) * (post == s)) for s in (1, 0)]
+        fitted, lin = [f[0] for f in fits], [f[1] for f in fits]
+        treat = w * d
+        att_c, inf_c = normalized_mean(treat, fitted[0] - fitted[1])
+        m1 = (treat[:, None] * X).mean(axis=0) / treat.mean()
+        inf_c = inf_c + (lin[0] - lin[1]) @ m1
+        return att_tp - att_tq - att_c, (inf_tp - inf_tq) - inf_c
+    ps, vcov_ps = _logit(X, d, w, covariate_names)
+    ps = np.minimum(ps, _PS_MAX)
+    keep = (d == 1) | (ps < _TRIM_CONTROL)  # comparison observations with a score above 0.995 dropped, as DRDID
+    odds = keep * w * ps * (1 - d) / (1 - ps)
+    lin_ps = (w * (d - ps))[:, None] * X @ (vcov_ps * n)
+    if method == "dr":
+        return _dr_rcs(y, post, d, X, w, odds, lin_ps, ols)
+    att_cp, inf_cp = normalized_mean(odds * post, y)
+    att_cq, inf_cq = normalized_mean(odds * (1 - post), y)
+    m2_post = ((odds * post * (y - att_cp))[:, None] * X).mean(axis=0) / (odds * post).mean()
+    m2_pre = ((odds * (1 - post) * (y - att_cq))[:, None] * X).mean(axis=0) / (odds * (1 - post)).mean()
+    inf_cont = (inf_cp - inf_cq) + lin_ps @ (m2_post - m2_pre)
+    return (att_tp - att_tq) - (att_cp - att_cq), (inf_tp - inf_tq) - inf_cont
+
+
+def _dr_rcs(
+    y: np.ndarray,
+    post: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    odds: np.ndarray,
+    lin_ps: np.ndarray,
+    ols: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[float, np.ndarray]:
+    r"""The locally efficient doubly robust ATT of repeated cross-sections and its influence function.
+
+    Notes
+    -----
+    Sant'Anna and Zhao (2020, eq. 3.4; ``DRDID::drdid_rc``): with :math:`\mu_{d,s}` the outcome regressions of
+    group d in period s and :math:`\mu_0 = P\mu_{0,1} + (1-P)\mu_{0,0}`,
+    :math:`\hat	au = \sum_s (-1)^{1-s}\{E[w_{1s}(Y-\mu_0)]/E[w_{1s}] - E[w_{0s}(Y-\mu_0)]/E[w_{0s}]\}
+    + \sum_s (-1)^{1-s}\{E[wD(\mu_{1,s}-\mu_{0,s})]/E[wD] - E[w_{1s}(\mu_{1,s}-\mu_{0,s})]/E[w_{1s}]\}`,
+    the weights as in :func:`did_2x2_rcs` (IPW). The influence function adds the estimation effect of the four
+    regressions and of the logit (their asymptotic linear representations times the derivative of each term).
+    """
+
+    def normalized(weight: np.ndarray, values: np.ndarray) -> tuple[float, np.ndarray]:
+        m_w = weight.mean()
+        est = float((weight * values).mean() / m_w)
+        return est, weight * (values - est) / m_w
+
+    def moment(weight: np.ndarray, values: np.ndarray | float = 1.0) -> np.ndarray:
+        return ((weight * values)[:, None] * X).mean(axis=0) / weight.mean()
+
+    (mu0_1, lin0_1), (mu0_0, lin0_0) = ols(w * (1 - d) * post), ols(w * (1 - d) * (1 - post))
+    (mu1_1, lin1_1), (mu1_0, lin1_0) = ols(w * d * post), ols(w * d * (1 - post))
+    mu0 = post * mu0_1 + (1 - post) * mu0_0
+    resid = y - mu0
+    w_tp, w_tq, w_d = w * d * post, w * d * (1 - post), w * d
+    w_cp, w_cq = odds * post, odds * (1 - post)
+    att_tp, inf_tp = normalized(w_tp, resid)
+    att_tq, inf_tq = normalized(w_tq, resid)
+    att_cp, inf_cp = normalized(w_cp, resid)
+    att_cq, inf_cq = normalized(w_cq, resid)
+    inf_treat = inf_tp - inf_tq - lin0_1 @ moment(w_tp) - lin0_0 @ moment(w_tq)
+    inf_cont = (
+        inf_cp
+        - inf_cq
+        + lin_ps @ (moment(w_cp, resid - att_cp) - moment(w_cq, resid - att_cq))
+        - lin0_1 @ moment(w_cp)
+        - lin0_0 @ moment(w_cq)
+    )
+    gap_1, gap_0 = mu1_1 - mu0_1, mu1_0 - mu0_0
+    att_d1, inf_d1 = normalized(w_d, gap_1)
+    att_t1, inf_t1 = normalized(w_tp, gap_1)
+    att_d0, inf_d0 = normalized(w_d, gap_0)
+    att_t0, inf_t0 = normalized(w_tq, gap_0)
+    inf_eff = (inf_d1 - inf_t1) - (inf_d0 - inf_t0)
+    inf_or = (lin1_1 - lin0_1) @ (moment(w_d) - moment(w_tp)) - (lin1_0 - lin0_0) @ (moment(w_d) - moment(w_tq))
+    att = (att_tp - att_tq) - (att_cp - att_cq) + (att_d1 - att_t1) - (att_d0 - att_t0)
+    return att, inf_treat - inf_cont + inf_eff + inf_or
+
+
 # --------------------------------------------------------------------------------------------- group-time effects
 @dataclass(frozen=True)
 class GroupTimeFit:
@@ -379,30 +528,14 @@ def group_time_att(
     infl: list[np.ndarray] = []
     ones = np.ones((n, 1))
     for g in glist:
-        pre_idx = np.flatnonzero(periods + anticipation < g)
-        if pre_idx.size == 0:
-            raise EstimationError(
-                f"cohort {g:g} has no period before {g - anticipation:g} to compare with; drop it first."
-            )
-        g_base = int(pre_idx[-1])
         is_g = cohort == g
-        t_range = range(1, T) if base_period == "varying" else range(T)
-        for ti in t_range:
+        for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
             t = periods[ti]
-            is_pre = t + anticipation < g
-            if base_period == "varying" and is_pre:
-                bi = ti - 1
-            else:
-                bi = g_base
-            if base_period == "universal" and ti == bi:
+            if ti == bi:  # the universal base period's own cell: zero by construction
                 rows.append((g, t, periods[bi], 0.0, int(is_g.sum()), 0, is_pre, False))
                 infl.append(np.zeros(n))
                 continue
-            if control == "never_treated":
-                is_c = ~np.isfinite(cohort)
-            else:
-                horizon = max(t, periods[bi]) + anticipation
-                is_c = (~np.isfinite(cohort) | (cohort > horizon)) & ~is_g
+            is_c = _comparison(cohort, g, max(t, periods[bi]) + anticipation, control)
             use = is_g | is_c
             n_t, n_c = int(is_g.sum()), int(is_c.sum())
             if n_c == 0:
@@ -425,6 +558,157 @@ def group_time_att(
             full = np.zeros(n)
             full[use] = inf * (n / use.sum())
             rows.append((g, t, periods[bi], att, n_t, n_c, is_pre, True))
+            infl.append(full)
+    cols = list(zip(*rows, strict=True))
+    return GroupTimeFit(
+        groups=np.asarray(cols[0], dtype=np.float64),
+        times=np.asarray(cols[1], dtype=np.float64),
+        base_times=np.asarray(cols[2], dtype=np.float64),
+        att=np.asarray(cols[3], dtype=np.float64),
+        influence=np.column_stack(infl),
+        n_treated=np.asarray(cols[4]),
+        n_control=np.asarray(cols[5]),
+        pre=np.asarray(cols[6], dtype=bool),
+        identified=np.asarray(cols[7], dtype=bool),
+        cohort=cohort,
+        unit_weights=w_all,
+    )
+
+
+def _cell_plan(periods: np.ndarray, g: float, base_period: BaseKind, anticipation: int) -> list[tuple[int, int, bool]]:
+    """The cells of cohort ``g``: (period index, base period index, pre-treatment) in ``did::att_gt``'s order.
+
+    Pre-treatment cells compare period t with t-1 ("varying") or every cell compares with the last period before
+    ``g - anticipation`` ("universal"), whose own cell (t = base) is listed with t == base.
+    """
+    pre_idx = np.flatnonzero(periods + anticipation < g)
+    if pre_idx.size == 0:
+        raise EstimationError(f"cohort {g:g} has no period before {g - anticipation:g} to compare with; drop it first.")
+    g_base = int(pre_idx[-1])
+    plan = []
+    for ti in range(1, periods.size) if base_period == "varying" else range(periods.size):
+        is_pre = bool(periods[ti] + anticipation < g)
+        plan.append((ti, ti - 1 if base_period == "varying" and is_pre else g_base, is_pre))
+    return plan
+
+
+def _comparison(cohort: np.ndarray, g: float, horizon: float, control: ControlKind) -> np.ndarray:
+    """Comparison units of cohort ``g``: never treated, or also not yet treated by ``horizon``."""
+    if control == "never_treated":
+        return ~np.isfinite(cohort)
+    return (~np.isfinite(cohort) | (cohort > horizon)) & (cohort != g)
+
+
+def group_time_att_rcs(
+    y: np.ndarray,
+    time_codes: np.ndarray,
+    cohort: np.ndarray,
+    periods: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    control: ControlKind = "never_treated",
+    base_period: BaseKind = "varying",
+    anticipation: int = 0,
+    covariates: np.ndarray | None = None,
+    method: DidMethod = "reg",
+    covariate_names: Sequence[str] | None = None,
+) -> GroupTimeFit:
+    r"""Estimate every ATT(g,t) from repeated cross-sections (each observation seen once).
+
+    Parameters
+    ----------
+    y : ndarray (N,)
+        Outcome of each observation.
+    time_codes : ndarray of int (N,)
+        Index into ``periods`` of each observation's period.
+    cohort : ndarray (N,)
+        First treated period of the observation's group, ``inf`` for never treated.
+    periods : ndarray (T,)
+        Sorted periods.
+    weights : ndarray (N,), optional
+        Observation (sampling) weights.
+    control, base_period, anticipation
+        As :func:`group_time_att`.
+    covariates : ndarray (N, p), optional
+        Covariates of each observation; each cell then uses :func:`did_2x2_rcs` with ``method``. Without
+        covariates every method is the difference of the four cell means below.
+    method : {"dr", "reg", "ipw"}
+        2x2 estimator with covariates (:func:`did_2x2_rcs`).
+    covariate_names : sequence of str, optional
+        Names of the covariates, for error messages.
+
+    Returns
+    -------
+    GroupTimeFit
+        With one "unit" per observation: ``influence`` is (N, m) and ``cohort``, ``unit_weights`` are per
+        observation, so that aggregation weights are observation shares (as ``did`` with ``panel=FALSE``).
+        ``n_treated`` and ``n_control`` count the observations of the cell's two periods. A cell with an empty
+        treated or comparison cell mean is NaN (its aggregates too).
+
+    Notes
+    -----
+    With :math:`\bar Y_{d,s}` the weighted mean outcome of group :math:`d` (1: cohort g; 0: the comparison
+    group) in period :math:`s`,
+    :math:`ATT(g,t) = (\bar Y_{1,t} - \bar Y_{1,b}) - (\bar Y_{0,t} - \bar Y_{0,b})`, :math:`b` the base period.
+    Each mean's influence function is :math:`N w_i (Y_i - \bar Y_{d,s}) / \sum_{j \in (d,s)} w_j` on its own
+    observations, so that :math:`\widehat{se} = \sqrt{\sum_i \psi_i^2}/N` (or clustered sums). Without
+    covariates this is what the regression, IPW and doubly robust estimators of Sant'Anna and Zhao (2020),
+    J. Econometrics 219(1):101-122, Sec. 3 (``DRDID::reg_did_rc``, ``std_ipw_did_rc``, ``drdid_rc``) reduce to;
+    Callaway and Sant'Anna (2021), J. Econometrics 225(2):200-230, Sec. 4 (repeated cross-sections).
+    """
+    check_option("control", control, ControlKind)
+    check_option("base_period", base_period, BaseKind)
+    if not (np.all(np.isfinite(y)) and (weights is None or np.all(np.isfinite(weights)))):
+        raise DataError("y and weights must be finite; drop the observations with missing values first.")
+    N = y.size
+    w_all = np.ones(N) if weights is None else weights / weights.mean()
+    names = None
+    if covariates is not None:
+        covariates = standardize_columns(covariates)  # ATT(g,t) does not depend on their location or units
+        names = [str(c) for c in covariate_names] if covariate_names is not None else None
+    rows: list[tuple] = []
+    infl: list[np.ndarray] = []
+    for g in np.unique(cohort[np.isfinite(cohort)]):
+        is_g = cohort == g
+        for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
+            t = periods[ti]
+            if ti == bi:  # the universal base period's own cell: zero by construction
+                rows.append((g, t, periods[bi], 0.0, 0, 0, is_pre, False))
+                infl.append(np.zeros(N))
+                continue
+            is_c = _comparison(cohort, g, max(t, periods[bi]) + anticipation, control)
+            full = np.zeros(N)
+            att = 0.0
+            for group, sign_d in ((is_g, 1.0), (is_c, -1.0)):
+                for s, sign_s in ((ti, 1.0), (bi, -1.0)):
+                    cell = group & (time_codes == s)
+                    total = w_all[cell].sum()
+                    if total <= 0:
+                        att = np.nan
+                        continue
+                    mean = float(w_all[cell] @ y[cell]) / total
+                    att += sign_d * sign_s * mean
+                    full[cell] += sign_d * sign_s * N * w_all[cell] * (y[cell] - mean) / total
+            two = (time_codes == ti) | (time_codes == bi)
+            if covariates is not None and np.isfinite(att):
+                use = two & (is_g | is_c)
+                X = np.column_stack([np.ones(int(use.sum())), covariates[use]])
+                try:
+                    att, inf = did_2x2_rcs(
+                        y[use], (time_codes[use] == ti).astype(np.float64), is_g[use].astype(np.float64), X,
+                        w_all[use], method, names,
+                    )  # fmt: skip
+                except EstimationError as exc:
+                    raise EstimationError(
+                        f"ATT({g:g},{t:g}) (cohort {g:g}; base period {periods[bi]:g}; method={method!r}"
+                        + (f"; covariates {', '.join(names)}" if names else "")
+                        + f") cannot be estimated: {exc}"
+                    ) from exc
+                full = np.zeros(N)
+                full[use] = inf * (N / use.sum())
+            if not np.isfinite(att):
+                full[:] = np.nan
+            rows.append((g, t, periods[bi], att, int((is_g & two).sum()), int((is_c & two).sum()), is_pre, True))
             infl.append(full)
     cols = list(zip(*rows, strict=True))
     return GroupTimeFit(
@@ -487,8 +771,28 @@ def _weighted_term(fit: GroupTimeFit, cells: np.ndarray, pg_cell: np.ndarray) ->
     return est, inf
 
 
-def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
+def aggregate(
+    fit: GroupTimeFit,
+    kind: AggregateKind,
+    *,
+    balance_e: int | None = None,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+) -> Aggregation:
     """Aggregate ATT(g,t) into an overall, per-cohort, per-event-time or per-period effect.
+
+    Parameters
+    ----------
+    fit : GroupTimeFit
+    kind : {"simple", "group", "dynamic", "calendar"}
+    balance_e : int, optional
+        ``"dynamic"`` only: keep only the cohorts observed for at least ``balance_e`` periods after adoption
+        (``t_max - g >= balance_e``, ``t_max`` the last period with an ATT(g,t)), and only event times from
+        ``balance_e - (t_max - t_min)`` to ``balance_e``, so that every event time averages the same cohorts
+        (``did::aggte``'s ``balance_e``; a composition-balanced event study).
+    min_e, max_e : float
+        ``"dynamic"`` only: keep the event times in ``[min_e, max_e]`` (``did::aggte``'s ``min_e``, ``max_e``);
+        the overall summary averages the kept event times from 0 on.
 
     Notes
     -----
@@ -528,8 +832,26 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
         return Aggregation(kind, glist, est, inf, overall, overall_inf)
     if kind == "dynamic":
         event = fit.times - fit.groups
+        include = np.ones(event.size, dtype=bool)
         keys = np.unique(event)
-        masks = [event == e for e in keys]
+        if balance_e is not None:
+            t_max, t_min = fit.times.max(), fit.times.min()
+            include = t_max - fit.groups >= balance_e
+            if not include.any():
+                raise DataError(
+                    f"balance_e={balance_e}: no cohort is observed for {balance_e} periods after adoption (the last "
+                    f"period is {t_max:g}); use a smaller balance_e."
+                )
+            keys = np.unique(event[include])
+            keys = keys[(keys <= balance_e) & (keys >= balance_e - t_max + t_min)]
+        keys = keys[(keys >= min_e) & (keys <= max_e)]
+        if keys.size == 0:
+            raise DataError(
+                f"no event time is left in the window min_e={min_e:g}, max_e={max_e:g}"
+                + (f", balance_e={balance_e}" if balance_e is not None else "")
+                + f" (event times: {', '.join(f'{e:g}' for e in np.unique(event))}); widen it."
+            )
+        masks = [(event == e) & include for e in keys]
     else:
         keys = np.unique(fit.times[fit.times >= glist.min()])
         masks = [post & (fit.times == t) for t in keys]
@@ -539,6 +861,8 @@ def aggregate(fit: GroupTimeFit, kind: AggregateKind) -> Aggregation:
         est[j], inf[:, j] = _weighted_term(fit, np.flatnonzero(m), pg_cell)
         inf[:, j] = _nan_if(inf[:, j], est[j])
     summary = keys >= 0 if kind == "dynamic" else np.ones(keys.size, dtype=bool)
+    if not summary.any():  # a window of pre-treatment event times only: no post-treatment summary
+        return Aggregation(kind, keys, est, inf, np.nan, np.full(n, np.nan))
     overall = float(est[summary].mean())
     return Aggregation(kind, keys, est, inf, overall, _nan_if(inf[:, summary].mean(axis=1), overall))
 

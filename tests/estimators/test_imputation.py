@@ -373,7 +373,11 @@ def test_inference_options() -> None:
     # property: the multiplier bootstrap of the same influence functions approximates the analytic SE (999 draws:
     # the IQR-based SE has a relative sd of about 1.17 / sqrt(999) = 3.7%; 20% is > 5 sd)
     np.testing.assert_allclose(first["std_error"], analytic["std_error"], rtol=0.2)
-    assert np.all(first["crit_uniform"] > stats.norm.ppf(0.975))
+    # the band covers the event times; the overall row has its own one-term band (as did::aggte), whose bootstrap
+    # critical value is the normal 1.96 up to draw noise (999 draws: sd about 0.1; 0.3 is 3 sd)
+    terms = first["term"] != "overall"
+    assert np.all(first.loc[terms, "crit_uniform"] > stats.norm.ppf(0.975))
+    assert first.loc[~terms, "crit_uniform"].iloc[0] == pytest.approx(stats.norm.ppf(0.975), abs=0.3)
 
 
 def test_degenerate_inputs() -> None:
