@@ -22,7 +22,7 @@ import evalkit as ek
 from evalkit.datasets import available_samples, cuna_mas_metadata, load_cuna_mas, load_sample, sample_metadata
 from evalkit.designs.assignment import from_observed
 
-from _references import CUNA_MAS
+from _references import CUNA_MAS, published
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "make_cuna_mas.py"
@@ -46,7 +46,11 @@ COLUMNS = [
 # STUDIES.md section 3 (assumed): about 28 children per district, ICC 0.05-0.10, about 10% attrition
 ICC_RANGE = (0.05, 0.10)
 ATTRITION_RANGE = (0.08, 0.12)  # "about 10%": +/- 2 points (a binomial SD with 5,040 children is 0.4 points)
-EFFECT, EFFECT_TOL = CUNA_MAS["effect_sd"], CUNA_MAS["effect_tolerance"]
+# Published (replications/cuna_mas.toml, source stated there): +0.10 SD printed with 2 decimals (tolerance 0.005),
+# and 180 districts (exact).
+_EFFECT = published("cuna_mas.toml", "estimate", outcome="dev_index")
+EFFECT, EFFECT_TOL = _EFFECT.value, _EFFECT.tolerance
+N_DISTRICTS = int(published("cuna_mas.toml", "n_clusters", outcome="dev_index").value)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,7 @@ def test_shape_columns_and_dtypes(cuna):
 
 def test_districts_departments_and_arms(cuna, districts):
     # published: 180 districts in 12 departments (exact counts)
-    assert len(districts) == CUNA_MAS["n_districts"]
+    assert len(districts) == N_DISTRICTS
     assert districts["department"].nunique() == CUNA_MAS["n_departments"]
     # districts nested in departments; treatment and poverty constant within district
     assert (districts["n_departments"] == 1).all()
@@ -286,7 +290,7 @@ def test_metadata_labels_every_parameter():
     by = {p["name"]: p for p in params}
     assert len(by) == len(params)
     for name, value in [
-        ("n_districts", CUNA_MAS["n_districts"]),
+        ("n_districts", N_DISTRICTS),
         ("n_departments", CUNA_MAS["n_departments"]),
         ("published_effect_sd", EFFECT),
         ("baseline_year", 2013),
@@ -309,7 +313,7 @@ def test_metadata_labels_every_parameter():
     assert by["icc_target"]["value"] == list(ICC_RANGE)
     assert by["attrition_model"]["value"]["target_share"] == 0.10
     assert by["shift_c"]["label"] == "derived"
-    assert sum(by["districts_per_department"]["value"].values()) == CUNA_MAS["n_districts"]
+    assert sum(by["districts_per_department"]["value"].values()) == N_DISTRICTS
 
 
 def test_metadata_describes_columns_design_and_generator(cuna, districts):
