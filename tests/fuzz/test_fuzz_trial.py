@@ -18,6 +18,7 @@ from _harness import (
     fuzz_settings,
     inference_options,
     names_for,
+    rarely,
     recipes,
     results_methods,
     weights_column,
@@ -37,7 +38,7 @@ def trial_cases(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.sampled_from((12, 20, 31, 8, 40, 1, 2, 3, 5)))
     structure = draw(st.sampled_from(("none", "blocks", "clusters", "block_clusters")))
     pattern = draw(st.sampled_from(("random",) * 6 + ("all_treated", "one_treated", "all_control", "unclustered")))
-    single_unit_blocks = draw(st.integers(0, 4)) == 0
+    single_unit_blocks = draw(rarely(4))
     n_blocks = n if single_unit_blocks else draw(st.integers(1, 4))
     n_clusters = draw(st.integers(1, max(1, min(8, n))))
     block = rng.integers(0, n_blocks, size=n) if structure in ("blocks", "block_clusters") else None
@@ -167,7 +168,7 @@ def assign_cases(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.sampled_from((12, 20, 31, 60, 8, 1, 2, 3, 5)))
     cols: dict[str, pd.Series] = {"id": pd.Series(np.arange(n))}
     kind = draw(st.sampled_from(("complete", "block", "cluster", "block_cluster")))
-    mismatch = draw(st.integers(0, 5)) == 0  # roles that do not fit the spec
+    mismatch = draw(rarely(5))  # roles that do not fit the spec
     block = rng.integers(0, draw(st.integers(1, 5)), size=n)
     cluster = rng.integers(0, draw(st.integers(1, 9)), size=n)
     if (kind in ("block", "block_cluster")) != mismatch:
