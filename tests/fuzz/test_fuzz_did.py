@@ -30,7 +30,6 @@ from hypothesis import strategies as st
 import evalkit as ek
 
 
-
 def _periods(codes: np.ndarray, kind: str) -> pd.Series:
     """Period labels in a hostile type: ints, floats, datetimes, pd.Period, an ordered categorical or text."""
     if kind == "float":
