@@ -233,10 +233,36 @@ def results_methods(probe: Probe, res: ek.Results, label: str, seed: int) -> Non
         adj = probe.call(f"adjust[{method}]", lambda m=method: res.adjust(m))
         if adj is not None:
             probe.call("adjusted.to_markdown", adj.to_markdown)
+    if seed % 7 == 0:
+        probe.call("Results.plot[coefficients]", lambda: close_figure(res.plot("coefficients")))
+        if any("null_statistics" in f.inference for f in res.fits.values()):
+            probe.call("Results.plot[null_distribution]", lambda: close_figure(res.plot("null_distribution")))
     if seed % 3 == 0:
         probe.call("adjust[romano_wolf]", lambda: res.adjust("romano_wolf", reps=19, seed=seed))
     if seed % 3 == 1:
         probe.call("adjust[westfall_young]", lambda: res.adjust("westfall_young", reps=19, seed=seed))
+
+
+def close_figure(drawn: Any) -> str:
+    """Close a ``(fig, ax)`` pair drawn by a plotting entry point (figures are compared as drawn, not by value)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, _ = drawn
+    plt.close(fig)
+    return "drawn"
+
+
+def balance_methods(probe: Probe, table: Any, seed: int) -> None:
+    """Tables (and sometimes the figure) of a BalanceTable."""
+    if table is None:
+        return
+    for fmt in ("markdown", "latex", "html"):
+        probe.call(f"balance_table_to[{fmt}]", lambda f=fmt: ek.reporting.balance_table_to(table, f))
+    if seed % 7 == 1:
+        probe.call("balance_plot", lambda: close_figure(ek.reporting.balance_plot(table)))
 
 
 # ---------------------------------------------------------------------------------------------------- hostile values

@@ -15,7 +15,9 @@ from _harness import (
     _spoil,
     _treatment,
     assemble,
+    balance_methods,
     check_rows,
+    close_figure,
     fuzz_settings,
     inference_options,
     names_for,
@@ -208,17 +210,9 @@ def test_did_panel_entry_points(case: dict[str, Any]) -> None:
     )
     results_methods(probe, res, "did.Results", case["seed"])
     if res is not None and case["estimator"] == "event_study" and case["seed"] % 4 == 0:
-        probe.call("Results.plot[event_study]", lambda: _close(res.plot("event_study")))
-    probe.call("DiffInDiff[panel].balance", lambda: did.balance([N["x"]]))
+        probe.call("Results.plot[event_study]", lambda: close_figure(res.plot("event_study")))
+    balance_methods(probe, probe.call("DiffInDiff[panel].balance", lambda: did.balance([N["x"]])), case["seed"])
     probe.call("DiffInDiff[panel].draw_assignment", lambda: did.draw_assignment(case["seed"]))
-
-
-def _close(drawn: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, _ = drawn
-    plt.close(fig)
-    return "drawn"
 
 
 @st.composite
@@ -296,7 +290,7 @@ def test_did_2x2_entry_points(case: dict[str, Any]) -> None:
         check=lambda r: check_rows(r, len(frame), exact=True),
     )
     results_methods(probe, res, "did2x2.Results", case["seed"])
-    probe.call("DiffInDiff[2x2].balance", lambda: did.balance([N["x"]]))
+    balance_methods(probe, probe.call("DiffInDiff[2x2].balance", lambda: did.balance([N["x"]])), case["seed"])
     probe.call("DiffInDiff[2x2].draw_assignment", lambda: did.draw_assignment(case["seed"]))
 
 

@@ -14,6 +14,7 @@ from _harness import (
     _spoil,
     _treatment,
     assemble,
+    balance_methods,
     check_rows,
     fuzz_settings,
     inference_options,
@@ -146,7 +147,8 @@ def test_randomized_trial_entry_points(case: dict[str, Any]) -> None:
         check=lambda r: check_rows(r, len(frame), exact=True),
     )
     results_methods(probe, res, "trial.Results", case["seed"])
-    probe.call("RandomizedTrial.balance", lambda: trial.balance([N["x"], N["y1_bl"]]))
+    balance = probe.call("RandomizedTrial.balance", lambda: trial.balance([N["x"], N["y1_bl"]]))
+    balance_methods(probe, balance, case["seed"])
     probe.call("RandomizedTrial.attrition", lambda: trial.attrition(outcomes, covariates=covariates))
     probe.call("RandomizedTrial.draw_assignment", lambda: trial.draw_assignment(case["seed"]))
     indexed = probe.call(
