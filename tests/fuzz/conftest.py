@@ -1,4 +1,17 @@
-"""The fuzz suite prints how many entry-point calls it made and what happened to them (issue 9)."""
+"""The fuzz suite (issue 9): property-based tests that call every public entry point on hostile frames.
+
+CI runs the fixed-seed "ci" profile (derandomized, a bounded number of examples; about a minute and a half on two
+cores)::
+
+    python -m pytest tests/fuzz -q -p no:cacheprovider
+
+The long run (random seeds, 1,200 examples per test, about half an hour on two cores)::
+
+    EVALKIT_FUZZ=long python -m pytest tests/fuzz -q -p no:cacheprovider
+
+``EVALKIT_FUZZ_EXAMPLES=n`` sets the number of examples per test in either profile. At the end the run prints how
+many entry-point calls it made and what happened to them (returned, refused with an EvalkitError, known open).
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def _periods(codes: np.ndarray, kind: str) -> pd.Series:
     if kind == "datetime":
         return pd.Series(pd.Timestamp("2001-01-01") + pd.to_timedelta(codes * 31, unit="D"))
     if kind == "period":
-        return pd.Series(pd.PeriodIndex([pd.Period(2000 + int(c), freq="Y") for c in codes]))
+        return pd.Series(pd.PeriodIndex([pd.Period(str(2000 + int(c)), freq="Y") for c in codes]))
     if kind == "ordered":
         cats = [f"w{i}" for i in range(int(codes.max()) + 1 if len(codes) else 1)][::-1]
         return pd.Series(pd.Categorical([cats[c] for c in codes], categories=cats, ordered=True))
