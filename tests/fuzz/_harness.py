@@ -63,11 +63,14 @@ def fuzz_settings(ci_examples: int) -> settings:
 #: main; an empty set means the property is enforced in full. Reproducer of both entries: one cohort and no
 #: never-treated units, ``StaggeredDiD(pd.DataFrame({"y": [-1.2, -0.1, 1.6, 1.4] * 2, "unit": [0] * 4 + [1] * 4,
 #: "time": [2000, 2001, 2002, 2003] * 2, "cohort": 2002}), "unit", "time", "cohort").estimate("y",
-#: control="not_yet_treated")`` (and ``estimate("y", "sun_abraham", control="not_yet_treated")``).
+#: control="not_yet_treated")`` (and ``estimate("y", "sun_abraham", control="not_yet_treated")``). The LinAlgError:
+#: Callaway and Sant'Anna with a covariate whose propensity logit separates (6 units, 3 treated in one cohort; see
+#: the lead's report for the frame) raises from ``_logit``.
 KNOWN_OPEN: frozenset[tuple[str, str, str]] = frozenset(
     {
         ("IndexError", "list index out of range", "callaway_santanna.py"),
         ("ValueError", "zero-size array to reduction operation", "sun_abraham.py"),
+        ("LinAlgError", "Singular matrix", "callaway_santanna.py"),
     }
 )
 
