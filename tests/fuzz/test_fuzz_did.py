@@ -366,8 +366,10 @@ def staggered_cases(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-#: Notes of a StaggeredDiD that say periods were left out by a design rule (not reported in ``dropped``).
-_STAGGERED_DROP_NOTES = ("No never-treated units: periods from",)
+#: Notes of a StaggeredDiD that say periods were left out by a design rule. Those rows are NOT reported in
+#: ``Results.dropped`` (a known gap in designs/staggered.py and estimators/sun_abraham.py, owned by the
+#: degenerate-designs work; the lead's report has it): only ``n_obs <= rows - dropped`` is checked then.
+_STAGGERED_DROP_NOTES = ("No never-treated units: periods from", "; periods from")
 
 
 @fuzz_settings(ci_examples=40)
