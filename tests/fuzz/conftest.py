@@ -1,7 +1,7 @@
 """The fuzz suite (issue 9): property-based tests that call every public entry point on hostile frames.
 
-CI runs the fixed-seed "ci" profile (derandomized, a bounded number of examples; about a minute and a half on two
-cores)::
+CI runs the fixed-seed "ci" profile (derandomized, a bounded number of examples; about a minute on two idle cores,
+under three when they are shared)::
 
     python -m pytest tests/fuzz -q -p no:cacheprovider
 

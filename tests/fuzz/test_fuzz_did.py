@@ -170,7 +170,7 @@ _ASSIGNMENTS = {
 }
 
 
-@fuzz_settings(ci_examples=60)
+@fuzz_settings(ci_examples=45)
 @given(did_panel_cases())
 def test_did_panel_entry_points(case: dict[str, Any]) -> None:
     frame, N, has = case["frame"], case["N"], case["has"]
@@ -264,7 +264,7 @@ def did_2x2_cases(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@fuzz_settings(ci_examples=50)
+@fuzz_settings(ci_examples=35)
 @given(did_2x2_cases())
 def test_did_2x2_entry_points(case: dict[str, Any]) -> None:
     frame, N, has = case["frame"], case["N"], case["has"]
@@ -372,7 +372,7 @@ def staggered_cases(draw: st.DrawFn) -> dict[str, Any]:
 _STAGGERED_DROP_NOTES = ("No never-treated units: periods from", "; periods from")
 
 
-@fuzz_settings(ci_examples=40)
+@fuzz_settings(ci_examples=30)
 @given(staggered_cases())
 def test_staggered_entry_points(case: dict[str, Any]) -> None:
     frame, N, has = case["frame"], case["N"], case["has"]

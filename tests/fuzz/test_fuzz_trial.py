@@ -115,7 +115,7 @@ def _assignment(kind: str | None) -> Any:
     }[kind]
 
 
-@fuzz_settings(ci_examples=60)
+@fuzz_settings(ci_examples=45)
 @given(trial_cases())
 def test_randomized_trial_entry_points(case: dict[str, Any]) -> None:
     frame, N = case["frame"], case["N"]
@@ -197,7 +197,7 @@ def assign_cases(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@fuzz_settings(ci_examples=60)
+@fuzz_settings(ci_examples=40)
 @given(assign_cases())
 def test_assign_entry_point(case: dict[str, Any]) -> None:
     frame, N, has = case["frame"], case["N"], case["has"]
