@@ -204,7 +204,13 @@ class Results:
 
     @property
     def dropped(self) -> pd.DataFrame:
-        """Rows left out for missing values: outcome, column, n_missing in that column, n_dropped, reason."""
+        """Rows left out: outcome, column, n_missing in that column, n_dropped, reason.
+
+        Rows are left out for missing values (one record per column with missing values, all with the same
+        ``n_dropped`` and ``reason``) or by a rule of the design, e.g. units without a pre-treatment period (one
+        record per rule). Different reasons count different rows: an outcome's ``n_obs`` plus the ``n_dropped`` of
+        its distinct reasons is the number of rows of the data (for designs whose ``n_obs`` counts rows).
+        """
         return self._dropped.copy()
 
     @property
@@ -597,10 +603,10 @@ class Results:
             frame.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"),
         ]
         if len(self._dropped):
-            head += ["", "Rows dropped for missing values:"]
+            head += ["", "Rows dropped:"]
             head += [
                 f"  {r.outcome}: {r.n_dropped} row(s) ({r.reason})"
-                for r in self._dropped.drop_duplicates("outcome").itertuples()
+                for r in self._dropped.drop_duplicates(["outcome", "reason"]).itertuples()
             ]
         if self.notes:
             head += ["", "Notes:", *(f"  - {n}" for n in self.notes)]

@@ -35,7 +35,7 @@ class PreparedOutcome:
     context : InferenceContext
         What the inference method gets for it (clusters, draws, the small-sample correction, ...).
     dropped : tuple of dict
-        Records of the rows dropped for missing values (``DROPPED_COLUMNS``).
+        Records of the rows dropped for missing values or by a design rule (``DROPPED_COLUMNS``).
     """
 
     outcome: str
@@ -172,7 +172,10 @@ def estimate_each(
     return _Estimated(rows=rows, fits=fits, dropped=dropped, notes=notes)
 
 
-_DROPPED_NOTE = "Rows with missing values were dropped outcome by outcome; see Results.dropped for counts."
+_DROPPED_NOTE = (
+    "Rows with missing values (or left out by a rule of the design) were dropped outcome by outcome; see "
+    "Results.dropped for counts and reasons."
+)
 
 
 def tidy_table(rows: Sequence[Mapping[str, object]] | Mapping[str, object], size: int | None = None) -> pd.DataFrame:

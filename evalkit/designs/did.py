@@ -638,7 +638,8 @@ class DiffInDiff:
                 rows=np.flatnonzero(mask),
                 correction=_correction(n_absorbed(sample), fe_dof, n_blocks),
             )
-            return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=tuple(cases.dropped))
+            dropped = (*cases.dropped, *self._design_dropped(outcome, keep, cases.mask))
+            return PreparedOutcome(outcome=outcome, sample=sample, context=ctx, dropped=dropped)
 
         # Event-time terms are the columns the estimator says they are (LinearFit.event_columns), never columns
         # recognised by their names: a user's covariate may be called "event_time::-7".
@@ -689,6 +690,30 @@ class DiffInDiff:
         )
 
     # ------------------------------------------------------------------ estimate helpers
+    def _design_dropped(self, outcome: str, keep: np.ndarray, complete: np.ndarray) -> list[dict[str, object]]:
+        """Records (``DROPPED_COLUMNS``) of the complete rows an outcome's fit leaves out by a design rule: units
+        treated in their first observed period, and (``bin_endpoints=False``) event times outside the window.
+
+        Rows already reported for missing values are not counted again, so an outcome's ``n_obs`` plus the
+        ``n_dropped`` of its distinct reasons is the number of rows of the data.
+        """
+        records: list[dict[str, object]] = []
+        for rows, reason in (
+            (~self._keep & complete, "unit already treated in its first observed period (no pre-treatment period)"),
+            (self._keep & ~keep & complete, "event time outside the event window (bin_endpoints=False)"),
+        ):
+            if rows.any():
+                records.append(
+                    {
+                        "outcome": outcome,
+                        "column": self.treatment,
+                        "n_missing": 0,
+                        "n_dropped": int(rows.sum()),
+                        "reason": reason,
+                    }
+                )
+        return records
+
     def _event_window(
         self,
         keep: np.ndarray,
