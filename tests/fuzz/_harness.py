@@ -57,22 +57,11 @@ def fuzz_settings(ci_examples: int) -> settings:
 
 
 # ---------------------------------------------------------------------------------------------------- known open
-#: Exceptions outside EvalkitError that are rooted in files other helpers own (issue 9, concurrent work on degenerate
-#: staggered designs) and are tolerated here ONLY until their fixes merge. Each entry: (exception type name, a
-#: substring of its message, the file the exception is raised from). The lead removes an entry once its fix is on
-#: main; an empty set means the property is enforced in full. Reproducer of both entries: one cohort and no
-#: never-treated units, ``StaggeredDiD(pd.DataFrame({"y": [-1.2, -0.1, 1.6, 1.4] * 2, "unit": [0] * 4 + [1] * 4,
-#: "time": [2000, 2001, 2002, 2003] * 2, "cohort": 2002}), "unit", "time", "cohort").estimate("y",
-#: control="not_yet_treated")`` (and ``estimate("y", "sun_abraham", control="not_yet_treated")``). The LinAlgError:
-#: Callaway and Sant'Anna with a covariate whose propensity logit separates (6 units, 3 treated in one cohort; see
-#: the lead's report for the frame) raises from ``_logit``.
-KNOWN_OPEN: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        ("IndexError", "list index out of range", "callaway_santanna.py"),
-        ("ValueError", "zero-size array to reduction operation", "sun_abraham.py"),
-        ("LinAlgError", "Singular matrix", "callaway_santanna.py"),
-    }
-)
+#: Exceptions outside EvalkitError tolerated while their fix is in flight: (exception type name, a substring of its
+#: message, the file it is raised from). Empty: the property is enforced in full (the staggered crashes the suite found
+#: first, a single cohort without never-treated units and a separating propensity logit, are fixed on main and pinned
+#: in tests/designs/test_staggered_degenerate.py and tests/fuzz).
+KNOWN_OPEN: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def _raised_in(exc: BaseException) -> str:
