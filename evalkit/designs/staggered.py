@@ -354,6 +354,7 @@ class StaggeredDiD:
                     "has no comparison group; use control='not_yet_treated'."
                 )
             g_last = cohort.max()
+            _require_two_cohorts(cohort, g_last, self.unit, self.cohort)
             t_keep = periods < g_last - anticipation
             notes.append(
                 f"No never-treated units: periods from {g_last - anticipation:g} on were dropped and cohort "
@@ -431,6 +432,7 @@ class StaggeredDiD:
                     "control='never_treated' has no comparison group; use control='not_yet_treated'."
                 )
             g_last = cohort[keep].max()
+            _require_two_cohorts(cohort[keep], g_last, "observation", self.cohort)
             late_rows = keep & (self._t >= g_last - anticipation)
             notes.append(
                 f"No never-treated units: the {int(late_rows.sum())} observation(s) of periods from "
@@ -1501,3 +1503,15 @@ def _event_covariance(
         terms=tuple(terms),
     )
     return {outcome: OutcomeFit(fit=cov, rows=np.arange(0), clusters=clusters)}
+
+
+def _require_two_cohorts(cohort: np.ndarray, g_last: float, unit: object, cohort_column: object) -> None:
+    """Refuse a design with one treatment cohort and no never-treated units: the last cohort serves as the
+    comparison, so no cohort is left to estimate an effect for."""
+    if not (cohort < g_last).any():
+        raise DesignError(
+            f"every {unit!s} is in cohort {g_last:g} of {cohort_column!r} and none is never treated: with one "
+            "treatment date and no never-treated units there is no comparison group for any period from "
+            f"{g_last:g} on, so no effect can be estimated. Add never-treated units (cohort 0) or units treated "
+            "later, or use DiffInDiff on the periods before and after."
+        )

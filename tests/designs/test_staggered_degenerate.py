@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from evalkit.designs.staggered import StaggeredDiD
-from evalkit.errors import EstimationError, InferenceError
+from evalkit.errors import DesignError, EstimationError, InferenceError
 from evalkit.inference.sandwich import small_sample_factor
 
 
@@ -214,3 +214,19 @@ def test_logit_is_the_maximum_likelihood_estimate() -> None:
     ref = sm.Logit(d, X).fit(disp=0, method="newton", tol=1e-14, maxiter=200)
     np.testing.assert_allclose(ps, ref.predict(X), rtol=1e-8)
     np.testing.assert_allclose(inv_info, ref.cov_params(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator", ["callaway_santanna", "sun_abraham", "twfe", "imputation"])
+def test_one_cohort_and_no_never_treated_is_refused_by_name(estimator):
+    # Found by the fuzz suite (tests/fuzz): with a single treatment cohort and no never-treated units the last cohort
+    # becomes the comparison and no cohort is left; CS raised IndexError and Sun-Abraham ValueError (empty reduction).
+    df = pd.DataFrame(
+        {"y": [-1.2, -0.1, 1.6, 1.4] * 2, "unit": [0] * 4 + [1] * 4, "time": [2000, 2001, 2002, 2003] * 2}
+    ).assign(cohort=2002)
+    before = df.copy(deep=True)
+    with pytest.raises(DesignError, match="every unit is in cohort 2002 of 'cohort' and none is never treated"):
+        StaggeredDiD(df, "unit", "time", "cohort").estimate("y", estimator=estimator, control="not_yet_treated")
+    pd.testing.assert_frame_equal(df, before)
+    if estimator == "callaway_santanna":  # repeated cross-sections take the same path
+        with pytest.raises(DesignError, match="every observation is in cohort 2002"):
+            StaggeredDiD(df, None, "time", "cohort").estimate("y", control="not_yet_treated")
