@@ -807,37 +807,8 @@ class StaggeredDiD:
         rng = inference.generator()
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, window) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
-        est, se, crit_u = block["estimate"], block["std_error"], block["crit_uniform"]
-        label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
-        tests = t_tests(est, se, np.inf, alpha=alpha, scale=scale)
-        se = tests.std_error
-        table = tidy_table(
-            {
-                "outcome": outcome,
-                "term": block["term"],
-                "estimate": est,
-                "std_error": se,
-                "statistic": tests.statistic,
-                "p_value": tests.p_value,
-                "conf_low": tests.conf_low,
-                "conf_high": tests.conf_high,
-                "df": np.inf,
-                "n_obs": block["n_obs"],
-                "n_treated": block["n_treated"],
-                "n_control": block["n_control"],
-                "n_clusters": len(np.unique(clusters)) if clusters is not None else fit.n_units,
-                "estimator": f"callaway_santanna ({method})",
-                "inference": label,
-                "type": block["type"],
-                **{key: block[key] for key in ("group", "time", "event_time", "base_time")},
-                "crit_uniform": crit_u,
-                "conf_low_uniform": est - crit_u * se,
-                "conf_high_uniform": est + crit_u * se,
-                "pretest_statistic": test.statistic,
-                "pretest_df": test.df,
-                "pretest_p_value": test.p_value,
-            },
-            est.size,
+        table, tests = self._influence_table(
+            outcome, block, clusters, fit.n_units, inference, alpha, scale, test, f"callaway_santanna ({method})"
         )
         notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]]), *_small_cohort_notes(panel, len(covs))]
         if default_note is not None:
@@ -925,38 +896,9 @@ class StaggeredDiD:
                 _influence_block(est, infl, np.ones(est.size, dtype=bool), cols, clusters, inference, alpha, rng, scale)
             )
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
-        est, crit_u = block["estimate"], block["crit_uniform"]
         test, leads = self._imputation_pretest(panel, names, anticipation)
-        label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
-        tests = t_tests(est, block["std_error"], np.inf, alpha=alpha, scale=scale)
-        se = tests.std_error
-        table = tidy_table(
-            {
-                "outcome": outcome,
-                "term": block["term"],
-                "estimate": est,
-                "std_error": se,
-                "statistic": tests.statistic,
-                "p_value": tests.p_value,
-                "conf_low": tests.conf_low,
-                "conf_high": tests.conf_high,
-                "df": np.inf,
-                "n_obs": block["n_obs"],
-                "n_treated": block["n_treated"],
-                "n_control": block["n_control"],
-                "n_clusters": len(np.unique(clusters)) if clusters is not None else fit.n_units,
-                "estimator": "imputation",
-                "inference": label,
-                "type": block["type"],
-                **{key: block[key] for key in ("group", "time", "event_time", "base_time")},
-                "crit_uniform": crit_u,
-                "conf_low_uniform": est - crit_u * se,
-                "conf_high_uniform": est + crit_u * se,
-                "pretest_statistic": test.statistic,
-                "pretest_df": test.df,
-                "pretest_p_value": test.p_value,
-            },
-            est.size,
+        table, tests = self._influence_table(
+            outcome, block, clusters, fit.n_units, inference, alpha, scale, test, "imputation"
         )
         notes = [*panel.notes, *tests.notes([str(t) for t in block["term"]]), *_small_cohort_notes(panel, len(covs))]
         if default_note is not None:
@@ -1018,6 +960,54 @@ class StaggeredDiD:
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
         )
+
+    def _influence_table(
+        self,
+        outcome: object,
+        block: dict,
+        clusters: np.ndarray | None,
+        n_units: int,
+        inference: Any,
+        alpha: float,
+        scale: float,
+        test: Any,
+        estimator: str,
+    ) -> tuple[pd.DataFrame, Any]:
+        """The tidy table of influence-function terms (Callaway-Sant'Anna, imputation): t tests through
+        :func:`t_tests` (the degenerate-SE rule), uniform bands and the pre-test columns."""
+        est, crit_u = block["estimate"], block["crit_uniform"]
+        label = inference.name + ", clustered by " + ("units" if clusters is None else f"clusters of {self.clusters!r}")
+        tests = t_tests(est, block["std_error"], np.inf, alpha=alpha, scale=scale)
+        se = tests.std_error
+        table = tidy_table(
+            {
+                "outcome": outcome,
+                "term": block["term"],
+                "estimate": est,
+                "std_error": se,
+                "statistic": tests.statistic,
+                "p_value": tests.p_value,
+                "conf_low": tests.conf_low,
+                "conf_high": tests.conf_high,
+                "df": np.inf,
+                "n_obs": block["n_obs"],
+                "n_treated": block["n_treated"],
+                "n_control": block["n_control"],
+                "n_clusters": len(np.unique(clusters)) if clusters is not None else n_units,
+                "estimator": estimator,
+                "inference": label,
+                "type": block["type"],
+                **{key: block[key] for key in ("group", "time", "event_time", "base_time")},
+                "crit_uniform": crit_u,
+                "conf_low_uniform": est - crit_u * se,
+                "conf_high_uniform": est + crit_u * se,
+                "pretest_statistic": test.statistic,
+                "pretest_df": test.df,
+                "pretest_p_value": test.p_value,
+            },
+            est.size,
+        )
+        return table, tests
 
     def _imputation_pretest(self, panel: _Panel, names: list[str], anticipation: int) -> tuple[PreTest, np.ndarray]:
         """BJS's Test 1: Wald test of the leads added to the untreated model, CR1 by the design's clusters (the unit
