@@ -256,6 +256,53 @@ def _as_outcome(values: Any, n: int, what: str) -> np.ndarray:
     return out
 
 
+def _outcome_spec(
+    outcome: Any, data: pd.DataFrame, roles: Sequence[Hashable], role_names: str
+) -> tuple[Callable[[pd.DataFrame, np.random.Generator], Any] | None, Hashable | None, str]:
+    """``(draw_outcome, column, description)`` of a diagnosis' ``outcome=``: a function drawing y(0), or a column."""
+    if callable(outcome):
+        return outcome, None, _describe(outcome)
+    require_columns(data, [outcome], "outcome")
+    if outcome in roles:
+        raise DataError(f"column {outcome!r} is a role of the design ({role_names}).")
+    return None, outcome, str(outcome)
+
+
+def _effect_spec(effect: Any, data: pd.DataFrame, n: int) -> tuple[np.ndarray, float | None]:
+    """``(tau_i per row, the constant or None)`` of a diagnosis' ``effect=``: a number or ``effect(data)``."""
+    if callable(effect):
+        effects = _as_outcome(effect(data), n, "effect")
+        if not np.all(np.isfinite(effects)):
+            raise DataError("the effect function returned missing or infinite values; return a finite effect per row.")
+        return effects, None
+    if isinstance(effect, bool) or not isinstance(effect, int | float | np.integer | np.floating):
+        raise OptionError(f"effect={effect!r} must be a number (a constant effect) or a function data -> effects.")
+    if not np.isfinite(effect):
+        raise OptionError(f"effect={effect!r} must be finite.")
+    return np.full(n, float(effect)), float(effect)
+
+
+def _finish(
+    table: pd.DataFrame, info: dict[str, Any], sims: int, default_note: str | None, **fields: Any
+) -> Diagnosis:
+    """The :class:`Diagnosis` of a run: the failed simulations and the default-inference note added to its notes."""
+    notes = list(info["notes"])
+    n_failed = int(table["estimate"].isna().sum())
+    if n_failed:
+        notes.insert(0, f"{n_failed} of {sims} simulation(s) failed and are left out of the diagnosands (NaN).")
+    if default_note is not None:
+        notes.append(default_note)
+    return Diagnosis(
+        sims=int(sims),
+        seed=info["seed"],
+        task_size=info["task_size"],
+        runner=info["runner"],
+        _simulations=table,
+        notes=tuple(notes),
+        **fields,
+    )
+
+
 def _describe(value: Any) -> str:
     if callable(value):
         return getattr(value, "__qualname__", None) or repr(value)
@@ -341,25 +388,10 @@ def diagnose_trial(
     alpha = check_alpha(alpha)
     check_option("engine", engine, Engine)
     n = len(trial._data)
-    if callable(outcome):
-        draw_outcome, name, described = outcome, None, _describe(outcome)
-    else:
-        draw_outcome, name, described = None, outcome, str(outcome)
-        require_columns(trial._data, [outcome], "outcome")
-        if outcome in trial._roles:
-            raise DataError(f"column {outcome!r} is a role of the design (treatment, blocks, clusters or weights).")
-    if callable(effect):
-        effects = _as_outcome(effect(trial.data), n, "effect")
-        if not np.all(np.isfinite(effects)):
-            raise DataError("the effect function returned missing or infinite values; return a finite effect per row.")
-        constant = None
-    elif isinstance(effect, bool) or not isinstance(effect, int | float | np.integer | np.floating):
-        raise OptionError(f"effect={effect!r} must be a number (a constant effect) or a function data -> effects.")
-    elif not np.isfinite(effect):
-        raise OptionError(f"effect={effect!r} must be finite.")
-    else:
-        constant = float(effect)
-        effects = np.full(n, constant)
+    draw_outcome, name, described = _outcome_spec(
+        outcome, trial._data, trial._roles, "treatment, blocks, clusters or weights"
+    )
+    effects, constant = _effect_spec(effect, trial.data, n)
     template_name = name if name is not None else described
     covariate_list = [fill_template(c, template_name) for c in as_list(covariates)]
     require_columns(trial._data, [c for c in covariate_list if not is_template(c)], "covariate")
@@ -398,24 +430,16 @@ def diagnose_trial(
     table, info = run_diagnosis(
         sim, sims=sims, seed=seed, client=client, task_size=task_size, progress=progress, work_per_sim=work
     )
-    notes = list(info["notes"])
-    n_failed = int(table["estimate"].isna().sum())
-    if n_failed:
-        notes.insert(0, f"{n_failed} of {sims} simulation(s) failed and are left out of the diagnosands (NaN).")
-    if default_note is not None:
-        notes.append(default_note)
-    return Diagnosis(
+    return _finish(
+        table,
+        info,
+        sims,
+        default_note,
         outcome=described,
         effect=_describe(effect),
-        sims=int(sims),
-        seed=info["seed"],
         alpha=alpha,
         estimator=str(estimator),
         inference=method.name,
         design=trial.describe(),
         engine="batched" if batched is not None else "loop",
-        task_size=info["task_size"],
-        runner=info["runner"],
-        _simulations=table,
-        notes=tuple(notes),
     )
