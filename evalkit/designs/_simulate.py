@@ -9,6 +9,7 @@ potential outcomes and runs the trial's own estimator and inference, through the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -17,16 +18,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evalkit._threads import single_threaded_blas
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._outcomes import estimate_outcomes, fill_template, is_template, resolve_baseline
 from evalkit.diagnostics.diagnose import Diagnosis, run_diagnosis
-from evalkit.errors import DataError, EvalkitError, OptionError
-from evalkit.estimators import EstimationSample, EstimatorName, get_estimator
-from evalkit.estimators.treatment_design import TreatmentDesign
+from evalkit.errors import DataError, DesignError, EvalkitError, OptionError
+from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_estimator
+from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign
+from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
 from evalkit.inference.analytic import TTests, degenerate_se, resolve_inference, t_tests
-from evalkit.inference.batched import batch_estimates, batch_least_squares
+from evalkit.inference.batched import batch_estimates, batch_least_squares, fit_did_design
+from evalkit.inference.sandwich import bell_mccaffrey_df
 
-__all__ = ["Engine", "TrialSimulator", "diagnose_trial"]
+__all__ = ["DiDSimulator", "Engine", "TrialSimulator", "diagnose_did", "diagnose_trial"]
 
 Engine = Literal["auto", "batched", "loop"]
 
@@ -441,5 +445,366 @@ def diagnose_trial(
         estimator=str(estimator),
         inference=method.name,
         design=trial.describe(),
+        engine="batched" if batched is not None else "loop",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# difference in differences
+# ---------------------------------------------------------------------------------------------------------------
+
+_DID_ESTIMATORS = ("did", "twfe")
+
+
+@dataclass(frozen=True)
+class _Capture(InferenceMethod):
+    """The design's inference method, recording the fit and context ``estimate`` hands it (the estimation sample,
+    clusters and small-sample correction of the one preparation path), and otherwise doing exactly what it does."""
+
+    method: InferenceMethod
+    seen: list[tuple[LinearFit, InferenceContext]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+    @property
+    def sandwich_type(self) -> str | None:
+        return self.method.sandwich_type
+
+    @property
+    def working_model(self) -> str:
+        return self.method.working_model
+
+    def infer(self, fit: LinearFit, ctx: InferenceContext) -> InferenceOutcome:
+        return self.infer_terms(fit, ctx, [fit.target])[0]
+
+    def infer_terms(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> tuple[InferenceOutcome, ...]:
+        self.seen.append((fit, ctx))
+        return self.method.infer_terms(fit, ctx, terms)
+
+    def joint_test(self, fit: LinearFit, ctx: InferenceContext, terms: Sequence[int]) -> JointTest | None:
+        return self.method.joint_test(fit, ctx, terms)
+
+
+@dataclass(frozen=True)
+class _DiDBatched:
+    """What the batched DiD engine needs, prepared once from the observed assignment."""
+
+    design: DiDTreatmentDesign = field(repr=False)
+    cov_type: str
+    bell_mccaffrey: bool  # CR2: Bell-McCaffrey df per draw (they depend on which clusters are treated)
+    df: float  # the df of the other types (the same for every draw)
+
+
+@dataclass(frozen=True)
+class DiDSimulator:
+    """A difference-in-differences design's simulation as settings and arrays (picklable with the design it holds).
+
+    ``run(seed, size)`` re-draws which units of assignment are treated with the design's declared assignment
+    (:meth:`DiffInDiff._draw <evalkit.DiffInDiff.draw_assignment>`: the treatment regressor is the drawn group
+    times the common post period), then one integer seed per simulation for a seeded inference method, then the
+    control potential outcomes of each simulation when a function draws them. The observed outcome is
+    :math:`y = y(0) + \\tau \\circ z^*` (the effect only in treated post-period rows); the estimator and inference
+    are those :meth:`~evalkit.DiffInDiff.estimate` runs, on the estimation sample and inference context it prepared.
+    """
+
+    did: Any = field(repr=False)
+    rows: np.ndarray = field(repr=False)  # positions of the estimation sample's rows in the design's data
+    sample: EstimationSample = field(repr=False)  # the estimation sample (its y and treatment replaced per draw)
+    context: InferenceContext = field(repr=False)  # estimate's context, without its (unpicklable) closures
+    estimator: str
+    draw_outcome: Callable[[pd.DataFrame, np.random.Generator], Any] | None = field(repr=False)
+    effects: np.ndarray = field(repr=False)  # tau_i on the sample's rows
+    constant_effect: float | None
+    inference: object
+    alpha: float
+    batched: _DiDBatched | None = field(default=None, repr=False)
+
+    def run(self, seed: np.random.SeedSequence, size: int) -> dict[str, Any]:
+        """Simulate ``size`` times with ``numpy.random.default_rng(seed)``; arrays of the simulation columns."""
+        rng = np.random.default_rng(seed)
+        with single_threaded_blas():  # thin products: one BLAS thread (see evalkit._threads)
+            Z = self.did._draw(rng, size)[:, self.rows]
+            if self.batched is not None:
+                return self._run_batched(Z, rng)
+            seeds = rng.integers(0, 2**63 - 1, size=size) if _is_seeded(self.inference) else None
+            columns = {c: np.full(size, np.nan) for c in _COLUMNS}
+            notes: list[str] = []
+            for b in range(size):
+                method = self.inference if seeds is None else dataclasses.replace(self.inference, seed=int(seeds[b]))
+                try:
+                    row = self._one(Z[b], self._control_outcomes(rng), method)
+                except EvalkitError as error:  # the simulation stays in the table as failed (NaN), with the reason
+                    if (message := f"{type(error).__name__}: {error}") not in notes:
+                        notes.append(message)
+                    continue
+                for c, v in row.items():
+                    columns[c][b] = v
+            return {**columns, "notes": tuple(notes)}
+
+    def _control_outcomes(self, rng: np.random.Generator) -> np.ndarray:
+        if self.draw_outcome is None:
+            return self.sample.y
+        y0 = _as_outcome(self.draw_outcome(self.did.data, rng), len(self.did._data), "outcome")[self.rows]
+        if not np.all(np.isfinite(y0)):
+            raise DataError("the outcome function returned missing or infinite values in the estimation sample.")
+        return y0
+
+    def _context(self, sample: EstimationSample) -> InferenceContext:
+        """estimate's inference context for ``sample``, with the design's draws on the sample's rows."""
+        did, rows = self.did, self.rows
+        return dataclasses.replace(
+            self.context,
+            sample=sample,
+            refit=get_estimator(self.estimator).fit,
+            draw=lambda rng, size: did._draw(rng, size)[:, rows],
+            enumerate=lambda limit, start=0, stop=None: did._enumerate(limit, start, stop)[:, rows],
+            count=did._bound.count,
+        )
+
+    def _infer(self, z: np.ndarray, y: np.ndarray, method: Any) -> tuple[float, InferenceOutcome]:
+        """The estimate and inference of :meth:`~evalkit.DiffInDiff.estimate` with treatment ``z`` and outcome ``y``."""
+        sample = dataclasses.replace(self.sample, y=y, treatment=z)
+        fit = get_estimator(self.estimator).fit(sample)
+        return float(fit.coef[fit.target]), method.infer(fit, self._context(sample))
+
+    def _estimand(self, Z: np.ndarray) -> np.ndarray:
+        """The mean effect of the treated (post-period) rows of each draw, weighted as the fit: the ATT."""
+        w = np.ones(Z.shape[1]) if self.sample.weights is None else self.sample.weights
+        Zw = Z * w
+        return (Zw @ self.effects) / Zw.sum(axis=1)
+
+    def _one(self, z_bool: np.ndarray, y0: np.ndarray, method: object) -> dict[str, float]:
+        """One simulation: the design's estimator and inference on ``y = y0 + tau z`` (and on ``y0``)."""
+        z = z_bool.astype(np.float64)
+        estimate, out = self._infer(z, y0 + self.effects * z, method)
+        null = out if self.constant_effect == 0.0 else self._infer(z, y0, method)[1]
+        return {
+            "estimand": float(self._estimand(z[None, :])[0]),
+            "estimate": estimate,
+            "std_error": out.std_error,
+            "p_value": out.p_value,
+            "conf_low": out.conf_low,
+            "conf_high": out.conf_high,
+            "p_value_null": null.p_value,
+        }
+
+    def _run_batched(self, Z: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """A whole task through :func:`~evalkit.inference.batched.fit_did_design` (Frisch-Waugh-Lovell per draw).
+
+        With fixed control outcomes and a constant effect :math:`c`, the fit of :math:`y(0) + cz^*` on the design
+        of :math:`z^*` has the coefficient of :math:`y(0)` plus :math:`c` and the same residuals (hence standard
+        error and df): one batched fit of :math:`y(0)` serves the simulated data and the sharp null. Otherwise
+        each draw fits its two responses :math:`y(0) + \\tau \\circ z^*` and :math:`y(0)`. CR2's Bell-McCaffrey df
+        depend on which clusters are treated: :func:`~evalkit.inference.sandwich.bell_mccaffrey_df` of each
+        draw's design matrix.
+        """
+        spec = self.batched
+        assert spec is not None
+        sample, ctx, design = self.sample, self.context, spec.design
+        size = Z.shape[0]
+        Zf = Z.astype(np.float64)
+
+        def fit(z: np.ndarray, Y: np.ndarray) -> Any:
+            return fit_did_design(
+                design,
+                z,
+                Y,
+                cov_type=spec.cov_type,
+                weights=sample.weights,
+                clusters=ctx.clusters,
+                correction=ctx.correction,
+            )
+
+        if self.draw_outcome is None and self.constant_effect is not None:
+            one = fit(Zf, sample.y)
+            est0, se0 = one.coef[:, 0], np.sqrt(one.gram[:, 0, 0])
+            est, se = est0 + self.constant_effect, se0
+            within_y0 = design.within(sample.y[:, None])
+            scale0 = np.full(size, within_y0.std())
+            scale = (within_y0 + self.constant_effect * design.within(Zf.T)).std(axis=0)
+        else:
+            est, se, est0, se0, scale, scale0 = (np.full(size, np.nan) for _ in range(6))
+            for b in range(size):
+                y0 = self._control_outcomes(rng)
+                Y = np.column_stack([y0 + self.effects * Zf[b], y0])
+                one = fit(Zf[b : b + 1], Y)
+                est[b], est0[b] = one.coef[0]
+                se[b], se0[b] = np.sqrt(np.diagonal(one.gram[0]))
+                scale[b], scale0[b] = design.within(Y).std(axis=0)
+        if spec.bell_mccaffrey:
+            contrast = np.zeros(design.n_columns)
+            contrast[design.target] = 1.0
+            df = np.array(
+                [
+                    bell_mccaffrey_df(design.matrices(Zf[b : b + 1])[0], contrast, clusters=ctx.clusters)
+                    if np.isfinite(se[b])
+                    else np.nan
+                    for b in range(size)
+                ]
+            )
+        else:
+            df = np.full(size, spec.df)
+        observed = _t_tests(est, se, df, self.alpha, scale)
+        null = _t_tests(est0, se0, df, self.alpha, scale0)
+        out = {
+            "estimand": self._estimand(Zf),
+            "estimate": est,
+            "std_error": observed.std_error,
+            "p_value": observed.p_value,
+            "conf_low": observed.conf_low,
+            "conf_high": observed.conf_high,
+            "p_value_null": null.p_value,
+        }
+        return {**{k: np.array(v, dtype=np.float64) for k, v in out.items()}, "notes": ()}
+
+
+def _prepare_did_batched(sim: DiDSimulator, fit: LinearFit, observed: pd.Series) -> _DiDBatched | None:
+    """The batched engine's inputs when it reproduces ``estimate`` on the observed assignment, else None.
+
+    Needs the ``"did"`` or ``"twfe"`` estimator's batched form (:class:`DiDTreatmentDesign`) and a sandwich
+    (classical, HC, CR0-CR2; weighted CR2 under the identity working model has no batched form) with its usual df
+    (:math:`n-K`, :math:`G-1`, or CR2's Bell-McCaffrey df, computed per draw). The batched fit of the observed
+    assignment is checked against ``estimate``'s row (estimate, SE, df, p-value and interval to 1e-9): any
+    difference falls back to the loop.
+    """
+    method: Any = sim.inference
+    cov_type = method.sandwich_type
+    sample = sim.sample
+    if cov_type is None or (cov_type == "CR2" and sample.weights is not None):
+        return None
+    label = str(observed["inference"])
+    bm = cov_type == "CR2"
+    if not (bm or label == "classical" or "(n - k df)" in label or "(G - 1 df" in label):
+        return None  # e.g. HC2 with Bell-McCaffrey df
+    try:
+        design = get_estimator(sim.estimator).batch_design(sample, fit)
+    except EvalkitError:
+        return None
+    if not isinstance(design, DiDTreatmentDesign):
+        return None
+    spec = _DiDBatched(design=design, cov_type=cov_type, bell_mccaffrey=bm, df=float(observed["df"]))
+    check = dataclasses.replace(sim, batched=spec, draw_outcome=None, constant_effect=0.0)
+    try:
+        with single_threaded_blas():
+            row = check._run_batched(np.asarray(sample.treatment, dtype=bool)[None, :], np.random.default_rng(0))
+    except EvalkitError:
+        return None
+    names = ("estimate", "std_error", "p_value", "conf_low", "conf_high")
+    batched = [row[c][0] for c in names]
+    one_path = [observed[c] for c in names]
+    same = np.allclose(np.asarray(batched, dtype=float), np.asarray(one_path, dtype=float), rtol=1e-9, atol=0)
+    return spec if same else None
+
+
+def _did_refusal(did: Any) -> str:
+    """Why a difference-in-differences design without a declared random assignment cannot be diagnosed."""
+    if did._switch_off is not None:
+        return (
+            f"{did._switch_off}: a diagnosis re-draws which clusters are treated from one common start date, and a "
+            "treatment that switches off has no such assignment to re-draw."
+        )
+    if did.is_panel:
+        k, d = did._keep, did._d == 1
+        firsts = pd.Series(did._period_codes[k & d]).groupby(did._unit_codes[k & d]).min()
+        if firsts.nunique() > 1:
+            return (
+                f"treated units start treatment in {firsts.nunique()} different periods (staggered adoption): a "
+                "diagnosis re-draws which clusters are treated from one common start date; re-drawing adoption "
+                "dates is not supported."
+            )
+    return (
+        "this difference-in-differences design was declared not randomized (the default), so there is no "
+        "assignment to re-draw; pass assignment=ek.BlockClusterRandomization() (or another spec) to DiffInDiff to "
+        "state how the groups were assigned."
+    )
+
+
+def diagnose_did(
+    did: Any,
+    outcome: Hashable | Callable[[pd.DataFrame, np.random.Generator], Any],
+    *,
+    effect: float | Callable[[pd.DataFrame], Any] = 0.0,
+    sims: int = 1_000,
+    seed: int | np.random.SeedSequence | None = None,
+    client: Any = None,
+    estimator: str | None = None,
+    covariates: Hashable | Sequence[Hashable] | None = None,
+    inference: object | None = None,
+    fe_dof: str = "nested",
+    alpha: float = 0.05,
+    engine: Engine = "auto",
+    task_size: int | None = None,
+    progress: bool | None = None,
+) -> Diagnosis:
+    """Diagnose a difference-in-differences design as declared; see :meth:`evalkit.DiffInDiff.diagnose`."""
+    alpha = check_alpha(alpha)
+    check_option("engine", engine, Engine)
+    if did._bound is None:
+        raise DesignError(f"cannot diagnose this design: {_did_refusal(did)}")
+    est = estimator or ("twfe" if did.is_panel else "did")
+    if est not in _DID_ESTIMATORS:
+        raise OptionError(
+            f"estimator={est!r} cannot be diagnosed yet: a diagnosis simulates the single effect of "
+            f"estimator='twfe' (panel) or 'did' (2x2); an event study reports one effect per event time and 'dcdh' "
+            "is for treatments that switch. Diagnose estimator='twfe' (the average post-period effect)."
+        )
+    roles = [c for c in (did.treatment, did.post, did.unit, did.time, did.clusters, did.blocks, did.weights) if c]
+    draw_outcome, name, described = _outcome_spec(
+        outcome, did._data, roles, "treatment, post, unit, time, clusters, blocks or weights"
+    )
+    n = len(did._data)
+    effects, constant = _effect_spec(effect, did.data, n)
+    method, default_note = resolve_inference(inference, lambda: did._default_inference(did._keep))
+    # the declared analysis on the observed assignment, through estimate's own path: a wrong setting raises here,
+    # and the estimation sample and inference context it prepares are the ones every simulation reuses
+    probe = did
+    if name is None:
+        name = _Y0
+        probe = copy.copy(did)  # the same design with the first drawn y(0) as a column (the caller's data untouched)
+        probe._data = did._data.copy(deep=False)
+        probe._data[_Y0] = _as_outcome(draw_outcome(did.data, np.random.default_rng(0)), n, "outcome")  # type: ignore[misc]
+    capture = _Capture(method)
+    res = probe.estimate(
+        name, estimator=est, covariates=covariates, inference=capture, fe_dof=fe_dof, alpha=alpha  # type: ignore[arg-type]
+    )
+    fit, ctx = capture.seen[0]
+    rows = np.asarray(ctx.rows)
+    sim = DiDSimulator(
+        did=did,
+        rows=rows,
+        sample=ctx.sample,  # type: ignore[arg-type]
+        context=dataclasses.replace(ctx, sample=None, refit=None, draw=None, enumerate=None, count=None),
+        estimator=est,
+        draw_outcome=draw_outcome,
+        effects=effects[rows],
+        constant_effect=constant,
+        inference=method,
+        alpha=alpha,
+    )
+    batched = None if engine == "loop" else _prepare_did_batched(sim, fit, res.to_frame().iloc[0])
+    if engine == "batched" and batched is None:
+        raise OptionError(
+            "engine='batched' needs estimator 'twfe' or 'did' with sandwich inference ('CR0'-'CR2', 'classical', "
+            "'HC0'/'HC1'; not weighted CR2) that the batched fit reproduces; use engine='auto' or 'loop' for this "
+            "diagnosis."
+        )
+    sim = dataclasses.replace(sim, batched=batched)
+    work = len(rows) if batched is not None else len(rows) + _LOOP_WORK
+    table, info = run_diagnosis(
+        sim, sims=sims, seed=seed, client=client, task_size=task_size, progress=progress, work_per_sim=work
+    )
+    return _finish(
+        table,
+        info,
+        sims,
+        default_note,
+        outcome=described,
+        effect=_describe(effect),
+        alpha=alpha,
+        estimator=est,
+        inference=method.name,
+        design=did.describe(),
         engine="batched" if batched is not None else "loop",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, get_args
 
 import numpy as np
@@ -23,6 +23,7 @@ from evalkit.designs._roles import (
 )
 from evalkit.designs.assignment import NotRandomized
 from evalkit.diagnostics.balance import BalanceTable, balance_table
+from evalkit.diagnostics.diagnose import Diagnosis
 from evalkit.errors import DataError, DesignError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, EstimationSample, Estimator, LinearFit
 from evalkit.estimators.event_study import event_times
@@ -429,6 +430,75 @@ class DiffInDiff:
             )
         z = self._draw(np.random.default_rng(seed), 1)[0]
         return pd.Series(z.astype(np.int64), index=self._data.index, name=self.treatment)
+
+    @known_keywords
+    def diagnose(
+        self,
+        outcome: str | Callable[[pd.DataFrame, np.random.Generator], object],
+        *,
+        effect: float | Callable[[pd.DataFrame], object] = 0.0,
+        sims: int = 1_000,
+        seed: int | np.random.SeedSequence | None = None,
+        client: object | None = None,
+        estimator: DiDEstimator | None = None,
+        covariates: str | Sequence[str] | None = None,
+        inference: object | None = None,
+        fe_dof: FixedEffectDof = "nested",
+        alpha: float = 0.05,
+        engine: Literal["auto", "batched", "loop"] = "auto",
+        task_size: int | None = None,
+        progress: bool | None = None,
+    ) -> Diagnosis:
+        """Diagnose the declared design by simulation: bias, RMSE, power, coverage, type-I error, SE/SD ratio.
+
+        Each simulation re-draws which units of assignment (clusters, or panel units) are treated with the declared
+        assignment (within blocks when declared; the common start date kept), builds the observed outcome
+        :math:`y = y(0) + \\tau z^*` (the effect in the treated post-period rows only) and runs the estimator and
+        inference of :meth:`estimate` (randomization inference and the wild bootstrap get a seed spawned per
+        simulation). Only designs with a declared random assignment and one common start date can be diagnosed.
+
+        Parameters
+        ----------
+        outcome : str or callable
+            The control potential outcomes :math:`y(0)`: a column (held fixed, the sharp null: the observed outcome
+            is taken as :math:`y(0)`), or ``outcome(data, rng) -> array`` drawing them anew in every simulation.
+        effect : float or callable
+            The effect :math:`\\tau_i`: a constant, or ``effect(data) -> array`` (one per row, used in the treated
+            post-period rows). The estimand of a simulation is its (weighted) mean over the treated post-period rows
+            of the estimation sample, the ATT.
+        sims, seed : int
+            Number of simulations and root seed (task ``k`` uses the ``k``-th ``SeedSequence`` spawned from it).
+        client : dask.distributed.Client, optional
+            Run the simulations on the client's workers; the numbers are identical to ``client=None``.
+        estimator : {"twfe", "did"}, optional
+            As in :meth:`estimate` (``"event_study"`` and ``"dcdh"`` are not diagnosed).
+        covariates, inference, fe_dof, alpha
+            As in :meth:`estimate`.
+        engine : {"auto", "batched", "loop"}
+            ``"batched"`` fits each task's assignments at once (:func:`evalkit.inference.batched.fit_did_design`;
+            sandwich inference, CR2 with Bell-McCaffrey df per draw); ``"loop"`` runs the estimator and inference
+            per simulation; ``"auto"`` picks the batched engine when it reproduces :meth:`estimate`.
+        task_size : int, optional
+            Simulations per task (default 100); it fixes the random streams.
+        progress : bool, optional
+            Progress bar; None shows it when interactive and long.
+
+        Returns
+        -------
+        Diagnosis
+            See :class:`evalkit.diagnostics.diagnose.Diagnosis` for the diagnosands and their Monte Carlo SEs.
+
+        Raises
+        ------
+        DesignError
+            When no random assignment was declared, or treatment is staggered or switches off (there is no
+            declared assignment to re-draw).
+        """
+        from evalkit.designs._simulate import diagnose_did
+
+        settings = dict(locals())
+        del settings["self"], settings["diagnose_did"]
+        return diagnose_did(self, **settings)
 
     @known_keywords
     def balance(self, covariates: str | Sequence[str], *, alpha: float = 0.05) -> BalanceTable:
