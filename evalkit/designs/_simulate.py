@@ -18,17 +18,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evalkit._linear_algebra import cr2_phi
 from evalkit._threads import single_threaded_blas
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._outcomes import estimate_outcomes, fill_template, is_template, resolve_baseline
 from evalkit.diagnostics.diagnose import Diagnosis, run_diagnosis
 from evalkit.errors import DataError, DesignError, EvalkitError, OptionError
 from evalkit.estimators import EstimationSample, EstimatorName, LinearFit, get_estimator
-from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign
+from evalkit.estimators.treatment_design import DiDTreatmentDesign, TreatmentDesign, sorted_starts
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome, JointTest
 from evalkit.inference.analytic import TTests, degenerate_se, resolve_inference, t_tests
-from evalkit.inference.batched import batch_estimates, batch_least_squares, fit_did_design
-from evalkit.inference.sandwich import bell_mccaffrey_df
+from evalkit.inference.batched import MEMORY_BUDGET, batch_estimates, batch_least_squares, fit_did_design
+from evalkit.inference.sandwich import _bm_df_from_pieces
 
 __all__ = ["DiDSimulator", "Engine", "TrialSimulator", "diagnose_did", "diagnose_trial"]
 
@@ -634,16 +635,7 @@ class DiDSimulator:
                 se[b], se0[b] = np.sqrt(np.diagonal(one.gram[0]))
                 scale[b], scale0[b] = design.within(Y).std(axis=0)
         if spec.bell_mccaffrey:
-            contrast = np.zeros(design.n_columns)
-            contrast[design.target] = 1.0
-            df = np.array(
-                [
-                    bell_mccaffrey_df(design.matrices(Zf[b : b + 1])[0], contrast, clusters=ctx.clusters)
-                    if np.isfinite(se[b])
-                    else np.nan
-                    for b in range(size)
-                ]
-            )
+            df = _bell_mccaffrey_dfs(design, Zf, ctx.clusters, np.isfinite(se))
         else:
             df = np.full(size, spec.df)
         observed = _t_tests(est, se, df, self.alpha, scale)
@@ -658,6 +650,41 @@ class DiDSimulator:
             "p_value_null": null.p_value,
         }
         return {**{k: np.array(v, dtype=np.float64) for k, v in out.items()}, "notes": ()}
+
+
+def _bell_mccaffrey_dfs(
+    design: DiDTreatmentDesign, Z: np.ndarray, clusters: np.ndarray, defined: np.ndarray
+) -> np.ndarray:
+    """CR2's Bell-McCaffrey df of the target coefficient under each treatment regressor in ``Z`` (B, n); NaN where
+    the fit is not ``defined`` (its design refused as collinear by the batched fit).
+
+    The df depend on the design matrix only, which changes with the draw. Per chunk of draws: the design matrices
+    :math:`X_b` (:meth:`DiDTreatmentDesign.matrices`), the per-cluster cross products :math:`X_{bg}'X_{bg}`, the
+    bread :math:`B_b = (X_b'X_b)^{-1}` and the CR2 matrices :math:`\\Phi_{bg}`
+    (:func:`~evalkit._linear_algebra.cr2_phi`) at once; then the one Bell-McCaffrey formula of
+    :func:`~evalkit.inference.sandwich.bell_mccaffrey_df` (its ``_bm_df_from_pieces``) per draw. The df are
+    invariant to the column basis, so the design need not be centred and scaled first; the engine is used only
+    after its numbers on the observed assignment matched :meth:`~evalkit.DiffInDiff.estimate`'s.
+    """
+    order, starts, _ = sorted_starts(clusters)
+    ends = np.r_[starts[1:], order.size]
+    B_draws, n = Z.shape
+    k = design.n_columns
+    contrast = np.zeros((k, 1))
+    contrast[design.target] = 1.0
+    out = np.full(B_draws, np.nan)
+    step = max(1, MEMORY_BUDGET // (8 * n * k * 2))
+    for start in range(0, B_draws, step):
+        X = design.matrices(Z[start : start + step])[:, order, :]
+        cross = np.stack([np.swapaxes(X[:, a:e], 1, 2) @ X[:, a:e] for a, e in zip(starts, ends, strict=True)], 1)
+        gram = cross.sum(axis=1)
+        ok = defined[start : start + step]
+        bread = np.linalg.inv(np.where(ok[:, None, None], gram, np.eye(k)))
+        bread = 0.5 * (bread + np.swapaxes(bread, 1, 2))
+        phi = cr2_phi(cross, np.linalg.cholesky(bread))
+        for j in np.flatnonzero(ok):
+            out[start + j] = _bm_df_from_pieces(cross[j], phi[j], bread[j], contrast)[0]
+    return out
 
 
 def _prepare_did_batched(sim: DiDSimulator, fit: LinearFit, observed: pd.Series) -> _DiDBatched | None:
