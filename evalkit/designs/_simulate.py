@@ -287,9 +287,7 @@ def _effect_spec(effect: Any, data: pd.DataFrame, n: int) -> tuple[np.ndarray, f
     return np.full(n, float(effect)), float(effect)
 
 
-def _finish(
-    table: pd.DataFrame, info: dict[str, Any], sims: int, default_note: str | None, **fields: Any
-) -> Diagnosis:
+def _finish(table: pd.DataFrame, info: dict[str, Any], sims: int, default_note: str | None, **fields: Any) -> Diagnosis:
     """The :class:`Diagnosis` of a run: the failed simulations and the default-inference note added to its notes."""
     notes = list(info["notes"])
     n_failed = int(table["estimate"].isna().sum())
@@ -455,6 +453,7 @@ def diagnose_trial(
 # ---------------------------------------------------------------------------------------------------------------
 
 _DID_ESTIMATORS = ("did", "twfe")
+_RESPONSES_PER_FIT = 16  # drawn outcomes: draws whose responses are fitted together by the batched engine
 
 
 @dataclass(frozen=True)
@@ -532,10 +531,11 @@ class DiDSimulator:
             seeds = rng.integers(0, 2**63 - 1, size=size) if _is_seeded(self.inference) else None
             columns = {c: np.full(size, np.nan) for c in _COLUMNS}
             notes: list[str] = []
+            data = self.did.data if self.draw_outcome is not None else None  # one copy of the data per task
             for b in range(size):
                 method = self.inference if seeds is None else dataclasses.replace(self.inference, seed=int(seeds[b]))
                 try:
-                    row = self._one(Z[b], self._control_outcomes(rng), method)
+                    row = self._one(Z[b], self._control_outcomes(rng, data), method)
                 except EvalkitError as error:  # the simulation stays in the table as failed (NaN), with the reason
                     if (message := f"{type(error).__name__}: {error}") not in notes:
                         notes.append(message)
@@ -544,10 +544,11 @@ class DiDSimulator:
                     columns[c][b] = v
             return {**columns, "notes": tuple(notes)}
 
-    def _control_outcomes(self, rng: np.random.Generator) -> np.ndarray:
+    def _control_outcomes(self, rng: np.random.Generator, data: pd.DataFrame | None = None) -> np.ndarray:
         if self.draw_outcome is None:
             return self.sample.y
-        y0 = _as_outcome(self.draw_outcome(self.did.data, rng), len(self.did._data), "outcome")[self.rows]
+        data = self.did.data if data is None else data
+        y0 = _as_outcome(self.draw_outcome(data, rng), len(data), "outcome")[self.rows]
         if not np.all(np.isfinite(y0)):
             raise DataError("the outcome function returned missing or infinite values in the estimation sample.")
         return y0
@@ -572,6 +573,8 @@ class DiDSimulator:
 
     def _estimand(self, Z: np.ndarray) -> np.ndarray:
         """The mean effect of the treated (post-period) rows of each draw, weighted as the fit: the ATT."""
+        if self.constant_effect is not None:
+            return np.full(Z.shape[0], self.constant_effect)
         w = np.ones(Z.shape[1]) if self.sample.weights is None else self.sample.weights
         Zw = Z * w
         return (Zw @ self.effects) / Zw.sum(axis=1)
@@ -626,14 +629,20 @@ class DiDSimulator:
             scale0 = np.full(size, within_y0.std())
             scale = (within_y0 + self.constant_effect * design.within(Zf.T)).std(axis=0)
         else:
-            est, se, est0, se0, scale, scale0 = (np.full(size, np.nan) for _ in range(6))
-            for b in range(size):
-                y0 = self._control_outcomes(rng)
-                Y = np.column_stack([y0 + self.effects * Zf[b], y0])
-                one = fit(Zf[b : b + 1], Y)
-                est[b], est0[b] = one.coef[0]
-                se[b], se0[b] = np.sqrt(np.diagonal(one.gram[0]))
-                scale[b], scale0[b] = design.within(Y).std(axis=0)
+            data = self.did.data if self.draw_outcome is not None else None  # one copy of the data per task
+            y0s = np.stack([self._control_outcomes(rng, data) for _ in range(size)])
+            ys = y0s + self.effects * Zf
+            est, se, est0, se0 = (np.full(size, np.nan) for _ in range(4))
+            # a few draws at a time, their 2b responses fitted together (the fixed part projected once per group);
+            # draw j's numbers are its own columns j (y) and b + j (y0)
+            for start in range(0, size, _RESPONSES_PER_FIT):
+                part = slice(start, start + _RESPONSES_PER_FIT)
+                b = ys[part].shape[0]
+                one = fit(Zf[part], np.concatenate([ys[part], y0s[part]]).T)
+                j = np.arange(b)
+                est[part], est0[part] = one.coef[j, j], one.coef[j, b + j]
+                se[part], se0[part] = np.sqrt(one.gram[j, j, j]), np.sqrt(one.gram[j, b + j, b + j])
+            scale, scale0 = design.within(ys.T).std(axis=0), design.within(y0s.T).std(axis=0)
         if spec.bell_mccaffrey:
             df = _bell_mccaffrey_dfs(design, Zf, ctx.clusters, np.isfinite(se))
         else:
@@ -794,7 +803,12 @@ def diagnose_did(
         probe._data[_Y0] = _as_outcome(draw_outcome(did.data, np.random.default_rng(0)), n, "outcome")  # type: ignore[misc]
     capture = _Capture(method)
     res = probe.estimate(
-        name, estimator=est, covariates=covariates, inference=capture, fe_dof=fe_dof, alpha=alpha  # type: ignore[arg-type]
+        name,
+        estimator=est,
+        covariates=covariates,
+        inference=capture,
+        fe_dof=fe_dof,
+        alpha=alpha,  # type: ignore[arg-type]
     )
     fit, ctx = capture.seen[0]
     rows = np.asarray(ctx.rows)

@@ -3,6 +3,7 @@ other, Monte Carlo SEs against replication, and serial against a dask ``LocalClu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 
@@ -298,3 +299,283 @@ def test_auto_engine_falls_back_to_the_loop_when_batched_would_differ():
     assert trial.diagnose("y", effect=0.1, sims=3, seed=1, inference="HC3").engine == "batched"
     clustered = ek.RandomizedTrial(_trial_data(), "t", clusters="cluster")
     assert clustered.diagnose("y", effect=0.1, sims=3, seed=1).engine == "loop"
+
+
+# ======================================================================================= difference in differences
+def _vraem_did() -> ek.DiffInDiff:
+    """The VRAEM design of notebooks/vraem.ipynb: 775 households x 2 waves, 31 communities in 6 districts,
+    communities randomized within districts."""
+    return ek.DiffInDiff(
+        ek.datasets.load_vraem(),
+        treatment="treated_post",
+        unit="household_id",
+        time="wave",
+        clusters="community",
+        blocks="district",
+        assignment=ek.BlockClusterRandomization(),
+    )
+
+
+#: The two-period cluster DiD of ``ek.planning`` (design="did"): J clusters of m people, half treated.
+_J, _M, _ICC, _PHI_C, _PHI_I = 30, 8, 0.2, 0.5, 0.3
+
+
+def _cluster_panel(J: int = _J, m: int = _M) -> pd.DataFrame:
+    person = np.arange(J * m)
+    cluster = person // m
+    treated = (cluster % 2 == 1).astype(int)
+    return pd.DataFrame(
+        {
+            "person": np.repeat(person, 2),
+            "cluster": np.repeat(cluster, 2),
+            "wave": np.tile([0, 1], J * m),
+            "d": np.repeat(treated, 2) * np.tile([0, 1], J * m),
+            "x": np.repeat(np.sin(person), 2),
+        }
+    )
+
+
+def planning_did_outcomes(data: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Fresh outcomes of the planning model: y_ijt = c_jt + e_ijt, Var c = icc, Var e = 1 - icc, corr(c_j0, c_j1)
+    = phi_c, corr(e_ij0, e_ij1) = phi_i (rows ordered person by person, wave 0 then 1; module level to pickle)."""
+    J = int(data["cluster"].max()) + 1
+    n = len(data) // 2
+
+    def pairs(size: int, rho: float, var: float) -> np.ndarray:
+        a, b = rng.normal(size=(2, size))
+        return np.sqrt(var) * np.column_stack([a, rho * a + np.sqrt(1 - rho**2) * b])
+
+    c = pairs(J, _PHI_C, _ICC)  # (J, 2)
+    e = pairs(n, _PHI_I, 1 - _ICC)  # (people, 2)
+    return c[data["cluster"].to_numpy(), data["wave"].to_numpy()] + e.reshape(-1)
+
+
+def cluster_effect(data: pd.DataFrame) -> np.ndarray:
+    """Effects that vary across clusters and people: 0.3 + 0.2 sin(cluster) + 0.1 x."""
+    return 0.3 + 0.2 * np.sin(data["cluster"].to_numpy()) + 0.1 * data["x"].to_numpy()
+
+
+def test_did_cr2_coverage_on_the_vraem_design_is_within_three_mc_ses_of_95_percent():
+    """Property: on the VRAEM design (31 communities, 6 districts) under the sharp null with zero effect, the CR2
+    interval with Bell-McCaffrey df (the design's default) covers the truth 95% of the time over re-drawn
+    community assignments (Pustejovsky and Tipton 2018: CR2 + BM df is close to exact with 31 clusters). 2,000
+    simulations, batched engine; tolerance three Monte Carlo SEs (about 1.5 percentage points)."""
+    did = _vraem_did()
+    diag = did.diagnose("social_capital", effect=0.0, sims=2_000, seed=2022)
+    d = diag.diagnosands()
+    assert diag.engine == "batched" and diag.inference.startswith("CR2")
+    assert abs(d["coverage"] - 0.95) <= 3 * d["coverage_mc_se"], (d["coverage"], d["coverage_mc_se"])
+    assert d["type_one_error"] == d["power"]  # effect zero: the simulated data are the sharp null
+    assert d["n_failed"] == 0
+
+
+def test_did_simulated_power_matches_the_planning_formula():
+    """Reference: ``ek.planning.power(design="did")`` (noncentral t on J - 2 df; exact for the t test of
+    cluster-mean changes with equal cluster sizes). The simulation draws the planning model's outcomes (ICC 0.2,
+    serial correlations 0.5 of the cluster and 0.3 of the individual component) anew each time on 30 clusters of 8
+    people observed twice, half the clusters re-drawn as treated; TWFE with CR2 / Bell-McCaffrey df, which for
+    two periods, equal clusters and equal arms is that t test (FE absorption leaves CR2 unchanged, Pustejovsky and
+    Tipton 2018, Theorem 2; BM df 2(J/2 - 1) = J - 2). 3,000 simulations; tolerance three MC SEs (~2.7 points)."""
+    did = ek.DiffInDiff(
+        _cluster_panel(), "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization()
+    )
+    effect = 0.35
+    diag = did.diagnose(planning_did_outcomes, effect=effect, sims=3_000, seed=5)
+    planned = ek.planning.power(
+        effect,
+        n_clusters=_J,
+        cluster_size=_M,
+        icc=_ICC,
+        design="did",
+        autocorrelation_cluster=_PHI_C,
+        autocorrelation_individual=_PHI_I,
+    ).power
+    d = diag.diagnosands()
+    assert diag.engine == "batched"
+    assert 0.3 < planned < 0.9  # a power the test can tell apart
+    assert abs(d["power"] - planned) <= 3 * d["power_mc_se"], (d["power"], planned)
+    # the same model: the test of the true value has exact size, and the estimate is unbiased
+    assert abs(d["type_one_error"] - 0.05) <= 3 * d["type_one_error_mc_se"]
+    assert abs(d["bias"]) <= 3 * d["bias_mc_se"]
+    assert d["mean_estimand"] == pytest.approx(effect, rel=1e-12)  # the mean of a constant estimand
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"outcome": "social_capital", "effect": 2.0},
+        {"outcome": "social_capital", "effect": 0.0, "inference": "CR1"},
+        {"outcome": "n_child_health_practices", "effect": 0.2, "covariates": ["safe_water"]},
+        {"outcome": planning_did_outcomes, "effect": cluster_effect, "design": "cluster-panel"},
+        {"outcome": "y", "effect": cluster_effect, "design": "2x2"},
+        {"outcome": "y", "effect": 0.5, "inference": "CR0", "design": "2x2"},
+    ],
+    ids=["vraem-constant", "vraem-CR1", "vraem-missing-covariate", "drawn-heterogeneous", "2x2-heterogeneous", "2x2-CR0"],
+)
+def test_did_batched_engine_equals_the_loop(settings):
+    """Property: the batched engine (``fit_did_design`` on a task's draws, BM df per draw) reproduces, simulation by
+    simulation, the loop (``estimate``'s estimator and inference on each draw); relative tolerance 1e-9."""
+    settings = dict(settings)
+    kind = settings.pop("design", "vraem")
+    if kind == "vraem":
+        did = _vraem_did()
+    elif kind == "cluster-panel":
+        did = ek.DiffInDiff(
+            _cluster_panel(12, 4),
+            "d",
+            unit="person",
+            time="wave",
+            clusters="cluster",
+            assignment=ek.ClusterRandomization(),
+        )
+    else:
+        did = ek.DiffInDiff(_two_by_two(), "g", post="post", clusters="cluster", assignment=ek.ClusterRandomization())
+    batched = did.diagnose(sims=30, seed=11, task_size=12, engine="batched", **settings)
+    loop = did.diagnose(sims=30, seed=11, task_size=12, engine="loop", **settings)
+    assert (batched.engine, loop.engine) == ("batched", "loop")
+    a, b = batched.simulations.to_numpy(), loop.simulations.to_numpy()
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def _two_by_two(G: int = 16, m: int = 6, seed: int = 3) -> pd.DataFrame:
+    """Repeated cross-sections: G clusters (half treated), m different people per cluster in each period."""
+    rng = np.random.default_rng(seed)
+    cluster = np.repeat(np.arange(G), 2 * m)
+    post = np.tile(np.repeat([0, 1], m), G)
+    return pd.DataFrame(
+        {
+            "cluster": cluster,
+            "post": post,
+            "g": (cluster % 2).astype(int),
+            "x": rng.normal(size=G * 2 * m),
+            "y": rng.normal(size=G)[cluster] + 0.3 * post + rng.standard_t(5, size=G * 2 * m),
+        }
+    )
+
+
+def test_did_heterogeneous_estimand_is_the_att_of_each_draw():
+    """Property: the estimand of a simulation is the mean effect over the rows treated in that draw (treated
+    clusters' post-period rows), recomputed here from the draws of task 0 (``did.draw_assignment`` is the same
+    mechanism; the simulator draws first from the task's stream)."""
+    data = _cluster_panel(12, 4)
+    did = ek.DiffInDiff(data, "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization())
+    diag = did.diagnose(planning_did_outcomes, effect=cluster_effect, sims=8, seed=4, task_size=8)
+    Z = did._draw(np.random.default_rng(np.random.SeedSequence(4).spawn(1)[0]), 8)
+    tau = cluster_effect(data)
+    expected = (Z * tau).sum(axis=1) / Z.sum(axis=1)
+    np.testing.assert_allclose(diag.simulations["estimand"], expected, rtol=1e-14)
+    assert np.unique(diag.simulations["estimand"]).size > 1  # the treated clusters, hence the ATT, change
+
+
+def test_did_loop_reproduces_estimate_with_seeded_inference_on_the_observed_assignment():
+    """Property: the loop runs ``estimate``'s estimator and inference: on the observed assignment and outcome, the
+    simulator's wild cluster bootstrap and randomization inference give ``estimate``'s numbers exactly."""
+    did = ek.DiffInDiff(_two_by_two(), "g", post="post", clusters="cluster", assignment=ek.ClusterRandomization())
+    for method in (
+        ek.inference.WildClusterBootstrap(reps=199, seed=3),
+        ek.inference.RandomizationInference(reps=199, seed=3, confidence_interval=False),
+    ):
+        diag = did.diagnose("y", effect=0.0, sims=2, seed=1, inference=method)
+        assert diag.engine == "loop"
+        sim = _did_simulator(did, "y", method)
+        z = did._d[sim.rows].astype(bool)
+        row = sim._one(z, sim.sample.y, method)
+        expected = did.estimate("y", inference=method).to_frame().iloc[0]
+        for column in ("estimate", "std_error", "p_value", "conf_low", "conf_high"):
+            assert row[column] == pytest.approx(expected[column], rel=1e-12, nan_ok=True), column
+
+
+def _did_simulator(did: ek.DiffInDiff, outcome: str, method: object) -> _simulate.DiDSimulator:
+    capture = _simulate._Capture(method)
+    did.estimate(outcome, inference=capture)
+    ctx = capture.seen[0][1]
+    return _simulate.DiDSimulator(
+        did=did,
+        rows=np.asarray(ctx.rows),
+        sample=ctx.sample,
+        context=ctx,
+        estimator="did" if not did.is_panel else "twfe",
+        draw_outcome=None,
+        effects=np.zeros(ctx.rows.size),
+        constant_effect=0.0,
+        inference=method,
+        alpha=0.05,
+    )
+
+
+def test_did_same_seed_same_numbers_and_caller_data_untouched():
+    """Property: the same seed repeats the diagnosis bit for bit; another seed gives other draws; neither the
+    caller's frame nor the design's data change (a drawn outcome is added to a copy only)."""
+    data = _cluster_panel(12, 4)
+    before = data.copy(deep=True)
+    did = ek.DiffInDiff(data, "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization())
+    columns = list(did.data.columns)
+    a = did.diagnose(planning_did_outcomes, effect=0.2, sims=20, seed=9, task_size=7)
+    b = did.diagnose(planning_did_outcomes, effect=0.2, sims=20, seed=9, task_size=7)
+    c = did.diagnose(planning_did_outcomes, effect=0.2, sims=20, seed=10, task_size=7)
+    assert a.simulations.equals(b.simulations)
+    assert not np.allclose(a.simulations["estimate"], c.simulations["estimate"])
+    pd.testing.assert_frame_equal(data, before)
+    assert list(did.data.columns) == columns
+
+
+def test_did_refusals_say_why():
+    panel = _cluster_panel(12, 4)
+    with pytest.raises(ek.errors.DesignError, match="declared not randomized"):
+        ek.DiffInDiff(panel, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
+    staggered = panel.copy()
+    staggered["time3"] = staggered["wave"]
+    late = panel.assign(wave=panel["wave"] + 1, d=panel["d"] * (panel["cluster"] % 4 == 1))
+    staggered = pd.concat([panel.assign(wave=panel["wave"]), late[late["wave"] == 2]], ignore_index=True)
+    staggered["d"] = staggered.groupby("person")["d"].cummax()
+    late_starters = staggered["cluster"] % 4 == 3
+    staggered.loc[late_starters & (staggered["wave"] == 1), "d"] = 0
+    with pytest.raises(ek.errors.DesignError, match="staggered adoption"):
+        ek.DiffInDiff(staggered, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
+    switching = panel.copy()
+    switching["wave"] = switching["wave"].astype(int)
+    extra = switching[switching["wave"] == 1].assign(wave=2, d=0)
+    switching = pd.concat([switching, extra], ignore_index=True)
+    with pytest.raises(ek.errors.DesignError, match="switches off"):
+        ek.DiffInDiff(switching, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
+    did = ek.DiffInDiff(
+        panel, "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization()
+    )
+    with pytest.raises(OptionError, match="event study"):
+        did.diagnose("x", sims=10, seed=1, estimator="event_study")
+    with pytest.raises(OptionError, match="engine='batched'"):
+        did.diagnose("x", sims=10, seed=1, engine="batched", inference=ek.inference.WildClusterBootstrap(reps=99))
+    with pytest.raises(DataError, match="role"):
+        did.diagnose("cluster", sims=10, seed=1)
+    with pytest.raises(OptionError, match="effect="):
+        did.diagnose("x", effect="large", sims=10, seed=1)
+
+
+def test_did_simulator_pickles_and_runs_identically():
+    """Property: the DiD simulator (what dask sends to workers) survives a pickle round trip unchanged."""
+    did = ek.DiffInDiff(_two_by_two(), "g", post="post", clusters="cluster", assignment=ek.ClusterRandomization())
+    sim = _did_simulator(did, "y", ek.inference.Sandwich("CR2"))
+    sim = dataclasses.replace(
+        sim, context=dataclasses.replace(sim.context, sample=None, refit=None, draw=None, enumerate=None, count=None)
+    )
+    copy = pickle.loads(pickle.dumps(sim))
+    seed = np.random.SeedSequence(5)
+    a, b = sim.run(seed, 4), copy.run(seed, 4)
+    for column in SIMULATION_COLUMNS:
+        np.testing.assert_array_equal(a[column], b[column])
+
+
+@pytest.mark.parametrize("engine", ["batched", "loop"])
+def test_did_dask_local_cluster_gives_the_serial_numbers_bit_for_bit(dask_client, engine):
+    """Property: a DiD diagnosis gives identical simulations serially and on a 2-worker LocalCluster."""
+    did = ek.DiffInDiff(
+        _cluster_panel(12, 4), "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization()
+    )
+    serial = did.diagnose(planning_did_outcomes, effect=cluster_effect, sims=30, seed=21, task_size=7, engine=engine)
+    distributed = did.diagnose(
+        planning_did_outcomes, effect=cluster_effect, sims=30, seed=21, task_size=7, engine=engine, client=dask_client
+    )
+    assert distributed.runner.startswith("dask client with 2 worker")
+    assert serial.engine == engine
+    assert distributed.simulations.equals(serial.simulations)
