@@ -410,7 +410,14 @@ def test_did_simulated_power_matches_the_planning_formula():
         {"outcome": "y", "effect": cluster_effect, "design": "2x2"},
         {"outcome": "y", "effect": 0.5, "inference": "CR0", "design": "2x2"},
     ],
-    ids=["vraem-constant", "vraem-CR1", "vraem-missing-covariate", "drawn-heterogeneous", "2x2-heterogeneous", "2x2-CR0"],
+    ids=[
+        "vraem-constant",
+        "vraem-CR1",
+        "vraem-missing-covariate",
+        "drawn-heterogeneous",
+        "2x2-heterogeneous",
+        "2x2-CR0",
+    ],
 )
 def test_did_batched_engine_equals_the_loop(settings):
     """Property: the batched engine (``fit_did_design`` on a task's draws, BM df per draw) reproduces, simulation by
@@ -521,35 +528,33 @@ def test_did_same_seed_same_numbers_and_caller_data_untouched():
 
 
 def test_did_refusals_say_why():
-    panel = _cluster_panel(12, 4)
+    """Refusals name the reason: no declared assignment (the default), staggered adoption and a treatment that
+    switches off (no declared assignment to re-draw), an event study, a batched engine that does not apply, a role
+    column as outcome, an effect that is not a number or function."""
+    panel = _cluster_panel(12, 4).assign(y=lambda f: np.cos(np.arange(len(f))))
     with pytest.raises(ek.errors.DesignError, match="declared not randomized"):
-        ek.DiffInDiff(panel, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
-    staggered = panel.copy()
-    staggered["time3"] = staggered["wave"]
-    late = panel.assign(wave=panel["wave"] + 1, d=panel["d"] * (panel["cluster"] % 4 == 1))
-    staggered = pd.concat([panel.assign(wave=panel["wave"]), late[late["wave"] == 2]], ignore_index=True)
-    staggered["d"] = staggered.groupby("person")["d"].cummax()
-    late_starters = staggered["cluster"] % 4 == 3
-    staggered.loc[late_starters & (staggered["wave"] == 1), "d"] = 0
+        ek.DiffInDiff(panel, "d", unit="person", time="wave", clusters="cluster").diagnose("y", sims=10, seed=1)
+    # three waves: clusters 1, 5, 9 start in wave 1, clusters 3, 7, 11 in wave 2, the even ones never
+    people = panel[panel["wave"] == 0]
+    three = pd.concat([people.assign(wave=w) for w in (0, 1, 2)], ignore_index=True)
+    start = np.where(three["cluster"] % 4 == 1, 1, np.where(three["cluster"] % 4 == 3, 2, 99))
+    three["d"] = (three["wave"] >= start).astype(int)
     with pytest.raises(ek.errors.DesignError, match="staggered adoption"):
-        ek.DiffInDiff(staggered, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
-    switching = panel.copy()
-    switching["wave"] = switching["wave"].astype(int)
-    extra = switching[switching["wave"] == 1].assign(wave=2, d=0)
-    switching = pd.concat([switching, extra], ignore_index=True)
+        ek.DiffInDiff(three, "d", unit="person", time="wave", clusters="cluster").diagnose("y", sims=10, seed=1)
+    three["d"] = ((three["wave"] == 1) & (three["cluster"] % 2 == 1)).astype(int)  # on in wave 1, off in wave 2
     with pytest.raises(ek.errors.DesignError, match="switches off"):
-        ek.DiffInDiff(switching, "d", unit="person", time="wave", clusters="cluster").diagnose("x", sims=10, seed=1)
+        ek.DiffInDiff(three, "d", unit="person", time="wave", clusters="cluster").diagnose("y", sims=10, seed=1)
     did = ek.DiffInDiff(
         panel, "d", unit="person", time="wave", clusters="cluster", assignment=ek.ClusterRandomization()
     )
     with pytest.raises(OptionError, match="event study"):
-        did.diagnose("x", sims=10, seed=1, estimator="event_study")
+        did.diagnose("y", sims=10, seed=1, estimator="event_study")
     with pytest.raises(OptionError, match="engine='batched'"):
-        did.diagnose("x", sims=10, seed=1, engine="batched", inference=ek.inference.WildClusterBootstrap(reps=99))
+        did.diagnose("y", sims=10, seed=1, engine="batched", inference=ek.inference.WildClusterBootstrap(reps=99))
     with pytest.raises(DataError, match="role"):
         did.diagnose("cluster", sims=10, seed=1)
     with pytest.raises(OptionError, match="effect="):
-        did.diagnose("x", effect="large", sims=10, seed=1)
+        did.diagnose("y", effect="large", sims=10, seed=1)
 
 
 def test_did_simulator_pickles_and_runs_identically():
