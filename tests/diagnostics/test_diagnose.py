@@ -584,3 +584,17 @@ def test_did_dask_local_cluster_gives_the_serial_numbers_bit_for_bit(dask_client
     assert distributed.runner.startswith("dask client with 2 worker")
     assert serial.engine == engine
     assert distributed.simulations.equals(serial.simulations)
+
+
+def test_did_auto_engine_uses_the_batched_fit_only_where_it_exists():
+    """Property: weighted CR2 (identity working model) has no batched form and goes through the loop; weighted CR1
+    is batched and equals the loop simulation by simulation (relative tolerance 1e-9)."""
+    panel = _cluster_panel(12, 4).assign(w=lambda f: 1.0 + f["cluster"] % 3)
+    did = ek.DiffInDiff(
+        panel, "d", unit="person", time="wave", clusters="cluster", weights="w", assignment=ek.ClusterRandomization()
+    )
+    assert did.diagnose(planning_did_outcomes, effect=0.1, sims=3, seed=1).engine == "loop"  # CR2 by default
+    batched = did.diagnose(planning_did_outcomes, effect=cluster_effect, sims=20, seed=2, inference="CR1")
+    loop = did.diagnose(planning_did_outcomes, effect=cluster_effect, sims=20, seed=2, inference="CR1", engine="loop")
+    assert batched.engine == "batched"
+    np.testing.assert_allclose(batched.simulations.to_numpy(), loop.simulations.to_numpy(), rtol=1e-9, atol=1e-12)
