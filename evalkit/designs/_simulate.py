@@ -1,10 +1,17 @@
-"""Simulating a randomized trial as declared, for :meth:`RandomizedTrial.diagnose <evalkit.RandomizedTrial.diagnose>`.
+"""Simulating a design as declared, for :meth:`RandomizedTrial.diagnose <evalkit.RandomizedTrial.diagnose>` and
+:meth:`DiffInDiff.diagnose <evalkit.DiffInDiff.diagnose>`.
 
 :class:`TrialSimulator` is the picklable object that :func:`evalkit.diagnostics.diagnose.run_diagnosis` runs in
 tasks (here or on dask workers): it re-draws the trial's own assignment, builds the observed outcome from the
 potential outcomes and runs the trial's own estimator and inference, through the one estimation path
 (:func:`evalkit.designs._outcomes.estimate_outcomes`) or, where that is exact, through the batched estimators of
 :mod:`evalkit.inference.batched` (a whole task as one stack of assignments).
+
+:class:`DiDSimulator` does the same for a difference-in-differences design with a declared random assignment and
+one start date: the treated units of assignment are re-drawn (within blocks) as randomization inference re-draws
+them, the effect enters the treated post-period rows, and the estimator and inference are those ``estimate``
+prepared (its estimation sample and inference context, recorded once), or
+:func:`evalkit.inference.batched.fit_did_design` where that reproduces them.
 """
 
 from __future__ import annotations
