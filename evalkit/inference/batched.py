@@ -50,10 +50,12 @@ __all__ = [
     "batch_estimates",
     "batch_least_squares",
     "check_residual_df",
+    "did_design_fitter",
     "fit_did_design",
     "fit_treatment_design",
     "groups_for",
     "target_gram",
+    "treatment_design_fitter",
 ]
 
 CLUSTER_TYPES = ("CR0", "CR1", "CR2")
@@ -288,39 +290,56 @@ def fit_treatment_design(
     draws are built and solved as in :func:`batch_least_squares` (the stack of all draws is never formed). Both
     give the numbers of :func:`evalkit.inference.sandwich.sandwich` to rounding.
     """
+    return treatment_design_fitter(
+        design, Y, cov_type=cov_type, weights=weights, clusters=clusters, correction=correction, variance=variance
+    )(Z)
+
+
+def treatment_design_fitter(
+    design: TreatmentDesign | DiDTreatmentDesign,
+    Y: np.ndarray,
+    *,
+    cov_type: str,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
+    variance: bool = True,
+) -> Callable[[np.ndarray], BatchFit]:
+    """:func:`fit_treatment_design` as a function of the treatment vectors ``Z`` alone (B, n).
+
+    What does not depend on the draws (the projection of the fixed columns, the cluster sort, the CR2 bases and
+    cluster sums) is computed once here, not once per batch (:func:`did_design_fitter`). Parameters as in
+    :func:`fit_treatment_design`.
+    """
     if isinstance(design, DiDTreatmentDesign):
-        return fit_did_design(
-            design,
-            Z,
-            Y,
-            cov_type=cov_type,
-            weights=weights,
-            clusters=clusters,
-            correction=correction,
-            variance=variance,
+        return did_design_fitter(
+            design, Y, cov_type=cov_type, weights=weights, clusters=clusters, correction=correction, variance=variance
         )
-    Z = np.asarray(Z, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if design.interacted.shape[1] or Y.ndim != 2:
         check_option("cov_type", cov_type, CovType)
-        B, n = Z.shape
+        n = design.fixed.shape[0]
         k = design.n_columns
         check_residual_df(n, k)
-        return _least_squares_chunks(
-            lambda start, stop: design.matrices(Z[start:stop]),
-            B,
-            n,
-            k,
-            Y,
-            target=1,
-            cov_type=cov_type,
-            weights=weights,
-            clusters=clusters,
-            correction=correction,
-        )
-    return fit_did_design(
+
+        def stacked(Z: np.ndarray) -> BatchFit:
+            Z = np.asarray(Z, dtype=np.float64)
+            return _least_squares_chunks(
+                lambda start, stop: design.matrices(Z[start:stop]),
+                Z.shape[0],
+                n,
+                k,
+                Y,
+                target=1,
+                cov_type=cov_type,
+                weights=weights,
+                clusters=clusters,
+                correction=correction,
+            )
+
+        return stacked
+    return did_design_fitter(
         _projected_form(design, weights),
-        Z,
         Y,
         cov_type=cov_type,
         weights=weights,
@@ -704,12 +723,37 @@ def fit_did_design(
     undefined exactly when ``condition_design`` would refuse its design (bounds on the condition number from the
     Schur complement :math:`D`, the SVD of the draw's design matrix where they do not decide).
     """
-    check_option("cov_type", cov_type, CovType)
     Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
-    B, n = Z.shape
+    if design.fixed.shape[0] != Z.shape[1]:
+        raise EstimationError(
+            f"Z has {Z.shape[1]} columns but the design has {design.fixed.shape[0]} rows; they must match."
+        )
+    fitter = did_design_fitter(
+        design, Y, cov_type=cov_type, weights=weights, clusters=clusters, correction=correction, variance=variance
+    )
+    return fitter(Z)
+
+
+def did_design_fitter(
+    design: DiDTreatmentDesign,
+    Y: np.ndarray,
+    *,
+    cov_type: str,
+    weights: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    correction: SmallSampleCorrection = NO_CORRECTION,
+    variance: bool = True,
+) -> Callable[[np.ndarray], BatchFit]:
+    """:func:`fit_did_design` as a function of ``Z`` alone, with the work that does not depend on the draws done once.
+
+    The projection of the fixed columns, the cluster sort, the per-cluster bases of the CR2 adjustment and the
+    cluster sums of the cluster-level path are computed here; the returned function fits batches of draws ``Z``
+    (B, n), so that randomization inference pays for them once and not once per batch. Parameters as in
+    :func:`fit_did_design`.
+    """
+    check_option("cov_type", cov_type, CovType)
+    n = design.fixed.shape[0]
     k = design.n_columns
-    if design.fixed.shape[0] != n:
-        raise EstimationError(f"Z has {n} columns but the design has {design.fixed.shape[0]} rows; they must match.")
     check_residual_df(n, k)
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
@@ -745,18 +789,28 @@ def fit_did_design(
     if not variance:
         per_draw = 8 * n * (3 * m + 3)
     step = max(1, MEMORY_BUDGET // per_draw)
-    coef = np.empty((B, r))
-    gram = np.empty((B, r, r))
-    for start in range(0, B, step):
-        stop = min(B, start + step)
-        Zc = Z[start:stop]
-        if moments is not None:
-            zeta = Zc[:, moments.first]  # (b, G)
-            if np.array_equal(Zc, zeta[:, moments.dense]):
-                coef[start:stop], gram[start:stop] = _solve_cluster_chunk(design, fixed, moments, Zc, zeta, chunk_cov)
-                continue
-        coef[start:stop], gram[start:stop] = _solve_did_chunk(design, fixed, Zc, chunk_cov, n, k, correction)
-    return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+    def fit(Z: np.ndarray) -> BatchFit:
+        Z = np.atleast_2d(np.asarray(Z, dtype=np.float64))
+        if Z.shape[1] != n:
+            raise EstimationError(f"Z has {Z.shape[1]} columns but the design has {n} rows; they must match.")
+        B = Z.shape[0]
+        coef = np.empty((B, r))
+        gram = np.empty((B, r, r))
+        for start in range(0, B, step):
+            stop = min(B, start + step)
+            Zc = Z[start:stop]
+            if moments is not None:
+                zeta = Zc[:, moments.first]  # (b, G)
+                if np.array_equal(Zc, zeta[:, moments.dense]):
+                    coef[start:stop], gram[start:stop] = _solve_cluster_chunk(
+                        design, fixed, moments, Zc, zeta, chunk_cov
+                    )
+                    continue
+            coef[start:stop], gram[start:stop] = _solve_did_chunk(design, fixed, Zc, chunk_cov, n, k, correction)
+        return BatchFit(coef=coef, gram=gram, cov_type=cov_type)
+
+    return fit
 
 
 def _solve_did_chunk(
@@ -880,13 +934,76 @@ def _cr2_from_moments(
         cross[:, :, :m, m:] = np.swapaxes(S, 2, 3)
         cross[:, :, m:, m:] = fixed.basis_gram[None]
         XE[:, :, m:, :] = fixed.basis_y[None] - S @ beta[:, None]  # P_g'e_g
-    L = np.zeros((b, k, k))
-    L[:, :m, :m] = np.linalg.cholesky(Dinv)
-    L[:, m:, m:] = np.eye(s)
-    phi = cr2_phi(cross, L)
-    adjusted = cr2_adjusted_scores(cross, phi, XE, rows=m)  # V~_g' A_g e_g
+    if m == 1:  # L = diag(1/sqrt(D), 1, ..., 1)
+        scale = np.ones((b, k))
+        scale[:, 0] = np.sqrt(Dinv[:, 0, 0])
+        adjusted = _cr2_first_scores(cross, scale, XE)
+    else:
+        L = np.zeros((b, k, k))
+        L[:, :m, :m] = np.linalg.cholesky(Dinv)
+        L[:, m:, m:] = np.eye(s)
+        phi = cr2_phi(cross, L)
+        adjusted = cr2_adjusted_scores(cross, phi, XE, rows=m)  # V~_g' A_g e_g
     U = np.einsum("bi,bgir->bgr", Dinv[:, t, :], adjusted)
     return np.swapaxes(U, 1, 2) @ U
+
+
+#: The power series of the CR2 adjustment is used where a bound on the largest eigenvalue of the cluster's leverage
+#: block is at most this; larger blocks (a leverage near one needs the generalized inverse square root) use the
+#: eigen-decomposition.
+_SERIES_BOUND = 0.5
+
+
+def _cr2_first_scores(cross: np.ndarray, scale: np.ndarray, XE: np.ndarray) -> np.ndarray:
+    """The first row of :math:`X_g'A_ge_g` (b, G, 1, r) for :math:`(X'X)^{-1} = LL'` with diagonal :math:`L`.
+
+    ``cross`` (b, G, k, k) = :math:`C_g = X_g'X_g`, ``scale`` (b, k) the diagonal of :math:`L`, ``XE`` (b, G, k, r)
+    = :math:`X_g'e_g`. With :math:`M_g = L'C_gL` (its non-zero eigenvalues are those of :math:`H_{gg}`) and
+    :math:`A_g = (I - H_{gg})^{-1/2}`, :math:`X_g'A_ge_g = L^{-T}(I - M_g)^{-1/2}L'X_g'e_g` (Bell and McCaffrey
+    2002; the form of :func:`evalkit._linear_algebra.cr2_phi`, since :math:`C_gL = L^{-T}M_g`). Where
+    :math:`\\rho = \\lVert M_g\\rVert_F \\le` :data:`_SERIES_BOUND` (every eigenvalue lies in :math:`[0, \\rho]`),
+    :math:`(I - M)^{-1/2}` is the binomial series about :math:`\\mu = \\rho/2`:
+    :math:`(1-\\mu)^{-1/2}\\sum_j c_jN^j` with :math:`N = (M - \\mu I)/(1 - \\mu)`, :math:`c_j = \\binom{2j}{j}4^{-j}`,
+    whose terms shrink as :math:`q^j`, :math:`q = \\mu/(1-\\mu)`; it is summed by Horner's rule to :math:`J` terms
+    with :math:`q^{J+1} \\le 10^{-17}` (rounding), with products of :math:`k \\times k` matrices and vectors laid
+    out batch-last, and no per-cluster eigen-decomposition. The other clusters use
+    :func:`~evalkit._linear_algebra.cr2_phi`.
+    """
+    b, G, k, r = XE.shape
+    M = scale[:, None, :, None] * cross * scale[:, None, None, :]
+    bound = np.sqrt(np.einsum("bgij,bgij->bg", M, M))
+    series = bound <= _SERIES_BOUND
+    out = np.empty((b, G, 1, r))
+    if (~series).any():
+        rows = np.nonzero(~series)
+        L = np.zeros((rows[0].size, k, k))
+        L[:, np.arange(k), np.arange(k)] = scale[rows[0]]
+        Cf = cross[rows][:, None]
+        phi = cr2_phi(Cf, L)
+        out[rows] = cr2_adjusted_scores(Cf, phi, XE[rows][:, None], rows=1)[:, 0]
+    if not series.any():
+        return out
+    mu = 0.5 * float(bound[series].max(initial=0.0))
+    q = mu / (1.0 - mu)
+    J = 1 if q <= 0.0 else max(1, int(np.ceil(-17.0 * np.log(10.0) / np.log(q))) - 1)
+    coefs = [1.0]
+    for j in range(1, J + 1):
+        coefs.append(coefs[-1] * (2 * j - 1) / (2 * j))
+    # batch-last layout: (k, k, N) and (k, r, N), so that every step is a few long vector operations
+    which = np.nonzero(series)
+    N = M[which] / (1.0 - mu)
+    N[:, np.arange(k), np.arange(k)] -= mu / (1.0 - mu)
+    N = np.ascontiguousarray(N.transpose(1, 2, 0))
+    t = np.ascontiguousarray((scale[:, None, :, None] * XE)[which].transpose(1, 2, 0))  # L'X_g'e_g
+    acc = coefs[-1] * t
+    for c in reversed(coefs[:-1]):
+        new = c * t
+        for col in range(k):
+            new += N[:, col, None, :] * acc[col][None]
+        acc = new
+    # row 0 of L^{-T}(I - M)^{-1/2}L'X_g'e_g
+    out[which] = (acc[0] / ((1.0 - mu) ** 0.5 * scale[which[0], 0][None, :])).T[:, None, :]
+    return out
 
 
 @dataclass(frozen=True)

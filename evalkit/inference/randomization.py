@@ -27,7 +27,7 @@ from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._progress import progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
-from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
+from evalkit.inference.batched import BatchFit, batch_least_squares, treatment_design_fitter
 from evalkit.inference.sandwich import CovType, WorkingModel, sandwich, small_sample_factor
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
@@ -413,20 +413,20 @@ def _engine(
     if design is not None:
         Y = np.column_stack([fit.y, sample.treatment])
 
-        variance = statistic != "estimate"
+        with single_threaded_blas():  # the draw-independent work, once
+            fitter = treatment_design_fitter(
+                design,
+                Y,
+                cov_type=cov_type,
+                weights=sample.weights,
+                clusters=clusters,
+                correction=ctx.correction,
+                variance=statistic != "estimate",
+            )
 
         def batched(Z: np.ndarray) -> BatchFit:
             with single_threaded_blas():
-                return fit_treatment_design(
-                    design,
-                    Z,
-                    Y,
-                    cov_type=cov_type,
-                    weights=sample.weights,
-                    clusters=clusters,
-                    correction=ctx.correction,
-                    variance=variance,
-                )
+                return fitter(Z)
 
         return _Engine(batched, batched=True)
 

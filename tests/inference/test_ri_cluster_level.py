@@ -99,3 +99,15 @@ def test_blocked_cluster_cr2_never_builds_the_stack_of_designs() -> None:
     finally:
         tracemalloc.stop()
     assert peak < batched.MEMORY_BUDGET, peak / MIB
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cr2_series_equals_eigen_decomposition(weighted, monkeypatch) -> None:
+    # Small clusters in few blocks: leverage blocks with trace up to ~0.5, the slowest case of the series.
+    design, Z, Y, cluster = _blocked_cluster(12, 5, 30, seed=11)
+    w = np.random.default_rng(5).uniform(0.5, 2.0, Z.shape[1]) if weighted else None
+    series = fit_treatment_design(design, Z, Y, cov_type="CR2", weights=w, clusters=cluster)
+    monkeypatch.setattr(batched, "_SERIES_BOUND", -1.0)  # every cluster through cr2_phi's eigen-decomposition
+    eigen = fit_treatment_design(design, Z, Y, cov_type="CR2", weights=w, clusters=cluster)
+    # REFERENCE: cr2_phi (eigen-decomposition). TOLERANCE: 1e-12 relative (the series is summed to q^(J+1) <= 1e-17).
+    np.testing.assert_allclose(series.gram, eigen.gram, rtol=1e-12, atol=0.0)
