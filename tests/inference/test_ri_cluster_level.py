@@ -109,5 +109,5 @@ def test_cr2_series_equals_eigen_decomposition(weighted, monkeypatch) -> None:
     series = fit_treatment_design(design, Z, Y, cov_type="CR2", weights=w, clusters=cluster)
     monkeypatch.setattr(batched, "_SERIES_BOUND", -1.0)  # every cluster through cr2_phi's eigen-decomposition
     eigen = fit_treatment_design(design, Z, Y, cov_type="CR2", weights=w, clusters=cluster)
-    # REFERENCE: cr2_phi (eigen-decomposition). TOLERANCE: 1e-12 relative (the series is summed to q^(J+1) <= 1e-17).
+    # REFERENCE: cr2_phi (eigen-decomposition). TOLERANCE: 1e-12 relative (series summed to a term below 2^-53).
     np.testing.assert_allclose(series.gram, eigen.gram, rtol=1e-12, atol=0.0)
