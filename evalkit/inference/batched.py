@@ -996,23 +996,36 @@ def _cr2_first_scores(cross: np.ndarray, scale: np.ndarray, XE: np.ndarray) -> n
     coefs = [1.0]
     for j in range(1, J + 1):
         coefs.append(coefs[-1] * (2 * j - 1) / (2 * j))
-    # batch-last layout: (k, k, N) and (k, r, N), so that every step is a few long vector operations
-    which = np.nonzero(series)
-    N = M[which] / (1.0 - mu)
-    N[:, np.arange(k), np.arange(k)] -= mu / (1.0 - mu)
-    N = np.ascontiguousarray(N.transpose(1, 2, 0))
-    t = np.ascontiguousarray((scale[:, None, :, None] * XE)[which].transpose(1, 2, 0))  # L'X_g'e_g
-    acc = coefs[-1] * t
+    # batch-last layout (k, k, items), so that every step is a few long vector operations
+    if series.all():
+        which: tuple[np.ndarray, ...] | tuple[slice, slice] = (slice(None), slice(None))
+        Mi = M.reshape(-1, k, k)
+        t = (scale[:, None, :, None] * XE).reshape(-1, k, r)  # L'X_g'e_g
+        first_scale = np.repeat(scale[:, 0], G)
+    else:
+        which = np.nonzero(series)
+        Mi = M[which]
+        t = (scale[:, None, :, None] * XE)[which]
+        first_scale = scale[which[0], 0]
+    N = np.ascontiguousarray(Mi.transpose(1, 2, 0))
+    N *= 1.0 / (1.0 - mu)
+    N[np.arange(k), np.arange(k)] -= mu / (1.0 - mu)
+    # only row 0 is needed: the row e_0'(sum_j c_j N^j) by Horner's rule (N is symmetric), then its product with
+    # L'X_g'e_g
+    acc = np.zeros((k, N.shape[2]))
+    acc[0] = coefs[-1]
     new = np.empty_like(acc)
     tmp = np.empty_like(acc)
     for c in reversed(coefs[:-1]):
-        np.multiply(t, c, out=new)
-        for col in range(k):
-            np.multiply(N[:, col, None, :], acc[col][None], out=tmp)
+        np.multiply(N[0], acc[0][None], out=new)
+        for row in range(1, k):
+            np.multiply(N[row], acc[row][None], out=tmp)
             new += tmp
+        new[0] += c
         acc, new = new, acc
+    first = np.einsum("kn,nkr->nr", acc, t)
     # row 0 of L^{-T}(I - M)^{-1/2}L'X_g'e_g
-    out[which] = (acc[0] / ((1.0 - mu) ** 0.5 * scale[which[0], 0][None, :])).T[:, None, :]
+    out[which] = (first / ((1.0 - mu) ** 0.5 * first_scale)[:, None]).reshape(out[which].shape)
     return out
 
 
@@ -1100,14 +1113,20 @@ def _solve_cluster_chunk(
     if cov_type == "none":
         return coef, np.full((b, r, r), np.nan)
     assert cm.QQ is not None and cm.Qy is not None and cm.PQ is not None and cm.Ps is not None
+    G, p = cm.C.shape
+    r_ = cm.ys.shape[1]
     t_C = w @ cm.C.T  # (b, G): c_g'Q'v
-    zz = (zeta * zeta) * cm.t - 2.0 * zeta * t_C + np.einsum("bp,gpq,bq->bg", w, cm.QQ, w, optimize=True)
-    zy = zeta[:, :, None] * cm.ys[None] - np.einsum("bp,gpr->bgr", w, cm.Qy)
+    # w'Q_g'Q_g w, w'Q_g'y~_g and P_g'Q_g w as BLAS products over all clusters at once
+    quad = (w[:, :, None] * w[:, None, :]).reshape(b, p * p) @ cm.QQ.reshape(G, p * p).T
+    zz = (zeta * zeta) * cm.t - 2.0 * zeta * t_C + quad
+    zy = zeta[:, :, None] * cm.ys[None] - (w @ cm.Qy.transpose(1, 0, 2).reshape(p, G * r_)).reshape(b, G, r_)
     A = zz[:, :, None, None]
     W = zy[:, :, None, :]
     S = None
-    if cm.Ps.shape[1]:
-        S = (zeta[:, :, None] * cm.Ps[None] - np.einsum("gsp,bp->bgs", cm.PQ, w))[:, :, :, None]
+    s_ = cm.Ps.shape[1]
+    if s_:
+        PQw = (w @ cm.PQ.transpose(2, 0, 1).reshape(p, G * s_)).reshape(b, G, s_)
+        S = (zeta[:, :, None] * cm.Ps[None] - PQw)[:, :, :, None]
     g = _cr2_from_moments(fixed, A, W, S, beta[:, None, :], (1.0 / d)[:, None, None], 0)
     g = 0.5 * (g + np.swapaxes(g, 1, 2))
     g[~ok] = np.nan
