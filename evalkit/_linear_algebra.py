@@ -21,6 +21,7 @@ The names carry no underscore because other modules import them; they are not pa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalkit._threads import single_threaded_blas
 from evalkit.errors import DataError, EstimationError, InferenceError
 
 __all__ = [
@@ -57,6 +59,10 @@ LEVERAGE_TOL = 1e-10
 #: Stability of Numerical Algorithms, 2nd ed., section 20.1), which reaches 1 there: a change of the data at
 #: rounding level could change the coefficients and variances by 100%. Beyond it the numbers are not the data's.
 CONDITION_LIMIT = float(1.0 / np.sqrt(np.finfo(np.float64).eps))
+#: A design with at most this many entries is "thin": its SVD runs with one BLAS thread
+#: (:func:`evalkit._threads.single_threaded_blas`). Measured on a 5,040 x 16 design with the other core busy:
+#: 0.68 s with the default threads, 0.002 s with one.
+THIN_ENTRIES = 2**22
 
 #: A column's weight in the near-null direction above this share of the largest weight names it as involved.
 _INVOLVED_SHARE = 1e-3
@@ -463,7 +469,8 @@ def condition_design(
     n, k = X.shape
     Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
     sw = None if w is None else np.sqrt(w)
-    u, s, vt = np.linalg.svd(Xt, full_matrices=False)
+    with single_threaded_blas() if n * k <= THIN_ENTRIES else contextlib.nullcontext():
+        u, s, vt = np.linalg.svd(Xt, full_matrices=False)
     cond = _condition_from_singular_values(s, n, k)
     if not acceptable_condition(cond):
         rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps

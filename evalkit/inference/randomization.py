@@ -17,6 +17,7 @@ import numpy as np
 
 from evalkit._linear_algebra import condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
+from evalkit._threads import single_threaded_blas
 from evalkit._validation import check_option
 from evalkit.errors import DesignError, EstimationError, InferenceError, OptionError
 from evalkit.estimators import REGISTRY, LinearFit
@@ -26,7 +27,7 @@ from evalkit.inference._cr2_identity import cr2_identity_directions
 from evalkit.inference._progress import progress_bar, show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
-from evalkit.inference.batched import BatchFit, batch_least_squares, fit_treatment_design
+from evalkit.inference.batched import BatchFit, batch_least_squares, treatment_design_fitter
 from evalkit.inference.sandwich import CovType, WorkingModel, sandwich, small_sample_factor
 
 __all__ = ["Alternative", "EnumerateOption", "RandomizationInference", "RandomizationStatistic"]
@@ -258,7 +259,7 @@ class RandomizationInference(InferenceMethod):
         )
         std_error = float(np.sqrt(cov.vcov[fit.target, fit.target]))
 
-        engine = _engine(fit, ctx, cov_type, clusters, self.working_model)
+        engine = _engine(fit, ctx, cov_type, clusters, self.working_model, self.statistic)
         observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
         exact, assignments, total = self._assignments(ctx)
         what = f"randomization inference with reps={self.reps:,}" + (f" ({total:,} assignments)" if exact else "")
@@ -382,7 +383,12 @@ class _Engine:
 
 
 def _engine(
-    fit: LinearFit, ctx: InferenceContext, cov_type: str, clusters: np.ndarray | None, working_model: str = "identity"
+    fit: LinearFit,
+    ctx: InferenceContext,
+    cov_type: str,
+    clusters: np.ndarray | None,
+    working_model: str = "identity",
+    statistic: str = "t",
 ) -> _Engine:
     """A function mapping treatment vectors (B, n) to fits of [outcome, observed treatment] as responses.
 
@@ -393,6 +399,10 @@ def _engine(
     (its adjustment matrices need a :math:`2k \times 2k` eigen-decomposition per cluster and draw): it is re-run
     draw by draw with :func:`~evalkit.inference.sandwich.sandwich`, so that every statistic uses the working model
     of the reported ``std_error``.
+
+    With ``statistic="estimate"`` the batched form fits coefficients only (the draws' variances are not used:
+    ``gram`` is NaN). Batches run with one BLAS thread (:func:`evalkit._threads.single_threaded_blas`): their
+    products are thin, and a multi-threaded BLAS waiting for a busy core slows them many-fold.
     """
     sample = ctx.sample
     if sample is None:
@@ -403,10 +413,20 @@ def _engine(
     if design is not None:
         Y = np.column_stack([fit.y, sample.treatment])
 
-        def batched(Z: np.ndarray) -> BatchFit:
-            return fit_treatment_design(
-                design, Z, Y, cov_type=cov_type, weights=sample.weights, clusters=clusters, correction=ctx.correction
+        with single_threaded_blas():  # the draw-independent work, once
+            fitter = treatment_design_fitter(
+                design,
+                Y,
+                cov_type=cov_type,
+                weights=sample.weights,
+                clusters=clusters,
+                correction=ctx.correction,
+                variance=statistic != "estimate",
             )
+
+        def batched(Z: np.ndarray) -> BatchFit:
+            with single_threaded_blas():
+                return fitter(Z)
 
         return _Engine(batched, batched=True)
 
