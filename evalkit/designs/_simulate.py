@@ -85,6 +85,10 @@ class TrialSimulator:
     # ------------------------------------------------------------------------------------------------ tasks
     def run(self, seed: np.random.SeedSequence, size: int) -> dict[str, Any]:
         """Simulate ``size`` times with ``numpy.random.default_rng(seed)``; arrays of the simulation columns."""
+        with single_threaded_blas():  # thin products: one BLAS thread (see evalkit._threads)
+            return self._run(seed, size)
+
+    def _run(self, seed: np.random.SeedSequence, size: int) -> dict[str, Any]:
         rng = np.random.default_rng(seed)
         draws = self.trial._assignment.draw(rng, size)
         if self.batched is not None:
