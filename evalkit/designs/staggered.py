@@ -175,14 +175,6 @@ class StaggeredDiD:
         self._data = data.copy(deep=True)
         self.unit, self.time, self.cohort = unit, time, cohort
         self.clusters, self.weights = clusters, weights
-        dup = self._data.duplicated([unit, time]) if unit is not None else pd.Series(False, index=self._data.index)
-        if dup.any():
-            at = int(np.flatnonzero(dup.to_numpy())[0])
-            u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
-            raise DataError(
-                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
-                f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
-            )
         if unit is None:  # repeated cross-sections: every row is its own "unit" (labelled by its position)
             self._unit_codes, self._unit_labels = np.arange(len(self._data)), pd.RangeIndex(len(self._data))
         else:
@@ -190,6 +182,14 @@ class StaggeredDiD:
         self._t = self._floats([time], "time")[:, 0]
         self._periods = np.unique(self._t)
         self._time_codes = np.searchsorted(self._periods, self._t)
+        if unit is not None and _has_duplicate_pairs(self._unit_codes, self._time_codes, self._periods.size):
+            dup = self._data.duplicated([unit, time])
+            at = int(np.flatnonzero(dup.to_numpy())[0])
+            u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
+            raise DataError(
+                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
+                f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
+            )
         n_units = len(self._unit_labels)
         g = to_float_array(self._data, [cohort], "cohort")[:, 0]
         self._cohort = self._unit_constant(g, cohort, "cohort", n_units)
@@ -1305,9 +1305,12 @@ def _influence_block(
     standard error and ``crit_uniform`` come from a separate call: the critical value of its own one-term band
     (close to the normal one), as the one row of ``"simple"``.
     """
-    identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
+    analytic = analytic_se(infl, clusters)  # NaN for a column with a NaN (a NaN cell or aggregate): no SE
+    finite = np.isfinite(analytic)
+    finite[~finite] = np.isfinite(infl[:, ~finite]).all(axis=0)  # finite values whose squares overflow
+    identified = identified & np.isfinite(est) & finite
     flat = np.zeros(est.size, dtype=bool)
-    flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)
+    flat[identified] = degenerate_se(analytic[identified], est[identified], scale)
     usable = identified & ~flat
     se = np.full(est.size, np.nan)
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
@@ -1316,9 +1319,17 @@ def _influence_block(
     for part in (~overall, overall):
         cols_in = usable & part
         if cols_in.any():
-            se[cols_in], crit_part = inference.standard_errors(infl[:, cols_in], clusters, alpha, rng)
+            se[cols_in], crit_part = inference.standard_errors(_columns(infl, cols_in), clusters, alpha, rng)
             crit[part] = crit_part
     return {"estimate": est, "std_error": se, "crit_uniform": crit, **cols}
+
+
+def _columns(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``a[:, mask]``, as a view (no copy of the units x estimates array) when the columns are consecutive."""
+    where = np.flatnonzero(mask)
+    if where[-1] - where[0] + 1 == where.size:
+        return a[:, where[0] : where[-1] + 1]
+    return a[:, mask]
 
 
 def _dynamic_window(
@@ -1462,6 +1473,18 @@ def _small_cohort_notes(panel: _Panel, n_covariates: int, *, exact_fit: bool = T
             "(zero, and reported NaN, when those are one unit too). Consider merging it with an adjacent cohort."
         )
     return (note,)
+
+
+def _has_duplicate_pairs(unit_codes: np.ndarray, time_codes: np.ndarray, n_periods: int) -> bool:
+    """Whether some (unit, period) pair occurs in more than one row (what ``DataFrame.duplicated`` on the two
+    columns finds, without its cost): a count per pair when the pairs fit a table a few times the number of rows,
+    else a sort."""
+    key = unit_codes.astype(np.int64) * n_periods + time_codes
+    if not key.size:
+        return False
+    if (int(unit_codes.max()) + 1) * n_periods <= 8 * key.size + 1024:
+        return bool(np.bincount(key).max() > 1)
+    return bool(np.unique(key).size < key.size)
 
 
 def _plain(value: object) -> object:

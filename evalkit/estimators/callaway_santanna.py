@@ -644,11 +644,10 @@ def _group_time_att_means(
     with single_threaded_blas():  # a thin product: one thread is as fast, and does not wait for a busy core
         class_change = change @ one_hot  # (m, K + 1): weighted sums of the changes of each class in each cell
     fallback = []
-    scale = n * w_all
+    coef = np.zeros((len(rows), K + 1))  # per cell and class: 1/S_g for the cohort, -1/S_C for the comparison
+    centre = np.zeros((len(rows), K + 1))  # per cell and class: the mean change it is centred at
     for j, (k, comp) in enumerate(members):
-        row = change[j]
-        if comp is None:
-            row[:] = 0.0
+        if comp is None:  # a universal base period's own cell: coefficient 0
             continue
         s_g, s_c = class_w[k], class_w[comp].sum()
         mean_g, mean_c = class_change[j, k] / s_g, class_change[j, comp].sum() / s_c
@@ -656,13 +655,11 @@ def _group_time_att_means(
         rows[j] = (*rows[j][:3], att, *rows[j][4:])
         if (method != "reg" and s_g / (s_g + s_c) >= _TRIM_CONTROL - 1e-9) or not np.isfinite(att):
             fallback.append(j)
-        coef = np.where(comp, -1.0 / s_c, 0.0)  # per class: 1/S_g for the cohort, -1/S_C for the comparison
-        coef[k] = 1.0 / s_g
-        centre = np.where(comp, mean_c, 0.0)  # per class: the mean change it is centred at
-        centre[k] = mean_g
-        row -= centre[code]
-        row *= coef[code]
-        row *= scale
+        coef[j, comp], centre[j, comp] = -1.0 / s_c, mean_c
+        coef[j, k], centre[j, k] = 1.0 / s_g, mean_g
+    change -= np.take(centre, code, axis=1)
+    change *= np.take(coef, code, axis=1)
+    change *= n * w_all
     influence = change.T  # (n, m)
     ones = np.ones((n, 1))
     for j in fallback:  # a propensity score at the trimming bound: the 2x2 estimator itself

@@ -260,7 +260,7 @@ def analytic_se(influence: np.ndarray, clusters: np.ndarray | None = None) -> np
     """
     n = influence.shape[0]
     sums = _cluster_sums(influence, clusters)
-    return np.sqrt((sums**2).sum(axis=0)) / n
+    return np.sqrt(np.einsum("ij,ij->j", sums, sums)) / n
 
 
 def analytic_vcov(influence: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
