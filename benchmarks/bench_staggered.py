@@ -12,9 +12,10 @@ anticipation (each package's options set explicitly). diff-diff has no calendar 
 aggregation is timed apart, evalkit against csdid only: the time of the main run with the calendar block added.
 evalkit's times include building the design from the data frame; csdid's and diff-diff's include theirs.
 
-Each side gets one warm-up run, then the median of ``repeats`` runs (at least 20 on mpdta; on the large panel
-csdid, which takes seconds per run, gets fewer -- printed). Targets: csdid/evalkit >= 5 and diff-diff/evalkit
->= 1 on both datasets. Timings on a shared machine are noisy; run the script more than once.
+Each side gets one warm-up run, then the median of ``repeats`` runs, interleaved round by round with the other
+sides (at least 20 on mpdta; on the large panel csdid, which takes seconds per run, gets fewer -- printed).
+Targets: csdid/evalkit >= 5 and diff-diff/evalkit >= 1 on both datasets. Timings on a shared machine are noisy;
+run the script more than once.
 
     python benchmarks/bench_staggered.py [mpdta_repeats] [panel_repeats]
 """
@@ -51,14 +52,19 @@ def synthetic_panel(n_units: int = 20_000, n_periods: int = 10, seed: int = 20_2
     return pd.DataFrame({"id": unit, "period": period, "first_treat": g, "y": y})
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_times(sides: dict[str, Callable[[], object]], repeats: dict[str, int]) -> dict[str, float]:
+    """Median wall time of each side: one warm-up run each, then the timed runs interleaved round by round (one run
+    of every side per round), so that a change in the machine's load falls on all sides alike."""
+    for fn in sides.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {key: [] for key in sides}
+    for round_ in range(max(repeats.values())):
+        for key, fn in sides.items():
+            if round_ < repeats[key]:
+                start = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def _sides(data: pd.DataFrame, y: str, unit: str, period: str, cohort: str) -> dict[str, Callable[[], object]]:
@@ -111,9 +117,9 @@ def _sides(data: pd.DataFrame, y: str, unit: str, period: str, cohort: str) -> d
 
 
 def _report(name: str, sides: dict[str, Callable[[], object]], repeats: int, csdid_repeats: int) -> None:
-    t = {key: _median_time(fn, csdid_repeats if key.startswith("csdid") else repeats) for key, fn in sides.items()}
+    t = _median_times(sides, {key: csdid_repeats if key.startswith("csdid") else repeats for key in sides})
     print(f"\n{name}: ATT(g,t) + simple/group/dynamic, analytic SEs, dr, no covariates")
-    print(f"  median of {repeats} runs ({csdid_repeats} for csdid) after one warm-up run each")
+    print(f"  median of {repeats} runs ({csdid_repeats} for csdid), interleaved, after one warm-up run each")
     print(f"  evalkit    {1e3 * t['evalkit']:9.2f} ms")
     print(
         f"  csdid      {1e3 * t['csdid']:9.2f} ms   csdid/evalkit     = {t['csdid'] / t['evalkit']:6.2f}  (target >= 5)"
