@@ -33,6 +33,7 @@ from evalkit.estimators.callaway_santanna import (
     DidMethod,
     GroupTimeFit,
     aggregate,
+    aggregations,
     group_time_att,
     group_time_att_rcs,
 )
@@ -810,7 +811,8 @@ class StaggeredDiD:
         test = pretest(fit, clusters, scale=scale)
         kinds = _aggregate_kinds(agg)
         rng = inference.generator()
-        aggs = {kind: _cs_aggregate(fit, kind, window) for kind in kinds if kind is not None}
+        balance_e, min_e, max_e = window
+        aggs = aggregations(fit, [k for k in kinds if k is not None], balance_e=balance_e, min_e=min_e, max_e=max_e)
         blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, ag=aggs.get(kind)) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         table, tests = self._influence_table(

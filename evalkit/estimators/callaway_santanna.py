@@ -29,6 +29,7 @@ __all__ = [
     "DidMethod",
     "GroupTimeFit",
     "aggregate",
+    "aggregations",
     "did_2x2_panel",
     "did_2x2_rcs",
     "group_time_att",
@@ -941,21 +942,101 @@ def aggregate(
     influence function, so that no aggregate is silently computed from a subset of its cells.
     """
     check_option("aggregate", kind, AggregateKind)
-    w = fit.unit_weights
+    return _aggregate(fit, _Basis.of(fit), kind, balance_e, min_e, max_e)
+
+
+def aggregations(
+    fit: GroupTimeFit,
+    kinds: Sequence[AggregateKind],
+    *,
+    balance_e: int | None = None,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+) -> dict[str, Aggregation]:
+    """Several aggregations of one fit: :func:`aggregate` of each kind (``balance_e``, ``min_e``, ``max_e`` apply
+    to ``"dynamic"``), computing once the per-unit tables they share."""
+    for kind in kinds:
+        check_option("aggregate", kind, AggregateKind)
+    basis = _Basis.of(fit)
+    window = {"dynamic": (balance_e, min_e, max_e)}
+    return {kind: _aggregate(fit, basis, kind, *window.get(kind, (None, -np.inf, np.inf))) for kind in kinds}
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What every aggregation of a :class:`GroupTimeFit` uses.
+
+    Attributes
+    ----------
+    glist : ndarray (G,)
+        The cohorts.
+    code : ndarray of int (n,)
+        Each unit's cohort class (index into ``glist``; ``G`` for units of no cohort).
+    unit_class : ndarray (n, G + 1)
+        Unit i's weight in the column of its cohort class (zero elsewhere).
+    cell_class : ndarray of int (m,)
+        Each cell's cohort class.
+    pg_group, pg_cell : ndarray (G,), (m,)
+        Cohort shares :math:`E_n[w_i 1\\{G_i = g\\}]`, of each cohort and of each cell's cohort.
+    post : ndarray of bool (m,)
+        Post-treatment cells (``g <= t``).
+    bad : ndarray of bool (m,)
+        Cells whose estimate or influence function is not finite (NaN cells).
+    att, influence : ndarray (m,), (n, m)
+        The fit's, with the NaN cells set to zero (their terms are set NaN apart).
+    """
+
+    glist: np.ndarray
+    code: np.ndarray
+    unit_class: np.ndarray
+    cell_class: np.ndarray
+    pg_group: np.ndarray
+    pg_cell: np.ndarray
+    post: np.ndarray
+    bad: np.ndarray
+    att: np.ndarray
+    influence: np.ndarray
+
+    @classmethod
+    def of(cls, fit: GroupTimeFit) -> _Basis:
+        """The tables of ``fit``."""
+        w, n = fit.unit_weights, fit.n_units
+        glist = np.unique(fit.groups)
+        clipped = np.minimum(np.searchsorted(glist, fit.cohort), glist.size - 1)
+        code = np.where(glist[clipped] == fit.cohort, clipped, glist.size)
+        unit_class = np.zeros((n, glist.size + 1))
+        unit_class[np.arange(n), code] = w
+        cell_class = np.searchsorted(glist, fit.groups)
+        pg_group = np.bincount(code, weights=w, minlength=glist.size + 1)[: glist.size] / n
+        bad = ~(np.isfinite(fit.att) & np.isfinite(fit.influence).all(axis=0))
+        return cls(
+            glist=glist,
+            code=code,
+            unit_class=unit_class,
+            cell_class=cell_class,
+            pg_group=pg_group,
+            pg_cell=pg_group[cell_class],
+            post=fit.groups <= fit.times,
+            bad=bad,
+            att=np.where(bad, 0.0, fit.att),
+            influence=np.where(bad[None, :], 0.0, fit.influence) if bad.any() else fit.influence,
+        )
+
+
+def _aggregate(
+    fit: GroupTimeFit, basis: _Basis, kind: str, balance_e: int | None, min_e: float, max_e: float
+) -> Aggregation:
+    """:func:`aggregate`, from the fit's shared tables."""
     n = fit.n_units
-    glist = np.unique(fit.groups)
-    n_classes = glist.size + 1
-    clipped = np.minimum(np.searchsorted(glist, fit.cohort), glist.size - 1)
-    code = np.where(glist[clipped] == fit.cohort, clipped, glist.size)  # each unit's cohort; glist.size: none
-    unit_class = np.zeros((n, n_classes))  # w_i in the column of unit i's cohort
-    unit_class[np.arange(n), code] = w
-    cell_class = np.searchsorted(glist, fit.groups)
-    pg_group = np.bincount(code, weights=w, minlength=n_classes)[: glist.size] / n
-    pg_cell = pg_group[cell_class]
-    post = fit.groups <= fit.times
-    bad = ~(np.isfinite(fit.att) & np.isfinite(fit.influence).all(axis=0))  # NaN cells: their terms are NaN
-    att = np.where(bad, 0.0, fit.att)
-    influence = np.where(bad[None, :], 0.0, fit.influence) if bad.any() else fit.influence
+    glist, n_classes, unit_class, cell_class = basis.glist, basis.glist.size + 1, basis.unit_class, basis.cell_class
+    pg_group, pg_cell, post, bad, att, influence = (
+        basis.pg_group,
+        basis.pg_cell,
+        basis.post,
+        basis.bad,
+        basis.att,
+        basis.influence,
+    )
     if kind == "group":
         member = (post[:, None] & (fit.groups[:, None] == glist[None, :])).astype(np.float64)
         est, inf = _terms(att, influence, member / member.sum(axis=0), bad)

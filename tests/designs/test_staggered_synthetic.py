@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from evalkit.designs.staggered import StaggeredDiD
-from evalkit.errors import OptionError
+from evalkit.errors import DataError, OptionError
 
 AGGREGATIONS = ("simple", "group", "dynamic", "calendar")
 
@@ -92,3 +92,23 @@ def test_list_of_blocks_gives_those_rows_of_all(panel: pd.DataFrame) -> None:
     with pytest.raises(OptionError, match="balance_e"):
         design.estimate("y", aggregate=["att_gt", "group"], balance_e=1)
     assert not design.estimate("y", aggregate=["group", "dynamic"], balance_e=1).to_frame().empty
+
+
+def test_duplicate_unit_period_found_in_a_sparse_long_panel() -> None:
+    # property: the duplicate check counts (unit, period) code pairs in a table when they fit in a few times the
+    # number of rows, and sorts them otherwise; 400 units each seen in 2 of 400 periods take the sorting branch
+    rng = np.random.default_rng(3)
+    n = 400
+    first = rng.permutation(n) + 1
+    rows = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(n), 2),
+            "period": np.column_stack([first, first + 1000]).ravel(),
+            "first_treat": 0,
+            "y": rng.normal(size=2 * n),
+        }
+    )
+    StaggeredDiD(rows, unit="id", time="period", cohort="first_treat")  # no duplicate: accepted
+    doubled = pd.concat([rows, rows.iloc[[5]]], ignore_index=True)
+    with pytest.raises(DataError, match=r"1 duplicated \('id', 'period'\) row\(s\), e.g. unit 2 in"):
+        StaggeredDiD(doubled, unit="id", time="period", cohort="first_treat")
