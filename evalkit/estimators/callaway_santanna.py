@@ -600,9 +600,10 @@ def _group_time_att_means(
     mean, the propensity score the cohort's weight share, whose odds reweight every comparison unit alike), with
     influence function :math:`\psi_i = n w_i [D_i(\Delta Y_i - \bar{\Delta Y}_g)/S_g - C_i(\Delta Y_i -
     \bar{\Delta Y}_C)/S_C]`, :math:`S_g, S_C` the weight sums of the cohort and the comparison group
-    (Sant'Anna and Zhao 2020, J. Econometrics 219(1):101-122, Sec. 3, with :math:`X = 1`). The weighted sums of
-    the outcome of each cohort in each period give every cell's means from one (classes x units) @ (units x
-    periods) product, and the influence functions are built as one (units x cells) array.
+    (Sant'Anna and Zhao 2020, J. Econometrics 219(1):101-122, Sec. 3, with :math:`X = 1`). Every cell's changes
+    form one (cells x units) array, whose product with the units' weighted cohort indicators gives the weighted
+    sums of every cohort in every cell; that array, centred and scaled in place, is the influence functions
+    (returned as its (units x cells) transpose), so no per-cell unit mask or 2x2 fit is needed.
 
     A cell of ``"dr"`` or ``"ipw"`` whose cohort holds at least 99.5% of the weight of its cell (the propensity
     score at DRDID's trimming bound, which gives every comparison unit weight zero) is left to
