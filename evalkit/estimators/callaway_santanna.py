@@ -782,6 +782,7 @@ def group_time_att_rcs(
         names = [str(c) for c in covariate_names] if covariate_names is not None else None
     rows: list[tuple] = []
     infl: list[np.ndarray] = []
+    at_period = [time_codes == s for s in range(periods.size)]  # each period's observations, found once
     for g in np.unique(cohort[np.isfinite(cohort)]):
         is_g = cohort == g
         for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
@@ -795,15 +796,16 @@ def group_time_att_rcs(
             att = 0.0
             for group, sign_d in ((is_g, 1.0), (is_c, -1.0)):
                 for s, sign_s in ((ti, 1.0), (bi, -1.0)):
-                    cell = group & (time_codes == s)
-                    total = w_all[cell].sum()
+                    cell = np.flatnonzero(group & at_period[s])
+                    w_cell, y_cell = w_all[cell], y[cell]
+                    total = w_cell.sum()
                     if total <= 0:
                         att = np.nan
                         continue
-                    mean = float(w_all[cell] @ y[cell]) / total
+                    mean = float(w_cell @ y_cell) / total
                     att += sign_d * sign_s * mean
-                    full[cell] += sign_d * sign_s * N * w_all[cell] * (y[cell] - mean) / total
-            two = (time_codes == ti) | (time_codes == bi)
+                    full[cell] += sign_d * sign_s * N * w_cell * (y_cell - mean) / total
+            two = at_period[ti] | at_period[bi]
             if covariates is not None and np.isfinite(att):
                 use = two & (is_g | is_c)
                 X = np.column_stack([np.ones(int(use.sum())), covariates[use]])
