@@ -184,12 +184,16 @@ def tidy_table(rows: Sequence[Mapping[str, object]] | Mapping[str, object], size
 
     ``rows`` is a list of row dicts, or a dict of columns (scalars or arrays of length ``size``).
     """
-    if isinstance(rows, Mapping):
+    if isinstance(rows, Mapping):  # one DataFrame construction: inserting columns one by one is slow in pandas
         n = int(size if size is not None else 1)
         columns = {k: (v if np.ndim(v) else [v] * n) for k, v in rows.items()}
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
-    else:
-        frame = pd.DataFrame(list(rows))
+        ordered = {
+            c: columns[c] if c in columns else np.full(n, None, dtype=object) if c == "domain" else np.full(n, np.nan)
+            for c in RESULT_COLUMNS
+        }
+        ordered.update((c, v) for c, v in columns.items() if c not in ordered)
+        return pd.DataFrame(ordered, index=pd.RangeIndex(n))
+    frame = pd.DataFrame(list(rows))
     for column in RESULT_COLUMNS:
         if column not in frame:
             frame[column] = None if column == "domain" else np.nan

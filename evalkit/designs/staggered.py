@@ -33,6 +33,7 @@ from evalkit.estimators.callaway_santanna import (
     DidMethod,
     GroupTimeFit,
     aggregate,
+    aggregations,
     group_time_att,
     group_time_att_rcs,
 )
@@ -56,6 +57,8 @@ __all__ = ["StaggeredDiD", "StaggeredEstimator"]
 
 StaggeredEstimator = Literal["callaway_santanna", "sun_abraham", "twfe", "imputation"]
 _AGGREGATES = (None, "simple", "group", "dynamic", "calendar", "all")
+#: The blocks of an ``aggregate="all"`` table, named as its ``type`` column (less " overall"); a list selects some.
+_BLOCKS = ("att_gt", "simple", "group", "dynamic", "calendar")
 _CLUSTER_SANDWICHES = ("CR0", "CR1", "CR2")
 
 
@@ -173,14 +176,6 @@ class StaggeredDiD:
         self._data = data.copy(deep=True)
         self.unit, self.time, self.cohort = unit, time, cohort
         self.clusters, self.weights = clusters, weights
-        dup = self._data.duplicated([unit, time]) if unit is not None else pd.Series(False, index=self._data.index)
-        if dup.any():
-            at = int(np.flatnonzero(dup.to_numpy())[0])
-            u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
-            raise DataError(
-                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
-                f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
-            )
         if unit is None:  # repeated cross-sections: every row is its own "unit" (labelled by its position)
             self._unit_codes, self._unit_labels = np.arange(len(self._data)), pd.RangeIndex(len(self._data))
         else:
@@ -188,6 +183,14 @@ class StaggeredDiD:
         self._t = self._floats([time], "time")[:, 0]
         self._periods = np.unique(self._t)
         self._time_codes = np.searchsorted(self._periods, self._t)
+        if unit is not None and _has_duplicate_pairs(self._unit_codes, self._time_codes, self._periods.size):
+            dup = self._data.duplicated([unit, time])
+            at = int(np.flatnonzero(dup.to_numpy())[0])
+            u_val, t_val = _plain(self._data[unit].iloc[at]), _plain(self._data[time].iloc[at])
+            raise DataError(
+                f"{int(dup.sum())} duplicated ({unit!r}, {time!r}) row(s), e.g. unit {u_val!r} in period "
+                f"{t_val!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
+            )
         n_units = len(self._unit_labels)
         g = to_float_array(self._data, [cohort], "cohort")[:, 0]
         self._cohort = self._unit_constant(g, cohort, "cohort", n_units)
@@ -480,7 +483,7 @@ class StaggeredDiD:
         control: ControlKind = "never_treated",
         covariates: str | Sequence[str] | None = None,
         method: DidMethod = "dr",
-        aggregate: AggregateKind | Literal["all"] | None = None,
+        aggregate: AggregateKind | Literal["all"] | Sequence[str] | None = None,
         base_period: BaseKind = "varying",
         anticipation: int = 0,
         allow_unbalanced_panel: bool = False,
@@ -521,9 +524,11 @@ class StaggeredDiD:
         method : {"dr", "ipw", "reg"}
             Callaway and Sant'Anna 2x2 estimator: doubly robust (default), inverse probability weighting, or
             outcome regression.
-        aggregate : {None, "simple", "group", "dynamic", "calendar", "all"}
+        aggregate : {None, "simple", "group", "dynamic", "calendar", "all"} or list of str
             None: every ATT(g,t). Otherwise the aggregated terms and an "overall" row (as ``did::aggte``);
-            "all": the ATT(g,t) and every aggregation in one table (column ``type`` tells them apart).
+            "all": the ATT(g,t) and every aggregation in one table (column ``type`` tells them apart). A list of
+            block names among "att_gt" (the ATT(g,t)), "simple", "group", "dynamic", "calendar" gives those blocks
+            of the "all" table, in its order, e.g. ``["att_gt", "simple", "dynamic"]``.
             Sun and Abraham always report event times (None or "dynamic"). The imputation estimator's terms
             weight every treated observation they average equally (by the unit weights, if any); its group overall
             takes the cohort shares as fixed.
@@ -539,7 +544,8 @@ class StaggeredDiD:
             taken over units -- R ``did``'s ``allow_unbalanced_panel=TRUE``. On a balanced panel it changes
             nothing (as in ``did``).
         balance_e : int, optional
-            Callaway and Sant'Anna, ``aggregate="dynamic"`` (or ``"all"``, for its dynamic block) only: keep the
+            Callaway and Sant'Anna, ``aggregate="dynamic"`` (or ``"all"`` or a list with "dynamic", for its dynamic
+            block) only: keep the
             cohorts observed for at least ``balance_e`` periods after adoption and the event times up to
             ``balance_e``, so every event time averages the same cohorts (``did::aggte``'s ``balance_e``).
         min_e, max_e : float
@@ -571,7 +577,7 @@ class StaggeredDiD:
         check_option("estimator", estimator, StaggeredEstimator)
         check_option("control", control, ControlKind)
         check_option("method", method, DidMethod)
-        check_option("aggregate", aggregate, _AGGREGATES)
+        _aggregate_kinds(aggregate)
         check_option("base_period", base_period, BaseKind)
         outcome = _one_outcome(outcome)
         if isinstance(alpha, bool | np.bool_) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
@@ -803,9 +809,11 @@ class StaggeredDiD:
                 fit, clusters = _units_of(fit, panel)
         scale = float(np.nanstd(panel.Y))  # the outcome's scale: the one degenerate-SE rule of table and pre-test
         test = pretest(fit, clusters, scale=scale)
-        kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
+        kinds = _aggregate_kinds(agg)
         rng = inference.generator()
-        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, window) for kind in kinds]
+        balance_e, min_e, max_e = window
+        aggs = aggregations(fit, [k for k in kinds if k is not None], balance_e=balance_e, min_e=min_e, max_e=max_e)
+        blocks = [_cs_block(fit, kind, clusters, inference, alpha, rng, scale, ag=aggs.get(kind)) for kind in kinds]
         block = {key: np.concatenate([np.asarray(b[key]) for b in blocks]) for key in blocks[0]}
         table, tests = self._influence_table(
             outcome, block, clusters, fit.n_units, inference, alpha, scale, test, f"callaway_santanna ({method})"
@@ -843,7 +851,9 @@ class StaggeredDiD:
             notes=tuple(notes),
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
-            fits=_dynamic_covariance(outcome, fit, clusters) if "dynamic" in kinds else None,
+            fits=_dynamic_covariance(outcome, fit, clusters, aggs["dynamic"] if window == _NO_WINDOW else None)
+            if "dynamic" in kinds
+            else None,
         )
 
     def _imputation(
@@ -870,7 +880,7 @@ class StaggeredDiD:
         clusters = panel.clusters
         one_cluster = clusters is not None and np.unique(clusters).size < 2
         scale = float(np.nanstd(panel.Y))
-        kinds = [None, "simple", "group", "dynamic", "calendar"] if agg == "all" else [agg]
+        kinds = _aggregate_kinds(agg)
         rng = inference.generator()
         blocks = []
         for kind in kinds:
@@ -1197,6 +1207,15 @@ def _sandwich_label(cov: CovarianceEstimate) -> str:
     return f"{cov.cov_type} ({cov.df_method} df)"
 
 
+_NO_WINDOW: tuple[int | None, float, float] = (None, -np.inf, np.inf)
+
+
+def _cs_aggregate(fit: GroupTimeFit, kind: str, window: tuple[int | None, float, float]) -> Aggregation:
+    """One Callaway-Sant'Anna aggregation; ``window`` (``balance_e``, ``min_e``, ``max_e``) applies to "dynamic"."""
+    balance_e, min_e, max_e = window if kind == "dynamic" else _NO_WINDOW
+    return aggregate(fit, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)  # type: ignore[arg-type]
+
+
 def _cs_block(
     fit: GroupTimeFit,
     kind: str | None,
@@ -1206,10 +1225,13 @@ def _cs_block(
     rng: np.random.Generator | None,
     scale: float,
     window: tuple[int | None, float, float] = (None, -np.inf, np.inf),
+    *,
+    ag: Aggregation | None = None,
 ) -> dict[str, object]:
     """Rows of one Callaway-Sant'Anna table block: every ATT(g,t) (kind None) or one aggregation.
 
-    ``window`` is ``(balance_e, min_e, max_e)`` of the dynamic aggregation (:func:`aggregate`).
+    ``window`` is ``(balance_e, min_e, max_e)`` of the dynamic aggregation (:func:`aggregate`); ``ag`` the
+    aggregation when the caller has computed it already (:func:`_cs_aggregate`).
 
     ``scale`` is the outcome's standard deviation. An estimate whose analytic standard error is zero up to
     rounding against it (the one rule, :func:`~evalkit.inference.analytic.degenerate_se`; the bootstrap's draws
@@ -1231,8 +1253,7 @@ def _cs_block(
             "n_obs": fit.n_treated + fit.n_control,
         }
     else:
-        balance_e, min_e, max_e = window if kind == "dynamic" else (None, -np.inf, np.inf)
-        ag = aggregate(fit, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)  # type: ignore[arg-type]
+        ag = _cs_aggregate(fit, kind, window) if ag is None else ag
         est, infl, cols = _aggregation_columns(ag, kind, fit.cohort)
         identified = np.ones(est.size, dtype=bool)
     return _influence_block(est, infl, identified, cols, clusters, inference, alpha, rng, scale)
@@ -1286,9 +1307,12 @@ def _influence_block(
     standard error and ``crit_uniform`` come from a separate call: the critical value of its own one-term band
     (close to the normal one), as the one row of ``"simple"``.
     """
-    identified = identified & np.isfinite(est) & np.isfinite(infl).all(axis=0)  # NaN cells/aggregates: no SE
+    analytic = analytic_se(infl, clusters)  # NaN for a column with a NaN (a NaN cell or aggregate): no SE
+    finite = np.isfinite(analytic)
+    finite[~finite] = np.isfinite(infl[:, ~finite]).all(axis=0)  # finite values whose squares overflow
+    identified = identified & np.isfinite(est) & finite
     flat = np.zeros(est.size, dtype=bool)
-    flat[identified] = degenerate_se(analytic_se(infl[:, identified], clusters), est[identified], scale)
+    flat[identified] = degenerate_se(analytic[identified], est[identified], scale)
     usable = identified & ~flat
     se = np.full(est.size, np.nan)
     se[flat] = 0.0  # t_tests: NaN and the degenerate-SE note
@@ -1297,9 +1321,17 @@ def _influence_block(
     for part in (~overall, overall):
         cols_in = usable & part
         if cols_in.any():
-            se[cols_in], crit_part = inference.standard_errors(infl[:, cols_in], clusters, alpha, rng)
+            se[cols_in], crit_part = inference.standard_errors(_columns(infl, cols_in), clusters, alpha, rng)
             crit[part] = crit_part
     return {"estimate": est, "std_error": se, "crit_uniform": crit, **cols}
+
+
+def _columns(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``a[:, mask]``, as a view (no copy of the units x estimates array) when the columns are consecutive."""
+    where = np.flatnonzero(mask)
+    if where[-1] - where[0] + 1 == where.size:
+        return a[:, where[0] : where[-1] + 1]
+    return a[:, mask]
 
 
 def _dynamic_window(
@@ -1314,13 +1346,35 @@ def _dynamic_window(
     ):
         raise OptionError(f"balance_e={balance_e!r} must be a non-negative integer number of periods, or None.")
     if balance_e is not None or np.isfinite(min_e) or np.isfinite(max_e):  # type: ignore[arg-type]
-        if estimator != "callaway_santanna" or aggregate not in ("dynamic", "all"):
+        if estimator != "callaway_santanna" or "dynamic" not in _aggregate_kinds(aggregate):
             raise OptionError(
                 "balance_e, min_e and max_e select the event times of the Callaway-Sant'Anna dynamic aggregation; "
                 f"they need estimator='callaway_santanna' and aggregate='dynamic' (or 'all'), not "
                 f"estimator={estimator!r}, aggregate={aggregate!r}."
             )
     return (None if balance_e is None else int(balance_e)), float(min_e), float(max_e)  # type: ignore[arg-type]
+
+
+def _aggregate_kinds(aggregate: object) -> list[str | None]:
+    """The table blocks that ``aggregate=`` asks for, in the order of ``"all"`` (None: the ATT(g,t)).
+
+    Raises
+    ------
+    OptionError
+        For a value that is not one of ``_AGGREGATES`` nor a list of distinct names from ``_BLOCKS``.
+    """
+    if isinstance(aggregate, list | tuple):
+        if not aggregate or len(set(map(repr, aggregate))) < len(aggregate) or any(k not in _BLOCKS for k in aggregate):
+            raise OptionError(
+                f"aggregate={aggregate!r}: a list of blocks takes distinct names among "
+                f"{', '.join(map(repr, _BLOCKS))} (the table's type column, less ' overall'), e.g. "
+                "['att_gt', 'simple', 'dynamic']; or pass one of None, 'simple', 'group', 'dynamic', 'calendar', 'all'."
+            )
+        return [None if k == "att_gt" else k for k in _BLOCKS if k in aggregate]
+    check_option("aggregate", aggregate, _AGGREGATES)
+    if aggregate == "all":
+        return [None, "simple", "group", "dynamic", "calendar"]
+    return [aggregate]  # type: ignore[list-item]
 
 
 def _is_balanced(panel: _Panel) -> bool:
@@ -1423,6 +1477,18 @@ def _small_cohort_notes(panel: _Panel, n_covariates: int, *, exact_fit: bool = T
     return (note,)
 
 
+def _has_duplicate_pairs(unit_codes: np.ndarray, time_codes: np.ndarray, n_periods: int) -> bool:
+    """Whether some (unit, period) pair occurs in more than one row (what ``DataFrame.duplicated`` on the two
+    columns finds, without its cost): a count per pair when the pairs fit a table a few times the number of rows,
+    else a sort."""
+    key = unit_codes.astype(np.int64) * n_periods + time_codes
+    if not key.size:
+        return False
+    if (int(unit_codes.max()) + 1) * n_periods <= 8 * key.size + 1024:
+        return bool(np.bincount(key).max() > 1)
+    return bool(np.unique(key).size < key.size)
+
+
 def _plain(value: object) -> object:
     """A numpy scalar as the matching Python scalar (for readable messages); anything else unchanged."""
     return value.item() if isinstance(value, np.generic) else value
@@ -1456,14 +1522,16 @@ def _dropped_frame(panel: _Panel) -> pd.DataFrame:
     return pd.DataFrame(panel.dropped, columns=list(empty_dropped().columns))
 
 
-def _dynamic_covariance(outcome: str, fit: GroupTimeFit, clusters: np.ndarray | None) -> dict[str, Any]:
+def _dynamic_covariance(
+    outcome: str, fit: GroupTimeFit, clusters: np.ndarray | None, ag: Aggregation | None = None
+) -> dict[str, Any]:
     """The event-time (dynamic) aggregation's estimates and analytic influence covariance, kept for
     ``Results.vcov`` / ``Results.sensitivity`` (a universal base period's reference row, 0 by construction, is
-    left out)."""
+    left out). ``ag``: the dynamic aggregation without a window, when the caller has it already."""
     from evalkit.inference.influence import analytic_vcov
     from evalkit.results import EventTimeCovariance, OutcomeFit
 
-    ag = aggregate(fit, "dynamic")
+    ag = aggregate(fit, "dynamic") if ag is None else ag
     keep = np.isfinite(ag.estimates) & np.isfinite(ag.influence).all(axis=0) & np.any(ag.influence != 0, axis=0)
     cov = EventTimeCovariance(
         estimates=ag.estimates[keep],

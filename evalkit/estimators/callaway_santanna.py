@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special
 
 from evalkit._linear_algebra import condition_design, standardize_columns
+from evalkit._threads import single_threaded_blas
 from evalkit._validation import check_option
 from evalkit.errors import DataError, EstimationError
 
@@ -28,6 +29,7 @@ __all__ = [
     "DidMethod",
     "GroupTimeFit",
     "aggregate",
+    "aggregations",
     "did_2x2_panel",
     "did_2x2_rcs",
     "group_time_att",
@@ -524,6 +526,8 @@ def group_time_att(
         k = covariates.shape[2]
         names = [str(c) for c in covariate_names] if covariate_names is not None else [f"x{j}" for j in range(k)]
     glist = np.unique(cohort[np.isfinite(cohort)])
+    if covariates is None:
+        return _group_time_att_means(Y, cohort, periods, glist, w_all, control, method, base_period, anticipation)
     rows: list[tuple] = []
     infl: list[np.ndarray] = []
     ones = np.ones((n, 1))
@@ -566,6 +570,116 @@ def group_time_att(
         base_times=np.asarray(cols[2], dtype=np.float64),
         att=np.asarray(cols[3], dtype=np.float64),
         influence=np.column_stack(infl),
+        n_treated=np.asarray(cols[4]),
+        n_control=np.asarray(cols[5]),
+        pre=np.asarray(cols[6], dtype=bool),
+        identified=np.asarray(cols[7], dtype=bool),
+        cohort=cohort,
+        unit_weights=w_all,
+    )
+
+
+def _group_time_att_means(
+    Y: np.ndarray,
+    cohort: np.ndarray,
+    periods: np.ndarray,
+    glist: np.ndarray,
+    w_all: np.ndarray,
+    control: ControlKind,
+    method: DidMethod,
+    base_period: BaseKind,
+    anticipation: int,
+) -> GroupTimeFit:
+    r"""Every ATT(g,t) of a balanced panel without covariates, from cohort means (all cells at once).
+
+    Notes
+    -----
+    With an intercept only, the regression, IPW and doubly robust 2x2 estimators of :func:`did_2x2_panel` all
+    reduce to the difference of the weighted mean changes of the cohort and its comparison group,
+    :math:`\widehat{ATT}(g,t) = \bar{\Delta Y}_g - \bar{\Delta Y}_C` (the outcome regression is the comparison
+    mean, the propensity score the cohort's weight share, whose odds reweight every comparison unit alike), with
+    influence function :math:`\psi_i = n w_i [D_i(\Delta Y_i - \bar{\Delta Y}_g)/S_g - C_i(\Delta Y_i -
+    \bar{\Delta Y}_C)/S_C]`, :math:`S_g, S_C` the weight sums of the cohort and the comparison group
+    (Sant'Anna and Zhao 2020, J. Econometrics 219(1):101-122, Sec. 3, with :math:`X = 1`). Every cell's changes
+    form one (cells x units) array, whose product with the units' weighted cohort indicators gives the weighted
+    sums of every cohort in every cell; that array, centred and scaled in place, is the influence functions
+    (returned as its (units x cells) transpose), so no per-cell unit mask or 2x2 fit is needed.
+
+    A cell of ``"dr"`` or ``"ipw"`` whose cohort holds at least 99.5% of the weight of its cell (the propensity
+    score at DRDID's trimming bound, which gives every comparison unit weight zero) is left to
+    :func:`did_2x2_panel`, as is any cell with a non-finite result, so that those keep its exact behaviour.
+    """
+    n = Y.shape[0]
+    K = glist.size
+    code = np.full(n, K, dtype=np.intp)  # class of each unit: its cohort's index in glist, K for never treated
+    finite = np.isfinite(cohort)
+    code[finite] = np.searchsorted(glist, cohort[finite])
+    class_w = np.bincount(code, weights=w_all, minlength=K + 1)  # weight sum of each class
+    class_n = np.bincount(code, minlength=K + 1)
+    class_g = np.append(glist, np.inf)
+    rows: list[tuple] = []
+    cells_t: list[int] = []
+    cells_b: list[int] = []
+    members: list[tuple[int, np.ndarray | None]] = []  # per cell: the cohort's class and the comparison classes
+    for k, g in enumerate(glist):
+        for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
+            t = periods[ti]
+            cells_t.append(ti)
+            cells_b.append(bi)
+            if ti == bi:  # the universal base period's own cell: zero by construction
+                rows.append((g, t, periods[bi], 0.0, int(class_n[k]), 0, is_pre, False))
+                members.append((k, None))
+                continue
+            comp = _comparison(class_g, g, max(t, periods[bi]) + anticipation, control)
+            n_c = int(class_n[comp].sum())
+            if n_c == 0:
+                raise EstimationError(
+                    f"cohort {g:g} in period {t:g} has no comparison units under control={control!r}; "
+                    "use control='not_yet_treated' or drop the late periods."
+                )
+            rows.append((g, t, periods[bi], np.nan, int(class_n[k]), n_c, is_pre, True))
+            members.append((k, comp))
+    Y_rows = np.ascontiguousarray(Y.T)
+    change = Y_rows[cells_t] - Y_rows[cells_b]  # (m, n): each cell's outcome changes, one contiguous row per cell
+    one_hot = np.zeros((n, K + 1))
+    one_hot[np.arange(n), code] = w_all
+    with single_threaded_blas():  # a thin product: one thread is as fast, and does not wait for a busy core
+        class_change = change @ one_hot  # (m, K + 1): weighted sums of the changes of each class in each cell
+    fallback = []
+    coef = np.zeros((len(rows), K + 1))  # per cell and class: 1/S_g for the cohort, -1/S_C for the comparison
+    centre = np.zeros((len(rows), K + 1))  # per cell and class: the mean change it is centred at
+    for j, (k, comp) in enumerate(members):
+        if comp is None:  # a universal base period's own cell: coefficient 0
+            continue
+        s_g, s_c = class_w[k], class_w[comp].sum()
+        mean_g, mean_c = class_change[j, k] / s_g, class_change[j, comp].sum() / s_c
+        att = float(mean_g - mean_c)
+        rows[j] = (*rows[j][:3], att, *rows[j][4:])
+        if (method != "reg" and s_g / (s_g + s_c) >= _TRIM_CONTROL - 1e-9) or not np.isfinite(att):
+            fallback.append(j)
+        coef[j, comp], centre[j, comp] = -1.0 / s_c, mean_c
+        coef[j, k], centre[j, k] = 1.0 / s_g, mean_g
+    change -= np.take(centre, code, axis=1)
+    change *= np.take(coef, code, axis=1)
+    change *= n * w_all
+    influence = change.T  # (n, m)
+    ones = np.ones((n, 1))
+    for j in fallback:  # a propensity score at the trimming bound: the 2x2 estimator itself
+        g, t, base = rows[j][:3]
+        ti, bi = cells_t[j], cells_b[j]
+        is_g = cohort == g
+        use = is_g | _comparison(cohort, g, max(t, base) + anticipation, control)
+        att, inf = did_2x2_panel(Y[use, ti] - Y[use, bi], is_g[use].astype(np.float64), ones[use], w_all[use], method)
+        influence[:, j] = 0.0
+        influence[use, j] = inf * (n / use.sum())
+        rows[j] = (g, t, base, att, *rows[j][4:])
+    cols = list(zip(*rows, strict=True))
+    return GroupTimeFit(
+        groups=np.asarray(cols[0], dtype=np.float64),
+        times=np.asarray(cols[1], dtype=np.float64),
+        base_times=np.asarray(cols[2], dtype=np.float64),
+        att=np.asarray(cols[3], dtype=np.float64),
+        influence=influence,
         n_treated=np.asarray(cols[4]),
         n_control=np.asarray(cols[5]),
         pre=np.asarray(cols[6], dtype=bool),
@@ -668,6 +782,7 @@ def group_time_att_rcs(
         names = [str(c) for c in covariate_names] if covariate_names is not None else None
     rows: list[tuple] = []
     infl: list[np.ndarray] = []
+    at_period = [time_codes == s for s in range(periods.size)]  # each period's observations, found once
     for g in np.unique(cohort[np.isfinite(cohort)]):
         is_g = cohort == g
         for ti, bi, is_pre in _cell_plan(periods, g, base_period, anticipation):
@@ -681,15 +796,16 @@ def group_time_att_rcs(
             att = 0.0
             for group, sign_d in ((is_g, 1.0), (is_c, -1.0)):
                 for s, sign_s in ((ti, 1.0), (bi, -1.0)):
-                    cell = group & (time_codes == s)
-                    total = w_all[cell].sum()
+                    cell = np.flatnonzero(group & at_period[s])
+                    w_cell, y_cell = w_all[cell], y[cell]
+                    total = w_cell.sum()
                     if total <= 0:
                         att = np.nan
                         continue
-                    mean = float(w_all[cell] @ y[cell]) / total
+                    mean = float(w_cell @ y_cell) / total
                     att += sign_d * sign_s * mean
-                    full[cell] += sign_d * sign_s * N * w_all[cell] * (y[cell] - mean) / total
-            two = (time_codes == ti) | (time_codes == bi)
+                    full[cell] += sign_d * sign_s * N * w_cell * (y_cell - mean) / total
+            two = at_period[ti] | at_period[bi]
             if covariates is not None and np.isfinite(att):
                 use = two & (is_g | is_c)
                 X = np.column_stack([np.ones(int(use.sum())), covariates[use]])
@@ -752,22 +868,44 @@ class Aggregation:
     overall_influence: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
-def _weight_influence(in_group: np.ndarray, w: np.ndarray, pg: np.ndarray) -> np.ndarray:
-    """Influence function of the normalized cohort-share weights ``pg / sum(pg)`` (``did``'s ``wif``).
+def _share_influence(
+    n_classes: int, cell_class: np.ndarray, pg_cell: np.ndarray, att: np.ndarray, member: np.ndarray
+) -> np.ndarray:
+    """Influence of the estimated cohort shares on terms :math:`\\sum_j p_j ATT_j / \\sum_j p_j` (``did``'s ``wif``),
+    as a per-cohort table: unit i's influence on term q is ``w_i * table[G_i, q]``.
 
-    ``in_group`` is (n, q): unit i belongs to the cohort of term j.
+    Term q averages the cells ``member[:, q]`` with weights their cohort shares ``pg_cell``; the shares are unit
+    means :math:`p_g = E_n[w_i 1\\{G_i = g\\}]`, so their influence is :math:`w_i 1\\{G_i = g\\} - p_g` and that of
+    the normalized weights :math:`p_j / s` (:math:`s = \\sum_j p_j`) is
+    :math:`(w_i 1\\{G_i = g_j\\} - p_j)/s - \\sum_l (w_i 1\\{G_i = g_l\\} - p_l)\\, p_j / s^2`. Summed against the
+    ATT(g,t), the :math:`p_j` terms cancel and this is :math:`w_i (A_{G_i}/s - c_{G_i}\\, a/s^2)`, with
+    :math:`a = \\sum_j p_j ATT_j`, :math:`A_g` the sum of the term's ATT(g,t) of cohort g and :math:`c_g` their
+    number (zero for units of no cohort), so no (units x cells) array is built per term.
+
+    ``cell_class`` is each cell's cohort class (index into the cohorts; ``n_classes - 1`` is the class of units
+    of no cohort, which has no cell); returns (n_classes, q).
     """
-    s = pg.sum()
-    dev = w[:, None] * in_group - pg[None, :]
-    return dev / s - dev.sum(axis=1, keepdims=True) * (pg / s**2)[None, :]
+    by_class = np.zeros((n_classes, cell_class.size))
+    by_class[cell_class, np.arange(cell_class.size)] = 1.0
+    weighted = pg_cell[:, None] * member
+    s = weighted.sum(axis=0)
+    a = att @ weighted
+    total = by_class @ (att[:, None] * member)  # (classes, q): A_g
+    count = by_class @ member  # (classes, q): c_g
+    return total / s - count * (a / s**2)
 
 
-def _weighted_term(fit: GroupTimeFit, cells: np.ndarray, pg_cell: np.ndarray) -> tuple[float, np.ndarray]:
-    pg = pg_cell[cells]
-    wts = pg / pg.sum()
-    est = float(fit.att[cells] @ wts)
-    in_group = fit.cohort[:, None] == fit.groups[cells][None, :]
-    inf = fit.influence[:, cells] @ wts + _weight_influence(in_group, fit.unit_weights, pg) @ fit.att[cells]
+def _terms(
+    att: np.ndarray, influence: np.ndarray, weights: np.ndarray, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and influence functions of the terms averaging the ATT(g,t) with ``weights`` (cells x terms), by
+    one (units x cells) @ (cells x terms) product; a term that uses a NaN cell (``bad``, whose ``att`` and
+    ``influence`` are zeroed) is NaN, with a NaN influence function."""
+    with single_threaded_blas():  # a thin product: one thread is as fast, and does not wait for a busy core
+        est, inf = att @ weights, influence @ weights
+    term_bad = (weights != 0)[bad].any(axis=0)
+    est[term_bad] = np.nan
+    inf[:, term_bad] = np.nan
     return est, inf
 
 
@@ -807,30 +945,114 @@ def aggregate(
     influence function, so that no aggregate is silently computed from a subset of its cells.
     """
     check_option("aggregate", kind, AggregateKind)
-    w = fit.unit_weights
+    return _aggregate(fit, _Basis.of(fit), kind, balance_e, min_e, max_e)
+
+
+def aggregations(
+    fit: GroupTimeFit,
+    kinds: Sequence[AggregateKind],
+    *,
+    balance_e: int | None = None,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+) -> dict[str, Aggregation]:
+    """Several aggregations of one fit: :func:`aggregate` of each kind (``balance_e``, ``min_e``, ``max_e`` apply
+    to ``"dynamic"``), computing once the per-unit tables they share."""
+    for kind in kinds:
+        check_option("aggregate", kind, AggregateKind)
+    basis = _Basis.of(fit)
+    window = {"dynamic": (balance_e, min_e, max_e)}
+    return {kind: _aggregate(fit, basis, kind, *window.get(kind, (None, -np.inf, np.inf))) for kind in kinds}
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What every aggregation of a :class:`GroupTimeFit` uses.
+
+    Attributes
+    ----------
+    glist : ndarray (G,)
+        The cohorts.
+    code : ndarray of int (n,)
+        Each unit's cohort class (index into ``glist``; ``G`` for units of no cohort).
+    unit_class : ndarray (n, G + 1)
+        Unit i's weight in the column of its cohort class (zero elsewhere).
+    cell_class : ndarray of int (m,)
+        Each cell's cohort class.
+    pg_group, pg_cell : ndarray (G,), (m,)
+        Cohort shares :math:`E_n[w_i 1\\{G_i = g\\}]`, of each cohort and of each cell's cohort.
+    post : ndarray of bool (m,)
+        Post-treatment cells (``g <= t``).
+    bad : ndarray of bool (m,)
+        Cells whose estimate or influence function is not finite (NaN cells).
+    att, influence : ndarray (m,), (n, m)
+        The fit's, with the NaN cells set to zero (their terms are set NaN apart).
+    """
+
+    glist: np.ndarray
+    code: np.ndarray
+    unit_class: np.ndarray
+    cell_class: np.ndarray
+    pg_group: np.ndarray
+    pg_cell: np.ndarray
+    post: np.ndarray
+    bad: np.ndarray
+    att: np.ndarray
+    influence: np.ndarray
+
+    @classmethod
+    def of(cls, fit: GroupTimeFit) -> _Basis:
+        """The tables of ``fit``."""
+        w, n = fit.unit_weights, fit.n_units
+        glist = np.unique(fit.groups)
+        clipped = np.minimum(np.searchsorted(glist, fit.cohort), glist.size - 1)
+        code = np.where(glist[clipped] == fit.cohort, clipped, glist.size)
+        unit_class = np.zeros((n, glist.size + 1))
+        unit_class[np.arange(n), code] = w
+        cell_class = np.searchsorted(glist, fit.groups)
+        pg_group = np.bincount(code, weights=w, minlength=glist.size + 1)[: glist.size] / n
+        bad = ~(np.isfinite(fit.att) & np.isfinite(fit.influence).all(axis=0))
+        return cls(
+            glist=glist,
+            code=code,
+            unit_class=unit_class,
+            cell_class=cell_class,
+            pg_group=pg_group,
+            pg_cell=pg_group[cell_class],
+            post=fit.groups <= fit.times,
+            bad=bad,
+            att=np.where(bad, 0.0, fit.att),
+            influence=np.where(bad[None, :], 0.0, fit.influence) if bad.any() else fit.influence,
+        )
+
+
+def _aggregate(
+    fit: GroupTimeFit, basis: _Basis, kind: str, balance_e: int | None, min_e: float, max_e: float
+) -> Aggregation:
+    """:func:`aggregate`, from the fit's shared tables."""
     n = fit.n_units
-    glist = np.unique(fit.groups)
-    pg_group = np.array([(w * (fit.cohort == g)).mean() for g in glist])
-    pg_cell = pg_group[np.searchsorted(glist, fit.groups)]
-    post = fit.groups <= fit.times
-    if kind == "simple":
-        cells = np.flatnonzero(post)
-        est, inf = _weighted_term(fit, cells, pg_cell)
-        inf = _nan_if(inf, est)
-        return Aggregation(kind, np.zeros(0), np.array([est]), inf[:, None], est, inf)
+    glist, n_classes, unit_class, cell_class = basis.glist, basis.glist.size + 1, basis.unit_class, basis.cell_class
+    pg_group, pg_cell, post, bad, att, influence = (
+        basis.pg_group,
+        basis.pg_cell,
+        basis.post,
+        basis.bad,
+        basis.att,
+        basis.influence,
+    )
     if kind == "group":
-        est = np.empty(glist.size)
-        inf = np.empty((n, glist.size))
-        for j, g in enumerate(glist):
-            cells = np.flatnonzero(post & (fit.groups == g))
-            est[j] = fit.att[cells].mean()
-            inf[:, j] = _nan_if(fit.influence[:, cells].mean(axis=1), est[j])
+        member = (post[:, None] & (fit.groups[:, None] == glist[None, :])).astype(np.float64)
+        est, inf = _terms(att, influence, member / member.sum(axis=0), bad)
         wts = pg_group / pg_group.sum()
-        in_group = fit.cohort[:, None] == glist[None, :]
         overall = float(est @ wts)
-        overall_inf = _nan_if(inf @ wts + _weight_influence(in_group, w, pg_group) @ est, overall)
-        return Aggregation(kind, glist, est, inf, overall, overall_inf)
-    if kind == "dynamic":
+        table = _share_influence(n_classes, np.arange(glist.size), pg_group, est, np.ones((glist.size, 1)))
+        with single_threaded_blas():  # thin products: one thread is as fast, and does not wait for a busy core
+            overall_inf = inf @ wts + (unit_class @ table)[:, 0]
+        return Aggregation(kind, glist, est, inf, overall, _nan_if(overall_inf, overall))
+    if kind == "simple":
+        keys = np.zeros(0)
+        masks = post[:, None]
+    elif kind == "dynamic":
         event = fit.times - fit.groups
         include = np.ones(event.size, dtype=bool)
         keys = np.unique(event)
@@ -851,15 +1073,19 @@ def aggregate(
                 + (f", balance_e={balance_e}" if balance_e is not None else "")
                 + f" (event times: {', '.join(f'{e:g}' for e in np.unique(event))}); widen it."
             )
-        masks = [(event == e) & include for e in keys]
+        masks = (event[:, None] == keys[None, :]) & include[:, None]
     else:
         keys = np.unique(fit.times[fit.times >= glist.min()])
-        masks = [post & (fit.times == t) for t in keys]
-    est = np.empty(keys.size)
-    inf = np.empty((n, keys.size))
-    for j, m in enumerate(masks):
-        est[j], inf[:, j] = _weighted_term(fit, np.flatnonzero(m), pg_cell)
-        inf[:, j] = _nan_if(inf[:, j], est[j])
+        masks = post[:, None] & (fit.times[:, None] == keys[None, :])
+    member = masks.astype(np.float64)
+    weighted = pg_cell[:, None] * member
+    est, inf = _terms(att, influence, weighted / weighted.sum(axis=0), bad)
+    table = _share_influence(n_classes, cell_class, pg_cell, att, member)
+    with single_threaded_blas():
+        inf += unit_class @ table
+    inf[:, ~np.isfinite(est)] = np.nan
+    if kind == "simple":
+        return Aggregation(kind, keys, est, inf, float(est[0]), inf[:, 0])
     summary = keys >= 0 if kind == "dynamic" else np.ones(keys.size, dtype=bool)
     if not summary.any():  # a window of pre-treatment event times only: no post-treatment summary
         return Aggregation(kind, keys, est, inf, np.nan, np.full(n, np.nan))

@@ -21,6 +21,7 @@ from scipy import stats
 
 from evalkit._boundary import KnownKeywords
 from evalkit._seeds import seed_to_use
+from evalkit._threads import single_threaded_blas
 from evalkit._validation import check_int, check_option
 from evalkit.errors import InferenceError
 from evalkit.estimators.callaway_santanna import GroupTimeFit
@@ -259,7 +260,7 @@ def analytic_se(influence: np.ndarray, clusters: np.ndarray | None = None) -> np
     """
     n = influence.shape[0]
     sums = _cluster_sums(influence, clusters)
-    return np.sqrt((sums**2).sum(axis=0)) / n
+    return np.sqrt(np.einsum("ij,ij->j", sums, sums)) / n
 
 
 def analytic_vcov(influence: np.ndarray, clusters: np.ndarray | None = None) -> np.ndarray:
@@ -269,7 +270,8 @@ def analytic_vcov(influence: np.ndarray, clusters: np.ndarray | None = None) -> 
     """
     n = influence.shape[0]
     sums = _cluster_sums(influence, clusters)
-    return sums.T @ sums / n**2
+    with single_threaded_blas():  # a thin product: one thread is as fast, and does not wait for a busy core
+        return sums.T @ sums / n**2
 
 
 @dataclass(frozen=True)
@@ -370,7 +372,8 @@ def pretest(fit: GroupTimeFit, clusters: np.ndarray | None = None, *, scale: flo
         return PreTest(np.nan, q, np.nan)
     n = fit.n_units
     sums = _cluster_sums(fit.influence[:, keep], clusters)
-    V = sums.T @ sums / n
+    with single_threaded_blas():
+        V = sums.T @ sums / n
     if np.linalg.cond(V) > 1 / np.finfo(float).eps:
         return PreTest(np.nan, q, np.nan)
     theta = fit.att[keep]
@@ -398,7 +401,8 @@ def wald_from_influence(theta: np.ndarray, influence: np.ndarray, clusters: np.n
         return PreTest(np.nan, q, np.nan)
     n = influence.shape[0]
     sums = _cluster_sums(influence, clusters)
-    V = sums.T @ sums / n**2
+    with single_threaded_blas():
+        V = sums.T @ sums / n**2
     if np.linalg.cond(V) > 1 / np.finfo(float).eps:
         return PreTest(np.nan, q, np.nan)
     W = float(theta @ np.linalg.solve(V, theta))
