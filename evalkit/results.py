@@ -98,8 +98,9 @@ class OutcomeFit:
 class EventTimeCovariance:
     """What an influence-function estimator keeps of an event-time aggregation for joint work.
 
-    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna results with the dynamic aggregation, so that
-    :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the event-time terms.
+    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna, Sun-Abraham and imputation results with the dynamic
+    aggregation, so that :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the
+    event-time terms.
 
     Attributes
     ----------
@@ -110,12 +111,17 @@ class EventTimeCovariance:
         Analytic influence-function covariance :math:`S'S/n^2` (``S``: cluster sums of the influence functions).
     terms : tuple of str
         The table's term of each row.
+    sensitivity_refusal : str or None
+        Why these terms cannot enter a sensitivity analysis or a pre-trend power calculation (e.g. the imputation
+        estimator, which has no pre-period terms estimated jointly with its post-period ones); None if they can.
+        :meth:`Results.sensitivity` and :meth:`Results.pretrend_power` raise an EstimationError with this text.
     """
 
     estimates: np.ndarray = field(repr=False)
     event_times: np.ndarray
     vcov: np.ndarray = field(repr=False)
     terms: tuple[str, ...] = ()
+    sensitivity_refusal: str | None = None
 
 
 def _read_only(value: Any) -> Any:
@@ -298,9 +304,10 @@ class Results:
         terms : {"reported", "all"}
             ``"reported"``: the terms the results table reports for the outcome (the effect; every event time of an
             event study, in increasing event time); ``"all"``: every column of the design matrix (as
-            :meth:`coefficients`). For Sun-Abraham and Callaway-Sant'Anna dynamic results the covariance of the
-            event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic influence-function
-            covariance :math:`S'S/n^2` whatever the reported inference) and ``terms`` is ignored.
+            :meth:`coefficients`). For Sun-Abraham, Callaway-Sant'Anna and imputation dynamic results the covariance
+            of the event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic
+            influence-function covariance :math:`S'S/n^2` whatever the reported inference -- for the imputation
+            estimator that of BJS's Theorem 3 conservative variance) and ``terms`` is ignored.
 
         Returns
         -------
@@ -333,6 +340,8 @@ class Results:
             outcome = self.outcomes[0]
         fit = self.fits[outcome].fit if outcome in self.fits else None
         if isinstance(fit, EventTimeCovariance):
+            if fit.sensitivity_refusal is not None:
+                raise EstimationError(f"outcome {outcome!r}: {fit.sensitivity_refusal}")
             beta, times, sigma = np.asarray(fit.estimates), np.asarray(fit.event_times), np.asarray(fit.vcov)
             return self._with_reference(outcome, beta, sigma, times)
         if fit is None or not getattr(fit, "event_columns", ()):
