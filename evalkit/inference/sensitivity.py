@@ -571,9 +571,9 @@ class SensitivityResult:
     l_vec : tuple of float
         Weights of the target on the post periods.
     alpha : float
-    exact_breakdown : float
+    exact_breakdown : float or None
         ``"bounded"``: the ``M`` at which the interval first contains 0, solved exactly
-        (:func:`bounded_breakdown`); NaN for the other methods, whose breakdown is the grid read-off
+        (:func:`bounded_breakdown`); None for the other methods, whose breakdown is the grid read-off
         :attr:`breakdown`.
     """
 
@@ -585,7 +585,7 @@ class SensitivityResult:
     original: tuple[float, float, float, float]
     l_vec: tuple[float, ...]
     alpha: float = 0.05
-    exact_breakdown: float = np.nan
+    exact_breakdown: float | None = None
 
     @property
     def parameter(self) -> str:
@@ -690,7 +690,7 @@ def honest_sensitivity(
         original=(est, sd, est - z * sd, est + z * sd),
         l_vec=tuple(float(x) for x in lv),
         alpha=alpha,
-        exact_breakdown=bounded_breakdown(b, S, num_pre, lv, alpha) if method == "bounded" else np.nan,
+        exact_breakdown=bounded_breakdown(b, S, num_pre, lv, alpha) if method == "bounded" else None,
     )
 
 

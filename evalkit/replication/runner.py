@@ -420,7 +420,7 @@ def _run_sensitivity(
     ]
     grid = sens.breakdown
     rows.append({"term": "breakdown", "value": np.nan if grid is None else grid})
-    rows.append({"term": "breakdown_exact", "value": sens.exact_breakdown})
+    rows.append({"term": "breakdown_exact", "value": np.nan if sens.exact_breakdown is None else sens.exact_breakdown})
     frame = pd.DataFrame(rows, columns=["term", "value", "estimate", "std_error", "lb", "ub"])
     frame.insert(0, "outcome", outcome)
     return frame

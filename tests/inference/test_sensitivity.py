@@ -392,7 +392,7 @@ def test_bounded_breakdown_is_where_the_interval_reaches_zero(medicaid_es):
     assert bounded_breakdown([0.1], [[1.0]], 0) == 0.0
     res = honest_sensitivity(b, V, 5, "bounded", [0.0, 0.01])
     assert res.exact_breakdown == bounded_breakdown(b, V, 5) and res.parameter == "M" and res.interval == "FLCI"
-    assert np.isnan(honest_sensitivity(b, V, 5, "smoothness", [0.0]).exact_breakdown)
+    assert honest_sensitivity(b, V, 5, "smoothness", [0.0]).exact_breakdown is None
 
 
 @pytest.fixture(scope="module")
