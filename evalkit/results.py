@@ -98,8 +98,9 @@ class OutcomeFit:
 class EventTimeCovariance:
     """What an influence-function estimator keeps of an event-time aggregation for joint work.
 
-    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna results with the dynamic aggregation, so that
-    :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the event-time terms.
+    Kept as ``OutcomeFit.fit`` by Callaway-Sant'Anna, Sun-Abraham and imputation results with the dynamic
+    aggregation, so that :meth:`Results.vcov` and :meth:`Results.sensitivity` can use the joint covariance of the
+    event-time terms.
 
     Attributes
     ----------
@@ -110,12 +111,17 @@ class EventTimeCovariance:
         Analytic influence-function covariance :math:`S'S/n^2` (``S``: cluster sums of the influence functions).
     terms : tuple of str
         The table's term of each row.
+    sensitivity_refusal : str or None
+        Why these terms cannot enter a sensitivity analysis or a pre-trend power calculation (e.g. the imputation
+        estimator, which has no pre-period terms estimated jointly with its post-period ones); None if they can.
+        :meth:`Results.sensitivity` and :meth:`Results.pretrend_power` raise an EstimationError with this text.
     """
 
     estimates: np.ndarray = field(repr=False)
     event_times: np.ndarray
     vcov: np.ndarray = field(repr=False)
     terms: tuple[str, ...] = ()
+    sensitivity_refusal: str | None = None
 
 
 def _read_only(value: Any) -> Any:
@@ -298,9 +304,10 @@ class Results:
         terms : {"reported", "all"}
             ``"reported"``: the terms the results table reports for the outcome (the effect; every event time of an
             event study, in increasing event time); ``"all"``: every column of the design matrix (as
-            :meth:`coefficients`). For Sun-Abraham and Callaway-Sant'Anna dynamic results the covariance of the
-            event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic influence-function
-            covariance :math:`S'S/n^2` whatever the reported inference) and ``terms`` is ignored.
+            :meth:`coefficients`). For Sun-Abraham, Callaway-Sant'Anna and imputation dynamic results the covariance
+            of the event-time terms (``"event k"``; the aggregation of the sandwich, or the analytic
+            influence-function covariance :math:`S'S/n^2` whatever the reported inference -- for the imputation
+            estimator that of BJS's Theorem 3 conservative variance) and ``terms`` is ignored.
 
         Returns
         -------
@@ -323,8 +330,13 @@ class Results:
         return pd.DataFrame(np.array(V, dtype=float), index=labels, columns=labels)
 
     # ------------------------------------------------------------------ sensitivity to parallel trends
-    def _event_study(self, outcome: str | None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
-        """An event study's outcome, coefficients, covariance, event times and reference period."""
+    def _event_study(
+        self, outcome: str | None, need_pre: bool = True
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
+        """An event study's outcome, coefficients, covariance, event times and reference period.
+
+        ``need_pre=False`` accepts an event study without pre-period coefficients (a baseline/endline panel: event
+        times from 0, the reference -1 omitted)."""
         from evalkit.errors import EstimationError, OptionError
 
         if outcome is None:
@@ -333,8 +345,10 @@ class Results:
             outcome = self.outcomes[0]
         fit = self.fits[outcome].fit if outcome in self.fits else None
         if isinstance(fit, EventTimeCovariance):
+            if fit.sensitivity_refusal is not None:
+                raise EstimationError(f"outcome {outcome!r}: {fit.sensitivity_refusal}")
             beta, times, sigma = np.asarray(fit.estimates), np.asarray(fit.event_times), np.asarray(fit.vcov)
-            return self._with_reference(outcome, beta, sigma, times)
+            return self._with_reference(outcome, beta, sigma, times, need_pre)
         if fit is None or not getattr(fit, "event_columns", ()):
             raise EstimationError(
                 f"outcome {outcome!r} is not an event study with a kept fit (estimator {self.estimator!r}); "
@@ -345,15 +359,26 @@ class Results:
         sigma = self.vcov(outcome).to_numpy()
         times = np.asarray(fit.event_times, dtype=float)
         beta = np.asarray(fit.coef, dtype=float)[list(fit.event_columns)]
-        return self._with_reference(outcome, beta, sigma, times)
+        return self._with_reference(outcome, beta, sigma, times, need_pre)
 
     @staticmethod
     def _with_reference(
-        outcome: str, beta: np.ndarray, sigma: np.ndarray, times: np.ndarray
+        outcome: str, beta: np.ndarray, sigma: np.ndarray, times: np.ndarray, need_pre: bool = True
     ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int]:
         from evalkit.errors import EstimationError
 
         gaps = np.flatnonzero(np.diff(times) != 1)
+        if gaps.size == 0 and times.size and times[0] == 0:  # no pre-period coefficient: reference -1 only
+            if need_pre:
+                raise EstimationError(
+                    f"outcome {outcome!r}: the event study has no pre-period coefficient (event times "
+                    f"{times.astype(int).tolist()}, reference -1 omitted), e.g. a baseline/endline panel. "
+                    "Relative magnitudes and smoothness (Rambachan and Roth 2023) and the pre-trend power (Roth "
+                    "2022) learn how far parallel trends may fail from the pre-periods, so they need at least one "
+                    "besides the reference: add earlier periods, or bound the post-period departure directly with "
+                    "sensitivity(method='bounded', m=[...])."
+                )
+            return outcome, beta, sigma, times, -1
         if gaps.size != 1 or times[gaps[0] + 1] - times[gaps[0]] != 2:
             raise EstimationError(
                 f"outcome {outcome!r}: the event times {times.astype(int).tolist()} must be consecutive except for "
@@ -382,9 +407,11 @@ class Results:
 
         Parameters
         ----------
-        method : {"relative_magnitudes", "smoothness"}
+        method : {"relative_magnitudes", "smoothness", "bounded"}
             Bound post-period departures from parallel trends by ``mbar`` times the largest pre-period one, or
-            bound the change in slope of the differential trend by ``m`` per period.
+            bound the change in slope of the differential trend by ``m`` per period, or bound the departure itself
+            by ``m`` (outcome units) in every post period -- Manski and Pepper's bounded variation, the one method
+            that needs no pre-period coefficient (a baseline/endline panel).
         mbar, m : float or sequence of float
             The values of ``Mbar`` / ``M`` (>= 0); defaults as HonestDiD (see
             :func:`evalkit.inference.sensitivity.honest_sensitivity`).
@@ -414,12 +441,12 @@ class Results:
         from evalkit.errors import OptionError
         from evalkit.inference.sensitivity import honest_sensitivity
 
-        check_option("method", method, ("relative_magnitudes", "smoothness"))
+        check_option("method", method, ("relative_magnitudes", "smoothness", "bounded"))
         check_option("interval", interval, ("C-LF", "Conditional"))
         wrong, right = ("m", "mbar") if method == "relative_magnitudes" else ("mbar", "m")
         if (m if wrong == "m" else mbar) is not None:
             raise OptionError(f"{wrong}= belongs to the other method; with method={method!r} pass {right}=.")
-        _, beta, sigma, times, ref = self._event_study(outcome)
+        _, beta, sigma, times, ref = self._event_study(outcome, need_pre=method != "bounded")
         pre, post = times[times < ref], times[times > ref]
         if l_vec is None:
             weights = np.zeros(post.size)

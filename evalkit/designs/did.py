@@ -884,6 +884,7 @@ class DiffInDiff:
             treatment_name=treatment_name,
             units=recode(self._unit_codes),
             periods=None if self._period_codes is None else self._period_codes[mask],
+            period_labels=None if self._period_labels is None else tuple(self._period_labels),
             post=None if self._post is None else self._post[mask],
             group=self._group[mask],
             assignment_units=(

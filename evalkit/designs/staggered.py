@@ -513,7 +513,11 @@ class StaggeredDiD:
             observation's untreated outcome imputed, and the imputed effects averaged. Its rows are the
             cohort x period effects ``ATT(g,t)`` from ``g - anticipation`` on (``aggregate=None``) or the same four
             aggregations as Callaway and Sant'Anna, with BJS's conservative standard errors (Theorem 3) and
-            their pre-trend test (Test 1) in the ``pretest_*`` columns.
+            their pre-trend test (Test 1) in the ``pretest_*`` columns. With ``aggregate="dynamic"`` (or ``"all"``)
+            ``Results.vcov`` is the joint covariance of its event-time effects from the same influence functions
+            (diagonal: the squared analytic SEs); ``Results.sensitivity`` and ``pretrend_power`` refuse it, since
+            its pre-trend coefficients come from the separate lead regression, normalized at event time -1 rather
+            than against each unit's untreated mean, and are not jointly estimated with the effects.
         control : {"never_treated", "not_yet_treated"}
             Comparison units. For Sun and Abraham, "never_treated" uses the never-treated cohort and
             "not_yet_treated" the last-treated cohort (periods in which it is treated are dropped).
@@ -969,6 +973,7 @@ class StaggeredDiD:
             notes=tuple(notes),
             dropped=_dropped_frame(panel),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
+            fits=_imputation_covariance(outcome, fit, clusters, anticipation) if "dynamic" in kinds else None,
         )
 
     def _influence_table(
@@ -1538,6 +1543,51 @@ def _dynamic_covariance(
         event_times=ag.keys[keep].astype(np.float64),
         vcov=analytic_vcov(ag.influence[:, keep], clusters),
         terms=tuple(f"event {k:g}" for k in ag.keys[keep]),
+    )
+    return {outcome: OutcomeFit(fit=cov, rows=np.arange(fit.n_units), clusters=clusters)}
+
+
+#: Why Results.sensitivity / pretrend_power refuse the imputation event study (see _imputation_covariance).
+_IMPUTATION_NOT_HONEST = (
+    "the imputation event study (Borusyak, Jaravel and Spiess 2024) has no pre-period terms estimated jointly with "
+    "its post-period ones, which a sensitivity analysis (Rambachan and Roth 2023) or a pre-trend power calculation "
+    "(Roth 2022) needs. BJS's pre-trend coefficients (Test 1, summarized in the pretest_* columns) come from a "
+    "separate regression of the untreated observations on leads, measured against event time {ref}, whereas each "
+    "imputed effect is measured against the unit's mean over all its untreated periods: the two are neither on the "
+    "same normalization (HonestDiD's reference period with delta = 0) nor jointly estimated, so no covariance of pre-"
+    " and post-period terms is reported and none is invented. Results.vcov gives the joint covariance of the event-"
+    "time effects themselves. For a sensitivity analysis, estimate the event study with estimator='sun_abraham' or "
+    "estimator='callaway_santanna' with base_period='universal'."
+)
+
+
+def _imputation_covariance(outcome: str, fit: Any, clusters: np.ndarray | None, anticipation: int) -> dict[str, Any]:
+    """The imputation estimator's event-time effects and their joint covariance, kept for ``Results.vcov``.
+
+    Notes
+    -----
+    :math:`V = S'S/n^2` of the per-unit influence functions of BJS's Theorem 3 (``S``: their cluster sums), the
+    covariance whose diagonal is the square of the reported analytic standard errors. The terms are every event
+    time the dynamic aggregation reports (from ``-anticipation``; event times of non-imputable observations have
+    no term). The imputation has no pre-period terms jointly estimated with these (its pre-trend test is a
+    separate regression, normalized differently), so the kept covariance refuses ``Results.sensitivity`` and
+    ``Results.pretrend_power`` with :data:`_IMPUTATION_NOT_HONEST` rather than pairing it with a covariance of
+    the leads it does not estimate.
+    """
+    from evalkit.inference.influence import analytic_vcov
+    from evalkit.results import EventTimeCovariance, OutcomeFit
+
+    ag = imputation_aggregate(fit, "dynamic")
+    keep = np.isfinite(ag.estimates) & np.isfinite(ag.influence).all(axis=0)
+    vcov = analytic_vcov(ag.influence[:, keep], clusters)
+    if clusters is not None and np.unique(clusters).size < 2:  # as the table: no between-cluster variation
+        vcov = np.full_like(vcov, np.nan)
+    cov = EventTimeCovariance(
+        estimates=ag.estimates[keep],
+        event_times=ag.keys[keep].astype(np.float64),
+        vcov=vcov,
+        terms=tuple(f"event {k:g}" for k in ag.keys[keep]),
+        sensitivity_refusal=_IMPUTATION_NOT_HONEST.format(ref=-1 - anticipation),
     )
     return {outcome: OutcomeFit(fit=cov, rows=np.arange(fit.n_units), clusters=clusters)}
 

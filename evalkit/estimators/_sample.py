@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ class EstimationSample:
         Panel unit codes ``0..N-1`` whose fixed effects are absorbed (difference-in-differences on a panel).
     periods : ndarray (n,) of int or None
         Time-period codes ``0..T-1`` in time order (panel).
+    period_labels : tuple or None
+        The period (label) of each code of ``periods`` (e.g. the year), naming the period-effect terms
+        ``time[1988]``; None: they are named by their code.
     post : ndarray (n,) or None
         0/1 post-period indicator (2x2 difference-in-differences on repeated cross-sections).
     group : ndarray (n,) or None
@@ -72,6 +76,7 @@ class EstimationSample:
     treatment_name: str = "treated"
     units: np.ndarray | None = field(default=None, repr=False)
     periods: np.ndarray | None = field(default=None, repr=False)
+    period_labels: tuple[Any, ...] | None = field(default=None, repr=False)
     post: np.ndarray | None = field(default=None, repr=False)
     group: np.ndarray | None = field(default=None, repr=False)
     assignment_units: np.ndarray | None = field(default=None, repr=False)

@@ -26,6 +26,7 @@ __all__ = [
     "group_indicator",
     "n_absorbed",
     "period_effects",
+    "period_labels",
     "twfe",
     "twfe_design",
     "within",
@@ -63,13 +64,35 @@ def n_absorbed(sample: EstimationSample) -> int:
     return 0 if sample.units is None else int(np.unique(sample.units).size)
 
 
+def period_labels(sample: EstimationSample, codes: np.ndarray) -> list[str]:
+    """The period label of each code, as term names show it (``1988``; an integral float without ``.0``).
+
+    Labels come from ``sample.period_labels`` (the design's sorted periods); without them, or if two labels would
+    print the same (e.g. ``1`` and ``"1"``), the codes are used, so names stay unique.
+    """
+    codes = np.asarray(codes, dtype=np.intp)
+    if sample.period_labels is None:
+        return [str(int(c)) for c in codes]
+    shown = []
+    for label in sample.period_labels:
+        value = label.item() if isinstance(label, np.generic) else label
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        shown.append(str(value))
+    if len(set(shown)) < len(shown):
+        return [str(int(c)) for c in codes]
+    return [shown[c] for c in codes]
+
+
 def period_effects(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Indicators of every period but the first (``time[t]``), or of every block x period cell but each block's
-    first period (``block[b]:time[t]``) when the sample has blocks. Unit effects absorb the omitted ones."""
+    """Indicators of every period but the first (``time[t]``, ``t`` the period's label, e.g. ``time[1988]``), or of
+    every block x period cell but each block's first period (``block[b]:time[t]``) when the sample has blocks. Unit
+    effects absorb the omitted ones."""
     periods = np.asarray(sample.periods)
     if sample.blocks is None or np.unique(sample.blocks).size == 1:
-        D, names = block_dummies(periods)
-        return D, tuple(n.replace("block", "time") for n in names)
+        levels = np.unique(periods)
+        D = (periods[:, None] == levels[None, 1:]).astype(np.float64)
+        return D, tuple(f"time[{t}]" for t in period_labels(sample, levels[1:]))
     cell = sample.blocks.astype(np.int64) * (int(periods.max()) + 1) + periods
     cells, first_idx = np.unique(cell, return_index=True)
     blocks_of = sample.blocks[first_idx]
@@ -80,7 +103,8 @@ def period_effects(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...
         keep[idx[np.argmin(periods_of[idx])]] = False
     cells = cells[keep]
     D = (cell[:, None] == cells[None, :]).astype(np.float64)
-    names = tuple(f"block[{int(b)}]:time[{int(t)}]" for b, t in zip(blocks_of[keep], periods_of[keep], strict=True))
+    shown = period_labels(sample, periods_of[keep])
+    names = tuple(f"block[{int(b)}]:time[{t}]" for b, t in zip(blocks_of[keep], shown, strict=True))
     return D, names
 
 

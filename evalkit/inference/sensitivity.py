@@ -13,6 +13,11 @@ set ``Delta`` indexed by how far post-period trends may depart from what the pre
   Andrews, Roth and Pakes (2023, ARP) inverted over a grid of ``theta``, or its hybrid with a least-favourable
   first stage at size ``kappa = alpha / 10`` (the default, ``"C-LF"``); ``Delta^RM`` is a finite union of
   polyhedra (which pre-period difference is largest, and its sign) and the interval is the union of theirs.
+* ``"bounded"`` (``|delta_t| <= M`` in every post period, Manski and Pepper's 2018 bounded variation): the
+  departure from parallel trends is bounded directly, in outcome units, without reference to pre-periods -- the
+  one analysis a baseline/endline panel (no pre-period coefficient) supports. Interval: the FLCI with worst-case
+  bias ``M sum_t |l_t|`` (Armstrong and Kolesar 2018); :func:`bounded_breakdown` solves for the ``M`` at which
+  it first contains zero.
 
 :func:`pretrend_power` is Roth (2022)'s question the other way round: how likely the pre-test is to notice a
 linear trend of a given slope, and which slope it notices with 50% or 80% probability.
@@ -22,6 +27,8 @@ References
 Rambachan, A. and Roth, J. (2023). A more credible approach to parallel trends. Rev. Econ. Stud. 90(5), 2555-2591.
 Andrews, I., Roth, J. and Pakes, A. (2023). Inference for linear conditional moment inequalities. Rev. Econ. Stud.
 Armstrong, T. and Kolesar, M. (2018). Optimal inference in a class of regression models. Econometrica 86(2).
+Manski, C. and Pepper, J. (2018). How do right-to-carry laws affect crime rates? Coping with ambiguity using
+bounded-variation assumptions. Rev. Econ. Stat. 100(2), 232-244.
 Roth, J. (2022). Pretest with caution: event-study estimates after testing for parallel trends. AER: Insights 4(3).
 """
 
@@ -42,28 +49,31 @@ __all__ = [
     "PretrendPower",
     "SensitivityMethod",
     "SensitivityResult",
+    "bounded_breakdown",
+    "bounded_ci",
     "flci",
     "honest_sensitivity",
     "pretrend_power",
     "relative_magnitudes_ci",
 ]
 
-SensitivityMethod = Literal["relative_magnitudes", "smoothness"]
+SensitivityMethod = Literal["relative_magnitudes", "smoothness", "bounded"]
 RMInterval = Literal["C-LF", "Conditional"]
 
 
 # --------------------------------------------------------------------------- inputs
-def _inputs(betahat: Any, sigma: Any, num_pre: int, l_vec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(
+    betahat: Any, sigma: Any, num_pre: int, l_vec: Any, min_pre: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b = np.asarray(betahat, dtype=float).ravel()
     S = np.asarray(sigma, dtype=float)
     if S.shape != (b.size, b.size):
         raise OptionError(f"sigma has shape {S.shape}; it must be {b.size} x {b.size} like betahat.")
     if not (np.isfinite(b).all() and np.isfinite(S).all()):
         raise OptionError("betahat and sigma must be finite; re-estimate or drop the event times with NaN.")
-    if not isinstance(num_pre, int | np.integer) or not 1 <= num_pre < b.size:
-        raise OptionError(
-            f"num_pre={num_pre!r}: need at least one pre-period and one post-period coefficient among {b.size}."
-        )
+    if not isinstance(num_pre, int | np.integer) or not min_pre <= num_pre < b.size:
+        need = "at least one pre-period and one" if min_pre else "at least one"
+        raise OptionError(f"num_pre={num_pre!r}: need {need} post-period coefficient among {b.size}.")
     num_post = b.size - int(num_pre)
     lv = np.zeros(num_post) if l_vec is None else np.asarray(l_vec, dtype=float).ravel()
     if l_vec is None:
@@ -194,6 +204,57 @@ def flci(betahat: Any, sigma: Any, num_pre: int, m: float, l_vec: Any = None, al
     half = s * (_folded_normal_cv(bias / s, alpha) if bias > 0 else z)
     centre = float(v @ b)
     return FLCI(centre - half, centre + half, v, half, bias, s)
+
+
+# --------------------------------------------------------------------------- bounded variation
+def bounded_ci(betahat: Any, sigma: Any, num_pre: int, m: float, l_vec: Any = None, alpha: float = 0.05) -> FLCI:
+    """FLCI for ``theta = l' tau`` when every post-period ``|delta_t| <= M`` (bounded variation).
+
+    Parameters
+    ----------
+    betahat, sigma, l_vec, alpha
+        As :func:`flci`.
+    num_pre : int
+        Number of pre-period coefficients; may be 0 (they are not used).
+    m : float
+        ``M``: the largest departure from parallel trends in any post period, in the outcome's units.
+
+    Notes
+    -----
+    ``l' betahat_post`` has bias ``l' delta_post``, at most ``M sum_t |l_t|`` in absolute value; the interval is
+    ``l' betahat_post +/- cv_alpha(bias / sd) sd`` with ``cv_alpha(b)`` the 1 - alpha quantile of ``|N(b, 1)|``, the
+    shortest fixed-length interval with this bias bound (Armstrong and Kolesar 2018; Imbens and Manski 2004 for
+    the idea). ``M = 0`` gives the usual normal interval. Manski and Pepper (2018) call the restriction bounded
+    variation; unlike ``Delta^SD`` and ``Delta^RM`` it does not learn ``M`` from the pre-periods.
+    """
+    b, S, lv = _inputs(betahat, sigma, num_pre, l_vec, min_pre=0)
+    m = float(_check_grid("m", m)[0])
+    v = np.zeros(b.size)
+    v[num_pre:] = lv
+    sd = float(np.sqrt(v @ S @ v))
+    bias = m * float(np.abs(lv).sum())
+    half = sd * (_folded_normal_cv(bias / sd, alpha) if bias > 0 else float(stats.norm.ppf(1 - alpha / 2)))
+    centre = float(v @ b)
+    return FLCI(centre - half, centre + half, v, half, bias, sd)
+
+
+def bounded_breakdown(betahat: Any, sigma: Any, num_pre: int, l_vec: Any = None, alpha: float = 0.05) -> float:
+    """The ``M`` at which the :func:`bounded_ci` interval first contains 0 (0 if the normal interval already does).
+
+    Notes
+    -----
+    Solves ``sd cv_alpha(M sum|l| / sd) = |l' betahat_post|`` for ``M`` (the half-length grows strictly with
+    ``M``), by Brent's method to 1e-12 relative.
+    """
+    b, S, lv = _inputs(betahat, sigma, num_pre, l_vec, min_pre=0)
+    est = abs(float(lv @ b[num_pre:]))
+    sd = float(np.sqrt(lv @ S[num_pre:, num_pre:] @ lv))
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    if est <= z * sd:
+        return 0.0
+    scale = float(np.abs(lv).sum())
+    root = optimize.brentq(lambda t: _folded_normal_cv(t, alpha) - est / sd, 0.0, est / sd, xtol=1e-14, rtol=1e-13)
+    return float(root * sd / scale)
 
 
 # --------------------------------------------------------------------------- relative magnitudes: ARP
@@ -494,11 +555,11 @@ def relative_magnitudes_ci(
 # --------------------------------------------------------------------------- the sensitivity analysis
 @dataclass(frozen=True)
 class SensitivityResult:
-    """Robust confidence intervals over a range of ``M`` (smoothness) or ``Mbar`` (relative magnitudes).
+    """Robust confidence intervals over a range of ``M`` (smoothness, bounded) or ``Mbar`` (relative magnitudes).
 
     Attributes
     ----------
-    method : {"smoothness", "relative_magnitudes"}
+    method : {"smoothness", "relative_magnitudes", "bounded"}
     interval : str
         ``"FLCI"``, ``"C-LF"`` or ``"Conditional"``.
     values : tuple of float
@@ -510,6 +571,10 @@ class SensitivityResult:
     l_vec : tuple of float
         Weights of the target on the post periods.
     alpha : float
+    exact_breakdown : float or None
+        ``"bounded"``: the ``M`` at which the interval first contains 0, solved exactly
+        (:func:`bounded_breakdown`); None for the other methods, whose breakdown is the grid read-off
+        :attr:`breakdown`.
     """
 
     method: str
@@ -520,11 +585,12 @@ class SensitivityResult:
     original: tuple[float, float, float, float]
     l_vec: tuple[float, ...]
     alpha: float = 0.05
+    exact_breakdown: float | None = None
 
     @property
     def parameter(self) -> str:
         """``"M"`` or ``"Mbar"``: the name of the sensitivity parameter."""
-        return "M" if self.method == "smoothness" else "Mbar"
+        return "Mbar" if self.method == "relative_magnitudes" else "M"
 
     @property
     def breakdown(self) -> float | None:
@@ -581,29 +647,33 @@ def honest_sensitivity(
     sims: int = 1000,
     seed: int | None = 0,
 ) -> SensitivityResult:
-    """Robust intervals for ``l' tau`` over ``values`` of ``M`` (smoothness) or ``Mbar`` (relative magnitudes).
+    """Robust intervals for ``l' tau`` over ``values`` of ``M`` (smoothness, bounded) or ``Mbar`` (relative magnitudes).
 
     Default ``values``: ``Mbar`` = 0, 0.5, ..., 2 (as HonestDiD); ``M`` = 11 equally spaced values from 0 to the
-    standard error of the first post-period coefficient (HonestDiD instead bounds ``M`` from the pre-periods).
+    standard error of the first post-period coefficient (HonestDiD instead bounds ``M`` from the pre-periods), for
+    ``"bounded"`` to the larger of that and ``|l' betahat_post|``.
     The original interval is the normal one, ``l' betahat_post +/- z sd`` (HonestDiD's ``constructOriginalCS``).
-    See :func:`flci` and :func:`relative_magnitudes_ci`.
+    See :func:`flci`, :func:`relative_magnitudes_ci` and :func:`bounded_ci` (``num_pre`` may then be 0; the result's
+    ``exact_breakdown`` is :func:`bounded_breakdown`).
     """
     check_option("method", method, SensitivityMethod)
-    b, S, lv = _inputs(betahat, sigma, num_pre, l_vec)
+    b, S, lv = _inputs(betahat, sigma, num_pre, l_vec, min_pre=0 if method == "bounded" else 1)
     if not 0 < alpha < 1:
         raise OptionError(f"alpha={alpha!r} must be between 0 and 1 (e.g. 0.05).")
-    name = "m" if method == "smoothness" else "mbar"
+    name = "mbar" if method == "relative_magnitudes" else "m"
     if values is None:
         top = float(np.sqrt(S[num_pre, num_pre]))
-        values = np.linspace(0, top, 11) if method == "smoothness" else np.arange(5) * 0.5
+        if method == "bounded":  # up to the estimate's size: the breakdown lies inside when the effect is significant
+            top = max(abs(float(lv @ b[num_pre:])), top)
+        values = np.arange(5) * 0.5 if method == "relative_magnitudes" else np.linspace(0, top, 11)
     vals = _check_grid(name, values)
     sd = float(np.sqrt(lv @ S[num_pre:, num_pre:] @ lv))
     est = float(lv @ b[num_pre:])
     z = float(stats.norm.ppf(1 - alpha / 2))
     lbs, ubs = [], []
     for v in vals:
-        if method == "smoothness":
-            r = flci(b, S, num_pre, float(v), lv, alpha)
+        if method != "relative_magnitudes":
+            r = (flci if method == "smoothness" else bounded_ci)(b, S, num_pre, float(v), lv, alpha)
             lo, hi = r.lb, r.ub
         else:
             lo, hi = relative_magnitudes_ci(
@@ -613,13 +683,14 @@ def honest_sensitivity(
         ubs.append(hi)
     return SensitivityResult(
         method=method,
-        interval="FLCI" if method == "smoothness" else interval,
+        interval=interval if method == "relative_magnitudes" else "FLCI",
         values=tuple(float(v) for v in vals),
         lb=tuple(lbs),
         ub=tuple(ubs),
         original=(est, sd, est - z * sd, est + z * sd),
         l_vec=tuple(float(x) for x in lv),
         alpha=alpha,
+        exact_breakdown=bounded_breakdown(b, S, num_pre, lv, alpha) if method == "bounded" else None,
     )
 
 

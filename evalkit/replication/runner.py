@@ -341,6 +341,9 @@ def _run_estimate(spec: ReplicationSpec, est: EstimateSpec, design: Any, setting
     method = arguments.pop("method", "estimate")
     if method not in METHODS:  # checked when read; never resolve a name outside the allow-list
         raise ReplicationError(f"{spec.path}:{est.line}: estimate {est.id!r}: method {method!r} is not allowed.")
+    if method == "sensitivity":
+        frame = _run_sensitivity(spec, est, design, arguments, outcomes, settings)
+        return [_check(spec, est, exp, frame) for exp in est.expect]
     call = getattr(type(design), method, None)
     if call is None:
         raise ReplicationError(
@@ -360,22 +363,67 @@ def _run_estimate(spec: ReplicationSpec, est: EstimateSpec, design: Any, setting
     if method != "estimate":
         settings[est.id]["method"] = method
     for exp in est.expect:
-        checks.append(
-            Check(
-                estimate_id=est.id,
-                label=exp.label
-                or " ".join(str(p) for p in (exp.outcome, exp.term, *exp.where.values(), exp.column) if p is not None),
-                column=exp.column,
-                outcome=exp.outcome,
-                term=exp.term,
-                published=exp.value,
-                reproduced=_value(frame, exp, spec, est.id),
-                tolerance=exp.tolerance,
-                source=exp.source,
-                where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
-            )
-        )
+        checks.append(_check(spec, est, exp, frame))
     return checks
+
+
+def _check(spec: ReplicationSpec, est: EstimateSpec, exp: Expectation, frame: pd.DataFrame) -> Check:
+    return Check(
+        estimate_id=est.id,
+        label=exp.label
+        or " ".join(str(p) for p in (exp.outcome, exp.term, *exp.where.values(), exp.column) if p is not None),
+        column=exp.column,
+        outcome=exp.outcome,
+        term=exp.term,
+        published=exp.value,
+        reproduced=_value(frame, exp, spec, est.id),
+        tolerance=exp.tolerance,
+        source=exp.source,
+        where=f"{spec.path}:{exp.line}" if exp.line else str(spec.path),
+    )
+
+
+def _run_sensitivity(
+    spec: ReplicationSpec,
+    est: EstimateSpec,
+    design: Any,
+    arguments: Mapping[str, Any],
+    outcome: str,
+    settings: dict[str, Any],
+) -> pd.DataFrame:
+    """``design.estimate(outcome, **estimate)`` then ``Results.sensitivity(**sensitivity)``, as a table.
+
+    Rows (``term``): ``"original"`` (``estimate``, ``std_error`` and the normal interval as ``lb``, ``ub``), one
+    row ``"M=<value>"`` / ``"Mbar=<value>"`` per value (``value``, ``lb``, ``ub``), ``"breakdown"`` (``value``: the
+    smallest value of the grid whose interval contains 0, NaN if none) and ``"breakdown_exact"`` (``value``: the
+    exact breakdown of ``method = "bounded"``, NaN otherwise).
+    """
+    call = dict(arguments.get("estimate", {}))
+    if "inference" in call:
+        call["inference"] = _build_inference(call["inference"])
+    where = f"{spec.path}:{est.line}: estimate {est.id!r}"
+    try:
+        results = design.estimate(outcome, **call)
+        sens = results.sensitivity(outcome=outcome, **dict(arguments["sensitivity"]))
+    except TypeError as exc:
+        raise ReplicationError(f"{where} has a bad argument: {exc}") from exc
+    except EvalkitError as exc:
+        raise ReplicationError(f"{where} failed: {exc}") from exc
+    provenance = getattr(results, "provenance", None) or {}
+    settings[est.id] = {k: provenance.get(k) for k in ("inference", "seed", "assignment", "settings")}
+    settings[est.id].update(method="sensitivity", sensitivity=dict(arguments["sensitivity"]))
+    estimate, std_error, low, high = sens.original
+    rows = [{"term": "original", "value": np.nan, "estimate": estimate, "std_error": std_error, "lb": low, "ub": high}]
+    rows += [
+        {"term": f"{sens.parameter}={v:g}", "value": v, "lb": lo, "ub": hi}
+        for v, lo, hi in zip(sens.values, sens.lb, sens.ub, strict=True)
+    ]
+    grid = sens.breakdown
+    rows.append({"term": "breakdown", "value": np.nan if grid is None else grid})
+    rows.append({"term": "breakdown_exact", "value": np.nan if sens.exact_breakdown is None else sens.exact_breakdown})
+    frame = pd.DataFrame(rows, columns=["term", "value", "estimate", "std_error", "lb", "ub"])
+    frame.insert(0, "outcome", outcome)
+    return frame
 
 
 def _run_summary(spec: ReplicationSpec, summ: SummarySpec, data: pd.DataFrame) -> list[Check]:

@@ -1,7 +1,8 @@
 """The replication file format: a TOML file read with the standard library, validated into frozen dataclasses.
 
 A replication file is data, never code: it names a data source, a design, ``estimate()`` calls (or, with
-``method = "subgroups"`` or ``"bounds"``, calls of the design's ``subgroups()`` / ``bounds()``) and the published
+``method = "subgroups"`` or ``"bounds"``, calls of the design's ``subgroups()`` / ``bounds()``; with ``method =
+"sensitivity"``, an ``estimate()`` of an event study followed by ``Results.sensitivity()``) and the published
 (or derived) values to reproduce. Derived columns come from a short whitelist of operations; nothing is evaluated.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "INFERENCE_TYPES",
     "MAX_REPS",
     "METHODS",
+    "SENSITIVITY_KEYS",
     "EstimateSpec",
     "Expectation",
     "ReplicationError",
@@ -46,8 +48,25 @@ ASSIGNMENT_TYPES: tuple[str, ...] = (
 #: ask for more work than a replication run can do).
 MAX_REPS: int = 10_000_000
 #: Design methods an ``[[estimate]]`` may call (``method = ...``, default ``"estimate"``); nothing else is resolved.
-#: ``"subgroups"`` takes ``by = ...``; ``"bounds"`` takes one ``outcome = ...`` and returns one row (``to_frame()``).
-METHODS: tuple[str, ...] = ("estimate", "subgroups", "bounds")
+#: ``"subgroups"`` takes ``by = ...``; ``"bounds"`` takes one ``outcome = ...`` and returns one row (``to_frame()``);
+#: ``"sensitivity"`` takes one ``outcome = ...``, ``estimate = {...}`` (the event study's ``estimate()`` arguments)
+#: and ``sensitivity = {...}`` (``Results.sensitivity()`` arguments, keys from :data:`SENSITIVITY_KEYS`).
+METHODS: tuple[str, ...] = ("estimate", "subgroups", "bounds", "sensitivity")
+#: The keys of a ``sensitivity = {...}`` table and what each must be (checked when the file is read).
+SENSITIVITY_KEYS: tuple[str, ...] = (
+    "method",
+    "mbar",
+    "m",
+    "e",
+    "l_vec",
+    "alpha",
+    "interval",
+    "grid_points",
+    "sims",
+    "seed",
+)
+#: Bounds on the work a sensitivity table may ask for: values of M / Mbar, grid points and simulations.
+_MAX_SENSITIVITY_VALUES, _MAX_GRID_POINTS, _MAX_SIMS = 200, 20_000, 100_000
 #: Operations for derived columns (``[data.columns] name = {op = ..., ...}``).
 COLUMN_OPERATIONS: tuple[str, ...] = (
     "power",
@@ -267,6 +286,74 @@ def _check_inference(est_id: str, inference: Mapping[str, Any], path: Path, text
         )
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_sensitivity(est_id: str, est: Mapping[str, Any], path: Path, text: str) -> None:
+    """Refuse a ``method = "sensitivity"`` estimate whose keys or values are not what ``Results.sensitivity`` takes,
+    naming file, line and key; the work it may ask for is bounded (values, grid points, simulations)."""
+    where = f"{path}:{_line_of(text, 'sensitivity', '{') or _line_of(text, est_id)}"
+    head = f"estimate {est_id!r} (method = 'sensitivity')"
+    unknown = sorted(set(est) - {"method", "outcome", "estimate", "sensitivity"})
+    if unknown:
+        raise ReplicationError(
+            f"{where}: {head} has unknown key(s) {unknown}; it takes outcome, estimate = {{...}} and sensitivity = "
+            "{...}."
+        )
+    if not isinstance(est.get("outcome"), str):
+        raise ReplicationError(f'{where}: {head} takes one outcome, e.g. outcome = "social_capital".')
+    call = est.get("estimate", {})
+    if not isinstance(call, Mapping):
+        raise ReplicationError(f"{where}: {head}: estimate = {call!r} must be a table of estimate() arguments.")
+    if isinstance(call.get("inference"), Mapping):
+        _check_inference(est_id, call["inference"], path, text)
+    table = est.get("sensitivity")
+    if not isinstance(table, Mapping):
+        raise ReplicationError(
+            f'{where}: {head} needs sensitivity = {{ method = "relative_magnitudes", mbar = [0.5, 1] }} (a table).'
+        )
+    bad = sorted(set(table) - set(SENSITIVITY_KEYS))
+    if bad:
+        raise ReplicationError(
+            f"{where}: {head}: unknown key(s) {bad} in sensitivity; allowed: {', '.join(SENSITIVITY_KEYS)}."
+        )
+    checks: dict[str, tuple[Any, str]] = {
+        "method": (
+            lambda v: v in ("relative_magnitudes", "smoothness", "bounded"),
+            "'relative_magnitudes', 'smoothness' or 'bounded'",
+        ),
+        "interval": (lambda v: v in ("C-LF", "Conditional"), "'C-LF' or 'Conditional'"),
+        "e": (lambda v: v == "average" or _whole(v, -10_000, 10_000), "a whole event time or 'average'"),
+        "alpha": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1"),
+        "grid_points": (lambda v: _whole(v, 2, _MAX_GRID_POINTS), f"a whole number from 2 to {_MAX_GRID_POINTS:_}"),
+        "sims": (lambda v: _whole(v, 1, _MAX_SIMS), f"a whole number from 1 to {_MAX_SIMS:_}"),
+        "seed": (lambda v: _whole(v, 0, 2**63 - 1), "a whole number >= 0"),
+        "l_vec": (
+            lambda v: (
+                isinstance(v, list) and 0 < len(v) <= 1_000 and all(_is_number(x) and abs(x) < float("inf") for x in v)
+            ),
+            "a list of finite numbers (weights on the post periods)",
+        ),
+    }
+    for key in ("mbar", "m"):
+        checks[key] = (
+            lambda v: (
+                (_is_number(v) and 0 <= v < float("inf"))
+                or (
+                    isinstance(v, list)
+                    and 0 < len(v) <= _MAX_SENSITIVITY_VALUES
+                    and all(_is_number(x) and 0 <= x < float("inf") for x in v)
+                )
+            ),
+            f"a finite number >= 0 or a list of 1 to {_MAX_SENSITIVITY_VALUES} of them",
+        )
+    for key, value in table.items():
+        ok, wanted = checks[key]
+        if not ok(value):
+            raise ReplicationError(f"{where}: {head}: sensitivity {key} = {value!r} must be {wanted}.")
+
+
 def _check_assignment(assignment: Any, path: Path, text: str) -> None:
     where = f"{path}:{_line_of(text, 'assignment')}"
     if not isinstance(assignment, Mapping) or assignment.get("type") not in ASSIGNMENT_TYPES:
@@ -365,6 +452,8 @@ def read_replication(path: str | Path) -> ReplicationSpec:
                 f"{path}:{_line_of(text, 'method') or _line_of(text, est_id)}: estimate {est_id!r}: method = "
                 f"{method!r} is not one of {', '.join(METHODS)}."
             )
+        if method == "sensitivity":
+            _check_sensitivity(est_id, est, path, text)
         if method == "bounds" and not isinstance(est.get("outcome", est.get("outcomes")), str):
             raise ReplicationError(
                 f"{path}:{_line_of(text, est_id)}: estimate {est_id!r}: method = 'bounds' takes one outcome, "

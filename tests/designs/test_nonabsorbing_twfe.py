@@ -33,8 +33,8 @@ def test_wooldridge_example_14_1(fe_classical):
     # fixed effects, usual standard errors, n = 162: d88 -.080 (.109), d89 -.247 (.133), grant -.252 (.151),
     # grant_1 -.422 (.210). TOLERANCE: half a unit of the printed third decimal.
     coefs = fe_classical.coefficients("lscrap").set_index("term")
-    printed = {"grant": (-0.252, 0.151), "grant_1": (-0.422, 0.210), "time[1]": (-0.080, 0.109)}
-    printed["time[2]"] = (-0.247, 0.133)
+    printed = {"grant": (-0.252, 0.151), "grant_1": (-0.422, 0.210), "time[1988]": (-0.080, 0.109)}
+    printed["time[1989]"] = (-0.247, 0.133)
     for term, (b, se) in printed.items():
         assert abs(coefs.loc[term, "estimate"] - b) <= 0.0005, term
         assert abs(coefs.loc[term, "std_error"] - se) <= 0.0005, term
@@ -111,3 +111,31 @@ def test_caller_frame_unchanged(jtrain):
     before = jtrain.copy(deep=True)
     ek.DiffInDiff(jtrain, "grant", unit="fcode", time="year").estimate("lscrap", covariates=["grant_1"])
     pd.testing.assert_frame_equal(jtrain, before)
+
+
+def test_period_terms_are_named_by_the_period_label(jtrain):
+    # property: period effects are named by the period's label (the year), not its position, so the names do not
+    # move when a period is dropped; an integral float year prints without ".0"; block x period cells likewise.
+    d = jtrain.assign(yr=jtrain["year"].astype(float), blk=jtrain["fcode"] % 2)
+    terms = ek.DiffInDiff(d, "grant", unit="fcode", time="yr").estimate("lscrap", covariates=["grant_1"])
+    assert terms.coefficients("lscrap")["term"].tolist() == ["grant", "grant_1", "time[1988]", "time[1989]"]
+    late = ek.DiffInDiff(d[d["year"] > 1987], "grant", unit="fcode", time="yr").estimate("lscrap")
+    assert late.coefficients("lscrap")["term"].tolist() == ["grant", "time[1989]"]
+    blocked = ek.DiffInDiff(d, "grant", unit="fcode", time="yr", blocks="blk").estimate("lscrap")
+    names = blocked.coefficients("lscrap")["term"].tolist()
+    assert names[1:] == ["block[0]:time[1988]", "block[0]:time[1989]", "block[1]:time[1988]", "block[1]:time[1989]"]
+    assert list(blocked.vcov("lscrap", terms="all").index) == names
+
+
+def test_period_labels_that_print_alike_fall_back_to_codes():
+    # property: names stay unique -- labels whose text collides (1 and "1") are replaced by their codes
+    from evalkit.estimators._sample import EstimationSample
+    from evalkit.estimators.twfe import period_labels
+
+    base = {"y": np.zeros(2), "treatment": np.zeros(2), "covariates": np.zeros((2, 0)), "periods": np.array([0, 1])}
+    assert period_labels(EstimationSample(**base, period_labels=(1987.0, 1988.5)), np.array([0, 1])) == [
+        "1987",
+        "1988.5",
+    ]
+    assert period_labels(EstimationSample(**base, period_labels=(1, "1")), np.array([0, 1])) == ["0", "1"]
+    assert period_labels(EstimationSample(**base), np.array([1])) == ["1"]

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from evalkit.designs.staggered import StaggeredDiD
-from evalkit.errors import EstimationError, OptionError
+from evalkit.errors import EstimationError, EvalkitError, OptionError
 from evalkit.estimators.imputation import imputation_aggregate, imputation_att
 from evalkit.inference.influence import MultiplierBootstrap
 
@@ -416,3 +416,64 @@ def test_not_imputable_observations_are_left_out_with_a_note() -> None:
     a, b = imputation_aggregate(fit, "simple"), imputation_aggregate(short, "simple")
     np.testing.assert_allclose(a.estimates, b.estimates, rtol=0, atol=1e-13)
     np.testing.assert_allclose(a.influence, b.influence, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ joint event-time covariance
+@pytest.mark.parametrize(("case", "anticipation"), [("mpdta", 0), ("clusters", 0), ("anticipation", 1)])
+def test_event_time_vcov_is_the_theorem_3_covariance(case: str, anticipation: int) -> None:
+    # SOURCE: diff_diff.ImputationDiD 3.13 event-study SEs (the diagonal; diff-diff reports no joint covariance).
+    # TOLERANCE: SE_RTOL. Properties: the diagonal is the table's squared SE (the same influence functions),
+    # TOLERANCE 1e-12 relative; the off-diagonals are those of the overall row, the mean of the post-period event
+    # times, whose SE comes from its own influence column: se(overall)^2 = s'Vs, TOLERANCE 1e-10 relative.
+    if case == "mpdta":
+        data, args, kw, ours = _mpdta(), ("lemp", "countyreal", "year", "first.treat"), {}, {}
+    else:
+        data = _generated(seed=3)
+        data["cl"] = data["unit"] % 23
+        args = ("outcome", "unit", "period", "first_treat")
+        kw, ours = ({"cluster": "cl"}, {"clusters": "cl"}) if case == "clusters" else ({}, {})
+    res = StaggeredDiD(data, *args[1:], **ours).estimate(
+        args[0], estimator="imputation", aggregate="all", anticipation=anticipation
+    )
+    V = res.vcov(args[0])
+    frame = res.to_frame()
+    dyn = frame[frame["type"] == "dynamic"].set_index("term")
+    assert list(V.index) == list(dyn.index) == list(V.columns)
+    np.testing.assert_allclose(np.sqrt(np.diag(V)), dyn["std_error"], rtol=1e-12)
+    ref = _diff_diff(data, *args, anticipation=anticipation, **kw)["dynamic"]
+    assert sorted(ref) == dyn["event_time"].tolist()
+    np.testing.assert_allclose(np.sqrt(np.diag(V)), [ref[e][1] for e in sorted(ref)], rtol=SE_RTOL)
+    assert (np.linalg.eigvalsh(V.to_numpy()) > -1e-15).all() and np.array_equal(V.to_numpy(), V.to_numpy().T)
+    post = (dyn["event_time"] >= 0).to_numpy()
+    s = post / post.sum()
+    overall = frame[frame["type"] == "dynamic overall"]["std_error"].iloc[0]
+    np.testing.assert_allclose(s @ V.to_numpy() @ s, overall**2, rtol=1e-10)
+    assert np.abs(V.to_numpy() - np.diag(np.diag(V))).max() > 0.1 * np.diag(V).min()  # really joint, not diagonal
+
+
+def test_sensitivity_and_pretrend_power_refuse_the_imputation_event_study() -> None:
+    # BJS's pre-trend coefficients come from a separate regression normalized at event time -1; the imputed
+    # effects are measured against each unit's untreated mean: refused by name, no invented covariance.
+    res = StaggeredDiD(_mpdta(), "countyreal", "year", "first.treat").estimate(
+        "lemp", estimator="imputation", aggregate="dynamic"
+    )
+    for call in (lambda: res.sensitivity(mbar=1), lambda: res.sensitivity("smoothness", m=0.01), res.pretrend_power):
+        with pytest.raises(EstimationError, match="no pre-period terms estimated jointly") as info:
+            call()
+        assert "sun_abraham" in str(info.value) and "base_period='universal'" in str(info.value)
+    grouped = StaggeredDiD(_mpdta(), "countyreal", "year", "first.treat").estimate(
+        "lemp", estimator="imputation", aggregate="group"
+    )
+    with pytest.raises(EvalkitError):  # no event study kept: vcov has nothing joint to give
+        grouped.vcov("lemp")
+
+
+def test_event_time_vcov_with_one_cluster_is_nan() -> None:
+    # property: as the table's standard errors (NaN with a note), the covariance of one cluster is NaN
+    data = _generated(seed=4, n_units=60)
+    data["one"] = 1
+    res = StaggeredDiD(data, "unit", "period", "first_treat", clusters="one").estimate(
+        "outcome", estimator="imputation", aggregate="dynamic"
+    )
+    assert np.isnan(res.vcov("outcome").to_numpy()).all()
+    assert res.to_frame()["std_error"].isna().all()

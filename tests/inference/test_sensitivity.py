@@ -19,6 +19,8 @@ from evalkit import DiffInDiff
 from evalkit.errors import EstimationError, EvalkitError, OptionError
 from evalkit.inference.sensitivity import (
     SensitivityResult,
+    bounded_breakdown,
+    bounded_ci,
     flci,
     honest_sensitivity,
     pretrend_power,
@@ -362,3 +364,66 @@ def test_sun_abraham_vcov_and_sensitivity(ehec_staggered):
         l_vec=(times[times > -1] == 1).astype(float),
     )
     assert got == want
+
+
+# ------------------------------------------------------------------ bounded variation (no pre-period needed)
+@pytest.mark.parametrize(("b", "sd", "m"), [(2.0, 1.0, 0.0), (2.0, 1.0, 0.5), (-0.3, 0.1, 0.25), (0.05, 0.2, 3.0)])
+def test_bounded_ci_is_the_folded_normal_interval(b, sd, m):
+    # SOURCE: closed form, scipy.stats.foldnorm (|N(c, 1)|, c = bias / sd): b +/- sd q_{1-alpha}(|N(M/sd, 1)|)
+    # (Armstrong and Kolesar 2018's FLCI with a known bias bound); M = 0: the normal interval. TOLERANCE: 1e-10.
+    got = bounded_ci([b], [[sd**2]], 0, m)
+    half = sd * (stats.foldnorm.ppf(0.95, m / sd) if m > 0 else stats.norm.ppf(0.975))
+    assert (got.lb, got.ub) == (pytest.approx(b - half, abs=1e-10), pytest.approx(b + half, abs=1e-10))
+    assert got.max_bias == m and got.std_error == pytest.approx(sd, rel=1e-14)
+
+
+def test_bounded_breakdown_is_where_the_interval_reaches_zero(medicaid_es):
+    _, b, V = medicaid_es
+    # property: at the breakdown M the interval's near end is 0 (TOLERANCE 1e-10); below it 0 is excluded, above
+    # it included; an insignificant effect breaks down at 0. The pre-periods are not used (num_pre only places the
+    # post block), and an average target's bias is M times sum |l|.
+    for lv in ([1.0, 0.0], [0.5, 0.5], [0.0, 1.0]):
+        m_star = bounded_breakdown(b, V, 5, lv)
+        assert m_star > 0
+        assert bounded_ci(b, V, 5, m_star, lv).lb == pytest.approx(0.0, abs=1e-10)
+        assert bounded_ci(b, V, 5, 0.99 * m_star, lv).lb > 0 > bounded_ci(b, V, 5, 1.01 * m_star, lv).lb
+        post = bounded_ci(b[5:], V[5:, 5:], 0, m_star, lv)
+        assert (post.lb, post.ub) == (bounded_ci(b, V, 5, m_star, lv).lb, bounded_ci(b, V, 5, m_star, lv).ub)
+    assert bounded_breakdown([0.1], [[1.0]], 0) == 0.0
+    res = honest_sensitivity(b, V, 5, "bounded", [0.0, 0.01])
+    assert res.exact_breakdown == bounded_breakdown(b, V, 5) and res.parameter == "M" and res.interval == "FLCI"
+    assert honest_sensitivity(b, V, 5, "smoothness", [0.0]).exact_breakdown is None
+
+
+@pytest.fixture(scope="module")
+def vraem_event():
+    import evalkit as ek
+
+    did = ek.DiffInDiff(
+        ek.datasets.load_vraem(),
+        treatment="treated_post",
+        unit="household_id",
+        time="wave",
+        clusters="community",
+        blocks="district",
+    )
+    return did.estimate("social_capital", estimator="event_study", reference_period=-1)
+
+
+def test_baseline_endline_event_study_takes_bounded_and_refuses_the_rest(vraem_event):
+    # property: with one post-period coefficient and no pre-period one, method="bounded" is the function on the
+    # table's estimate and vcov; relative magnitudes, smoothness and the pre-trend power are refused by name.
+    got = vraem_event.sensitivity("bounded", m=[0.0, 1.0, 5.0])
+    b, V = vraem_event.to_frame()["estimate"].to_numpy(), vraem_event.vcov("social_capital").to_numpy()
+    assert got == honest_sensitivity(b, V, 0, "bounded", [0.0, 1.0, 5.0])
+    assert got.breakdown == 5.0 and 1.0 < got.exact_breakdown < 5.0
+    for call in (
+        lambda: vraem_event.sensitivity(mbar=1),
+        lambda: vraem_event.sensitivity("smoothness", m=0.1),
+        vraem_event.pretrend_power,
+    ):
+        with pytest.raises(EstimationError, match="no pre-period coefficient") as info:
+            call()
+        assert "method='bounded'" in str(info.value)
+    with pytest.raises(OptionError, match="mbar= belongs to the other method"):
+        vraem_event.sensitivity("bounded", mbar=1)

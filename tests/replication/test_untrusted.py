@@ -169,3 +169,71 @@ def test_bounds_take_one_outcome_and_unknown_keywords_are_named(tmp_path: Path) 
     unknown = _write(tmp_path, 'method = "bounds"', 'method = "bounds"\nhostile = 1')
     with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: .*Lee \(2009\) bounds.*hostile"):
         run_replication(unknown)
+
+
+# ------------------------------------------------------------------ method = "sensitivity" (issue 11 item 5)
+VRAEM = CASITA.parent / "vraem.toml"
+_SENS = 'sensitivity = { method = "bounded", m = [0, 1, 2, 3, 4, 5, 6] }'
+
+
+def _vraem(folder: Path, old: str, new: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = VRAEM.read_text()
+    assert old in text  # the edit must apply, else the test would check the unedited file
+    path = folder / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_sensitivity_method_runs_results_sensitivity(tmp_path: Path) -> None:
+    # property: the pinned rows are Results.sensitivity's numbers on design.estimate's event study (the file's
+    # expectations are checked by test_replication); a drifted value is reported, not passed
+    out = run_replication(VRAEM)
+    assert out.passed
+    sens = [c for c in out.checks if c.estimate_id == "social capital: bounded-variation sensitivity"]
+    assert {c.term for c in sens} == {"M=2", "breakdown_exact"}
+    assert out.provenance["estimates"]["social capital: bounded-variation sensitivity"]["method"] == "sensitivity"
+    drift = _vraem(tmp_path, "value = 3.437233", "value = 3.5")
+    assert not run_replication(drift).passed
+
+
+@pytest.mark.parametrize(
+    ("new", "key"),
+    [
+        ('sensitivity = { method = "linear", m = [1] }', "sensitivity method = 'linear'"),
+        ('sensitivity = { method = "bounded", m = [1], hostile = 1 }', "unknown key(s) ['hostile']"),
+        ('sensitivity = { method = "bounded", m = [-1] }', "sensitivity m = [-1]"),
+        ('sensitivity = { method = "bounded", m = "1" }', "sensitivity m = '1'"),
+        ('sensitivity = { method = "bounded", m = [' + "1, " * 300 + "1] }", "list of 1 to 200"),
+        ('sensitivity = { method = "relative_magnitudes", mbar = 1, grid_points = 100000000 }', "grid_points"),
+        ('sensitivity = { method = "relative_magnitudes", mbar = 1, sims = 1e9 }', "sims"),
+        ('sensitivity = { method = "bounded", m = 1, alpha = 2 }', "alpha"),
+        ('sensitivity = { method = "bounded", m = 1, e = true }', "sensitivity e = True"),
+        ("sensitivity = 5", "needs sensitivity = {"),
+        (_SENS + "\nextra = 1", "unknown key(s) ['extra']"),
+    ],
+)
+def test_sensitivity_tables_are_checked_when_read(tmp_path: Path, new: str, key: str) -> None:
+    path = _vraem(tmp_path, _SENS, new)
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: estimate .*sensitivity.*" + re.escape(key)):
+        read_replication(path)
+    with pytest.raises(ReplicationError, match=re.escape(key)):
+        run_replication(path)
+
+
+def test_sensitivity_failures_name_the_file_and_estimate(tmp_path: Path) -> None:
+    # relative magnitudes on a baseline/endline event study: the design's refusal, as this file's error
+    rm = _vraem(tmp_path, _SENS, 'sensitivity = { method = "relative_magnitudes", mbar = [1] }')
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: estimate .*failed: .*no pre-period coefficient"):
+        run_replication(rm)
+    many = _vraem(tmp_path, 'outcome = "social_capital"\nestimate =', 'outcome = ["a", "b"]\nestimate =')
+    with pytest.raises(ReplicationError, match="takes one outcome"):
+        read_replication(many)
+    bad_arg = _vraem(tmp_path, "reference_period = -1 }", "reference_period = -1, hostile = 1 }")
+    with pytest.raises(ReplicationError, match=r"bad\.toml:\d+: estimate .*hostile"):
+        run_replication(bad_arg)
+    inference = _vraem(
+        tmp_path, "reference_period = -1 }", 'reference_period = -1, inference = { type = "Eval", reps = 1 } }'
+    )
+    with pytest.raises(ReplicationError, match=r"inference type 'Eval' is not one of"):
+        read_replication(inference)
