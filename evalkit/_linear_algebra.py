@@ -22,7 +22,7 @@ The names carry no underscore because other modules import them; they are not pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -241,6 +241,8 @@ class ConditionedDesign:
         :math:`s_{max}/s_{min}` of the centred design with every column scaled to unit (weighted) norm.
     centred : bool
         Whether the non-constant columns were centred (the design has a constant column).
+    source : tuple
+        The ``X`` and ``weights`` objects it was built from (default basis only; see :meth:`reuse_for`).
     """
 
     X: np.ndarray = field(repr=False)
@@ -254,6 +256,20 @@ class ConditionedDesign:
     centred: bool
     _u: np.ndarray = field(repr=False)  # orthonormal basis U of Xt's column space
     _solve: np.ndarray = field(repr=False)  # beta_c = _solve @ U' W^1/2 y
+    source: tuple[object, object] = field(default=(None, None), repr=False)
+
+    def reuse_for(self, X: Any, residuals: Any, weights: Any) -> ConditionedDesign | None:
+        """This design with the residuals ``residuals`` (checked, weighted), if it was built by
+        :func:`condition_design` from these very ``X`` and ``weights`` objects in the default basis, else None.
+
+        A fit's design serves its sandwich (:func:`evalkit.inference.sandwich.sandwich`) without a second SVD of
+        :math:`X`; identity (not equality) of the arrays is what is checked, so a design is never applied to another
+        matrix.
+        """
+        if self.source[0] is None or self.source[0] is not X or self.source[1] is not weights:
+            return None
+        e = _checked_vector("residuals", residuals, self.X.shape[0])
+        return replace(self, et=e if self.sw is None else e * self.sw)
 
     def solve(self, y: np.ndarray) -> np.ndarray:
         """Least-squares coefficients :math:`\\hat\\beta_c` of (unweighted) ``y`` on ``X`` (weighted), shape (k,).
@@ -459,6 +475,7 @@ def condition_design(
     :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in the right
     singular vector of the smallest singular value.
     """
+    X_in = X
     X, e, w = _checked_inputs(X, residuals, weights)
     n, k = X.shape
     Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
@@ -495,6 +512,7 @@ def condition_design(
         centred=centred,
         _u=u,
         _solve=solve,
+        source=(X_in, weights) if keep is None else (None, None),
     )
 
 
@@ -610,6 +628,10 @@ def _hashable(value: object) -> bool:
     return True
 
 
+#: Widest values (columns after flattening) that :func:`group_sum` sums by one ``numpy.bincount`` per column.
+BINCOUNT_COLUMNS = 16
+
+
 def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Sum the rows of ``values`` within groups.
 
@@ -629,9 +651,17 @@ def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarra
 
     Notes
     -----
-    One stable sort and one ``numpy.add.reduceat``: :math:`O(n \\log n)` and no ``(G, n)`` indicator matrix,
-    as in the cluster sums of the sandwich (Cameron and Miller 2015, J. Human Resources 50(2), eq. 11).
+    No ``(G, n)`` indicator matrix, as in the cluster sums of the sandwich (Cameron and Miller 2015, J. Human
+    Resources 50(2), eq. 11). Up to :data:`BINCOUNT_COLUMNS` columns (after flattening the trailing dimensions):
+    one ``numpy.bincount`` per column, :math:`O(n)` each; wider values: one stable sort and one
+    ``numpy.add.reduceat``, :math:`O(n \\log n)` once.
     """
+    flat = values.reshape(values.shape[0], -1)
+    if flat.shape[1] <= BINCOUNT_COLUMNS:
+        out = np.empty((n_groups, flat.shape[1]), dtype=np.float64)
+        for j in range(flat.shape[1]):
+            out[:, j] = np.bincount(codes, weights=flat[:, j], minlength=n_groups)
+        return out.reshape((n_groups, *values.shape[1:]))
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalkit._codes import n_distinct
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies
@@ -60,14 +61,14 @@ def within(values: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = N
 
 def n_absorbed(sample: EstimationSample) -> int:
     """Number of fixed effects absorbed by :func:`twfe` (distinct units in the sample); 0 without units."""
-    return 0 if sample.units is None else int(np.unique(sample.units).size)
+    return 0 if sample.units is None else n_distinct(sample.units)
 
 
 def period_effects(sample: EstimationSample) -> tuple[np.ndarray, tuple[str, ...]]:
     """Indicators of every period but the first (``time[t]``), or of every block x period cell but each block's
     first period (``block[b]:time[t]``) when the sample has blocks. Unit effects absorb the omitted ones."""
     periods = np.asarray(sample.periods)
-    if sample.blocks is None or np.unique(sample.blocks).size == 1:
+    if sample.blocks is None or n_distinct(sample.blocks) == 1:
         D, names = block_dummies(periods)
         return D, tuple(n.replace("block", "time") for n in names)
     cell = sample.blocks.astype(np.int64) * (int(periods.max()) + 1) + periods
@@ -205,7 +206,7 @@ def did_2x2(sample: EstimationSample) -> LinearFit:
 
 
 def _blocked(sample: EstimationSample) -> bool:
-    return sample.blocks is not None and np.unique(sample.blocks).size > 1
+    return sample.blocks is not None and n_distinct(sample.blocks) > 1
 
 
 def did_2x2_design(sample: EstimationSample) -> DiDTreatmentDesign:

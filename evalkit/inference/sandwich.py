@@ -516,6 +516,7 @@ def sandwich(
     correction: SmallSampleCorrection = NO_CORRECTION,
     working_model: WorkingModel = "identity",
     df_method: DfMethod = "default",
+    design: ConditionedDesign | None = None,
 ) -> CovarianceEstimate:
     """Sandwich covariance of OLS / WLS coefficients and the degrees of freedom of their t tests.
 
@@ -544,6 +545,10 @@ def sandwich(
     df_method : {"default", "bell_mccaffrey"}, default "default"
         ``"bell_mccaffrey"`` gives ``HC2`` the Bell-McCaffrey df (Imbens and Kolesar 2016) instead of
         :math:`n-k`; ``CR2`` always has them; refused for the other types.
+    design : ConditionedDesign, optional
+        The conditioned basis the fit of ``X`` was solved on (``LinearFit.design``); used, instead of conditioning
+        ``X`` again, only if it was built from this very ``X`` and ``weights`` (see
+        :meth:`~evalkit._linear_algebra.ConditionedDesign.reuse_for`). The result is the same.
 
     Returns
     -------
@@ -639,7 +644,8 @@ def sandwich(
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
     if not isinstance(correction, SmallSampleCorrection):
         raise InferenceError(f"correction={correction!r} must be a SmallSampleCorrection.")
-    design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
+    reused = None if design is None else design.reuse_for(X, residuals, weights)
+    design = reused or condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by .vcov
     Xt, et, B, L, sw = design.Xt, np.asarray(design.et), design.B, design.L, design.sw
     n, k = Xt.shape
     check_absorbed_leverage(cov_type, correction)
