@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from evalkit.errors import DataError, EstimationError, InferenceError
 
@@ -353,21 +354,45 @@ def _centre_and_scale(
     """
     k = X.shape[1]
     T = np.eye(k)
-    Xc = X.copy()
     first = X[0]
-    fixed = (X == first).all(axis=0)
+    fixed = X.max(axis=0) == X.min(axis=0)  # (X == first).all(axis=0) for finite X, without an (n, k) temporary
     constant = np.flatnonzero(fixed & (first != 0))
     centred = bool(constant.size)
+    Xc = X  # not modified unless copied first
     if centred:
+        Xc = X.copy()
         c = int(constant[0])
         moving = np.flatnonzero(~fixed)
         if moving.size:
             Xc[:, moving], means = centre_columns(X[:, moving], w)
             T[c, moving] = -means / first[c]
     Xt = Xc if w is None else Xc * np.sqrt(w)[:, None]
-    norms = np.linalg.norm(Xt, axis=0)
+    norms = column_norms(Xt)
     norms[norms == 0] = 1.0
     return Xc, Xt / norms, T, norms, fixed, constant, centred
+
+
+def column_norms(A: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each column of ``A`` (n, k): ``np.linalg.norm(A, axis=0)`` without its (n, k) temporary."""
+    return np.sqrt(np.einsum("ij,ij->j", A, A))
+
+
+def thin_svd(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD ``A = U diag(s) V'`` of an (n, k) matrix, as ``np.linalg.svd(A, full_matrices=False)``.
+
+    Notes
+    -----
+    For a tall matrix (:math:`n \\ge 2k`) the R-SVD: a Householder QR :math:`A = QR`, the SVD
+    :math:`R = U_R S V'` of the small triangle, and :math:`U = QU_R` (Chan 1982, ACM TOMS 8(1); Golub and Van Loan
+    2013, Matrix Computations, 4th ed., section 8.6.3). It is backward stable like the direct SVD (LAPACK's own
+    driver takes this route internally for such shapes) and, on one thread, about twice as fast for small ``k``.
+    """
+    n, k = A.shape
+    if n < 2 * k or k == 0:
+        return np.linalg.svd(A, full_matrices=False)
+    q, r = scipy.linalg.qr(A, mode="economic", check_finite=False)
+    ur, s, vt = np.linalg.svd(r)
+    return q @ ur, s, vt
 
 
 def _condition_from_singular_values(s: np.ndarray, n: int, k: int) -> float:
@@ -480,7 +505,7 @@ def condition_design(
     n, k = X.shape
     Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
     sw = None if w is None else np.sqrt(w)
-    u, s, vt = np.linalg.svd(Xt, full_matrices=False)
+    u, s, vt = thin_svd(Xt)
     cond = _condition_from_singular_values(s, n, k)
     if not acceptable_condition(cond):
         rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
@@ -561,6 +586,7 @@ def factorize_clusters(
     *,
     needs: str = "cluster-robust standard errors need",
     because: str = "there is no between-cluster variation to estimate",
+    any_order: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integer cluster codes ``0..G-1`` (in order of first appearance) and the unique labels.
 
@@ -573,6 +599,10 @@ def factorize_clusters(
     needs, because : str
         Wording of the error for fewer than 2 clusters: "{needs} at least 2 clusters; found ... With one cluster
         {because}; ..." (the caller's method and why it needs two).
+    any_order : bool, default False
+        For callers that only sum within clusters (the CR0/CR1 meat): non-negative integer labels spanning at most
+        a few times ``n`` (a design's codes) are then numbered in increasing order by counting, :math:`O(n)`,
+        instead of hashed in order of first appearance.
 
     Returns
     -------
@@ -596,6 +626,10 @@ def factorize_clusters(
         raise InferenceError(
             f"clusters must be a 1-d array with one label per observation ({n}); got shape {labels.shape}."
         )
+    if any_order and labels.dtype.kind in "iu" and n and labels.min() >= 0 and labels.max() <= 4 * n:
+        present = np.bincount(labels) > 0
+        if np.count_nonzero(present) >= 2:  # fewer: the checks and messages below
+            return (np.cumsum(present, dtype=np.intp) - 1)[labels], np.flatnonzero(present)
     try:
         codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     except TypeError:  # an unhashable label (a list or dict cell) cannot be grouped

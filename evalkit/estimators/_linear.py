@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalkit._linear_algebra import ConditionedDesign, condition_design
+from evalkit._threads import thin_blas
 from evalkit.errors import EstimationError
 
 __all__ = ["LinearFit", "fit_least_squares"]
@@ -130,10 +131,11 @@ def fit_least_squares(
             f"{n} observations cannot identify {k} coefficients ({', '.join(term_names)}); "
             "use fewer covariates or more data."
         )
-    design = condition_design(X, None, weights, names=term_names, target=target)
-    coef_c = design.solve(y)
-    coef = design.coef(coef_c)
-    residuals = y - design.X @ coef_c
+    with thin_blas(k):  # an (n, k) SVD and products with small k: one BLAS thread
+        design = condition_design(X, None, weights, names=term_names, target=target)
+        coef_c = design.solve(y)
+        coef = design.coef(coef_c)
+        residuals = y - design.X @ coef_c
     return LinearFit(
         coef=coef,
         X=X,

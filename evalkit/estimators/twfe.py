@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from evalkit._codes import n_distinct
+from evalkit._linear_algebra import column_norms
 from evalkit.errors import EstimationError
 from evalkit.estimators._linear import LinearFit, fit_least_squares
 from evalkit.estimators._sample import EstimationSample, block_dummies
@@ -50,12 +51,12 @@ def within(values: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = N
     M = values[:, None] if flat else values
     n_groups = int(codes.max()) + 1 if codes.size else 0
     total = np.bincount(codes, weights=weights, minlength=n_groups)
-    out = np.empty_like(M)
+    out = np.array(M, order="F")  # a copy whose columns are contiguous, demeaned in place
     for j in range(M.shape[1]):
-        out[:, j] = M[:, j]
+        col = out[:, j]
         for _ in range(2):  # the second pass removes the rounding error of the first means (Higham 2002, 1.9)
-            col = out[:, j] if weights is None else out[:, j] * weights
-            out[:, j] -= (np.bincount(codes, weights=col, minlength=n_groups) / total)[codes]
+            sums = np.bincount(codes, weights=col if weights is None else col * weights, minlength=n_groups)
+            col -= (sums / total)[codes]
     return out[:, 0] if flat else out
 
 
@@ -101,7 +102,7 @@ def _absorbed_fit(sample: EstimationSample, regressors: np.ndarray, names: tuple
     Xt = within(X, sample.units, w)
     # A column constant within every unit is absorbed: its deviations are rounding noise (zero, or ~eps^2 relative
     # after the two-pass demeaning), which scaling would blow up into a spurious regressor. Refuse it by name.
-    flat = np.linalg.norm(Xt, axis=0) <= 64 * np.finfo(np.float64).eps * np.linalg.norm(X, axis=0)
+    flat = column_norms(Xt) <= 64 * np.finfo(np.float64).eps * column_norms(X)
     if flat.any():
         shown = ", ".join(repr(terms[j]) for j in np.flatnonzero(flat))
         raise EstimationError(

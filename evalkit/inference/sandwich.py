@@ -35,6 +35,7 @@ from evalkit._linear_algebra import (
     factorize_clusters,
     group_sum,
 )
+from evalkit._threads import thin_blas
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError, OptionError
 from evalkit.inference._cr2_identity import cr2_identity_directions, cr2_identity_weighted
@@ -636,6 +637,35 @@ def sandwich(
     Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and
     hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
     """
+    with thin_blas(np.shape(X)[1] if np.ndim(X) == 2 else 1):  # thin products: one BLAS thread
+        return _sandwich(
+            X,
+            residuals,
+            cov_type,
+            weights=weights,
+            clusters=clusters,
+            df_for=df_for,
+            correction=correction,
+            working_model=working_model,
+            df_method=df_method,
+            design=design,
+        )
+
+
+def _sandwich(
+    X: np.ndarray,
+    residuals: np.ndarray,
+    cov_type: CovType,
+    *,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+    df_for: Sequence[int] | None,
+    correction: SmallSampleCorrection,
+    working_model: WorkingModel,
+    df_method: DfMethod,
+    design: ConditionedDesign | None,
+) -> CovarianceEstimate:
+    """The body of :func:`sandwich` (which documents it), run under :func:`evalkit._threads.thin_blas`."""
     check_option("cov_type", cov_type, CovType)
     check_option("working_model", working_model, WorkingModel)
     check_option("df_method", df_method, DfMethod)
@@ -685,7 +715,7 @@ def sandwich(
             f"cov_type={cov_type!r} is cluster-robust and needs cluster labels; pass clusters=..., or use a "
             "heteroskedasticity-robust type such as 'HC2'."
         )
-    codes, _ = factorize_clusters(clusters, n)
+    codes, _ = factorize_clusters(clusters, n, any_order=cov_type != "CR2")  # CR2: order kept (its df sum too)
     G = int(codes.max()) + 1
     factor = small_sample_factor(cov_type, n, k, G, correction)
     if cov_type == "CR2" and sw is not None and working_model == "identity":
