@@ -22,9 +22,12 @@ def n_distinct(codes: np.ndarray) -> int:
 
 def dense_codes(codes: np.ndarray, minlength: int = 0) -> np.ndarray:
     """Relabel non-negative integer ``codes`` to ``0..m-1`` in increasing order of the code, ``m`` the number of
-    distinct codes present: ``np.unique(codes, return_inverse=True)[1]``, in :math:`O(n + \\max c)`."""
+    distinct codes present: ``np.unique(codes, return_inverse=True)[1]``, in :math:`O(n + \\max c)`; ``codes`` itself
+    (not a copy) when it already is ``0..m-1`` of dtype intp."""
     codes = np.asarray(codes)
     present = np.bincount(codes, minlength=minlength) > 0
+    if present.all() and codes.dtype == np.intp:
+        return codes  # already 0..m-1
     new = np.cumsum(present, dtype=np.intp) - 1
     return new[codes]
 

@@ -377,8 +377,9 @@ def column_norms(A: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", A, A))
 
 
-def thin_svd(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD ``A = U diag(s) V'`` of an (n, k) matrix, as ``np.linalg.svd(A, full_matrices=False)``.
+def thin_svd(A: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD ``A = U diag(s) V'`` of an (n, k) matrix, as ``np.linalg.svd(A, full_matrices=False)``; with
+    ``overwrite`` a tall Fortran-ordered ``A`` is overwritten (one (n, k) array less at the peak).
 
     Notes
     -----
@@ -390,7 +391,7 @@ def thin_svd(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, k = A.shape
     if n < 2 * k or k == 0:
         return np.linalg.svd(A, full_matrices=False)
-    q, r = scipy.linalg.qr(A, mode="economic", check_finite=False)
+    q, r = scipy.linalg.qr(A, mode="economic", check_finite=False, overwrite_a=overwrite)
     ur, s, vt = np.linalg.svd(r)
     return q @ ur, s, vt
 
@@ -505,7 +506,7 @@ def condition_design(
     n, k = X.shape
     Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
     sw = None if w is None else np.sqrt(w)
-    u, s, vt = thin_svd(Xt)
+    u, s, vt = thin_svd(Xt, overwrite=keep is None)  # Z is not read again in the default basis
     cond = _condition_from_singular_values(s, n, k)
     if not acceptable_condition(cond):
         rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps

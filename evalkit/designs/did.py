@@ -8,7 +8,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from evalkit._boundary import as_pandas, code_treatment, known_keywords
+from evalkit._boundary import as_pandas, code_treatment, known_keywords, private_copy
 from evalkit._codes import dense_codes, first_rows, n_distinct
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._dcdh import estimate_dcdh
@@ -63,6 +63,15 @@ def _read_binary(data: pd.DataFrame, column: str, role: str, hint: str) -> np.nd
     if n_ones in (0, values.size):
         raise DataError(f"{role} {column!r} is constant ({values[0]:g} in every row); {hint}")
     return values
+
+
+def _rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]``; ``values`` itself, read-only, when every row is kept (no copy of a column of millions)."""
+    if not mask.all():
+        return values[mask]
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 class DiffInDiff:
@@ -155,7 +164,7 @@ class DiffInDiff:
                 "a difference-in-differences design needs post= (2x2 on repeated cross-sections) or both unit= and "
                 f"time= (panel); got unit={unit!r}, time={time!r}."
             )
-        self._data = code_treatment(data.copy(deep=True), treatment, treated_value)
+        self._data = code_treatment(private_copy(data), treatment, treated_value)
         self.treatment, self.post, self.unit, self.time = treatment, post, unit, time
         self.clusters, self.blocks, self.weights = clusters, blocks, weights
         self.is_panel = post is None
@@ -644,7 +653,7 @@ class DiffInDiff:
             n_blocks = 1 if sample.blocks is None else n_distinct(sample.blocks)
             ctx = InferenceContext(
                 alpha=alpha,
-                clusters=None if self._cluster_codes is None else self._cluster_codes[mask],
+                clusters=None if self._cluster_codes is None else _rows(self._cluster_codes, mask),
                 sample=sample,
                 refit=estimator.fit,
                 draw=None if self._bound is None else (lambda rng, size, _m=mask: self._draw(rng, size)[:, _m]),
@@ -793,8 +802,8 @@ class DiffInDiff:
             raise OptionError(f"min_clusters_per_arm={minimum!r} must be an int of at least 1 (default 2).")
         if cov_type is None or not cov_type.startswith("CR") or self._cluster_codes is None:
             return
-        codes = self._cluster_codes[mask]
-        g = self._group[mask] == 1
+        codes = _rows(self._cluster_codes, mask)
+        g = _rows(self._group, mask) == 1
         treated, control = n_distinct(codes[g]), n_distinct(codes[~g])
         if min(treated, control) < 2 and minimum < 2:
             warning = (
@@ -816,24 +825,25 @@ class DiffInDiff:
     def _sample(
         self, outcome: str, covariates: list[str], mask: np.ndarray, window: tuple[int, int] | None, ref: int
     ) -> EstimationSample:
-        sub = self._data.loc[mask]
+        columns = self._data[[outcome, *covariates]]  # only the columns read (no copy under copy-on-write)
+        sub = columns if mask.all() else columns.loc[mask]
 
         def recode(codes: np.ndarray | None) -> np.ndarray | None:
-            return None if codes is None else dense_codes(codes[mask])
+            return None if codes is None else dense_codes(_rows(codes, mask))
 
         treatment_name = self.treatment if self.is_panel else f"{self.treatment}:{self.post}"
         return EstimationSample(
             y=to_float_array(sub, [outcome], "outcome")[:, 0],
-            treatment=self._d[mask],
+            treatment=_rows(self._d, mask),
             covariates=to_float_array(sub, covariates, "covariate"),
             covariate_names=tuple(covariates),
             blocks=recode(self._block_codes),
-            weights=None if self._w is None else self._w[mask],
+            weights=None if self._w is None else _rows(self._w, mask),
             treatment_name=treatment_name,
             units=recode(self._unit_codes),
-            periods=None if self._period_codes is None else self._period_codes[mask],
-            post=None if self._post is None else self._post[mask],
-            group=self._group[mask],
+            periods=None if self._period_codes is None else _rows(self._period_codes, mask),
+            post=None if self._post is None else _rows(self._post, mask),
+            group=_rows(self._group, mask),
             assignment_units=(
                 None if (self._bound is None or self.is_panel) else recode(self._cluster_codes)  # 2x2 + randomized
             ),
