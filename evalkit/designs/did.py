@@ -65,6 +65,23 @@ def _read_binary(data: pd.DataFrame, column: str, role: str, hint: str) -> np.nd
     return values
 
 
+def _period_extreme(
+    units: np.ndarray, periods: np.ndarray, n_units: int, empty: int, in_order: bool, *, last: bool
+) -> np.ndarray:
+    """The first (``last=False``) or last period code of each unit among the rows given, ``empty`` for a unit
+    without rows. Rows in unit-period order: the ends of each unit's run; otherwise grouped minima or maxima."""
+    out = np.full(n_units, empty, dtype=np.intp)
+    if not units.size:
+        return out
+    if in_order:
+        edge = units[1:] != units[:-1]
+        at = np.r_[edge, True] if last else np.r_[True, edge]
+        out[units[at]] = periods[at]  # one row per unit: no repeated index
+    else:
+        (np.maximum if last else np.minimum).at(out, units, periods)
+    return out
+
+
 def _rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``values[mask]``; ``values`` itself, read-only, when every row is kept (no copy of a column of millions)."""
     if not mask.all():
@@ -214,17 +231,14 @@ class DiffInDiff:
         self._period_codes, self._period_labels = encode_labels(data, time, "time")
         n_units, n_periods = len(self._unit_labels), len(self._period_labels)
         units, periods = self._unit_codes, self._period_codes
-        self._check_duplicates(units, periods, n_units, n_periods)
+        in_order = self._check_duplicates(units, periods, n_units, n_periods)
         # Per unit: the first period with status 1, the first and the last with status 0 (T or -1 when none). A unit
         # switches off when a 0 follows a 1, and was treated in its first observed period when its first 1 precedes
         # its first 0. Grouped minima and maxima, O(n), with no sort of the rows.
         on = self._d == 1
-        first_on = np.full(n_units, n_periods, dtype=np.intp)
-        np.minimum.at(first_on, units[on], periods[on])
-        first_off = np.full(n_units, n_periods, dtype=np.intp)
-        np.minimum.at(first_off, units[~on], periods[~on])
-        last_off = np.full(n_units, -1, dtype=np.intp)
-        np.maximum.at(last_off, units[~on], periods[~on])
+        first_on = _period_extreme(units[on], periods[on], n_units, n_periods, in_order, last=False)
+        first_off = _period_extreme(units[~on], periods[~on], n_units, n_periods, in_order, last=False)
+        last_off = _period_extreme(units[~on], periods[~on], n_units, -1, in_order, last=True)
         switching = np.flatnonzero(last_off > first_on)
         self._switch_off = None
         if switching.size:
@@ -266,16 +280,17 @@ class DiffInDiff:
             )
         self._post = None
 
-    def _check_duplicates(self, units: np.ndarray, periods: np.ndarray, n_units: int, n_periods: int) -> None:
-        """Refuse duplicate unit-period rows, naming the first (in unit-period order) and how many."""
+    def _check_duplicates(self, units: np.ndarray, periods: np.ndarray, n_units: int, n_periods: int) -> bool:
+        """Refuse duplicate unit-period rows, naming the first (in unit-period order) and how many; True when the
+        rows are sorted by unit and period."""
         cell = units.astype(np.int64) * n_periods + periods
         if cell.size < 2 or (cell[1:] > cell[:-1]).all():  # sorted by unit and period: no duplicates, no sort
-            return
+            return True
         if n_units * n_periods <= 4 * cell.size:  # a dense panel: count the cells, O(n + NT)
             counts = np.bincount(cell, minlength=n_units * n_periods)
             repeated = np.flatnonzero(counts > 1)
             if not repeated.size:
-                return
+                return False
             n_dup = int((counts[repeated] - 1).sum())
             i = np.flatnonzero(cell == repeated[0])[1]
         else:  # a sparse one (many periods, few observed per unit): sort
@@ -283,7 +298,7 @@ class DiffInDiff:
             sorted_cell = cell[order]
             dup = np.flatnonzero(sorted_cell[1:] == sorted_cell[:-1])
             if not dup.size:
-                return
+                return False
             n_dup, i = dup.size, order[dup[0] + 1]
         u_label, t_label = self._unit_labels[units[i]], self._period_labels[periods[i]]
         raise DesignError(

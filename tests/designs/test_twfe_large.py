@@ -79,8 +79,11 @@ def _old_switch_off(d: pd.DataFrame) -> tuple[int, object, object]:
     return after.unit.nunique(), int(after.unit.iloc[0]), int(after.year.iloc[0])
 
 
-def test_switch_off_note_matches_sorted_algorithm() -> None:
+@pytest.mark.parametrize("in_order", [False, True], ids=["shuffled rows", "rows in unit-period order"])
+def test_switch_off_note_matches_sorted_algorithm(in_order: bool) -> None:
     d = staggered_panel(seed=9, drop=0)
+    if in_order:
+        d = d.sort_values(["unit", "year"]).reset_index(drop=True)
     rng = np.random.default_rng(0)
     treated_units = d.loc[d.treated == 1, "unit"].unique()
     for u in rng.choice(treated_units, 5, replace=False):  # switch off in the last period
