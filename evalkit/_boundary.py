@@ -27,7 +27,7 @@ import pandas as pd
 
 from evalkit.errors import DataError, EvalkitError, KeywordError
 
-__all__ = ["KnownKeywords", "as_pandas", "check_keywords", "code_treatment", "known_keywords"]
+__all__ = ["KnownKeywords", "as_pandas", "check_keywords", "code_treatment", "known_keywords", "private_copy"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,6 +180,23 @@ def _levels(series: pd.Series) -> list[Any]:
         return sorted(values.tolist())
     except TypeError:  # mixed types: keep the order of first appearance
         return values.tolist()
+
+
+def _copy_on_write() -> bool:
+    """Whether pandas' copy-on-write is on: always from pandas 3, by option in pandas 2."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.options.mode.copy_on_write is True
+
+
+def private_copy(data: pd.DataFrame) -> pd.DataFrame:
+    """A frame a design may keep: changes to it or to ``data`` are never seen by the other.
+
+    Under copy-on-write (pandas 3, or pandas 2 with ``pd.options.mode.copy_on_write = True``) a shallow copy is
+    enough, since writing to a column shared by two frames copies it first, and no memory is spent on a frame of
+    millions of rows up front; otherwise a deep copy.
+    """
+    return data.copy(deep=not _copy_on_write())
 
 
 def code_treatment(data: pd.DataFrame, column: Any, treated_value: Any = None, role: str = "treatment") -> pd.DataFrame:

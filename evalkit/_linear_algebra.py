@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from evalkit._threads import single_threaded_blas
 from evalkit.errors import DataError, EstimationError, InferenceError
@@ -247,6 +248,8 @@ class ConditionedDesign:
         :math:`s_{max}/s_{min}` of the centred design with every column scaled to unit (weighted) norm.
     centred : bool
         Whether the non-constant columns were centred (the design has a constant column).
+    source : tuple
+        The ``X`` and ``weights`` objects it was built from (default basis only; see :meth:`reuse_for`).
     """
 
     X: np.ndarray = field(repr=False)
@@ -260,6 +263,20 @@ class ConditionedDesign:
     centred: bool
     _u: np.ndarray = field(repr=False)  # orthonormal basis U of Xt's column space
     _solve: np.ndarray = field(repr=False)  # beta_c = _solve @ U' W^1/2 y
+    source: tuple[object, object] = field(default=(None, None), repr=False)
+
+    def reuse_for(self, X: Any, residuals: Any, weights: Any) -> ConditionedDesign | None:
+        """This design with the residuals ``residuals`` (checked, weighted), if it was built by
+        :func:`condition_design` from these very ``X`` and ``weights`` objects in the default basis, else None.
+
+        A fit's design serves its sandwich (:func:`evalkit.inference.sandwich.sandwich`) without a second SVD of
+        :math:`X`; identity (not equality) of the arrays is what is checked, so a design is never applied to another
+        matrix.
+        """
+        if self.source[0] is None or self.source[0] is not X or self.source[1] is not weights:
+            return None
+        e = _checked_vector("residuals", residuals, self.X.shape[0])
+        return replace(self, et=e if self.sw is None else e * self.sw)
 
     def solve(self, y: np.ndarray) -> np.ndarray:
         """Least-squares coefficients :math:`\\hat\\beta_c` of (unweighted) ``y`` on ``X`` (weighted), shape (k,).
@@ -343,21 +360,46 @@ def _centre_and_scale(
     """
     k = X.shape[1]
     T = np.eye(k)
-    Xc = X.copy()
     first = X[0]
-    fixed = (X == first).all(axis=0)
+    fixed = X.max(axis=0) == X.min(axis=0)  # (X == first).all(axis=0) for finite X, without an (n, k) temporary
     constant = np.flatnonzero(fixed & (first != 0))
     centred = bool(constant.size)
+    Xc = X  # not modified unless copied first
     if centred:
+        Xc = X.copy()
         c = int(constant[0])
         moving = np.flatnonzero(~fixed)
         if moving.size:
             Xc[:, moving], means = centre_columns(X[:, moving], w)
             T[c, moving] = -means / first[c]
     Xt = Xc if w is None else Xc * np.sqrt(w)[:, None]
-    norms = np.linalg.norm(Xt, axis=0)
+    norms = column_norms(Xt)
     norms[norms == 0] = 1.0
     return Xc, Xt / norms, T, norms, fixed, constant, centred
+
+
+def column_norms(A: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each column of ``A`` (n, k): ``np.linalg.norm(A, axis=0)`` without its (n, k) temporary."""
+    return np.sqrt(np.einsum("ij,ij->j", A, A))
+
+
+def thin_svd(A: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD ``A = U diag(s) V'`` of an (n, k) matrix, as ``np.linalg.svd(A, full_matrices=False)``; with
+    ``overwrite`` a tall Fortran-ordered ``A`` is overwritten (one (n, k) array less at the peak).
+
+    Notes
+    -----
+    For a tall matrix (:math:`n \\ge 2k`) the R-SVD: a Householder QR :math:`A = QR`, the SVD
+    :math:`R = U_R S V'` of the small triangle, and :math:`U = QU_R` (Chan 1982, ACM TOMS 8(1); Golub and Van Loan
+    2013, Matrix Computations, 4th ed., section 8.6.3). It is backward stable like the direct SVD (LAPACK's own
+    driver takes this route internally for such shapes) and, on one thread, about twice as fast for small ``k``.
+    """
+    n, k = A.shape
+    if n < 2 * k or k == 0:
+        return np.linalg.svd(A, full_matrices=False)
+    q, r = scipy.linalg.qr(A, mode="economic", check_finite=False, overwrite_a=overwrite)
+    ur, s, vt = np.linalg.svd(r)
+    return q @ ur, s, vt
 
 
 def _condition_from_singular_values(s: np.ndarray, n: int, k: int) -> float:
@@ -465,12 +507,13 @@ def condition_design(
     :data:`CONDITION_LIMIT` :math:`= \\epsilon^{-1/2}`; the columns named are those with weight in the right
     singular vector of the smallest singular value.
     """
+    X_in = X
     X, e, w = _checked_inputs(X, residuals, weights)
     n, k = X.shape
     Xc, Xt, T, norms, fixed, constant, centred = _centre_and_scale(X, w)
     sw = None if w is None else np.sqrt(w)
     with single_threaded_blas() if n * k <= THIN_ENTRIES else contextlib.nullcontext():
-        u, s, vt = np.linalg.svd(Xt, full_matrices=False)
+        u, s, vt = thin_svd(Xt, overwrite=keep is None)  # Z is not read again in the default basis
     cond = _condition_from_singular_values(s, n, k)
     if not acceptable_condition(cond):
         rank_tol = s.max(initial=0.0) * max(n, k) * np.finfo(np.float64).eps
@@ -502,6 +545,7 @@ def condition_design(
         centred=centred,
         _u=u,
         _solve=solve,
+        source=(X_in, weights) if keep is None else (None, None),
     )
 
 
@@ -550,6 +594,7 @@ def factorize_clusters(
     *,
     needs: str = "cluster-robust standard errors need",
     because: str = "there is no between-cluster variation to estimate",
+    any_order: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integer cluster codes ``0..G-1`` (in order of first appearance) and the unique labels.
 
@@ -562,6 +607,10 @@ def factorize_clusters(
     needs, because : str
         Wording of the error for fewer than 2 clusters: "{needs} at least 2 clusters; found ... With one cluster
         {because}; ..." (the caller's method and why it needs two).
+    any_order : bool, default False
+        For callers that only sum within clusters (the CR0/CR1 meat): non-negative integer labels spanning at most
+        a few times ``n`` (a design's codes) are then numbered in increasing order by counting, :math:`O(n)`,
+        instead of hashed in order of first appearance.
 
     Returns
     -------
@@ -585,6 +634,10 @@ def factorize_clusters(
         raise InferenceError(
             f"clusters must be a 1-d array with one label per observation ({n}); got shape {labels.shape}."
         )
+    if any_order and labels.dtype.kind in "iu" and n and labels.min() >= 0 and labels.max() <= 4 * n:
+        present = np.bincount(labels) > 0
+        if np.count_nonzero(present) >= 2:  # fewer: the checks and messages below
+            return (np.cumsum(present, dtype=np.intp) - 1)[labels], np.flatnonzero(present)
     try:
         codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     except TypeError:  # an unhashable label (a list or dict cell) cannot be grouped
@@ -617,6 +670,10 @@ def _hashable(value: object) -> bool:
     return True
 
 
+#: Widest values (columns after flattening) that :func:`group_sum` sums by one ``numpy.bincount`` per column.
+BINCOUNT_COLUMNS = 16
+
+
 def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Sum the rows of ``values`` within groups.
 
@@ -636,9 +693,17 @@ def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarra
 
     Notes
     -----
-    One stable sort and one ``numpy.add.reduceat``: :math:`O(n \\log n)` and no ``(G, n)`` indicator matrix,
-    as in the cluster sums of the sandwich (Cameron and Miller 2015, J. Human Resources 50(2), eq. 11).
+    No ``(G, n)`` indicator matrix, as in the cluster sums of the sandwich (Cameron and Miller 2015, J. Human
+    Resources 50(2), eq. 11). Up to :data:`BINCOUNT_COLUMNS` columns (after flattening the trailing dimensions):
+    one ``numpy.bincount`` per column, :math:`O(n)` each; wider values: one stable sort and one
+    ``numpy.add.reduceat``, :math:`O(n \\log n)` once.
     """
+    flat = values.reshape(values.shape[0], -1)
+    if flat.shape[1] <= BINCOUNT_COLUMNS:
+        out = np.empty((n_groups, flat.shape[1]), dtype=np.float64)
+        for j in range(flat.shape[1]):
+            out[:, j] = np.bincount(codes, weights=flat[:, j], minlength=n_groups)
+        return out.reshape((n_groups, *values.shape[1:]))
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])

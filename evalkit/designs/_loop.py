@@ -9,7 +9,7 @@ immutable :class:`~evalkit.results.Results`. Nothing here knows which design it 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -162,7 +162,7 @@ def estimate_each(
             )
             notes.extend(n for n in out.notes if n not in notes)
         fits[outcome] = OutcomeFit(
-            fit=fit,
+            fit=replace(fit, design=None) if isinstance(fit, LinearFit) else fit,  # its SVD basis is not kept (n x k)
             rows=ctx.rows,
             clusters=ctx.clusters,
             inference={**dict(outs[0].extra), **({design.joint_name: joint} if joint is not None else {})},

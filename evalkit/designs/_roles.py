@@ -210,11 +210,25 @@ def check_period_order(data: pd.DataFrame, column: str, role: str, *, numeric_on
 
 
 def encode_labels(data: pd.DataFrame, column: str, role: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes ``0..G-1`` and the labels of a blocks or clusters column (checked complete)."""
+    """Integer codes ``0..G-1`` (in sorted order of the labels) and the labels of an identifier column (checked
+    complete).
+
+    An integer column whose values span at most a few times its length (ids, years, codes) is coded by counting
+    (``numpy.bincount``, :math:`O(n + \text{range})`), the same codes and labels as ``pandas.factorize(sort=True)``
+    without hashing every row; anything else by ``pandas.factorize``.
+    """
     require_columns(data, [column], f"{role} column")
     no_missing(data, column, role)
     require_hashable(data, column, role)
-    codes, labels = pd.factorize(data[column], sort=True)
+    series = data[column]
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu" and len(series):  # not nullable Int64
+        values = series.to_numpy()
+        low = int(values.min())
+        if int(values.max()) - low <= 4 * values.size:
+            present = np.bincount((values - low).astype(np.intp)) > 0
+            codes = (np.cumsum(present, dtype=np.intp) - 1)[values - low]
+            return codes, (np.flatnonzero(present) + low).astype(values.dtype).astype(object)
+    codes, labels = pd.factorize(series, sort=True)
     return codes.astype(np.intp), np.asarray(labels, dtype=object)
 
 

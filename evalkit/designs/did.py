@@ -8,7 +8,8 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from evalkit._boundary import as_pandas, code_treatment, known_keywords
+from evalkit._boundary import as_pandas, code_treatment, known_keywords, private_copy
+from evalkit._codes import dense_codes, first_rows, n_distinct
 from evalkit._validation import as_list, check_alpha, check_option, require_columns, to_float_array
 from evalkit.designs._dcdh import estimate_dcdh
 from evalkit.designs._loop import OutcomeDesign, PreparedOutcome, assemble_results, estimate_each
@@ -55,21 +56,40 @@ def _read_binary(data: pd.DataFrame, column: str, role: str, hint: str) -> np.nd
     require_columns(data, [column], f"{role} column")
     no_missing(data, column, role)
     values = to_float_array(data, [column], role)[:, 0]
-    uniques = np.unique(values)
-    if not np.all(np.isin(uniques, (0.0, 1.0))):
-        shown = ", ".join(f"{u:g}" for u in uniques[:6])
+    ones = values == 1.0
+    n_ones = int(np.count_nonzero(ones))
+    if n_ones + int(np.count_nonzero(values == 0.0)) != values.size:  # O(n); np.unique only for the message
+        shown = ", ".join(f"{u:g}" for u in np.unique(values)[:6])
         raise DataError(f"{role} {column!r} must be binary (0/1 or False/True); found values {shown}. {hint}")
-    if uniques.size < 2:
-        raise DataError(f"{role} {column!r} is constant ({uniques[0]:g} in every row); {hint}")
+    if n_ones in (0, values.size):
+        raise DataError(f"{role} {column!r} is constant ({values[0]:g} in every row); {hint}")
     return values
 
 
-def _first_per(codes: np.ndarray, n: int) -> np.ndarray:
-    """Position of the first row of each code 0..n-1."""
-    first = np.full(n, -1, dtype=np.intp)
-    present, idx = np.unique(codes, return_index=True)
-    first[present] = idx
-    return first
+def _period_extreme(
+    units: np.ndarray, periods: np.ndarray, n_units: int, empty: int, in_order: bool, *, last: bool
+) -> np.ndarray:
+    """The first (``last=False``) or last period code of each unit among the rows given, ``empty`` for a unit
+    without rows. Rows in unit-period order: the ends of each unit's run; otherwise grouped minima or maxima."""
+    out = np.full(n_units, empty, dtype=np.intp)
+    if not units.size:
+        return out
+    if in_order:
+        edge = units[1:] != units[:-1]
+        at = np.r_[edge, True] if last else np.r_[True, edge]
+        out[units[at]] = periods[at]  # one row per unit: no repeated index
+    else:
+        (np.maximum if last else np.minimum).at(out, units, periods)
+    return out
+
+
+def _rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]``; ``values`` itself, read-only, when every row is kept (no copy of a column of millions)."""
+    if not mask.all():
+        return values[mask]
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 class DiffInDiff:
@@ -162,7 +182,7 @@ class DiffInDiff:
                 "a difference-in-differences design needs post= (2x2 on repeated cross-sections) or both unit= and "
                 f"time= (panel); got unit={unit!r}, time={time!r}."
             )
-        self._data = code_treatment(data.copy(deep=True), treatment, treated_value)
+        self._data = code_treatment(private_copy(data), treatment, treated_value)
         self.treatment, self.post, self.unit, self.time = treatment, post, unit, time
         self.clusters, self.blocks, self.weights = clusters, blocks, weights
         self.is_panel = post is None
@@ -211,28 +231,26 @@ class DiffInDiff:
         check_period_order(data, time, "time")
         self._period_codes, self._period_labels = encode_labels(data, time, "time")
         n_units, n_periods = len(self._unit_labels), len(self._period_labels)
-        cell = self._unit_codes.astype(np.int64) * n_periods + self._period_codes
-        order = np.argsort(cell, kind="stable")
-        sorted_cell = cell[order]
-        dup = np.flatnonzero(sorted_cell[1:] == sorted_cell[:-1])
-        if dup.size:
-            i = order[dup[0] + 1]
-            u_label, t_label = self._unit_labels[self._unit_codes[i]], self._period_labels[self._period_codes[i]]
-            raise DesignError(
-                f"{dup.size} duplicate {unit!r}-{time!r} row(s), e.g. {unit}={u_label!r}, {time}={t_label!r}; a "
-                "panel has one row per unit and period. Aggregate or drop the duplicates."
-            )
-        d_sorted = self._d[order]
-        same_unit = self._unit_codes[order][1:] == self._unit_codes[order][:-1]
-        off = np.flatnonzero(same_unit & (d_sorted[1:] < d_sorted[:-1]))
+        units, periods = self._unit_codes, self._period_codes
+        in_order = self._check_duplicates(units, periods, n_units, n_periods)
+        # Per unit: the first period with status 1, the first and the last with status 0 (T or -1 when none). A unit
+        # switches off when a 0 follows a 1, and was treated in its first observed period when its first 1 precedes
+        # its first 0. Grouped minima and maxima, O(n), with no sort of the rows.
+        on = self._d == 1
+        first_on = _period_extreme(units[on], periods[on], n_units, n_periods, in_order, last=False)
+        first_off = _period_extreme(units[~on], periods[~on], n_units, n_periods, in_order, last=False)
+        last_off = _period_extreme(units[~on], periods[~on], n_units, -1, in_order, last=True)
+        switching = np.flatnonzero(last_off > first_on)
         self._switch_off = None
-        if off.size:
-            i = order[off[0] + 1]
-            n_off = np.unique(self._unit_codes[order[off + 1]]).size
+        if switching.size:
+            u0 = switching[0]
+            rows = np.flatnonzero(units == u0)
+            later_off = rows[~on[rows] & (periods[rows] > first_on[u0])]
+            i = later_off[np.argmin(periods[later_off])]  # the first 0 after a 1 of the first such unit
             self._switch_off = (
-                f"treatment {self.treatment!r} switches off for {n_off} unit(s) of {unit!r}, e.g. "
-                f"{unit}={self._unit_labels[self._unit_codes[i]]!r} (1 then 0 at "
-                f"{time}={self._period_labels[self._period_codes[i]]!r})"
+                f"treatment {self.treatment!r} switches off for {switching.size} unit(s) of {unit!r}, e.g. "
+                f"{unit}={self._unit_labels[units[i]]!r} (1 then 0 at "
+                f"{time}={self._period_labels[periods[i]]!r})"
             )
             self._notes.append(
                 f"Non-absorbing treatment: {self._switch_off}. Two-way fixed effects then estimates a weighted "
@@ -241,18 +259,16 @@ class DiffInDiff:
                 "the effect only if effects are constant. Units treated in their first period are kept (their "
                 "switches identify the effect)."
             )
-        first_row = order[np.r_[True, ~same_unit]]  # each unit's first observed period
-        always = self._unit_codes[first_row][self._d[first_row] == 1]
+        always_treated = first_on < first_off  # status 1 in the unit's first observed period
+        always = np.flatnonzero(always_treated)
         if always.size and self._switch_off is None:
-            self._keep &= ~np.isin(self._unit_codes, always)
+            self._keep &= ~always_treated[units]
             shown = ", ".join(repr(self._unit_labels[u]) for u in always[:3])
             self._notes.append(
                 f"{always.size} unit(s) already treated in their first observed period (no pre-treatment period; "
                 f"e.g. {shown}) were dropped: they cannot contribute a before-after comparison."
             )
-        unit_g = np.zeros(n_units)
-        np.maximum.at(unit_g, self._unit_codes, self._d)
-        self._group = unit_g[self._unit_codes]
+        self._group = (first_on < n_periods).astype(np.float64)[units]  # ever treated
         k = self._keep
         if not (self._d[k] == 1).any():
             raise DataError(
@@ -265,10 +281,36 @@ class DiffInDiff:
             )
         self._post = None
 
+    def _check_duplicates(self, units: np.ndarray, periods: np.ndarray, n_units: int, n_periods: int) -> bool:
+        """Refuse duplicate unit-period rows, naming the first (in unit-period order) and how many; True when the
+        rows are sorted by unit and period."""
+        cell = units.astype(np.int64) * n_periods + periods
+        if cell.size < 2 or (cell[1:] > cell[:-1]).all():  # sorted by unit and period: no duplicates, no sort
+            return True
+        if n_units * n_periods <= 4 * cell.size:  # a dense panel: count the cells, O(n + NT)
+            counts = np.bincount(cell, minlength=n_units * n_periods)
+            repeated = np.flatnonzero(counts > 1)
+            if not repeated.size:
+                return False
+            n_dup = int((counts[repeated] - 1).sum())
+            i = np.flatnonzero(cell == repeated[0])[1]
+        else:  # a sparse one (many periods, few observed per unit): sort
+            order = np.argsort(cell, kind="stable")
+            sorted_cell = cell[order]
+            dup = np.flatnonzero(sorted_cell[1:] == sorted_cell[:-1])
+            if not dup.size:
+                return False
+            n_dup, i = dup.size, order[dup[0] + 1]
+        u_label, t_label = self._unit_labels[units[i]], self._period_labels[periods[i]]
+        raise DesignError(
+            f"{n_dup} duplicate {self.unit!r}-{self.time!r} row(s), e.g. {self.unit}={u_label!r}, "
+            f"{self.time}={t_label!r}; a panel has one row per unit and period. Aggregate or drop the duplicates."
+        )
+
     def _nested(
         self, inner: np.ndarray, outer: np.ndarray, outer_labels: np.ndarray, inner_col: str, outer_col: str, role: str
     ) -> None:
-        first = _first_per(inner, int(inner.max()) + 1)
+        first = first_rows(inner, int(inner.max()) + 1)
         bad = np.flatnonzero(outer != outer[first[inner]])
         if bad.size:
             i = bad[0]
@@ -313,7 +355,7 @@ class DiffInDiff:
         units = np.flatnonzero(present)
         remap = np.full(n_au, -1, dtype=np.intp)
         remap[units] = np.arange(units.size)
-        first = _first_per(np.where(k, au, n_au), n_au + 1)[:n_au][units]
+        first = first_rows(np.where(k, au, n_au), n_au + 1)[:n_au][units]
         observed = self._group[first].astype(bool)
         blocks = None if self._block_codes is None else self._block_labels[self._block_codes[first]]
         if blocks is not None and not self.is_panel:
@@ -373,9 +415,9 @@ class DiffInDiff:
         if self.is_panel:
             parts = [
                 f"difference-in-differences panel ({self.unit} x {self.time})",
-                f"{np.unique(self._unit_codes[k]).size} units "
-                f"({np.unique(self._unit_codes[k & (self._group == 1)]).size} ever treated), "
-                f"{np.unique(self._period_codes[k]).size} periods",
+                f"{n_distinct(self._unit_codes[k])} units "
+                f"({n_distinct(self._unit_codes[k & (self._group == 1)])} ever treated), "
+                f"{n_distinct(self._period_codes[k])} periods",
             ]
         else:
             parts = [
@@ -385,8 +427,8 @@ class DiffInDiff:
         if self._cluster_codes is not None:
             g = self._group[k] == 1
             parts.append(
-                f"{np.unique(self._cluster_codes[k]).size} clusters ({self.clusters or self.unit}; "
-                f"{np.unique(self._cluster_codes[k][g]).size} treated)"
+                f"{n_distinct(self._cluster_codes[k])} clusters ({self.clusters or self.unit}; "
+                f"{n_distinct(self._cluster_codes[k][g])} treated)"
             )
         if self.blocks is not None:
             parts.append(f"{len(self._block_labels)} blocks ({self.blocks})")
@@ -693,10 +735,10 @@ class DiffInDiff:
             sample = self._sample(outcome, cov_list, mask, window, reference_period)
             if np.ptp(sample.y) == 0:
                 raise DataError(f"outcome {outcome!r} has no variation (every value is {sample.y[0]:g}).")
-            n_blocks = 1 if sample.blocks is None else int(np.unique(sample.blocks).size)
+            n_blocks = 1 if sample.blocks is None else n_distinct(sample.blocks)
             ctx = InferenceContext(
                 alpha=alpha,
-                clusters=None if self._cluster_codes is None else self._cluster_codes[mask],
+                clusters=None if self._cluster_codes is None else _rows(self._cluster_codes, mask),
                 sample=sample,
                 refit=estimator.fit,
                 draw=None if self._bound is None else (lambda rng, size, _m=mask: self._draw(rng, size)[:, _m]),
@@ -829,7 +871,7 @@ class DiffInDiff:
                 "Inference defaulted to HC2 (no clusters declared). If treatment was assigned to groups, declare "
                 "clusters= so that standard errors allow for group-level shocks."
             )
-        G = int(np.unique(self._cluster_codes[keep]).size)
+        G = n_distinct(self._cluster_codes[keep])
         who = self.clusters or f"{self.unit} (the panel unit, the default cluster)"
         if G < CR2_CLUSTER_LIMIT:
             return Sandwich("CR2"), (
@@ -845,9 +887,9 @@ class DiffInDiff:
             raise OptionError(f"min_clusters_per_arm={minimum!r} must be an int of at least 1 (default 2).")
         if cov_type is None or not cov_type.startswith("CR") or self._cluster_codes is None:
             return
-        codes = self._cluster_codes[mask]
-        g = self._group[mask] == 1
-        treated, control = np.unique(codes[g]).size, np.unique(codes[~g]).size
+        codes = _rows(self._cluster_codes, mask)
+        g = _rows(self._group, mask) == 1
+        treated, control = n_distinct(codes[g]), n_distinct(codes[~g])
         if min(treated, control) < 2 and minimum < 2:
             warning = (
                 f"WARNING: {min(treated, control)} {'treated' if treated < 2 else 'comparison'} cluster only; "
@@ -868,25 +910,26 @@ class DiffInDiff:
     def _sample(
         self, outcome: str, covariates: list[str], mask: np.ndarray, window: tuple[int, int] | None, ref: int
     ) -> EstimationSample:
-        sub = self._data.loc[mask]
+        columns = self._data[[outcome, *covariates]]  # only the columns read (no copy under copy-on-write)
+        sub = columns if mask.all() else columns.loc[mask]
 
         def recode(codes: np.ndarray | None) -> np.ndarray | None:
-            return None if codes is None else np.unique(codes[mask], return_inverse=True)[1].astype(np.intp)
+            return None if codes is None else dense_codes(_rows(codes, mask))
 
         treatment_name = self.treatment if self.is_panel else f"{self.treatment}:{self.post}"
         return EstimationSample(
             y=to_float_array(sub, [outcome], "outcome")[:, 0],
-            treatment=self._d[mask],
+            treatment=_rows(self._d, mask),
             covariates=to_float_array(sub, covariates, "covariate"),
             covariate_names=tuple(covariates),
             blocks=recode(self._block_codes),
-            weights=None if self._w is None else self._w[mask],
+            weights=None if self._w is None else _rows(self._w, mask),
             treatment_name=treatment_name,
             units=recode(self._unit_codes),
-            periods=None if self._period_codes is None else self._period_codes[mask],
+            periods=None if self._period_codes is None else _rows(self._period_codes, mask),
             period_labels=None if self._period_labels is None else tuple(self._period_labels),
-            post=None if self._post is None else self._post[mask],
-            group=self._group[mask],
+            post=None if self._post is None else _rows(self._post, mask),
+            group=_rows(self._group, mask),
             assignment_units=(
                 None if (self._bound is None or self.is_panel) else recode(self._cluster_codes)  # 2x2 + randomized
             ),
@@ -907,7 +950,7 @@ class DiffInDiff:
             panel, n_units = "repeated cross-sections", None
         else:
             counts = np.bincount(sample.units)
-            n_periods = np.unique(sample.periods).size
+            n_periods = n_distinct(sample.periods)
             panel = "balanced" if (counts == n_periods).all() else "unbalanced"
             n_units = int(counts.size)
         event_time = dict(zip(fit.event_columns, fit.event_times, strict=True)).get(term)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evalkit._linear_algebra import condition_design
+from evalkit._linear_algebra import ConditionedDesign, condition_design
+from evalkit._threads import thin_blas
 from evalkit.errors import EstimationError
 
 __all__ = ["LinearFit", "fit_least_squares"]
@@ -40,6 +41,9 @@ class LinearFit:
     moderator_columns : tuple of int
         Indices of the treatment-by-moderator interactions (``estimate(..., moderators=...)``; empty otherwise), in
         the order of ``EstimationSample.moderator_names``.
+    design : ConditionedDesign or None
+        The conditioned basis of ``X`` the fit was solved on (:func:`fit_least_squares`); the analytic sandwich reuses
+        it for this very ``X`` instead of a second SVD (see :meth:`ConditionedDesign.reuse_for`).
     """
 
     coef: np.ndarray
@@ -52,6 +56,7 @@ class LinearFit:
     event_columns: tuple[int, ...] = ()
     event_times: tuple[int, ...] = ()
     moderator_columns: tuple[int, ...] = ()
+    design: ConditionedDesign | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.event_columns) != len(self.event_times):
@@ -126,8 +131,18 @@ def fit_least_squares(
             f"{n} observations cannot identify {k} coefficients ({', '.join(term_names)}); "
             "use fewer covariates or more data."
         )
-    design = condition_design(X, None, weights, names=term_names, target=target)
-    coef_c = design.solve(y)
-    coef = design.coef(coef_c)
-    residuals = y - design.X @ coef_c
-    return LinearFit(coef=coef, X=X, y=y, residuals=residuals, term_names=term_names, target=target, weights=weights)
+    with thin_blas(k):  # an (n, k) SVD and products with small k: one BLAS thread
+        design = condition_design(X, None, weights, names=term_names, target=target)
+        coef_c = design.solve(y)
+        coef = design.coef(coef_c)
+        residuals = y - design.X @ coef_c
+    return LinearFit(
+        coef=coef,
+        X=X,
+        y=y,
+        residuals=residuals,
+        term_names=term_names,
+        target=target,
+        weights=weights,
+        design=design,
+    )

@@ -106,6 +106,12 @@ def centre(X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
 def block_dummies(blocks: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Indicators for every block but the first (codes ``0..B-1``), and their names ``block[b]``."""
-    levels = np.unique(blocks)
-    D = (blocks[:, None] == levels[None, 1:]).astype(np.float64)
+    blocks = np.asarray(blocks)
+    if blocks.dtype.kind in "iu" and blocks.size and blocks.min() >= 0:
+        levels = np.flatnonzero(np.bincount(blocks))  # np.unique of codes, in O(n + B)
+    else:
+        levels = np.unique(blocks)
+    D = np.empty((blocks.shape[0], max(levels.size - 1, 0)))
+    for j, level in enumerate(levels[1:]):  # column by column: no (n, B) boolean temporary
+        np.equal(blocks, level, out=D[:, j])
     return D, tuple(f"block[{int(b)}]" for b in levels[1:])

@@ -350,6 +350,7 @@ class Sandwich(InferenceMethod):
             correction=ctx.correction,
             working_model=self.working_model,
             df_method=self.df,
+            design=fit.design,
         )
         if ctx.response_model is None:
             return cov

@@ -35,6 +35,7 @@ from evalkit._linear_algebra import (
     factorize_clusters,
     group_sum,
 )
+from evalkit._threads import thin_blas
 from evalkit._validation import check_option
 from evalkit.errors import EstimationError, InferenceError, OptionError
 from evalkit.inference._cr2_identity import cr2_identity_directions, cr2_identity_weighted
@@ -516,6 +517,7 @@ def sandwich(
     correction: SmallSampleCorrection = NO_CORRECTION,
     working_model: WorkingModel = "identity",
     df_method: DfMethod = "default",
+    design: ConditionedDesign | None = None,
 ) -> CovarianceEstimate:
     """Sandwich covariance of OLS / WLS coefficients and the degrees of freedom of their t tests.
 
@@ -544,6 +546,10 @@ def sandwich(
     df_method : {"default", "bell_mccaffrey"}, default "default"
         ``"bell_mccaffrey"`` gives ``HC2`` the Bell-McCaffrey df (Imbens and Kolesar 2016) instead of
         :math:`n-k`; ``CR2`` always has them; refused for the other types.
+    design : ConditionedDesign, optional
+        The conditioned basis the fit of ``X`` was solved on (``LinearFit.design``); used, instead of conditioning
+        ``X`` again, only if it was built from this very ``X`` and ``weights`` (see
+        :meth:`~evalkit._linear_algebra.ConditionedDesign.reuse_for`). The result is the same.
 
     Returns
     -------
@@ -631,6 +637,35 @@ def sandwich(
     Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and
     hypothesis testing in fixed effects models. Journal of Business & Economic Statistics 36(4), 672-683.
     """
+    with thin_blas(np.shape(X)[1] if np.ndim(X) == 2 else 1):  # thin products: one BLAS thread
+        return _sandwich(
+            X,
+            residuals,
+            cov_type,
+            weights=weights,
+            clusters=clusters,
+            df_for=df_for,
+            correction=correction,
+            working_model=working_model,
+            df_method=df_method,
+            design=design,
+        )
+
+
+def _sandwich(
+    X: np.ndarray,
+    residuals: np.ndarray,
+    cov_type: CovType,
+    *,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+    df_for: Sequence[int] | None,
+    correction: SmallSampleCorrection,
+    working_model: WorkingModel,
+    df_method: DfMethod,
+    design: ConditionedDesign | None,
+) -> CovarianceEstimate:
+    """The body of :func:`sandwich` (which documents it), run under :func:`evalkit._threads.thin_blas`."""
     check_option("cov_type", cov_type, CovType)
     check_option("working_model", working_model, WorkingModel)
     check_option("df_method", df_method, DfMethod)
@@ -639,7 +674,8 @@ def sandwich(
         raise InferenceError("sandwich() needs the residuals of the fitted model; got residuals=None.")
     if not isinstance(correction, SmallSampleCorrection):
         raise InferenceError(f"correction={correction!r} must be a SmallSampleCorrection.")
-    design = condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by design.vcov
+    reused = None if design is None else design.reuse_for(X, residuals, weights)
+    design = reused or condition_design(X, residuals, weights)  # X T: centred, unit-scaled; mapped back by .vcov
     Xt, et, B, L, sw = design.Xt, np.asarray(design.et), design.B, design.L, design.sw
     n, k = Xt.shape
     check_absorbed_leverage(cov_type, correction)
@@ -679,7 +715,7 @@ def sandwich(
             f"cov_type={cov_type!r} is cluster-robust and needs cluster labels; pass clusters=..., or use a "
             "heteroskedasticity-robust type such as 'HC2'."
         )
-    codes, _ = factorize_clusters(clusters, n)
+    codes, _ = factorize_clusters(clusters, n, any_order=cov_type != "CR2")  # CR2: order kept (its df sum too)
     G = int(codes.max()) + 1
     factor = small_sample_factor(cov_type, n, k, G, correction)
     if cov_type == "CR2" and sw is not None and working_model == "identity":
