@@ -159,6 +159,33 @@ def check_rows(res: ek.Results, n_rows: int, *, exact: bool, per: str = "rows") 
             )
 
 
+#: Columns where an infinite value is a legitimate answer: a normal approximation's df, and a confidence interval
+#: with an unbounded end (randomization inference, Anderson-Rubin sets, Manski bounds with an open support).
+INFINITE_OK = ("df", "conf_low", "conf_high")
+
+
+def check_numbers(
+    table: pd.DataFrame,
+    notes: tuple[str, ...],
+    columns: tuple[str, ...] | list[str],
+    *,
+    allow_nan_columns: tuple[str, ...] = (),
+) -> None:
+    """The numbers of a result are finite, or NaN with a note (the contract of issue 9's extension).
+
+    ``columns`` absent from ``table`` are skipped; ``allow_nan_columns`` may be NaN by construction (e.g. the trim
+    share of Manski bounds); :data:`INFINITE_OK` columns may be infinite.
+    """
+    for column in columns:
+        if column not in table:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if column not in INFINITE_OK:
+            assert not np.isinf(values).any(), f"{column} is infinite: {values}\nnotes: {notes}"
+        if np.isnan(values).any() and column not in allow_nan_columns:
+            assert notes, f"{column} is NaN ({values}) and no note says why"
+
+
 # ---------------------------------------------------------------------------------------------------- the property
 @dataclass
 class Probe:
