@@ -84,6 +84,7 @@ def _known_open(exc: BaseException) -> bool:
 CALLS: Counter[str] = Counter()
 OUTCOMES: Counter[str] = Counter()
 REFUSALS: Counter[str] = Counter()
+RETURNED: Counter[str] = Counter()  # calls per entry point that returned a result (the rest were refused)
 
 
 # ---------------------------------------------------------------------------------------------------- comparisons
@@ -221,6 +222,7 @@ class Probe:
             return None
         _assert_same(_canonical(first), _canonical(second), label)
         OUTCOMES["ok"] += 1
+        RETURNED[label] += 1
         if check is not None:
             check(first)
         return first
@@ -495,7 +497,8 @@ def report() -> str:
     lines = [
         f"evalkit fuzz ({PROFILE} profile): {sum(CALLS.values())} entry-point calls (each run twice), "
         f"outcomes {dict(OUTCOMES)}",
-        "  calls: " + ", ".join(f"{k} {v}" for k, v in sorted(CALLS.items(), key=lambda kv: -kv[1])),
+        "  calls (returned): "
+        + ", ".join(f"{k} {v} ({RETURNED[k]})" for k, v in sorted(CALLS.items(), key=lambda kv: -kv[1])),
         "  most frequent refusals:",
         *(f"    {v:5d}  {k}" for k, v in REFUSALS.most_common(12)),
     ]

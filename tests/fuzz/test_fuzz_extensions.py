@@ -199,7 +199,9 @@ def test_trial_extension_entry_points(case: dict[str, Any]) -> None:
     )
     probe.call(
         "estimate[attrition_weights]",
-        lambda: trial.estimate(outcomes, estimator="ols", covariates=covariates, attrition_weights=[N["y2_bl"]]),
+        lambda: trial.estimate(
+            [N["ya"]], estimator="ols", covariates=covariates, attrition_weights=[N["y2_bl"]], inference=inference
+        ),
         check=_check_estimate(frame),
     )
     probe.call(
