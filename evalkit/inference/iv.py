@@ -182,6 +182,11 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     Andrews, I., Stock, J. H. and Sun, L. (2019). Weak instruments in instrumental variables regression: theory and
     practice. Annual Review of Economics 11, 727-753.
     """
+    # The set is equivariant in the outcome's scale s (beta0 -> s beta0): solve it for y / s, so that squares of
+    # huge outcomes (1e200) do not overflow, and scale the ends back.
+    scale = max(abs(pi_y), float(np.sqrt(v_yy)) if v_yy > 0 else 0.0)
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    pi_y, v_yy, v_yd = pi_y / scale, v_yy / scale / scale, v_yd / scale
     c2 = crit**2
     a = pi_d**2 - c2 * v_dd
     b = -2.0 * (pi_y * pi_d - c2 * v_yd)
@@ -192,7 +197,7 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     if a == 0.0:  # linear: b beta + c0 <= 0
         if b == 0.0:
             return _whole_line() if c0 <= 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
-        root = -c0 / b
+        root = -c0 / b * scale
         if b > 0:
             return AndersonRubin(-np.inf, root, "ray", f"(-inf, {root:.6g}]", (root,))
         return AndersonRubin(root, np.inf, "ray", f"[{root:.6g}, inf)", (root,))
@@ -201,7 +206,7 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     sq = np.sqrt(disc)
     # the numerically stable pair of roots of a x^2 + b x + c0
     q = -0.5 * (b + np.copysign(sq, b))
-    r = sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])
+    r = [x * scale for x in sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])]
     if a > 0:
         return AndersonRubin(r[0], r[1], "interval", f"[{r[0]:.6g}, {r[1]:.6g}]", (r[0], r[1]))
     return AndersonRubin(-np.inf, np.inf, "two rays", f"(-inf, {r[0]:.6g}] U [{r[1]:.6g}, inf)", (r[0], r[1]))

@@ -327,3 +327,18 @@ def test_missing_take_up_rows_are_dropped_and_reported():
     dropped = res.dropped
     assert dropped.loc[dropped["column"] == "attended", "n_missing"].iloc[0] == 3
     pd.testing.assert_frame_equal(data, before)  # the caller's frame is unchanged
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-150])
+def test_anderson_rubin_is_scale_equivariant_without_overflow(scale):
+    # regression (fuzz long run): with an outcome of scale 1e300 the reduced form squared, pi_y ** 2, raised
+    # OverflowError. Property: the set for (s pi_y, s^2 v_yy, s v_yd) is s times the set for (pi_y, v_yy, v_yd)
+    # (beta0 -> s beta0). TOLERANCE: 1e-12 relative (the same roots, computed on rescaled inputs).
+    crit = float(stats.t.ppf(0.975, 40))
+    for pi_y, v_yy, v_yd, pi_d, v_dd in ((0.3, 0.01, 0.002, 0.6, 0.004), (0.3, 0.01, 0.002, 0.1, 0.004)):
+        base = anderson_rubin(pi_y, pi_d, v_yy, v_dd, v_yd, crit)
+        big = anderson_rubin(pi_y * scale, pi_d, v_yy * scale * scale, v_dd, v_yd * scale, crit)
+        assert big.kind == base.kind
+        np.testing.assert_allclose(np.array(big.boundary) / scale, base.boundary, rtol=1e-12)
+        if base.kind == "interval":
+            np.testing.assert_allclose([big.conf_low / scale, big.conf_high / scale], [base.conf_low, base.conf_high])
