@@ -102,7 +102,8 @@ def iv_statistics(
 
     The reduced form and the first stage share their regressors :math:`X = (1, Z, W)`, so one kernel call per
     residual vector gives their variances, and their covariance follows by polarization (the sandwich meat is a
-    quadratic form in the residuals): :math:`v_{yd} = (V(e_y + e_d) - V(e_y - e_d))/4`.
+    quadratic form in the residuals): :math:`v_{yd} = s_y s_d (V(u_y + u_d) - V(u_y - u_d))/4` with
+    :math:`u = e/s` the residuals divided by their largest absolute value (so neither swamps the other).
     """
     reduced, first = fit.reduced_form, fit.first_stage
     if reduced is None or first is None:
@@ -126,7 +127,11 @@ def iv_statistics(
     e_y, e_d = reduced.residuals, first.residuals
     v_yy, df = variance(e_y)
     v_dd, _ = variance(e_d)
-    v_yd = 0.25 * (variance(e_y + e_d)[0] - variance(e_y - e_d)[0])
+    # polarization on residuals of unit scale (the meat is bilinear): e_y + e_d would lose e_d entirely when the
+    # outcome is 1e150 times take-up's scale
+    s_y, s_d = (float(np.max(np.abs(e), initial=0.0)) or 1.0 for e in (e_y, e_d))
+    u_y, u_d = e_y / s_y, e_d / s_d
+    v_yd = s_y * s_d * 0.25 * (variance(u_y + u_d)[0] - variance(u_y - u_d)[0])
     pi_y, pi_d = float(reduced.coef[t]), float(first.coef[t])
     itt = t_tests(pi_y, np.sqrt(v_yy), df, alpha=alpha, scale=_scale(reduced))
     fs = t_tests(pi_d, np.sqrt(v_dd), df, alpha=alpha, scale=_scale(first))

@@ -342,3 +342,23 @@ def test_anderson_rubin_is_scale_equivariant_without_overflow(scale):
         np.testing.assert_allclose(np.array(big.boundary) / scale, base.boundary, rtol=1e-12)
         if base.kind == "interval":
             np.testing.assert_allclose([big.conf_low / scale, big.conf_high / scale], [base.conf_low, base.conf_high])
+
+
+def test_anderson_rubin_interval_scales_with_the_outcome():
+    # regression: v_yd came from V(e_y + e_d) - V(e_y - e_d), where e_d vanished next to an outcome 1e150 times
+    # take-up's scale (the AR interval moved by 1e-2 of its width). Property: multiplying the outcome by s
+    # multiplies the estimate, its standard error and the AR ends by s. TOLERANCE: 1e-10 relative.
+    rng = np.random.default_rng(4)
+    z = rng.permutation(np.r_[np.ones(30), np.zeros(30)]).astype(int)
+    d = (z * (rng.random(60) < 0.7)).astype(float)
+    y = rng.normal(size=60) + 0.8 * d
+    cols = ["estimate", "std_error", "ar_conf_low", "ar_conf_high"]
+
+    def row(outcome: np.ndarray) -> np.ndarray:
+        data = pd.DataFrame({"z": z, "d": d, "y": outcome})
+        return ek.RandomizedTrial(data, "z").estimate("y", estimator="iv", take_up="d").to_frame()[cols].to_numpy()
+
+    base = row(y)
+    assert np.isfinite(base).all()
+    for s in (1e-100, 1e150):
+        np.testing.assert_allclose(row(y * s) / s, base, rtol=1e-10)
