@@ -147,7 +147,9 @@ def iv_statistics(
         first_stage=pi_d,
         first_stage_std_error=float(fs.std_error[0]),
         first_stage_f=float(fs.statistic[0]) ** 2,
-        anderson_rubin=anderson_rubin(pi_y, pi_d, v_yy, v_dd, v_yd, crit),
+        # an ITT variance the data cannot estimate (zero up to rounding, or underflowed: NaN with the degenerate-SE
+        # note) leaves the AR set undefined too, not a spuriously narrow interval
+        anderson_rubin=anderson_rubin(pi_y, pi_d, v_yy if np.isfinite(itt.std_error[0]) else np.nan, v_dd, v_yd, crit),
     )
 
 

@@ -362,3 +362,18 @@ def test_anderson_rubin_interval_scales_with_the_outcome():
     assert np.isfinite(base).all()
     for s in (1e-100, 1e150):
         np.testing.assert_allclose(row(y * s) / s, base, rtol=1e-10)
+
+
+def test_anderson_rubin_is_undefined_when_the_itt_variance_underflows():
+    # regression: with an outcome of scale 1e-200 the ITT variance underflows to 0; the ITT / 2SLS standard errors
+    # were NaN with the degenerate-SE note but the AR interval came out finite and far too narrow ([0.47, 0.58]
+    # instead of [-0.095, 1.14] in outcome units). Property: NaN with a note, never a wrong finite interval.
+    rng = np.random.default_rng(4)
+    z = rng.permutation(np.r_[np.ones(30), np.zeros(30)]).astype(int)
+    d = (z * (rng.random(60) < 0.7)).astype(float)
+    y = (rng.normal(size=60) + 0.8 * d) * 1e-200
+    res = ek.RandomizedTrial(pd.DataFrame({"z": z, "d": d, "y": y}), "z").estimate("y", estimator="iv", take_up="d")
+    frame = res.to_frame()
+    assert np.isnan(frame["std_error"]).all()
+    assert frame[["ar_conf_low", "ar_conf_high"]].isna().all().all()
+    assert any("zero up to rounding" in n for n in res.notes)
