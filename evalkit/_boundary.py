@@ -76,11 +76,24 @@ KEYWORD_ALIASES: dict[str, str] = {
 }
 
 
+#: Keywords of other packages whose evalkit counterpart is not a plain rename: the sentence that replaces "Did you
+#: mean ...?" when the counterpart is a keyword of the function called.
+KEYWORD_EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "instrument": (
+        "take_up",
+        "The instrument is the design's randomized treatment (the treatment column the design was built with), so "
+        "it needs no keyword; take_up= names the treatment actually received (with estimator='iv'), e.g. "
+        "estimate(outcome, estimator='iv', take_up='attended'). ",
+    ),
+}
+
+
 def check_keywords(owner: str, given: Iterable[str], accepted: Iterable[str]) -> None:
     """Raise :class:`~evalkit.errors.KeywordError` for the first of ``given`` that is not in ``accepted``.
 
     The message names the closest accepted keyword: the evalkit name of a keyword other packages use
-    (:data:`KEYWORD_ALIASES`), else the nearest spelling (:func:`difflib.get_close_matches`, ratio >= 0.6), else a
+    (:data:`KEYWORD_ALIASES`; a sentence of :data:`KEYWORD_EXPLANATIONS` instead where the counterpart is not a plain
+    rename), else the nearest spelling (:func:`difflib.get_close_matches`, ratio >= 0.6), else a
     keyword the name is a prefix of; and it lists every accepted keyword.
 
     Raises
@@ -98,6 +111,9 @@ def check_keywords(owner: str, given: Iterable[str], accepted: Iterable[str]) ->
     prefix = [a for a in accepted if a.startswith(name.lower()) or name.lower().startswith(a)]
     close = [alias] if alias in accepted else difflib.get_close_matches(name, accepted, n=1, cutoff=0.6) or prefix[:1]
     hint = f"Did you mean {close[0]}=? " if close else ""
+    explained = KEYWORD_EXPLANATIONS.get(name) or KEYWORD_EXPLANATIONS.get(name.lower())
+    if explained is not None and explained[0] in accepted:
+        hint = explained[1]
     more = f" (and {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
     raise KeywordError(
         f"{owner}() got an unknown keyword argument {name!r}{more}. {hint}"

@@ -537,6 +537,10 @@ class Results:
         the randomization inference's re-drawn assignments when there are any, otherwise a wild (cluster) bootstrap
         with the null imposed and Rademacher weights shared across outcomes by design row (or cluster); see
         :func:`evalkit.inference.multiple_testing.wild_bootstrap_null`.
+
+        Rows without a p-value (NaN, e.g. a standard error the data cannot estimate) are left out of the p-value
+        methods as in R's ``p.adjust``: the others are adjusted among themselves, those rows keep ``p_adjusted``
+        NaN, and the note names them. The resampling methods need a statistic on every row and refuse, naming them.
         """
         from evalkit.errors import OptionError
         from evalkit.inference.multiple_testing import adjust_table

@@ -228,8 +228,8 @@ def assemble_results(
         dropped.copy() if isinstance(dropped, pd.DataFrame) else pd.DataFrame(list(dropped), columns=DROPPED_COLUMNS)
     )
     all_notes = list(notes)
-    if len(dropped_frame) and dropped_note is not None:
-        all_notes.append(dropped_note)
+    if len(dropped_frame) and dropped_note is not None and dropped_note not in all_notes:  # once (subgroups pass
+        all_notes.append(dropped_note)  # on each subgroup's notes, which may hold it already)
     labels = table["inference"].astype(str).unique()
     return Results(
         _table=table,

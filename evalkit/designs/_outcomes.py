@@ -445,8 +445,10 @@ def _moderator_notes(spec: InferenceMethod) -> list[str]:
         "with the moderators)."
     ]
     if _randomization(spec):
+        null = float(getattr(spec, "null", 0.0))
+        sharp = "of no effect for any unit" if null == 0 else f"that every unit's effect is {null:g}"
         notes.append(
-            f"With {spec.name} inference the interaction rows test the sharp null of no effect for any unit with the "
+            f"With {spec.name} inference the interaction rows test the sharp null {sharp} with the "
             "interaction's statistic, not that the effect does not vary (Ding, Feller and Miratrix 2016, JRSS-B "
             "78(3)); their intervals are not reported (inverting a constant-effect null says nothing about an "
             "interaction) and there is no joint heterogeneity test (heterogeneity_p is NaN). Use inference='HC2' "

@@ -80,6 +80,9 @@ class _Panel:
     time_codes: np.ndarray | None = None
     #: Unbalanced panel estimated as repeated cross-sections: each observation's unit (codes 0..n_units-1).
     obs_units: np.ndarray | None = None
+    #: No never-treated units: the last-treated cohort, recoded to inf in ``cohort``, is the not-yet-treated
+    #: comparison group (its periods from adoption on were dropped); None when never-treated units exist.
+    comparison_cohort: float | None = None
 
 
 class StaggeredDiD:
@@ -323,6 +326,7 @@ class StaggeredDiD:
             )
         cohort = self._cohort.copy()
         periods = self._periods.copy()
+        comparison_cohort = None
         late = (cohort > periods[-1]) & (cohort > 0)
         if late.any():
             notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never treated.")
@@ -359,10 +363,21 @@ class StaggeredDiD:
             g_last = cohort.max()
             _require_two_cohorts(cohort, g_last, self.unit, self.cohort)
             t_keep = periods < g_last - anticipation
+            late_rows = int((keep[self._unit_codes] & (self._t >= g_last - anticipation)).sum())
             notes.append(
-                f"No never-treated units: periods from {g_last - anticipation:g} on were dropped and cohort "
-                f"{g_last:g} serves as the not-yet-treated comparison (as did)."
+                f"No never-treated units: the {late_rows} observation(s) of periods from {g_last - anticipation:g} "
+                f"on were dropped and cohort {g_last:g} serves as the not-yet-treated comparison (as did)."
             )
+            dropped.append(
+                {
+                    "outcome": outcome,
+                    "column": self.time,
+                    "n_missing": 0,
+                    "n_dropped": late_rows,
+                    "reason": f"periods from {g_last - anticipation:g} on (no never-treated comparison)",
+                }
+            )
+            comparison_cohort = float(g_last)
             periods, Y = periods[t_keep], Y[:, t_keep]
             X = None if X is None else X[:, t_keep]
             cohort = np.where(cohort == g_last, np.inf, cohort)
@@ -376,6 +391,7 @@ class StaggeredDiD:
             weights=None if self._w is None else self._w[keep],
             notes=tuple(notes),
             dropped=dropped,
+            comparison_cohort=comparison_cohort,
         )
 
     def _cross_sections(self, outcome: str, covariates: Sequence[str], control: str, anticipation: int) -> _Panel:
@@ -402,6 +418,7 @@ class StaggeredDiD:
             )
         periods = self._periods.copy()
         cohort = self._cohort[self._unit_codes].copy()
+        comparison_cohort = None
         late = (cohort > periods[-1]) & (cohort > 0)
         if (late & keep).any():
             notes.append(
@@ -454,6 +471,7 @@ class StaggeredDiD:
             keep &= ~late_rows
             periods = periods[periods < g_last - anticipation]
             cohort = np.where(cohort == g_last, np.inf, cohort)
+            comparison_cohort = float(g_last)
         rows = np.flatnonzero(keep)
         time_codes = np.searchsorted(periods, self._t[rows])
         obs_units = None if self.unit is None else _recode(self._unit_codes[rows])
@@ -470,6 +488,7 @@ class StaggeredDiD:
             dropped=dropped,
             time_codes=time_codes,
             obs_units=obs_units,
+            comparison_cohort=comparison_cohort,
         )
 
     # ------------------------------------------------------------------ estimation
@@ -1070,6 +1089,19 @@ class StaggeredDiD:
             raise OptionError("weights are not supported with estimator='sun_abraham'; drop weights=.")
         y, unit, tcode, cohort, clusters = self._long(panel)
         fit = sun_abraham(y, unit, tcode, cohort, panel.periods, clusters, control=control)  # type: ignore[arg-type]
+        late: list[
+            dict[str, object]
+        ] = []  # control="not_yet_treated": the periods from the last cohort's adoption on were left out
+        if y.size > fit.n_obs:
+            late.append(
+                {
+                    "outcome": outcome,
+                    "column": self.time,
+                    "n_missing": 0,
+                    "n_dropped": int(y.size - fit.n_obs),
+                    "reason": f"Sun-Abraham comparison: {fit.control_label}",
+                }
+            )
         cov = _unit_fe_sandwich(fit.regression, fit.clusters, fit.n_units, spec, df_for=[])
         se = _contrast_se(fit.aggregation, cov.vcov)
         if spec.cov_type == "CR2":  # Bell-McCaffrey df of each event time's contrast of the coefficients
@@ -1115,7 +1147,7 @@ class StaggeredDiD:
             design=self._design_label(panel),
             alpha=alpha,
             notes=tuple(notes),
-            dropped=_dropped_frame(panel),
+            dropped=_dropped_frame(panel, *late),
             dropped_note=None,  # the panel's own notes say which units were dropped and why
             fits=_event_covariance(
                 outcome, fit.estimates, fit.event_times, fit.aggregation @ cov.vcov @ fit.aggregation.T, terms, clusters
@@ -1464,7 +1496,11 @@ def _small_cohort_notes(panel: _Panel, n_covariates: int, *, exact_fit: bool = T
         return ()
 
     def label(g: float) -> str:
-        return "never treated" if not np.isfinite(g) else f"cohort {g:g}"
+        if np.isfinite(g):
+            return f"cohort {g:g}"
+        if panel.comparison_cohort is not None:  # no never-treated units: the last cohort is the comparison
+            return f"cohort {panel.comparison_cohort:g} (the not-yet-treated comparison group)"
+        return "never treated"
 
     shown = ", ".join(f"{label(g)} ({c} unit{'s' if c > 1 else ''})" for g, c in small)
     note = (
@@ -1521,10 +1557,11 @@ def _recode(codes: np.ndarray) -> np.ndarray:
 _EMPTY_DROPPED = empty_dropped()  # never mutated: Results copies it
 
 
-def _dropped_frame(panel: _Panel) -> pd.DataFrame:
-    if not panel.dropped:
+def _dropped_frame(panel: _Panel, *extra: dict[str, object]) -> pd.DataFrame:
+    """The panel's drops (plus an estimator's own, ``extra``) as a ``Results.dropped`` table."""
+    if not panel.dropped and not extra:
         return _EMPTY_DROPPED
-    return pd.DataFrame(panel.dropped, columns=list(empty_dropped().columns))
+    return pd.DataFrame([*panel.dropped, *extra], columns=list(empty_dropped().columns))
 
 
 def _dynamic_covariance(

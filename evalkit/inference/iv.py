@@ -102,7 +102,8 @@ def iv_statistics(
 
     The reduced form and the first stage share their regressors :math:`X = (1, Z, W)`, so one kernel call per
     residual vector gives their variances, and their covariance follows by polarization (the sandwich meat is a
-    quadratic form in the residuals): :math:`v_{yd} = (V(e_y + e_d) - V(e_y - e_d))/4`.
+    quadratic form in the residuals): :math:`v_{yd} = s_y s_d (V(u_y + u_d) - V(u_y - u_d))/4` with
+    :math:`u = e/s` the residuals divided by their largest absolute value (so neither swamps the other).
     """
     reduced, first = fit.reduced_form, fit.first_stage
     if reduced is None or first is None:
@@ -126,7 +127,11 @@ def iv_statistics(
     e_y, e_d = reduced.residuals, first.residuals
     v_yy, df = variance(e_y)
     v_dd, _ = variance(e_d)
-    v_yd = 0.25 * (variance(e_y + e_d)[0] - variance(e_y - e_d)[0])
+    # polarization on residuals of unit scale (the meat is bilinear): e_y + e_d would lose e_d entirely when the
+    # outcome is 1e150 times take-up's scale
+    s_y, s_d = (float(np.max(np.abs(e), initial=0.0)) or 1.0 for e in (e_y, e_d))
+    u_y, u_d = e_y / s_y, e_d / s_d
+    v_yd = s_y * s_d * 0.25 * (variance(u_y + u_d)[0] - variance(u_y - u_d)[0])
     pi_y, pi_d = float(reduced.coef[t]), float(first.coef[t])
     itt = t_tests(pi_y, np.sqrt(v_yy), df, alpha=alpha, scale=_scale(reduced))
     fs = t_tests(pi_d, np.sqrt(v_dd), df, alpha=alpha, scale=_scale(first))
@@ -142,7 +147,9 @@ def iv_statistics(
         first_stage=pi_d,
         first_stage_std_error=float(fs.std_error[0]),
         first_stage_f=float(fs.statistic[0]) ** 2,
-        anderson_rubin=anderson_rubin(pi_y, pi_d, v_yy, v_dd, v_yd, crit),
+        # an ITT variance the data cannot estimate (zero up to rounding, or underflowed: NaN with the degenerate-SE
+        # note) leaves the AR set undefined too, not a spuriously narrow interval
+        anderson_rubin=anderson_rubin(pi_y, pi_d, v_yy if np.isfinite(itt.std_error[0]) else np.nan, v_dd, v_yd, crit),
     )
 
 
@@ -182,6 +189,11 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     Andrews, I., Stock, J. H. and Sun, L. (2019). Weak instruments in instrumental variables regression: theory and
     practice. Annual Review of Economics 11, 727-753.
     """
+    # The set is equivariant in the outcome's scale s (beta0 -> s beta0): solve it for y / s, so that squares of
+    # huge outcomes (1e200) do not overflow, and scale the ends back.
+    scale = max(abs(pi_y), float(np.sqrt(v_yy)) if v_yy > 0 else 0.0)
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    pi_y, v_yy, v_yd = pi_y / scale, v_yy / scale / scale, v_yd / scale
     c2 = crit**2
     a = pi_d**2 - c2 * v_dd
     b = -2.0 * (pi_y * pi_d - c2 * v_yd)
@@ -192,7 +204,7 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     if a == 0.0:  # linear: b beta + c0 <= 0
         if b == 0.0:
             return _whole_line() if c0 <= 0 else AndersonRubin(np.nan, np.nan, "empty", "empty")
-        root = -c0 / b
+        root = -c0 / b * scale
         if b > 0:
             return AndersonRubin(-np.inf, root, "ray", f"(-inf, {root:.6g}]", (root,))
         return AndersonRubin(root, np.inf, "ray", f"[{root:.6g}, inf)", (root,))
@@ -201,7 +213,7 @@ def anderson_rubin(pi_y: float, pi_d: float, v_yy: float, v_dd: float, v_yd: flo
     sq = np.sqrt(disc)
     # the numerically stable pair of roots of a x^2 + b x + c0
     q = -0.5 * (b + np.copysign(sq, b))
-    r = sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])
+    r = [x * scale for x in sorted([q / a, c0 / q] if q != 0 else [0.0, 0.0])]
     if a > 0:
         return AndersonRubin(r[0], r[1], "interval", f"[{r[0]:.6g}, {r[1]:.6g}]", (r[0], r[1]))
     return AndersonRubin(-np.inf, np.inf, "two rays", f"(-inf, {r[0]:.6g}] U [{r[1]:.6g}, inf)", (r[0], r[1]))

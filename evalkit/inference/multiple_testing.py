@@ -77,16 +77,17 @@ _BATCH_ELEMENTS = 4_000_000
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _check_pvalues(p: Any) -> np.ndarray:
+def _check_pvalues(p: Any, *, allow_nan: bool = False) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     if p.size == 0:
         raise DataError("no p-values to adjust; the results have no rows.")
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    bad = (np.isinf(p) | (p < 0) | (p > 1)) if allow_nan else (~np.isfinite(p) | (p < 0) | (p > 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"p-value {p[i]!r} (position {i}) is missing or outside [0, 1]; adjust only results whose every row "
-            "has a p-value."
+            f"p-value {p[i]!r} (position {i}) is {'outside [0, 1]' if allow_nan else 'missing or outside [0, 1]'}; "
+            "adjust only p-values between 0 and 1"
+            + (" (missing ones, NaN, are left out and stay NaN)." if allow_nan else ".")
         )
     return p
 
@@ -112,15 +113,22 @@ def adjust_pvalues(p: Any, method: Literal["bonferroni", "holm", "bh", "by", "sh
     \\le p_{(m)}`, Holm's adjusted value is :math:`\\max_{j \\le i} \\min(1, (m-j+1)p_{(j)})` (Holm 1979, Scand. J.
     Statist. 6:65), Benjamini–Hochberg's :math:`\\min_{j \\ge i} \\min(1, m p_{(j)}/j)` (Benjamini & Hochberg 1995,
     JRSS-B 57:289) and Benjamini–Yekutieli's the same times :math:`\\sum_{k=1}^m 1/k` (Ann. Statist. 29:1165).
-    ``sharpened_q`` is :func:`sharpened_qvalues`.
+    ``sharpened_q`` is :func:`sharpened_qvalues`. Missing p-values (NaN) are left out, as R's ``p.adjust``: the
+    others are adjusted among themselves (:math:`m` = the number of non-missing p-values) and NaN stays NaN.
     """
     check_option("method", method, ("bonferroni", "holm", "bh", "by", "sharpened_q"))
-    p = _check_pvalues(p)
+    p = _check_pvalues(p, allow_nan=True)
+    out = np.full(p.size, np.nan)
+    kept = ~np.isnan(p)
+    if not kept.any():
+        return out
     if method == "sharpened_q":
-        return sharpened_qvalues(p)
+        out[kept] = sharpened_qvalues(p[kept])
+        return out
     from statsmodels.stats.multitest import multipletests
 
-    return np.asarray(multipletests(p, method=_STATSMODELS[method])[1], dtype=np.float64)
+    out[kept] = np.asarray(multipletests(p[kept], method=_STATSMODELS[method])[1], dtype=np.float64)
+    return out
 
 
 def sharpened_qvalues(p: Any, *, step: float = 0.001) -> np.ndarray:
@@ -658,6 +666,18 @@ class Adjustment:
     seed: int | str | None = None
 
 
+def _row_labels(table: pd.DataFrame, mask: np.ndarray, limit: int = 8) -> str:
+    """The rows of a results table picked by ``mask``, named by outcome (and term when there are several)."""
+    rows = table.loc[np.asarray(mask, dtype=bool)]
+    by_term = "term" in table and table["outcome"].duplicated().any()
+    names = [
+        f"{o!r}" + (f" [{t}]" if by_term else "")
+        for o, t in zip(rows["outcome"], rows.get("term", rows["outcome"]), strict=True)
+    ]
+    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return f"{len(names)} row{'s' if len(names) != 1 else ''} ({shown})"
+
+
 def _families(table: pd.DataFrame, within: str | None) -> np.ndarray:
     if within is None:
         return np.full(len(table), "all", dtype=object)
@@ -763,6 +783,15 @@ def adjust_table(
     seed_used = None
     out = np.empty(len(table))
     if method in _RESAMPLING:
+        undefined = ~np.isfinite(table["statistic"].to_numpy(dtype=np.float64)) | np.isnan(
+            table["p_value"].to_numpy(dtype=np.float64)
+        )
+        if undefined.any():
+            raise InferenceError(
+                f"{_LABELS[method]} needs a finite test statistic on every row; without one: "
+                f"{_row_labels(table, undefined)} (the results' notes say why). Adjust with a p-value method "
+                "('holm', 'bh', ...), which leaves those rows out, or re-estimate without those outcomes."
+            )
         joint = _joint_null(table, fits, reps, seed, p_values=method == "westfall_young")
         for fam in pd.unique(family):
             cols = np.flatnonzero(family == fam)
@@ -780,11 +809,17 @@ def adjust_table(
         source = f" Joint null from {joint.source}."
         seed_used = joint.seed
     else:
-        p = _check_pvalues(table["p_value"].to_numpy(dtype=np.float64))
+        p = _check_pvalues(table["p_value"].to_numpy(dtype=np.float64), allow_nan=True)
         for fam in pd.unique(family):
             cols = np.flatnonzero(family == fam)
             out[cols] = adjust_pvalues(p[cols], method)  # type: ignore[arg-type]
         source = ""
+        missing = np.isnan(p)
+        if missing.any():
+            source = (
+                f" Left out (no p-value, so p_adjusted is NaN; as R's p.adjust, the other rows are adjusted among "
+                f"themselves with m = the number of p-values present): {_row_labels(table, missing)}."
+            )
     n_fam = len(pd.unique(family))
     scope = "all rows as one family" if within is None else f"within each {within} ({n_fam} families)"
     what = "q-values" if method == "sharpened_q" else "adjusted p-values"

@@ -439,6 +439,12 @@ def _engine(
         why = "it is not a registered estimator"
     elif not estimator.batched:
         why = estimator.unbatched_reason
+    elif fit.target in fit.moderator_columns:  # the batched form's target is the treatment column only
+        why = (
+            f"its batched form computes the treatment coefficient only, and {fit.term_names[fit.target]!r} is a "
+            "treatment-by-moderator interaction: each draw rebuilds the interactions from the drawn treatment and "
+            "refits"
+        )
     else:
         why = "its batched form does not rebuild the fitted regressors on this sample"
     note = (

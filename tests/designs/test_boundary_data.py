@@ -208,10 +208,14 @@ def test_control_group_on_a_staggered_design_points_to_control() -> None:
         stag.estimate("y", control_group="not_yet_treated")
 
 
-def test_instrument_points_to_take_up_and_lists_the_arguments(small_trial: pd.DataFrame) -> None:
-    # Since estimate() has take_up= (estimator="iv"), the alias instrument -> take_up of _boundary applies.
+def test_instrument_explains_take_up_and_lists_the_arguments(small_trial: pd.DataFrame) -> None:
+    # regression: the message was "Did you mean take_up=?", which suggests take_up is the instrument; it is the
+    # treatment received, and the instrument is the design's randomized treatment
     trial = ek.RandomizedTrial(small_trial, "treated")
-    with pytest.raises(
-        OptionError, match=r"'instrument'\. Did you mean take_up=\? It accepts: outcomes, estimator, covariates"
-    ):
+    with pytest.raises(OptionError) as caught:
         trial.estimate("y", instrument="x1")
+    message = str(caught.value)
+    assert "Did you mean take_up" not in message
+    assert "instrument is the design's randomized treatment" in message
+    assert "take_up= names the treatment actually received" in message
+    assert "It accepts: outcomes, estimator, covariates" in message

@@ -132,6 +132,24 @@ def test_randomization_inference_redraws_the_interactions():
     assert frame["conf_low"].iloc[0] < frame["estimate"].iloc[0] < frame["conf_high"].iloc[0]
 
 
+def test_randomization_notes_say_why_interaction_rows_are_refitted_and_which_null():
+    # regression: the note said the batched form "does not rebuild the fitted regressors on this sample"; it does
+    # rebuild them (test_batched_form_rebuilds_the_fit_with_moderators): what it lacks is the interaction's
+    # coefficient (its target is the treatment column), so the interaction row is refitted draw by draw. And with
+    # null=0.5 the interaction row tests the sharp null of a constant effect 0.5, not of no effect.
+    d = _tiny()
+    res = ek.RandomizedTrial(d, "z").estimate("y", estimator="ols", covariates="x", moderators="age", inference=RI())
+    looped = [n for n in res.notes if "draw by draw" in n]
+    assert len(looped) == 1 and "'z:age' is a treatment-by-moderator interaction" in looped[0], res.notes
+    assert "does not rebuild the fitted regressors" not in looped[0]
+    assert res.fits["y"].inference["batched"]  # what actually happens: the treatment row is batched
+    shifted = ek.RandomizedTrial(d, "z").estimate(
+        "y", estimator="ols", covariates="x", moderators="age", inference=RI(null=0.5)
+    )
+    assert any("sharp null that every unit's effect is 0.5" in n for n in shifted.notes), shifted.notes
+    assert not any("sharp null of no effect" in n for n in shifted.notes)
+
+
 def test_categorical_levels_and_joint_test():
     d = _data()
     frame = ek.RandomizedTrial(d, "z").estimate("y", estimator="ols", moderators="g").to_frame()

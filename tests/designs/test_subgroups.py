@@ -129,6 +129,19 @@ def test_missing_by_values_are_reported():
     assert res.dropped.set_index("column").loc["g", "n_missing"] == 3
 
 
+def test_missing_rows_note_appears_once():
+    # regression: each subgroup's Results carried the missing-rows note and the combined Results added it again
+    d = _data()
+    d.loc[[1, 2, 3], "g"] = None
+    d.loc[[10, 20, 30, 40], "y"] = np.nan
+    res = ek.RandomizedTrial(d, "z").subgroups("y", by="g")
+    notes = [n for n in res.notes if n.startswith("Rows with missing values")]
+    assert len(notes) == 1, res.notes
+    assert len(set(res.notes)) == len(res.notes)  # property: no note is repeated
+    # every row is accounted for: n_obs of the subgroups plus the rows dropped
+    assert res.to_frame()["n_obs"].sum() + res.dropped["n_dropped"].sum() == len(d)
+
+
 @pytest.mark.parametrize(("by", "error", "match"), [("z", DataError, "treatment"), ("nope", DataError, "nope")])
 def test_refusals(by, error, match):
     with pytest.raises(error, match=match):

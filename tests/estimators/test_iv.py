@@ -327,3 +327,53 @@ def test_missing_take_up_rows_are_dropped_and_reported():
     dropped = res.dropped
     assert dropped.loc[dropped["column"] == "attended", "n_missing"].iloc[0] == 3
     pd.testing.assert_frame_equal(data, before)  # the caller's frame is unchanged
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-150])
+def test_anderson_rubin_is_scale_equivariant_without_overflow(scale):
+    # regression (fuzz long run): with an outcome of scale 1e300 the reduced form squared, pi_y ** 2, raised
+    # OverflowError. Property: the set for (s pi_y, s^2 v_yy, s v_yd) is s times the set for (pi_y, v_yy, v_yd)
+    # (beta0 -> s beta0). TOLERANCE: 1e-12 relative (the same roots, computed on rescaled inputs).
+    crit = float(stats.t.ppf(0.975, 40))
+    for pi_y, v_yy, v_yd, pi_d, v_dd in ((0.3, 0.01, 0.002, 0.6, 0.004), (0.3, 0.01, 0.002, 0.1, 0.004)):
+        base = anderson_rubin(pi_y, pi_d, v_yy, v_dd, v_yd, crit)
+        big = anderson_rubin(pi_y * scale, pi_d, v_yy * scale * scale, v_dd, v_yd * scale, crit)
+        assert big.kind == base.kind
+        np.testing.assert_allclose(np.array(big.boundary) / scale, base.boundary, rtol=1e-12)
+        if base.kind == "interval":
+            np.testing.assert_allclose([big.conf_low / scale, big.conf_high / scale], [base.conf_low, base.conf_high])
+
+
+def test_anderson_rubin_interval_scales_with_the_outcome():
+    # regression: v_yd came from V(e_y + e_d) - V(e_y - e_d), where e_d vanished next to an outcome 1e150 times
+    # take-up's scale (the AR interval moved by 1e-2 of its width). Property: multiplying the outcome by s
+    # multiplies the estimate, its standard error and the AR ends by s. TOLERANCE: 1e-10 relative.
+    rng = np.random.default_rng(4)
+    z = rng.permutation(np.r_[np.ones(30), np.zeros(30)]).astype(int)
+    d = (z * (rng.random(60) < 0.7)).astype(float)
+    y = rng.normal(size=60) + 0.8 * d
+    cols = ["estimate", "std_error", "ar_conf_low", "ar_conf_high"]
+
+    def row(outcome: np.ndarray) -> np.ndarray:
+        data = pd.DataFrame({"z": z, "d": d, "y": outcome})
+        return ek.RandomizedTrial(data, "z").estimate("y", estimator="iv", take_up="d").to_frame()[cols].to_numpy()
+
+    base = row(y)
+    assert np.isfinite(base).all()
+    for s in (1e-100, 1e150):
+        np.testing.assert_allclose(row(y * s) / s, base, rtol=1e-10)
+
+
+def test_anderson_rubin_is_undefined_when_the_itt_variance_underflows():
+    # regression: with an outcome of scale 1e-200 the ITT variance underflows to 0; the ITT / 2SLS standard errors
+    # were NaN with the degenerate-SE note but the AR interval came out finite and far too narrow ([0.47, 0.58]
+    # instead of [-0.095, 1.14] in outcome units). Property: NaN with a note, never a wrong finite interval.
+    rng = np.random.default_rng(4)
+    z = rng.permutation(np.r_[np.ones(30), np.zeros(30)]).astype(int)
+    d = (z * (rng.random(60) < 0.7)).astype(float)
+    y = (rng.normal(size=60) + 0.8 * d) * 1e-200
+    res = ek.RandomizedTrial(pd.DataFrame({"z": z, "d": d, "y": y}), "z").estimate("y", estimator="iv", take_up="d")
+    frame = res.to_frame()
+    assert np.isnan(frame["std_error"]).all()
+    assert frame[["ar_conf_low", "ar_conf_high"]].isna().all().all()
+    assert any("zero up to rounding" in n for n in res.notes)
