@@ -71,7 +71,7 @@ def run_tasks(
     tasks: Sequence[tuple[Any, ...]],
     *,
     client: Any = None,
-    sizes: Sequence[int] | None = None,
+    size_of: Callable[[int], int] | None = None,
     show: bool = False,
     desc: str = "",
     unit: str = "draw",
@@ -87,13 +87,14 @@ def run_tasks(
         The read-only object every task reads (picklable when ``client`` is a cluster of processes); sent to
         every worker once (``client.scatter(..., broadcast=True)``).
     tasks : sequence of tuples
-        The arguments of each task after ``shared``.
+        The arguments of each task after ``shared``. Serially it is read lazily, task by task (it may be a
+        sequence that computes its items, so that a run refused after its first task never lists them all).
     client : dask.distributed.Client, optional
         Where to run; None runs here, one task after another.
-    sizes : sequence of int, optional
-        Units of work of each task (draws, simulations), for the progress bar; 1 per task by default.
+    size_of : callable, optional
+        ``size_of(k)``: units of work of task ``k`` (draws, simulations), for the progress bar; 1 by default.
     show, desc, unit
-        Progress bar (``tqdm.auto``) over the total of ``sizes``, advanced as tasks complete.
+        Progress bar (``tqdm.auto``) over the total work, advanced as tasks complete.
 
     Yields
     ------
@@ -104,24 +105,29 @@ def run_tasks(
         cancels the tasks still pending on the client.
     """
     check_client(client)
-    weights = [1] * len(tasks) if sizes is None else list(sizes)
-    with progress_bar(sum(weights), show, desc, unit=unit) as update:
+    weight = size_of if size_of is not None else _one
+    total = sum(weight(k) for k in range(len(tasks))) if show else 0
+    with progress_bar(total, show, desc, unit=unit) as update:
         if client is None:
-            for k, args in enumerate(tasks):
-                result = function(shared, *args)
-                update(weights[k])
+            for k in range(len(tasks)):
+                result = function(shared, *tasks[k])
+                update(weight(k))
                 yield k, result
             return
         from distributed import as_completed  # the client exists, so distributed is installed
 
         handle = client.scatter(shared, broadcast=True, hash=False)
-        columns = [list(c) for c in zip(*tasks, strict=True)] if tasks else []
+        columns = [list(c) for c in zip(*(tasks[k] for k in range(len(tasks))), strict=True)]
         futures = client.map(function, [handle] * len(tasks), *columns, pure=False)
         index = {f.key: k for k, f in enumerate(futures)}
         try:
             for future, result in as_completed(futures, with_results=True):
                 k = index[future.key]
-                update(weights[k])
+                update(weight(k))
                 yield k, result
         finally:
             client.cancel([*futures, handle])
+
+
+def _one(k: int) -> int:
+    return 1

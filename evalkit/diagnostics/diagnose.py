@@ -316,7 +316,7 @@ def run_diagnosis(
     parts: list[dict[str, Any]] = [{} for _ in sizes]
     tasks = list(zip(seeds, sizes, strict=True))
     for k, part in run_tasks(
-        _run_task, simulator, tasks, client=client, sizes=sizes, show=show, desc="diagnose", unit="sim"
+        _run_task, simulator, tasks, client=client, size_of=sizes.__getitem__, show=show, desc="diagnose", unit="sim"
     ):
         parts[k] = part
     runner = describe_client(client)

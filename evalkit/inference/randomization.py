@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -292,14 +292,13 @@ class RandomizationInference(InferenceMethod):
         done = 0
         clock = TimeBudget(what, total, fix, parallel=client_threads(self.client))
         job = _Batches(engine, None if exact else ctx.draw, ctx.enumerate if exact else None, total)
-        sizes = [stop - start for _, start, stop in tasks]
         clock.start()
         for k, (c, g) in run_tasks(
             _run_batch,
             job,
             tasks,
             client=self.client,
-            sizes=sizes,
+            size_of=tasks.size,
             show=self._show_progress(total, ctx.sample.n_obs),
             desc="randomization inference",
         ):
@@ -353,7 +352,7 @@ class RandomizationInference(InferenceMethod):
         )
 
     # ------------------------------------------------------------------------------------------------------
-    def _assignments(self, ctx: InferenceContext) -> tuple[bool, list[_Task], int]:
+    def _assignments(self, ctx: InferenceContext) -> tuple[bool, _Tasks, int]:
         """(exact?, the batches as tasks ``(seed, start, stop)``, total number of assignments).
 
         An enumeration is cut into ranges ``start:stop`` of its fixed order (``seed`` None); random draws into
@@ -383,21 +382,39 @@ class RandomizationInference(InferenceMethod):
         step = self.batch_size
         if count is not None and (self.enumerate == "always" or count <= self.reps):
             # the enumeration is read range by range, like the random draws: memory is one batch, not the count
-            return True, [(None, i, min(i + step, count)) for i in range(0, count, step)], count
+            return True, _Tasks(count, step, None), count
 
         if ctx.draw is None:  # infer() refuses earlier; kept for direct callers
             raise InferenceError("randomization inference needs the design's draw function.")
-        reps = self.reps  # full batches, then the remainder
-        starts = range(0, reps, step)
-        seeds = np.random.SeedSequence(self.seed_used).spawn(len(starts))
-        return False, [(s, i, min(i + step, reps)) for s, i in zip(seeds, starts, strict=True)], reps
+        return False, _Tasks(self.reps, step, self.seed_used), self.reps
 
     def _show_progress(self, total: int, n: int) -> bool:
         return show_progress(self.progress, total * n, _PROGRESS_MIN_ROWS)
 
 
-#: A batch of assignments: its own seed (None for a range of the enumeration) and its positions start:stop.
-_Task = tuple[np.random.SeedSequence | None, int, int]
+@dataclass(frozen=True)
+class _Tasks(Sequence[tuple[np.random.SeedSequence | None, int, int]]):
+    """The batches of a run as tasks ``(seed, start, stop)``, computed when read (a run refused after its first
+    batch never lists the others): full batches of ``step``, then the remainder. ``seed`` is batch ``k``'s own
+    ``SeedSequence(entropy, spawn_key=(k,))``, which is ``SeedSequence(entropy).spawn(n_batches)[k]``; None for
+    the ranges of an enumeration (``entropy`` None)."""
+
+    total: int
+    step: int
+    entropy: int | None
+
+    def __len__(self) -> int:
+        return -(-self.total // self.step)
+
+    def __getitem__(self, k: int) -> tuple[np.random.SeedSequence | None, int, int]:  # type: ignore[override]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        seed = None if self.entropy is None else np.random.SeedSequence(self.entropy, spawn_key=(k,))
+        return seed, k * self.step, min((k + 1) * self.step, self.total)
+
+    def size(self, k: int) -> int:
+        """Assignments in batch ``k``."""
+        return min(self.step, self.total - k * self.step)
 
 
 @dataclass(frozen=True)
