@@ -147,3 +147,21 @@ def test_batch_draws_depend_only_on_the_seed_and_the_batch_index():
     long = trial.estimate("y", inference=RandomizationInference(reps=230, seed=9, batch_size=50))
     a, b = short.fits["y"].inference["null_statistics"], long.fits["y"].inference["null_statistics"]
     assert np.array_equal(a, b[:100]) and not np.array_equal(b[:50], b[50:100])
+
+
+def test_diagnose_with_randomization_inference_never_nests_the_client(dask_client):
+    """Property: an RI whose client is set, used as diagnose's inference, runs serially inside each task (no
+    nested use of the client from a worker), with the numbers of the serial diagnosis."""
+    trial = _blocked_trial(n_per_block=8)
+    ri = RandomizationInference(reps=40, seed=1, batch_size=16, confidence_interval=False)
+    serial = trial.diagnose("y", effect=0.3, sims=4, seed=2, task_size=2, inference=ri)
+    nested = trial.diagnose(
+        "y",
+        effect=0.3,
+        sims=4,
+        seed=2,
+        task_size=2,
+        inference=dataclasses.replace(ri, client=dask_client),
+        client=dask_client,
+    )
+    assert nested.simulations.equals(serial.simulations)
