@@ -415,6 +415,9 @@ def diagnose_trial(
     columns = list(dict.fromkeys([*([name] if name is not None else []), *covariate_list, *as_list(base_col)]))
     require_columns(trial._data, columns, "column")
     method, default_note = resolve_inference(inference, trial._default_inference)
+    if getattr(method, "client", None) is not None:
+        # each simulation's inference runs inside a task (serially, or on a worker): never on a nested client
+        method = dataclasses.replace(method, client=None)  # type: ignore[type-var]
     sim = TrialSimulator(
         trial=trial,
         frame=trial._data[columns].copy(),

@@ -13,17 +13,18 @@ Nothing here knows which design it serves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from evalkit._distributed import check_client, describe_client, run_tasks
 from evalkit._seeds import recordable_seed, seed_to_use
 from evalkit._validation import check_int
 from evalkit.errors import OptionError
-from evalkit.inference._progress import check_progress, progress_bar, show_progress
+from evalkit.inference._progress import check_progress, show_progress
 
 __all__ = ["DIAGNOSANDS", "SIMULATION_COLUMNS", "Diagnosis", "Simulator", "diagnosands", "run_diagnosis"]
 
@@ -262,14 +263,6 @@ def _run_task(simulator: Simulator, seed: np.random.SeedSequence, size: int) -> 
     return columns
 
 
-def _describe_client(client: Any) -> str:
-    try:
-        n = len(client.scheduler_info().get("workers", {}))
-        return f"dask client with {n} worker(s)"
-    except Exception:  # a client that cannot describe itself still runs the tasks
-        return "dask client"
-
-
 def run_diagnosis(
     simulator: Simulator,
     *,
@@ -291,8 +284,8 @@ def run_diagnosis(
     seed : int, SeedSequence or None
         Root seed; task ``k`` uses ``SeedSequence(seed).spawn(n_tasks)[k]``. None draws fresh entropy (recorded).
     client : dask.distributed.Client, optional
-        Runs the tasks on the client's workers (``client.scatter`` sends the simulator once, ``client.map`` the
-        tasks, ``client.gather`` the results, in task order).
+        Runs the tasks on the client's workers (:func:`evalkit._distributed.run_tasks`: the simulator is
+        scattered once, the tasks mapped over it, the results put back in task order).
     task_size : int, optional
         Simulations per task (default 100). It fixes the random streams: the same seed with another
         ``task_size`` gives other draws; the same ``task_size`` gives the same numbers wherever the tasks run.
@@ -311,6 +304,7 @@ def run_diagnosis(
     sims = check_int("sims", sims, minimum=2)
     size = _DEFAULT_TASK_SIZE if task_size is None else check_int("task_size", task_size, minimum=1)
     check_progress(progress)
+    check_client(client)
     used = seed_to_use(seed)
     if isinstance(used, np.random.Generator):
         raise OptionError("seed= must be an int or a numpy SeedSequence (a Generator's stream cannot be spawned).")
@@ -319,42 +313,15 @@ def run_diagnosis(
     # spawn from a copy so that a caller's SeedSequence is not advanced (the same object gives the same run)
     seeds = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key, pool_size=root.pool_size).spawn(len(sizes))
     show = show_progress(progress, sims * work_per_sim, _PROGRESS_MIN_WORK)
-    parts: list[dict[str, Any]]
-    with progress_bar(sims, show, "diagnose", unit="sim") as update:
-        if client is None:
-            parts = []
-            for s, n in zip(seeds, sizes, strict=True):
-                parts.append(_run_task(simulator, s, n))
-                update(n)
-            runner = "serial"
-        else:
-            parts = _run_on_client(client, simulator, seeds, sizes, update)
-            runner = _describe_client(client)
+    parts: list[dict[str, Any]] = [{} for _ in sizes]
+    tasks = list(zip(seeds, sizes, strict=True))
+    for k, part in run_tasks(
+        _run_task, simulator, tasks, client=client, size_of=sizes.__getitem__, show=show, desc="diagnose", unit="sim"
+    ):
+        parts[k] = part
+    runner = describe_client(client)
     columns = {c: np.concatenate([p[c] for p in parts]) for c in SIMULATION_COLUMNS}
     table = pd.DataFrame({"sim": np.arange(sims), **columns})
     notes = tuple(dict.fromkeys(n for p in parts for n in p["notes"]))
     info = {"seed": recordable_seed(used), "task_size": size, "n_tasks": len(sizes), "runner": runner, "notes": notes}
     return table, info
-
-
-def _run_on_client(
-    client: Any,
-    simulator: Simulator,
-    seeds: Sequence[np.random.SeedSequence],
-    sizes: Sequence[int],
-    update: Callable[[int], None],
-) -> list[dict[str, Any]]:
-    """The tasks on a ``dask.distributed`` client, gathered in task order."""
-    if not all(callable(getattr(client, name, None)) for name in ("scatter", "map", "gather")):
-        raise OptionError(
-            f"client={client!r} is not a dask.distributed Client; pass dask.distributed.Client(...) (install the "
-            "extra with `pip install evalkit[dask]`) or client=None to run here."
-        )
-    from distributed import as_completed  # the client exists, so distributed is installed
-
-    shared = client.scatter(simulator, broadcast=True)
-    futures = client.map(_run_task, [shared] * len(sizes), list(seeds), list(sizes), pure=False)
-    size_of = {f.key: n for f, n in zip(futures, sizes, strict=True)}
-    for done in as_completed(futures):
-        update(size_of[done.key])
-    return list(client.gather(futures))

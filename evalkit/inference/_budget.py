@@ -89,12 +89,14 @@ class TimeBudget:
     """Times the first batch of a run and refuses a run projected to take longer than :data:`MAX_SECONDS`.
 
     Call :meth:`start` before the first batch and :meth:`first_batch` after it with the number of draws it held.
+    ``parallel`` batches run at once (a dask client's threads), so the projection divides by it.
     """
 
     what: str
     total: int
     fix: str
     limit: float = field(default_factory=lambda: MAX_SECONDS)
+    parallel: int = 1
     _t0: float = 0.0
     _checked: bool = False
 
@@ -108,7 +110,7 @@ class TimeBudget:
             return
         self._checked = True
         elapsed = time.perf_counter() - self._t0
-        projected = elapsed * self.total / done
+        projected = elapsed * self.total / done / max(self.parallel, 1)
         if projected > self.limit:
             raise ResourceLimitError(
                 f"{self.what} would take about {show_seconds(projected)} ({show_seconds(elapsed)} for the first "

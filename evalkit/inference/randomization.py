@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from evalkit._distributed import check_client, client_threads, describe_client, run_tasks
 from evalkit._linear_algebra import condition_design, factorize_clusters, group_sum
 from evalkit._seeds import seed_to_use
 from evalkit._threads import single_threaded_blas
@@ -24,7 +25,7 @@ from evalkit.estimators import REGISTRY, LinearFit
 from evalkit.inference._base import InferenceContext, InferenceMethod, InferenceOutcome
 from evalkit.inference._budget import TimeBudget, check_memory
 from evalkit.inference._cr2_identity import cr2_identity_directions
-from evalkit.inference._progress import progress_bar, show_progress
+from evalkit.inference._progress import show_progress
 from evalkit.inference._pvalue import at_least_as_extreme
 from evalkit.inference.analytic import degenerate_note, degenerate_se
 from evalkit.inference.batched import BatchFit, batch_least_squares, treatment_design_fitter
@@ -88,13 +89,20 @@ class RandomizationInference(InferenceMethod):
     batch_size : int, default 2_000
         Assignments drawn (or enumerated) and estimated per batch; memory is about ``100 * batch_size * n_obs``
         bytes for the batch plus 112 bytes per draw, whatever ``reps`` or the number of possible assignments. It
-        fixes the random stream (draws are made in batches of this size), so the same seed with a different
-        ``batch_size`` gives different draws; an enumeration is the same list in the same order at any
-        ``batch_size``.
+        fixes the random stream (batch :math:`k` draws from its own stream, spawned from ``seed``), so the same
+        seed with a different ``batch_size`` gives different draws; an enumeration is the same list in the same
+        order at any ``batch_size``.
     progress : bool, optional
         Show a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal). ``None``: only when the run
         is interactive (a terminal or a notebook kernel) and long (draws x observations >= 20 million, more than a
-        few seconds); ``False`` never, ``True`` always.
+        few seconds); ``False`` never, ``True`` always. On a client the bar advances as batches finish.
+    client : dask.distributed.Client, optional
+        Run the batches on the client's workers (``pip install evalkit[dask]``): each batch of draws (or range of
+        the enumeration) is a task, the estimator and its data are sent to every worker once, and workers send
+        back only the per-draw statistics. The p-value, interval and ``null_statistics`` are identical, bit for
+        bit, to ``client=None`` with the same ``seed`` and ``batch_size``. The client is not part of the settings:
+        it is left out of ``repr``, equality, hashing and pickling (a pickled copy runs serially); how the run
+        was executed is recorded in ``extra["runner"]`` (``"serial"`` or ``"dask client with N worker(s)"``).
 
     Notes
     -----
@@ -131,6 +139,10 @@ class RandomizationInference(InferenceMethod):
     not a randomization quantity; ``statistic`` is the observed :math:`T`; ``df`` is NaN. ``extra`` keeps
     ``null_statistics`` (:math:`T^*` for every draw, in draw order), ``observed_statistic``, ``exact``, ``seed``,
     ``n_undefined``; ``columns`` adds ``p_value_mc_se``, ``n_draws`` and ``exact`` to the results table.
+
+    **Random stream.** The draws of batch :math:`k` (of :math:`\\lceil R/\\text{batch\\_size}\\rceil`) come from
+    ``numpy.random.default_rng(SeedSequence(seed).spawn(n_batches)[k])``: they depend on the seed and :math:`k`
+    only, so that batches can run in any order and anywhere (``client=``) with the same numbers.
 
     **Memory and time.** Draws and enumerated assignments alike are produced one batch at a time (an
     enumeration by position, :meth:`evalkit.designs.assignment.BoundAssignment.enumerate` with ``start`` and
@@ -174,6 +186,7 @@ class RandomizationInference(InferenceMethod):
     confidence_interval: bool = True
     batch_size: int = 2_000
     progress: bool | None = None
+    client: Any = field(default=None, repr=False, compare=False)
     _entropy: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -197,8 +210,13 @@ class RandomizationInference(InferenceMethod):
             raise OptionError(f"confidence_interval={self.confidence_interval!r} must be True or False.")
         if self.progress is not None and not isinstance(self.progress, bool | np.bool_):
             raise OptionError(f"progress={self.progress!r} must be True, False or None (automatic).")
+        check_client(self.client)
         entropy = seed_to_use(self.seed)
         object.__setattr__(self, "_entropy", entropy)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its client (a live connection of this process); the copy runs serially."""
+        return {**self.__dict__, "client": None}
 
     @property
     def name(self) -> str:
@@ -261,26 +279,36 @@ class RandomizationInference(InferenceMethod):
 
         engine = _engine(fit, ctx, cov_type, clusters, self.working_model, self.statistic)
         observed = engine(ctx.sample.treatment[None, :].astype(np.float64))
-        exact, assignments, total = self._assignments(ctx)
+        exact, tasks, total = self._assignments(ctx)
         what = f"randomization inference with reps={self.reps:,}" + (f" ({total:,} assignments)" if exact else "")
         fix = (
             "use fewer draws (reps=...)" + (" or enumerate='never'" if exact else "") + ", or a smaller "
             f"batch_size (now {self.batch_size:,})."
         )
-        batch_bytes = min(self.batch_size, total) * ctx.sample.n_obs * _BYTES_PER_CELL
+        # the batches' work arrays live where the batches run: here, or on the client's workers
+        batch_bytes = 0 if self.client is not None else min(self.batch_size, total) * ctx.sample.n_obs * _BYTES_PER_CELL
         check_memory(what, total, _BYTES_PER_DRAW, batch_bytes, fix)
         coef = np.empty((total, 2))
         gram = np.empty((total, 2, 2))
         done = 0
-        clock = TimeBudget(what, total, fix)
+        clock = TimeBudget(what, total, fix, parallel=client_threads(self.client))
+        job = _Batches(engine, None if exact else ctx.draw, ctx.enumerate if exact else None, total)
         clock.start()
-        for Z in _progress(assignments, total, self._show_progress(total, ctx.sample.n_obs)):
-            b = engine(Z.astype(np.float64))
-            coef[done : done + Z.shape[0]] = b.coef
-            gram[done : done + Z.shape[0]] = b.gram
-            done += Z.shape[0]
+        for k, (c, g) in run_tasks(
+            _run_batch,
+            job,
+            tasks,
+            client=self.client,
+            size_of=tasks.size,
+            show=self._show_progress(total, ctx.sample.n_obs),
+            desc="randomization inference",
+        ):
+            _, start, stop = tasks[k]
+            coef[start:stop] = c
+            gram[start:stop] = g
+            done += stop - start
             clock.first_batch(done)
-        null_fits = BatchFit(coef=coef[:done], gram=gram[:done], cov_type=cov_type)
+        null_fits = BatchFit(coef=coef, gram=gram, cov_type=cov_type)
 
         scale = float(np.std(fit.y))
         notes = engine.notes
@@ -318,14 +346,21 @@ class RandomizationInference(InferenceMethod):
                 "working_model": self.working_model,
                 "n_undefined": int((~np.isfinite(t_null)).sum()),
                 "batched": engine.batched,
+                "runner": describe_client(self.client),
             },
             columns={"p_value_mc_se": mc_se, "n_draws": n_draws, "exact": exact},
             notes=notes,
         )
 
     # ------------------------------------------------------------------------------------------------------
-    def _assignments(self, ctx: InferenceContext) -> tuple[bool, Iterator[np.ndarray], int]:
-        """(exact?, iterator over batches of assignments, total number)."""
+    def _assignments(self, ctx: InferenceContext) -> tuple[bool, _Tasks, int]:
+        """(exact?, the batches as tasks ``(seed, start, stop)``, total number of assignments).
+
+        An enumeration is cut into ranges ``start:stop`` of its fixed order (``seed`` None); random draws into
+        batches of ``batch_size`` (then the remainder), batch ``k`` drawn with its own stream
+        ``numpy.random.default_rng(SeedSequence(seed_used).spawn(n_batches)[k])``, so that its draws depend on the
+        seed and ``k`` only, not on the other batches or on where the batch runs.
+        """
         count: int | None = None
         if self.enumerate != "never" and ctx.count is not None and ctx.enumerate is not None:
             try:
@@ -345,29 +380,69 @@ class RandomizationInference(InferenceMethod):
                     f"enumerate='always': the design has {count:,} possible assignments, more than "
                     f"{_MAX_ENUMERATE:,}; use enumerate='auto' with reps=... for a Monte Carlo test."
                 )
+        step = self.batch_size
         if count is not None and (self.enumerate == "always" or count <= self.reps):
-            enumerate_range = ctx.enumerate
-            step = self.batch_size
             # the enumeration is read range by range, like the random draws: memory is one batch, not the count
-            batches = (enumerate_range(count, i, min(i + step, count)) for i in range(0, count, step))  # type: ignore[misc]
-            return True, batches, count
+            return True, _Tasks(count, step, None), count
 
-        draw = ctx.draw
-        if draw is None:  # infer() refuses earlier; kept for direct callers
+        if ctx.draw is None:  # infer() refuses earlier; kept for direct callers
             raise InferenceError("randomization inference needs the design's draw function.")
-        rng = np.random.default_rng(self.seed_used)
-        step, reps = self.batch_size, self.reps  # full batches, then the remainder (a generator: O(1) memory)
-        return False, (draw(rng, min(step, reps - i)) for i in range(0, reps, step)), reps
+        return False, _Tasks(self.reps, step, self.seed_used), self.reps
 
     def _show_progress(self, total: int, n: int) -> bool:
         return show_progress(self.progress, total * n, _PROGRESS_MIN_ROWS)
 
 
-def _progress(batches: Iterator[np.ndarray], total: int, show: bool) -> Iterator[np.ndarray]:
-    with progress_bar(total, show, "randomization inference") as update:
-        for Z in batches:
-            yield Z
-            update(Z.shape[0])
+@dataclass(frozen=True)
+class _Tasks(Sequence[tuple[np.random.SeedSequence | None, int, int]]):
+    """The batches of a run as tasks ``(seed, start, stop)``, computed when read (a run refused after its first
+    batch never lists the others): full batches of ``step``, then the remainder. ``seed`` is batch ``k``'s own
+    ``SeedSequence(entropy, spawn_key=(k,))``, which is ``SeedSequence(entropy).spawn(n_batches)[k]``; None for
+    the ranges of an enumeration (``entropy`` None)."""
+
+    total: int
+    step: int
+    entropy: int | None
+
+    def __len__(self) -> int:
+        return -(-self.total // self.step)
+
+    def __getitem__(self, k: int) -> tuple[np.random.SeedSequence | None, int, int]:  # type: ignore[override]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        seed = None if self.entropy is None else np.random.SeedSequence(self.entropy, spawn_key=(k,))
+        return seed, k * self.step, min((k + 1) * self.step, self.total)
+
+    def size(self, k: int) -> int:
+        """Assignments in batch ``k``."""
+        return min(self.step, self.total - k * self.step)
+
+
+@dataclass(frozen=True)
+class _Batches:
+    """What every batch reads (scattered once to a client's workers): the engine and where assignments come from.
+
+    ``draw(rng, size)`` re-draws from the design; ``enumerate(count, start, stop)`` lists a range of the
+    enumeration (None when drawing). Picklable with the design's arrays it closes over.
+    """
+
+    engine: _Engine = field(repr=False)
+    draw: Callable[[np.random.Generator, int], np.ndarray] | None = field(repr=False)
+    enumerate: Callable[..., np.ndarray] | None = field(repr=False)
+    count: int
+
+
+def _run_batch(
+    job: _Batches, seed: np.random.SeedSequence | None, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One batch (a task, here or on a worker): its assignments, fitted; only the per-draw statistics come back,
+    the two coefficients (B, 2) and the 2x2 Gram matrices (B, 2, 2)."""
+    if seed is None:
+        Z = job.enumerate(job.count, start, stop)  # type: ignore[misc]
+    else:
+        Z = job.draw(np.random.default_rng(seed), stop - start)  # type: ignore[misc]
+    fits = job.engine(Z.astype(np.float64))
+    return fits.coef, fits.gram
 
 
 @dataclass(frozen=True)

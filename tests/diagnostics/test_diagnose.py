@@ -4,12 +4,12 @@ other, Monte Carlo SEs against replication, and serial against a dask ``LocalClu
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
+from _dask import local_client
 
 import evalkit as ek
 from evalkit.designs import _simulate
@@ -254,24 +254,9 @@ def test_summary_and_frame_carry_inputs_and_every_diagnosand():
 
 
 # --------------------------------------------------------------------------------------------------------- dask
-def _require_dask():
-    try:
-        import distributed
-    except ImportError:
-        message = "dask.distributed is not installed; install the extra with `pip install evalkit[dask]`."
-        if os.environ.get("EVALKIT_REQUIRE_DASK") == "1":
-            pytest.fail(f"EVALKIT_REQUIRE_DASK=1 but {message}", pytrace=False)
-        pytest.skip(message)
-    return distributed
-
-
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = _require_dask()
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with local_client() as client:
         yield client
 
 

@@ -214,13 +214,14 @@ def test_exact_randomization_inference_memory_is_one_batch_not_the_whole_list():
     assert peak < 12 * MIB, f"peak {peak / MIB:.1f} MiB"
 
 
-def test_monte_carlo_draws_are_unchanged_by_the_batched_loop():
-    # The random path keeps its stream: batches of batch_size, then the remainder (7 = 3 + 3 + 1).
+def test_monte_carlo_draws_follow_the_documented_per_batch_streams():
+    # The documented stream: batches of batch_size, then the remainder (7 = 3 + 3 + 1), batch k drawn with
+    # default_rng(SeedSequence(seed).spawn(n_batches)[k]).
     trial = _cluster_trial(12, 3, 6, seed=2)
     res = trial.estimate("y", inference=RandomizationInference(reps=7, seed=5, batch_size=3, enumerate="never"))
-    rng = np.random.default_rng(5)
+    seeds = np.random.SeedSequence(5).spawn(3)
     bound = ClusterRandomization(n_treated=6).bind(clusters=trial.data["c"].to_numpy())
-    Z = np.concatenate([bound.draw(rng, 3), bound.draw(rng, 3), bound.draw(rng, 1)])
+    Z = np.concatenate([bound.draw(np.random.default_rng(s), n) for s, n in zip(seeds, (3, 3, 1), strict=True)])
     y = trial.data["y"].to_numpy()
     est = trial.estimate(
         "y",

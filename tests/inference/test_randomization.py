@@ -411,7 +411,7 @@ def test_outcomes_of_one_call_share_draws():
     t1 = _extra(res, "y")["null_statistics"]
     t2 = _extra(res, "y2")["null_statistics"]
     np.testing.assert_allclose(t2, -2.0 * t1, rtol=1e-9, atol=1e-12)
-    draws = trial.assignment.draw(np.random.default_rng(5), 600)
+    draws = trial.assignment.draw(np.random.default_rng(np.random.SeedSequence(5).spawn(1)[0]), 600)  # batch 0
     keep = np.flatnonzero(data["y3"].notna().to_numpy())
     y3 = data["y3"].to_numpy()[keep]
     Z = draws[:, keep].astype(float)
