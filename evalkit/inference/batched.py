@@ -1015,12 +1015,8 @@ def _cr2_first_scores(cross: np.ndarray, scale: np.ndarray, XE: np.ndarray) -> n
     acc = np.zeros((k, N.shape[2]))
     acc[0] = coefs[-1]
     new = np.empty_like(acc)
-    tmp = np.empty_like(acc)
     for c in reversed(coefs[:-1]):
-        np.multiply(N[0], acc[0][None], out=new)
-        for row in range(1, k):
-            np.multiply(N[row], acc[row][None], out=tmp)
-            new += tmp
+        np.einsum("ijn,jn->in", N, acc, out=new)  # one pass per step: faster than k products and sums
         new[0] += c
         acc, new = new, acc
     first = np.einsum("kn,nkr->nr", acc, t)

@@ -111,3 +111,26 @@ def test_cr2_series_equals_eigen_decomposition(weighted, monkeypatch) -> None:
     eigen = fit_treatment_design(design, Z, Y, cov_type="CR2", weights=w, clusters=cluster)
     # REFERENCE: cr2_phi (eigen-decomposition). TOLERANCE: 1e-12 relative (series summed to a term below 2^-53).
     np.testing.assert_allclose(series.gram, eigen.gram, rtol=1e-12, atol=0.0)
+
+
+def test_cr2_first_scores_series_equals_eigen_decomposition_over_a_wide_spread_of_leverage(monkeypatch) -> None:
+    # Rank-4 cross products of 5 columns (the treated column in the span of the others, as with an intercept),
+    # rescaled so that the Frobenius bound of M_g = L'C_gL runs from 1e-6 to just below the series bound (and past
+    # it, where the eigen-decomposition is used anyway), in one batch: every cluster gets the accuracy it needs.
+    rng = np.random.default_rng(2015)
+    b, G, k, n_g = 3, 40, 5, 7
+    X = rng.normal(size=(b, G, n_g, k))
+    X[..., 0] = X[..., 1:] @ rng.normal(size=k - 1)
+    cross = np.einsum("bgni,bgnj->bgij", X, X)
+    scale = rng.uniform(0.5, 2.0, size=(b, k))
+    M = scale[:, None, :, None] * cross * scale[:, None, None, :]
+    frob = np.sqrt(np.einsum("bgij,bgij->bg", M, M))
+    target = np.geomspace(1e-6, 0.499, b * G).reshape(b, G)
+    target[:, -2:] = [0.5, 0.9]  # beyond the bound: cr2_phi in both runs
+    cross *= (target / frob)[:, :, None, None]
+    XE = rng.normal(size=(b, G, k, 2))
+    series = batched._cr2_first_scores(cross, scale, XE)
+    monkeypatch.setattr(batched, "_SERIES_BOUND", -1.0)  # every cluster through cr2_phi's eigen-decomposition
+    eigen = batched._cr2_first_scores(cross, scale, XE)
+    # REFERENCE: cr2_phi (eigen-decomposition). TOLERANCE: 1e-12 relative (series summed to a term below 2^-53).
+    np.testing.assert_allclose(series, eigen, rtol=1e-12, atol=0.0)
