@@ -977,8 +977,10 @@ def _cr2_first_scores(cross: np.ndarray, scale: np.ndarray, XE: np.ndarray) -> n
     :func:`~evalkit._linear_algebra.cr2_phi`.
     """
     b, G, k, r = XE.shape
-    M = scale[:, None, :, None] * cross * scale[:, None, None, :]
-    bound = np.sqrt(np.einsum("bgij,bgij->bg", M, M))
+    # M_g in the batch-last layout (k, k, b, G) of the series, written there directly (no transposed copy)
+    Mt = np.empty((k, k, b, G))
+    np.multiply(cross, (scale[:, :, None] * scale[:, None, :])[:, None], out=Mt.transpose(2, 3, 0, 1))
+    bound = np.sqrt(np.einsum("ijbg,ijbg->bg", Mt, Mt))
     series = bound <= _SERIES_BOUND
     out = np.empty((b, G, 1, r))
     if (~series).any():
@@ -999,15 +1001,14 @@ def _cr2_first_scores(cross: np.ndarray, scale: np.ndarray, XE: np.ndarray) -> n
     # batch-last layout (k, k, items), so that every step is a few long vector operations
     if series.all():
         which: tuple[np.ndarray, ...] | tuple[slice, slice] = (slice(None), slice(None))
-        Mi = M.reshape(-1, k, k)
+        N = Mt.reshape(k, k, b * G)
         t = (scale[:, None, :, None] * XE).reshape(-1, k, r)  # L'X_g'e_g
         first_scale = np.repeat(scale[:, 0], G)
     else:
         which = np.nonzero(series)
-        Mi = M[which]
+        N = Mt[:, :, which[0], which[1]]
         t = (scale[:, None, :, None] * XE)[which]
         first_scale = scale[which[0], 0]
-    N = np.ascontiguousarray(Mi.transpose(1, 2, 0))
     N *= 1.0 / (1.0 - mu)
     N[np.arange(k), np.arange(k)] -= mu / (1.0 - mu)
     # only row 0 is needed: the row e_0'(sum_j c_j N^j) by Horner's rule (N is symmetric), then its product with
