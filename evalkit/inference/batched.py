@@ -933,12 +933,14 @@ def _cr2_from_moments(
     cross = np.empty((b, G, k, k))
     cross[:, :, :m, :m] = A
     XE = np.empty((b, G, k, r))
-    XE[:, :, :m, :] = W - A @ beta[:, None]  # V~_g'e_g
+    # with m = 1 the products with beta are broadcasts (the same numbers as the stacked 1-column matmul, faster)
+    fitted = (lambda C: C * beta[:, None]) if m == 1 else (lambda C: C @ beta[:, None])
+    XE[:, :, :m, :] = W - fitted(A)  # V~_g'e_g
     if S is not None:
         cross[:, :, m:, :m] = S
         cross[:, :, :m, m:] = np.swapaxes(S, 2, 3)
         cross[:, :, m:, m:] = fixed.basis_gram[None]
-        XE[:, :, m:, :] = fixed.basis_y[None] - S @ beta[:, None]  # P_g'e_g
+        XE[:, :, m:, :] = fixed.basis_y[None] - fitted(S)  # P_g'e_g
     if m == 1:  # L = diag(1/sqrt(D), 1, ..., 1)
         scale = np.ones((b, k))
         scale[:, 0] = np.sqrt(Dinv[:, 0, 0])
