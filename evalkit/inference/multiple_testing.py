@@ -704,8 +704,9 @@ def _joint_null(
     missing = [o for o in outcomes if o not in fits]
     if missing:
         raise InferenceError(
-            f"the results keep no fit for outcome(s) {', '.join(map(repr, missing))}; resampling corrections need "
-            "the results returned by estimate()."
+            f"the results keep no regression fit for outcome(s) {', '.join(map(repr, missing))}, which "
+            "Romano–Wolf and Westfall–Young refit on resampled data. StaggeredDiD results (every estimator) keep "
+            "none; adjust their rows with 'holm' or 'bh'. Trial and DiffInDiff results from estimate() keep them."
         )
     of = [fits[o] for o in outcomes]
     weighted = [o for o, f in zip(outcomes, of, strict=True) if f.inference.get("estimated_weights")]

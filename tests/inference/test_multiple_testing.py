@@ -429,3 +429,17 @@ def test_casita_randomization_inference_draws() -> None:
     null = np.column_stack([res.fits[o].inference["null_statistics"] for o in CASITA_OUTCOMES])
     np.testing.assert_allclose(rw, _brute_rw(res.to_frame()["statistic"].to_numpy(), null), rtol=0, atol=1e-12)
     assert "re-drawn assignments" in res.adjust("romano_wolf").notes[-1]
+
+
+def test_resampling_adjustment_of_staggered_results_names_the_reason_and_the_fix():
+    """Regression: Romano–Wolf on StaggeredDiD results said it needs 'the results returned by estimate()', although
+    they were; the message must say why (no regression fit to refit) and point to holm / bh (property of the
+    message; mpdta from moderndid, the Callaway–Sant'Anna reference data)."""
+    moderndid = pytest.importorskip("moderndid")
+    data = moderndid.load_mpdta().to_pandas()
+    design = ek.StaggeredDiD(data, unit="countyreal", time="year", cohort="first.treat")
+    res = design.estimate("lemp", aggregate="simple")
+    with pytest.raises(InferenceError, match="StaggeredDiD results .* keep none; adjust their rows with 'holm'"):
+        res.adjust("romano_wolf", reps=99, seed=1)
+    holm = res.adjust("holm")  # one row: Holm leaves the p-value unchanged (closed form)
+    assert holm.to_frame()["p_adjusted"].iloc[0] == pytest.approx(res.to_frame()["p_value"].iloc[0], rel=1e-12)
