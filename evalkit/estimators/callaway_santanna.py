@@ -563,20 +563,7 @@ def group_time_att(
             full[use] = inf * (n / use.sum())
             rows.append((g, t, periods[bi], att, n_t, n_c, is_pre, True))
             infl.append(full)
-    cols = list(zip(*rows, strict=True))
-    return GroupTimeFit(
-        groups=np.asarray(cols[0], dtype=np.float64),
-        times=np.asarray(cols[1], dtype=np.float64),
-        base_times=np.asarray(cols[2], dtype=np.float64),
-        att=np.asarray(cols[3], dtype=np.float64),
-        influence=np.column_stack(infl),
-        n_treated=np.asarray(cols[4]),
-        n_control=np.asarray(cols[5]),
-        pre=np.asarray(cols[6], dtype=bool),
-        identified=np.asarray(cols[7], dtype=bool),
-        cohort=cohort,
-        unit_weights=w_all,
-    )
+    return _group_time_fit(rows, np.column_stack(infl), cohort, w_all)
 
 
 def _group_time_att_means(
@@ -673,6 +660,13 @@ def _group_time_att_means(
         influence[:, j] = 0.0
         influence[use, j] = inf * (n / use.sum())
         rows[j] = (g, t, base, att, *rows[j][4:])
+    return _group_time_fit(rows, influence, cohort, w_all)
+
+
+def _group_time_fit(
+    rows: Sequence[tuple], influence: np.ndarray, cohort: np.ndarray, w_all: np.ndarray
+) -> GroupTimeFit:
+    """A :class:`GroupTimeFit` from per-cell rows ``(g, t, base, att, n_treated, n_control, pre, identified)``."""
     cols = list(zip(*rows, strict=True))
     return GroupTimeFit(
         groups=np.asarray(cols[0], dtype=np.float64),
@@ -826,20 +820,7 @@ def group_time_att_rcs(
                 full[:] = np.nan
             rows.append((g, t, periods[bi], att, int((is_g & two).sum()), int((is_c & two).sum()), is_pre, True))
             infl.append(full)
-    cols = list(zip(*rows, strict=True))
-    return GroupTimeFit(
-        groups=np.asarray(cols[0], dtype=np.float64),
-        times=np.asarray(cols[1], dtype=np.float64),
-        base_times=np.asarray(cols[2], dtype=np.float64),
-        att=np.asarray(cols[3], dtype=np.float64),
-        influence=np.column_stack(infl),
-        n_treated=np.asarray(cols[4]),
-        n_control=np.asarray(cols[5]),
-        pre=np.asarray(cols[6], dtype=bool),
-        identified=np.asarray(cols[7], dtype=bool),
-        cohort=cohort,
-        unit_weights=w_all,
-    )
+    return _group_time_fit(rows, np.column_stack(infl), cohort, w_all)
 
 
 # --------------------------------------------------------------------------------------------- aggregation
